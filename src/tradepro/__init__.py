@@ -1,0 +1,3 @@
+"""TradePro: a leveraged CFD paper-trading platform."""
+
+__version__ = "0.1.0"
