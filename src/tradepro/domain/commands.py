@@ -1,0 +1,51 @@
+"""Commands: what the engine is asked to do. Typed, already at the instrument's scale.
+
+Every command carries the correlation ``request_id`` of the bus entry that brought it and
+``ts_us``, the entry's timestamp, which is the engine's only clock.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tradepro.domain.orders import Side
+
+
+class RegisterUser(NamedTuple):
+    request_id: str
+    ts_us: int
+    user_id: str
+
+
+class UpdatePrice(NamedTuple):
+    request_id: str
+    ts_us: int
+    asset: str
+    bid: int
+    ask: int
+
+
+class CreateOrder(NamedTuple):
+    request_id: str
+    """Also the new position's order id: unique per order."""
+    ts_us: int
+    user_id: str
+    asset: str
+    side: Side
+    qty: int
+    leverage: int
+    take_profit: int | None = None
+    stop_loss: int | None = None
+    price: int | None = None
+    """The price the user saw; with ``slippage_bps`` it bounds the execution price."""
+    slippage_bps: int | None = None
+
+
+class CloseOrder(NamedTuple):
+    request_id: str
+    ts_us: int
+    user_id: str
+    order_id: str
+
+
+Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder

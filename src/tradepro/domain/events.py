@@ -1,0 +1,70 @@
+"""Events: what the engine did. Immutable, past tense; rejections are events too."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from tradepro.domain.orders import CloseReason, RejectReason
+from tradepro.domain.positions import Position
+
+
+class UserRegistered(NamedTuple):
+    request_id: str
+    user_id: str
+    balance: int
+    created: bool
+    """False when the user already existed (nothing was deposited)."""
+
+    @property
+    def status(self) -> str:
+        return "registered"
+
+
+class PositionOpened(NamedTuple):
+    request_id: str
+    position: Position
+    balance: int
+    """The owner's free balance after the margin was locked."""
+
+    @property
+    def status(self) -> str:
+        return "created"
+
+
+class ClosedTrade(NamedTuple):
+    position: Position
+    close_price: int
+    pnl: int
+    """Realized PnL in cents credited to the owner: half-even rounded, never below -margin."""
+    reason: CloseReason
+    closed_us: int
+
+    @property
+    def liquidated(self) -> bool:
+        return self.reason is CloseReason.MARGIN_CALL
+
+
+class PositionClosed(NamedTuple):
+    request_id: str
+    """The close-order's id, or the price update's id for closes made by the engine."""
+    trade: ClosedTrade
+    balance: int
+    """The owner's free balance after the credit."""
+
+    @property
+    def status(self) -> str:
+        return "closed"
+
+
+class CommandRejected(NamedTuple):
+    request_id: str
+    user_id: str | None
+    reason: RejectReason
+    message: str
+
+    @property
+    def status(self) -> str:
+        return self.reason.value
+
+
+Event = UserRegistered | PositionOpened | PositionClosed | CommandRejected

@@ -1,0 +1,35 @@
+"""Order vocabulary: sides, close reasons, rejection reasons."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """``buy`` opens long at the ask and closes at the bid; ``sell`` the mirror image."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class CloseReason(StrEnum):
+    TAKE_PROFIT = "take_profit"
+    STOP_LOSS = "stop_loss"
+    MARGIN_CALL = "margin_call"
+    USER = "user"
+
+
+class RejectReason(StrEnum):
+    """Why the engine refused a command. Each is also the callback status."""
+
+    INVALID_ORDER = "invalid_order"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    NO_PRICE = "no_price"
+    STALE_PRICE = "stale_price"
+    SLIPPAGE_EXCEEDED = "slippage_exceeded"
+    ORDER_NOT_FOUND = "order_not_found"
+    UNKNOWN_USER = "unknown_user"
+    DUPLICATE_REQUEST = "duplicate_request"
+    INVALID_PRICE = "invalid_price"
+    INVALID_REQUEST = "invalid_request"
+    UNKNOWN_KIND = "unknown_kind"

@@ -1,0 +1,368 @@
+"""The engine: the single writer of balances and positions.
+
+``Engine.apply(command)`` is pure and synchronous: the same commands in the same order give
+the same events and the same state, whatever the machine or the wall clock. Ledger rule:
+sum(balances) + sum(locked margin) + house result == deposits, always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.events import (
+    ClosedTrade,
+    CommandRejected,
+    Event,
+    PositionClosed,
+    PositionOpened,
+    UserRegistered,
+)
+from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from tradepro.domain.orders import CloseReason, RejectReason, Side
+from tradepro.domain.positions import (
+    BASIS_POINTS,
+    MAINTENANCE_MARGIN_BPS,
+    Position,
+    close_price_for,
+    liquidation_price,
+    pnl_cents,
+    required_margin,
+    stop_level,
+    trigger_reason,
+)
+from tradepro.engine.books import MAX_SEQ, AssetBooks, TriggerHeap
+from tradepro.engine.changes import ChangeLog, ChangeSet
+from tradepro.engine.decode import decode_entry
+
+MAX_ID_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    instruments: Mapping[str, Instrument] = field(default_factory=lambda: DEFAULT_INSTRUMENTS)
+    starting_balance_cents: int = 500_000
+    max_price_age_us: int = 10_000_000
+    """A create or close is refused with ``stale_price`` when the last quote is older."""
+    maintenance_margin_bps: int = MAINTENANCE_MARGIN_BPS
+
+
+class Quote(NamedTuple):
+    bid: int
+    ask: int
+    ts_us: int
+
+
+class Account:
+    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins."""
+
+    __slots__ = ("balance", "locked", "positions")
+
+    def __init__(self, balance: int) -> None:
+        self.balance = balance
+        self.locked = 0
+        self.positions: dict[str, Position] = {}
+
+
+class Engine:
+    """Applies commands one at a time and returns the events they caused."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.accounts: dict[str, Account] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.open_by_seq: dict[int, Position] = {}
+        self.books: dict[str, AssetBooks] = {
+            symbol: AssetBooks() for symbol in self.config.instruments
+        }
+        self.next_seq = 1
+        self.house_cents = 0
+        """The house's realized result: the opposite of every PnL paid out."""
+        self.deposits_cents = 0
+        self.changes = ChangeLog()
+        self._handlers: dict[type, Callable[[object], list[Event]]] = {
+            RegisterUser: self._register,  # type: ignore[dict-item]
+            UpdatePrice: self._update_price,  # type: ignore[dict-item]
+            CreateOrder: self._create,  # type: ignore[dict-item]
+            CloseOrder: self._close_by_user,  # type: ignore[dict-item]
+        }
+
+    # -- commands -------------------------------------------------------------------------
+
+    def apply(self, command: Command) -> list[Event]:
+        """Apply one command; return what happened, rejections included."""
+        return self._handlers[type(command)](command)
+
+    def apply_entry(
+        self, kind: str, request_id: str, ts_us: int, payload: Mapping[str, object]
+    ) -> list[Event]:
+        """Decode one bus entry and apply it; a malformed entry yields a rejection."""
+        decoded = decode_entry(kind, request_id, ts_us, payload, self.config.instruments)
+        if isinstance(decoded, CommandRejected):
+            return [decoded]
+        return self.apply(decoded)
+
+    def _register(self, command: RegisterUser) -> list[Event]:
+        if not command.user_id or len(command.user_id) > MAX_ID_LENGTH:
+            return [_reject(command.request_id, None, RejectReason.INVALID_REQUEST, "bad user id")]
+        account = self.accounts.get(command.user_id)
+        if account is not None:
+            return [UserRegistered(command.request_id, command.user_id, account.balance, False)]
+        deposit = self.config.starting_balance_cents
+        self.accounts[command.user_id] = Account(deposit)
+        self.deposits_cents += deposit
+        self.changes.account(command.user_id)
+        return [UserRegistered(command.request_id, command.user_id, deposit, True)]
+
+    def _update_price(self, command: UpdatePrice) -> list[Event]:
+        books = self.books.get(command.asset)
+        if books is None:
+            message = f"unknown asset {command.asset!r}"
+            return [_reject(command.request_id, None, RejectReason.INVALID_PRICE, message)]
+        bid, ask = command.bid, command.ask
+        if bid <= 0 or ask < bid:
+            message = f"quote must satisfy 0 < bid <= ask, got bid={bid} ask={ask}"
+            return [_reject(command.request_id, None, RejectReason.INVALID_PRICE, message)]
+        self.quotes[command.asset] = Quote(bid, ask, command.ts_us)
+        is_open = self.open_by_seq.__contains__
+        fired = [
+            *books.buy_profit.pop_through(bid, is_open),
+            *books.buy_stop.pop_through(bid, is_open),
+            *books.sell_profit.pop_through(ask, is_open),
+            *books.sell_stop.pop_through(ask, is_open),
+        ]
+        if not fired:
+            return []
+        fired.sort()
+        events: list[Event] = []
+        for seq in fired:
+            position = self.open_by_seq[seq]
+            price = close_price_for(position.side, bid, ask)
+            reason = trigger_reason(position, price)
+            events.append(self._close(position, price, reason, command.request_id, command.ts_us))
+        return events
+
+    def _create(self, command: CreateOrder) -> list[Event]:
+        rejection = self._check_create(command)
+        if rejection is not None:
+            return [rejection]
+        instrument = self.config.instruments[command.asset]
+        quote = self.quotes[command.asset]
+        side = command.side
+        price = quote.ask if side is Side.BUY else quote.bid
+        problem = _check_levels(command, price) or _check_slippage(command, price)
+        if problem is not None:
+            return [_reject(command.request_id, command.user_id, *problem)]
+        account = self.accounts[command.user_id]
+        margin = required_margin(instrument, price, command.qty, command.leverage)
+        if margin > account.balance:
+            message = f"margin {margin} cents exceeds free balance {account.balance} cents"
+            return [
+                _reject(
+                    command.request_id, command.user_id, RejectReason.INSUFFICIENT_BALANCE, message
+                )
+            ]
+        liquidation = liquidation_price(
+            instrument,
+            side,
+            price,
+            command.qty,
+            margin,
+            maintenance_bps=self.config.maintenance_margin_bps,
+        )
+        seq = self.next_seq
+        if seq > MAX_SEQ:  # 2**48 orders: centuries at full speed, but never wrap silently
+            raise OverflowError("order sequence exhausted")
+        self.next_seq = seq + 1
+        position = Position(
+            seq,
+            command.request_id,
+            command.user_id,
+            command.asset,
+            side,
+            command.qty,
+            command.leverage,
+            price,
+            margin,
+            command.take_profit,
+            command.stop_loss,
+            liquidation,
+            command.slippage_bps,
+            command.ts_us,
+        )
+        account.balance -= margin
+        account.locked += margin
+        self._index(position, account)
+        self.changes.opened(position)
+        return [PositionOpened(command.request_id, position, account.balance)]
+
+    def _check_create(self, command: CreateOrder) -> CommandRejected | None:
+        """Everything that can be refused before looking at prices and levels."""
+        request_id, user_id = command.request_id, command.user_id
+        account = self.accounts.get(user_id)
+        if account is None:
+            return _reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")
+        instrument = self.config.instruments.get(command.asset)
+        problem = _check_order_shape(command, instrument)
+        if problem is not None:
+            return _reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)
+        if command.request_id in account.positions:
+            message = "an order with this id is already open"
+            return _reject(request_id, user_id, RejectReason.DUPLICATE_REQUEST, message)
+        return self._check_quote(request_id, user_id, command.asset, command.ts_us)
+
+    def _check_quote(
+        self, request_id: str, user_id: str, asset: str, ts_us: int
+    ) -> CommandRejected | None:
+        quote = self.quotes.get(asset)
+        if quote is None:
+            return _reject(request_id, user_id, RejectReason.NO_PRICE, f"no price yet for {asset}")
+        age_us = ts_us - quote.ts_us
+        if age_us > self.config.max_price_age_us:
+            message = f"last {asset} price is {age_us // 1000} ms old"
+            return _reject(request_id, user_id, RejectReason.STALE_PRICE, message)
+        return None
+
+    def _close_by_user(self, command: CloseOrder) -> list[Event]:
+        account = self.accounts.get(command.user_id)
+        position = account.positions.get(command.order_id) if account is not None else None
+        if position is None:
+            # Never hint that the order exists for someone else.
+            message = f"no open order {command.order_id!r}"
+            return [
+                _reject(command.request_id, command.user_id, RejectReason.ORDER_NOT_FOUND, message)
+            ]
+        rejection = self._check_quote(
+            command.request_id, command.user_id, position.asset, command.ts_us
+        )
+        if rejection is not None:
+            return [rejection]
+        quote = self.quotes[position.asset]
+        price = close_price_for(position.side, quote.bid, quote.ask)
+        return [self._close(position, price, CloseReason.USER, command.request_id, command.ts_us)]
+
+    # -- state changes --------------------------------------------------------------------
+
+    def _index(self, position: Position, account: Account) -> None:
+        account.positions[position.order_id] = position
+        self.open_by_seq[position.seq] = position
+        profit, stop = self._books_of(position)
+        if position.take_profit is not None:
+            profit.add(position.take_profit, position.seq)
+        stop.add(stop_level(position), position.seq)
+
+    def _books_of(self, position: Position) -> tuple[TriggerHeap, TriggerHeap]:
+        books = self.books[position.asset]
+        if position.side is Side.BUY:
+            return books.buy_profit, books.buy_stop
+        return books.sell_profit, books.sell_stop
+
+    def _close(
+        self, position: Position, price: int, reason: CloseReason, request_id: str, ts_us: int
+    ) -> PositionClosed:
+        instrument = self.config.instruments[position.asset]
+        margin = position.margin
+        pnl = pnl_cents(instrument, position, price)
+        # Negative balance protection: never credit less than 0; the house absorbs the gap.
+        credit = max(margin + pnl, 0)
+        account = self.accounts[position.user_id]
+        account.balance += credit
+        account.locked -= margin
+        self.house_cents += margin - credit
+        del account.positions[position.order_id]
+        del self.open_by_seq[position.seq]
+        is_open = self.open_by_seq.__contains__
+        profit, stop = self._books_of(position)
+        if position.take_profit is not None:
+            profit.removed(is_open)
+        stop.removed(is_open)
+        trade = ClosedTrade(position, price, credit - margin, reason, ts_us)
+        self.changes.closed(trade)
+        return PositionClosed(request_id, trade, account.balance)
+
+    def drain_changes(self) -> ChangeSet:
+        """Everything that changed since the previous call (for incremental persistence)."""
+        return self.changes.drain(lambda user_id: self.accounts[user_id].balance)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def unrealized_pnl(self, position: Position) -> int | None:
+        """PnL in cents if the position were closed at the last quote; None without one."""
+        quote = self.quotes.get(position.asset)
+        if quote is None:
+            return None
+        price = close_price_for(position.side, quote.bid, quote.ask)
+        return pnl_cents(self.config.instruments[position.asset], position, price)
+
+    def ledger_total(self) -> int:
+        """Balances + locked margin + house result: equals ``deposits_cents`` at all times."""
+        accounts = self.accounts.values()
+        return sum(a.balance for a in accounts) + sum(a.locked for a in accounts) + self.house_cents
+
+
+def _reject(
+    request_id: str, user_id: str | None, reason: RejectReason, message: str
+) -> CommandRejected:
+    return CommandRejected(request_id, user_id, reason, message)
+
+
+def _check_order_shape(command: CreateOrder, instrument: Instrument | None) -> str | None:
+    if instrument is None:
+        return f"unknown asset {command.asset!r}"
+    if not 1 <= command.leverage <= instrument.max_leverage:
+        return f"leverage must be 1..{instrument.max_leverage}"
+    if command.qty <= 0:
+        return "qty must be positive"
+    for name, level in (("takeProfit", command.take_profit), ("stopLoss", command.stop_loss)):
+        if level is not None and level <= 0:
+            return f"{name} must be positive"
+    if not command.request_id or len(command.request_id) > MAX_ID_LENGTH:
+        return f"order id must be 1..{MAX_ID_LENGTH} characters"
+    return _check_slippage_shape(command)
+
+
+def _check_slippage_shape(command: CreateOrder) -> str | None:
+    if (command.price is None) != (command.slippage_bps is None):
+        return "price and slippage go together"
+    if command.price is not None and command.price <= 0:
+        return "price must be positive"
+    if command.slippage_bps is not None and not 0 <= command.slippage_bps <= BASIS_POINTS:
+        return f"slippage must be 0..{BASIS_POINTS} basis points"
+    return None
+
+
+def _check_levels(command: CreateOrder, open_price: int) -> tuple[RejectReason, str] | None:
+    """Take-profit and stop-loss must lie strictly on the right side of the open price."""
+    take_profit, stop_loss = command.take_profit, command.stop_loss
+    if command.side is Side.BUY:
+        tp_ok = take_profit is None or take_profit > open_price
+        sl_ok = stop_loss is None or stop_loss < open_price
+        sides = ("above", "below")
+    else:
+        tp_ok = take_profit is None or take_profit < open_price
+        sl_ok = stop_loss is None or stop_loss > open_price
+        sides = ("below", "above")
+    if not tp_ok:
+        return RejectReason.INVALID_ORDER, f"takeProfit must be {sides[0]} the open price"
+    if not sl_ok:
+        return RejectReason.INVALID_ORDER, f"stopLoss must be {sides[1]} the open price"
+    return None
+
+
+def _check_slippage(command: CreateOrder, open_price: int) -> tuple[RejectReason, str] | None:
+    """Refuse when the execution price is worse than the seen price by more than allowed."""
+    seen, tolerance = command.price, command.slippage_bps
+    if seen is None or tolerance is None:
+        return None
+    if command.side is Side.BUY:
+        worse = open_price * BASIS_POINTS > seen * (BASIS_POINTS + tolerance)
+    else:
+        worse = open_price * BASIS_POINTS < seen * (BASIS_POINTS - tolerance)
+    if worse:
+        return RejectReason.SLIPPAGE_EXCEEDED, "execution price moved beyond the slippage limit"
+    return None
+
+
+__all__ = ["MAX_SEQ", "Account", "Engine", "EngineConfig", "Quote"]

@@ -1,0 +1,134 @@
+"""Turn a bus entry (kind, correlation id, timestamp, JSON payload) into a typed command.
+
+Payload fields are camelCase like the HTTP API; numbers arrive as decimal strings (or JSON
+integers) and are scaled with the engine's own instrument table, so the engine stays the
+single judge of what an instrument allows. Anything malformed becomes a rejection event,
+never an exception: one bad entry must not stop the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.events import CommandRejected
+from tradepro.domain.fixed import InvalidNumberError, parse_scaled
+from tradepro.domain.instruments import Instrument
+from tradepro.domain.orders import RejectReason, Side
+
+REGISTER_USER = "register-user"
+PRICE_UPDATE = "price-update"
+CREATE_ORDER = "create-order"
+CLOSE_ORDER = "close-order"
+KINDS = (REGISTER_USER, PRICE_UPDATE, CREATE_ORDER, CLOSE_ORDER)
+
+_SIDES = {side.value: side for side in Side}
+_REJECT_REASONS = {
+    REGISTER_USER: RejectReason.INVALID_REQUEST,
+    PRICE_UPDATE: RejectReason.INVALID_PRICE,
+    CREATE_ORDER: RejectReason.INVALID_ORDER,
+    CLOSE_ORDER: RejectReason.INVALID_REQUEST,
+}
+
+
+class MalformedEntryError(ValueError):
+    pass
+
+
+def decode_entry(
+    kind: str,
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
+) -> Command | CommandRejected:
+    """Decode one entry; malformed input yields a ``CommandRejected`` naming the field."""
+    user_id = payload.get("userId") if isinstance(payload, Mapping) else None
+    owner = user_id if isinstance(user_id, str) else None
+    try:
+        if kind == CREATE_ORDER:
+            return _create_order(request_id, ts_us, payload, instruments)
+        if kind == CLOSE_ORDER:
+            return CloseOrder(
+                request_id, ts_us, _text(payload, "userId"), _text(payload, "orderId")
+            )
+        if kind == PRICE_UPDATE:
+            return _price_update(request_id, ts_us, payload, instruments)
+        if kind == REGISTER_USER:
+            return RegisterUser(request_id, ts_us, _text(payload, "userId"))
+    except InvalidNumberError as error:
+        reason = RejectReason.INVALID_PRICE if kind == PRICE_UPDATE else RejectReason.INVALID_ORDER
+        return CommandRejected(request_id, owner, reason, str(error))
+    except MalformedEntryError as error:
+        reason = (
+            RejectReason.INVALID_ORDER if kind == CREATE_ORDER else RejectReason.INVALID_REQUEST
+        )
+        if kind == PRICE_UPDATE:
+            reason = RejectReason.INVALID_PRICE
+        return CommandRejected(request_id, owner, reason, str(error))
+    return CommandRejected(request_id, owner, RejectReason.UNKNOWN_KIND, f"unknown kind {kind!r}")
+
+
+def _create_order(
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
+) -> CreateOrder:
+    user_id = _text(payload, "userId")
+    instrument = _instrument(payload, instruments)
+    raw_side = payload.get("side")
+    side = _SIDES.get(raw_side) if isinstance(raw_side, str) else None
+    if side is None:
+        raise MalformedEntryError("side: must be 'buy' or 'sell'")
+    price_decimals = instrument.price_decimals
+    return CreateOrder(
+        request_id,
+        ts_us,
+        user_id,
+        instrument.symbol,
+        side,
+        parse_scaled(payload.get("qty"), instrument.qty_decimals, "qty"),
+        parse_scaled(payload.get("leverage"), 0, "leverage"),
+        _optional(payload, "takeProfit", price_decimals),
+        _optional(payload, "stopLoss", price_decimals),
+        _optional(payload, "price", price_decimals),
+        _optional(payload, "slippage", 0, allow_zero=True),
+    )
+
+
+def _price_update(
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
+) -> UpdatePrice:
+    instrument = _instrument(payload, instruments)
+    decimals = instrument.price_decimals
+    bid = parse_scaled(payload.get("bid"), decimals, "bid")
+    ask = parse_scaled(payload.get("ask"), decimals, "ask")
+    return UpdatePrice(request_id, ts_us, instrument.symbol, bid, ask)
+
+
+def _instrument(payload: Mapping[str, object], instruments: Mapping[str, Instrument]) -> Instrument:
+    asset = payload.get("asset")
+    instrument = instruments.get(asset) if isinstance(asset, str) else None
+    if instrument is None:
+        raise MalformedEntryError(f"asset: unknown asset {asset!r}")
+    return instrument
+
+
+def _optional(
+    payload: Mapping[str, object], name: str, decimals: int, *, allow_zero: bool = False
+) -> int | None:
+    value = payload.get(name)
+    if value is None:
+        return None
+    return parse_scaled(value, decimals, name, allow_zero=allow_zero)
+
+
+def _text(payload: Mapping[str, object], name: str) -> str:
+    value = payload.get(name) if isinstance(payload, Mapping) else None
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise MalformedEntryError(f"{name}: must be a non-empty string of at most 64 characters")
+    return value

@@ -1,0 +1,91 @@
+"""Whole-engine snapshots as plain JSON-ready data, and restore from them.
+
+The snapshot holds only state that matters to future outputs: accounts, open positions,
+last quotes, counters. Trigger books are rebuilt from the positions (``heapify`` is O(n)),
+locked margin is recomputed from them, and the instrument table is checked to be the one
+the positions were scaled with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tradepro.domain.instruments import Instrument
+from tradepro.domain.orders import Side
+from tradepro.domain.positions import Position, stop_level
+from tradepro.engine.books import SEQ_BITS
+from tradepro.engine.core import Account, Engine, EngineConfig, Quote
+
+SNAPSHOT_VERSION = 1
+_SIDES = {side.value: side for side in Side}
+
+
+class SnapshotError(ValueError):
+    """The snapshot cannot be restored under this configuration."""
+
+
+def take_snapshot(engine: Engine) -> dict[str, Any]:
+    """The engine's whole state as JSON-ready lists, ints and strings (deterministic)."""
+    return {
+        "version": SNAPSHOT_VERSION,
+        "instruments": _instrument_rows(engine.config.instruments),
+        "maintenanceMarginBps": engine.config.maintenance_margin_bps,
+        "nextSeq": engine.next_seq,
+        "houseCents": engine.house_cents,
+        "depositsCents": engine.deposits_cents,
+        "accounts": [[user_id, a.balance] for user_id, a in engine.accounts.items()],
+        "positions": [position[:] for position in engine.open_by_seq.values()],
+        "quotes": [[asset, *quote] for asset, quote in engine.quotes.items()],
+    }
+
+
+def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None) -> Engine:
+    """Rebuild an engine from ``take_snapshot`` output under ``config``."""
+    engine = Engine(config)
+    if data.get("version") != SNAPSHOT_VERSION:
+        raise SnapshotError(f"unsupported snapshot version {data.get('version')!r}")
+    expected = _instrument_rows(engine.config.instruments)
+    if [list(row) for row in data["instruments"]] != [list(row) for row in expected]:
+        raise SnapshotError("the snapshot was taken with a different instrument table")
+    if data["maintenanceMarginBps"] != engine.config.maintenance_margin_bps:
+        raise SnapshotError("the snapshot was taken with a different maintenance margin")
+    engine.next_seq = data["nextSeq"]
+    engine.house_cents = data["houseCents"]
+    engine.deposits_cents = data["depositsCents"]
+    accounts = engine.accounts
+    for user_id, balance in data["accounts"]:
+        accounts[user_id] = Account(balance)
+    engine.quotes = {row[0]: Quote(row[1], row[2], row[3]) for row in data["quotes"]}
+    _restore_positions(engine, data["positions"])
+    return engine
+
+
+def _restore_positions(engine: Engine, rows: list[list[Any]]) -> None:
+    accounts = engine.accounts
+    open_by_seq = engine.open_by_seq
+    keys: dict[tuple[str, str, str], list[int]] = {}
+    for row in rows:
+        seq, order_id, user_id, asset, side_name, *rest = row
+        position = Position(seq, order_id, user_id, asset, _SIDES[side_name], *rest)
+        account = accounts[position.user_id]
+        account.positions[position.order_id] = position
+        account.locked += position.margin
+        open_by_seq[position.seq] = position
+        side = position.side.value
+        if position.take_profit is not None:
+            keys.setdefault((position.asset, side, "profit"), []).append(
+                (position.take_profit << SEQ_BITS) | position.seq
+            )
+        keys.setdefault((position.asset, side, "stop"), []).append(
+            (stop_level(position) << SEQ_BITS) | position.seq
+        )
+    for (asset, side, kind), key_list in keys.items():
+        heap = getattr(engine.books[asset], f"{side}_{kind}")
+        heap.keys = [-key for key in key_list] if heap.maximum else key_list
+        heap.live = len(key_list)
+        heap.rebuild()
+
+
+def _instrument_rows(instruments: Mapping[str, Instrument]) -> list[list[Any]]:
+    return [list(instruments[symbol]) for symbol in sorted(instruments)]
