@@ -1,0 +1,78 @@
+"""Bus entries become typed commands; anything malformed becomes a rejection, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tradepro.domain.commands import CloseOrder, CreateOrder, UpdatePrice
+from tradepro.domain.events import CommandRejected
+from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
+from tradepro.domain.orders import RejectReason, Side
+from tradepro.engine import Engine
+from tradepro.engine.decode import decode_entry
+
+ORDER = {"userId": "u1", "asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 10}
+
+
+def decode(kind: str, payload: Any) -> object:
+    return decode_entry(kind, "r1", 5, payload, DEFAULT_INSTRUMENTS)
+
+
+def test_create_order_scales_every_number_with_the_instrument() -> None:
+    payload = ORDER | {"takeProfit": "101000.5", "stopLoss": 99000, "price": "100000.0"}
+    assert decode("create-order", payload | {"slippage": "25"}) == CreateOrder(
+        "r1", 5, "u1", "BTC_USDC", Side.BUY, 1_000, 10, 1_010_005, 990_000, 1_000_000, 25
+    )
+
+
+def test_price_update_and_close_order() -> None:
+    assert decode("price-update", {"asset": "ETH_USDC", "bid": "3500.01", "ask": "3500.02"}) == (
+        UpdatePrice("r1", 5, "ETH_USDC", 350_001, 350_002)
+    )
+    assert decode("close-order", {"userId": "u1", "orderId": "o9"}) == CloseOrder(
+        "r1", 5, "u1", "o9"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "reason", "field"),
+    [
+        ("create-order", ORDER | {"qty": "0.000001"}, RejectReason.INVALID_ORDER, "qty"),
+        ("create-order", ORDER | {"qty": "NaN"}, RejectReason.INVALID_ORDER, "qty"),
+        ("create-order", ORDER | {"qty": 0.01}, RejectReason.INVALID_ORDER, "qty"),
+        ("create-order", ORDER | {"leverage": "2.5"}, RejectReason.INVALID_ORDER, "leverage"),
+        ("create-order", ORDER | {"side": "long"}, RejectReason.INVALID_ORDER, "side"),
+        ("create-order", ORDER | {"asset": "XYZ"}, RejectReason.INVALID_ORDER, "asset"),
+        ("create-order", ORDER | {"asset": ["BTC_USDC"]}, RejectReason.INVALID_ORDER, "asset"),
+        ("create-order", ORDER | {"takeProfit": "-1"}, RejectReason.INVALID_ORDER, "takeProfit"),
+        ("create-order", ORDER | {"slippage": "0.5"}, RejectReason.INVALID_ORDER, "slippage"),
+        ("create-order", {k: v for k, v in ORDER.items() if k != "userId"},
+         RejectReason.INVALID_ORDER, "userId"),
+        ("create-order", ORDER | {"userId": "u" * 65}, RejectReason.INVALID_ORDER, "userId"),
+        ("close-order", {"userId": "u1"}, RejectReason.INVALID_REQUEST, "orderId"),
+        ("price-update", {"asset": "BTC_USDC", "bid": "1.05", "ask": "2"},
+         RejectReason.INVALID_PRICE, "bid"),
+        ("register-user", {"userId": 7}, RejectReason.INVALID_REQUEST, "userId"),
+        ("register-user", ["not", "a", "dict"], RejectReason.INVALID_REQUEST, "userId"),
+        ("withdraw-everything", {}, RejectReason.UNKNOWN_KIND, "withdraw-everything"),
+    ],
+)  # fmt: skip
+def test_malformed_entries_are_rejected_with_the_field_named(
+    kind: str, payload: Any, reason: RejectReason, field: str
+) -> None:
+    rejection = decode(kind, payload)
+    assert isinstance(rejection, CommandRejected)
+    assert rejection.reason is reason
+    assert field in rejection.message
+
+
+def test_engine_answers_a_malformed_entry_and_keeps_going() -> None:
+    engine = Engine()
+    [rejection] = engine.apply_entry("create-order", "bad", 1, {"qty": {}})
+    assert isinstance(rejection, CommandRejected)
+    engine.apply_entry("register-user", "r", 2, {"userId": "u1"})
+    engine.apply_entry("price-update", "p", 3, {"asset": "BTC_USDC", "bid": "10", "ask": "10.1"})
+    [opened] = engine.apply_entry("create-order", "ok", 4, ORDER)
+    assert opened.status == "created"

@@ -1,0 +1,62 @@
+"""Snapshots restore the same engine, refuse a foreign configuration, and changes drain."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.instruments import Instrument
+from tradepro.domain.orders import Side
+from tradepro.engine import Engine, EngineConfig
+from tradepro.engine.snapshot import SnapshotError, restore_snapshot, take_snapshot
+
+BTC = "BTC_USDC"
+
+
+def busy_engine() -> Engine:
+    engine = Engine()
+    engine.apply(RegisterUser("r1", 1, "alice"))
+    engine.apply(RegisterUser("r2", 1, "bob"))
+    engine.apply(UpdatePrice("p1", 2, BTC, 1_000_000, 1_000_005))
+    engine.apply(CreateOrder("o1", 3, "alice", BTC, Side.BUY, 1_000, 10, take_profit=1_010_000))
+    engine.apply(CreateOrder("o2", 4, "bob", BTC, Side.SELL, 2_000, 50, stop_loss=1_005_000))
+    engine.apply(CreateOrder("o3", 5, "alice", BTC, Side.SELL, 500, 2))
+    engine.apply(CloseOrder("c1", 6, "alice", "o3"))
+    return engine
+
+
+def test_restore_reproduces_state_and_future_behaviour() -> None:
+    engine = busy_engine()
+    data = orjson.loads(orjson.dumps(take_snapshot(engine)))
+    restored = restore_snapshot(data)
+    assert take_snapshot(restored) == take_snapshot(engine)
+    assert restored.accounts["bob"].locked == engine.accounts["bob"].locked > 0
+    tick = UpdatePrice("p2", 7, BTC, 1_010_000, 1_010_005)
+    assert restored.apply(tick) == engine.apply(tick)  # TP of o1 and SL of o2 fire in both
+    assert take_snapshot(restored) == take_snapshot(engine)
+
+
+def test_restore_refuses_a_different_instrument_table() -> None:
+    data = take_snapshot(busy_engine())
+    other = EngineConfig(instruments={BTC: Instrument(BTC, price_decimals=2, qty_decimals=5)})
+    with pytest.raises(SnapshotError, match="instrument"):
+        restore_snapshot(data, other)
+    with pytest.raises(SnapshotError, match="version"):
+        restore_snapshot(data | {"version": 99})
+
+
+def test_changes_drain_in_a_stable_order_and_reset() -> None:
+    engine = busy_engine()
+    changes = engine.drain_changes()
+    assert changes.balances == [
+        ("alice", engine.accounts["alice"].balance),
+        ("bob", engine.accounts["bob"].balance),
+    ]
+    assert [p.order_id for p in changes.opened] == ["o1", "o2"]  # o3 opened and closed
+    assert [t.position.order_id for t in changes.closed] == ["o3"]
+    assert not engine.drain_changes()
+    engine.apply(UpdatePrice("p2", 7, BTC, 1_010_000, 1_010_005))
+    after = engine.drain_changes()
+    assert [t.position.order_id for t in after.closed] == ["o1", "o2"]
+    assert after.opened == []
