@@ -27,6 +27,14 @@ class SnapshotError(ValueError):
 
 def take_snapshot(engine: Engine) -> dict[str, Any]:
     """The engine's whole state as JSON-ready lists, ints and strings (deterministic)."""
+    return snapshot_header(engine) | {
+        "accounts": [[user_id, a.balance] for user_id, a in engine.accounts.items()],
+        "positions": [position[:] for position in engine.open_by_seq.values()],
+    }
+
+
+def snapshot_header(engine: Engine) -> dict[str, Any]:
+    """The snapshot without accounts and positions: what an incremental save writes whole."""
     return {
         "version": SNAPSHOT_VERSION,
         "instruments": _instrument_rows(engine.config.instruments),
@@ -34,8 +42,6 @@ def take_snapshot(engine: Engine) -> dict[str, Any]:
         "nextSeq": engine.next_seq,
         "houseCents": engine.house_cents,
         "depositsCents": engine.deposits_cents,
-        "accounts": [[user_id, a.balance] for user_id, a in engine.accounts.items()],
-        "positions": [position[:] for position in engine.open_by_seq.values()],
         "quotes": [[asset, *quote] for asset, quote in engine.quotes.items()],
     }
 

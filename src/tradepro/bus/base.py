@@ -1,0 +1,65 @@
+"""The bus contract shared by the Redis and the embedded implementations.
+
+Entry ids are opaque strings that only the bus that issued them compares; ``"0"`` means
+"before the first entry". An entry's ``ts_us`` is assigned by the bus when it is appended
+(Redis: the stream id's milliseconds; embedded: a monotonic clock kept in the journal), so
+a replay sees exactly the timestamps the first run saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, Protocol
+
+START_ID = "0"
+
+
+class Entry(NamedTuple):
+    """One ``engine-stream`` entry."""
+
+    entry_id: str
+    kind: str
+    request_id: str
+    ts_us: int
+    payload: object
+    """The decoded JSON payload; anything else (even invalid JSON, as ``None``) is possible:
+    the engine answers malformed entries with an error callback."""
+
+
+class Callback(NamedTuple):
+    """One ``callback-queue`` entry: ``body`` is the JSON object, with ``id`` and ``status``."""
+
+    entry_id: str
+    body: bytes
+
+
+class BusUnavailableError(ConnectionError):
+    """The bus cannot be reached now; the caller decides whether to retry."""
+
+
+class Bus(Protocol):
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
+        """Append one entry to ``engine-stream``; return its entry id."""
+        ...
+
+    async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
+        """Entries strictly after ``after_id``, oldest first, waiting up to ``block_ms``."""
+        ...
+
+    async def trim_entries(self, below_id: str) -> None:
+        """Drop entries with ids strictly below ``below_id`` (never that entry itself)."""
+        ...
+
+    async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
+        """Append callbacks in one round trip (pipelined)."""
+        ...
+
+    async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
+        """Callbacks strictly after ``after_id``, oldest first, waiting up to ``block_ms``."""
+        ...
+
+    async def last_callback_id(self) -> str:
+        """The id of the newest callback now (``START_ID`` if none): where a reader starts."""
+        ...
+
+    async def close(self) -> None: ...

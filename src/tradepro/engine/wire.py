@@ -1,0 +1,108 @@
+"""Events rendered in the shapes of DESIGN.md: camelCase, decimal strings, ISO 8601 UTC.
+
+Callback bodies carry the correlation ``id``, the ``status`` and the owner's ``userId``, so
+the API can answer the waiting request and the WebSocket server can tell the owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tradepro.domain.events import (
+    ClosedTrade,
+    CommandRejected,
+    Event,
+    PositionClosed,
+    PositionOpened,
+    UserRegistered,
+)
+from tradepro.domain.fixed import USD_DECIMALS, format_scaled
+from tradepro.domain.instruments import Instrument
+from tradepro.domain.positions import Position
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def iso_time(ts_us: int) -> str:
+    """Microseconds since the epoch as ISO 8601 UTC with a ``Z``."""
+    moment = _EPOCH + timedelta(microseconds=ts_us)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def money(cents: int) -> str:
+    return format_scaled(cents, USD_DECIMALS)
+
+
+def _price(value: int | None, instrument: Instrument) -> str | None:
+    return None if value is None else format_scaled(value, instrument.price_decimals)
+
+
+def open_order(position: Position, instrument: Instrument) -> dict[str, Any]:
+    """The create-order / get-open-orders shape (without live PnL)."""
+    return {
+        "orderId": position.order_id,
+        "asset": position.asset,
+        "side": position.side.value,
+        "qty": format_scaled(position.qty, instrument.qty_decimals),
+        "leverage": position.leverage,
+        "openPrice": _price(position.open_price, instrument),
+        "margin": money(position.margin),
+        "liquidationPrice": _price(position.liquidation_price, instrument),
+        "takeProfit": _price(position.take_profit, instrument),
+        "stopLoss": _price(position.stop_loss, instrument),
+        "slippage": position.slippage_bps,
+        "createdAt": iso_time(position.opened_us),
+    }
+
+
+def closed_order(trade: ClosedTrade, instrument: Instrument) -> dict[str, Any]:
+    """The get-close-orders shape."""
+    position = trade.position
+    return open_order(position, instrument) | {
+        "closePrice": _price(trade.close_price, instrument),
+        "pnl": money(trade.pnl),
+        "reason": trade.reason.value,
+        "liquidated": trade.liquidated,
+        "closedAt": iso_time(trade.closed_us),
+    }
+
+
+def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
+    """The ``callback-queue`` JSON object for one engine event."""
+    if isinstance(event, PositionOpened):
+        position = event.position
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": position.user_id,
+            "balance": money(event.balance),
+            "order": open_order(position, instruments[position.asset]),
+        }
+    if isinstance(event, PositionClosed):
+        position = event.trade.position
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": position.user_id,
+            "balance": money(event.balance),
+            "order": closed_order(event.trade, instruments[position.asset]),
+        }
+    if isinstance(event, CommandRejected):
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": event.user_id,
+            "error": event.reason.value,
+            "message": event.message,
+        }
+    if isinstance(event, UserRegistered):
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": event.user_id,
+            "balance": money(event.balance),
+            "created": event.created,
+        }
+    raise TypeError(f"not an engine event: {event!r}")
