@@ -8,6 +8,7 @@ never an exception: one bad entry must not stop the engine.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
@@ -49,13 +50,12 @@ def decode_entry(
         if kind == CREATE_ORDER:
             return _create_order(request_id, ts_us, payload, instruments)
         if kind == CLOSE_ORDER:
-            return CloseOrder(
-                request_id, ts_us, _text(payload, "userId"), _text(payload, "orderId")
-            )
+            order_id = _uuid(payload, "orderId")
+            return CloseOrder(request_id, ts_us, _uuid(payload, "userId"), order_id)
         if kind == PRICE_UPDATE:
             return _price_update(request_id, ts_us, payload, instruments)
         if kind == REGISTER_USER:
-            return RegisterUser(request_id, ts_us, _text(payload, "userId"))
+            return RegisterUser(request_id, ts_us, _uuid(payload, "userId"))
     except InvalidNumberError as error:
         reason = RejectReason.INVALID_PRICE if kind == PRICE_UPDATE else RejectReason.INVALID_ORDER
         return CommandRejected(request_id, owner, reason, str(error))
@@ -75,7 +75,9 @@ def _create_order(
     payload: Mapping[str, object],
     instruments: Mapping[str, Instrument],
 ) -> CreateOrder:
-    user_id = _text(payload, "userId")
+    user_id = _uuid(payload, "userId")
+    if not _is_uuid(request_id):
+        raise MalformedEntryError("id: an order's correlation id must be a UUID")
     instrument = _instrument(payload, instruments)
     raw_side = payload.get("side")
     side = _SIDES.get(raw_side) if isinstance(raw_side, str) else None
@@ -127,8 +129,16 @@ def _optional(
     return parse_scaled(value, decimals, name, allow_zero=allow_zero)
 
 
-def _text(payload: Mapping[str, object], name: str) -> str:
+def _uuid(payload: Mapping[str, object], name: str) -> str:
+    """Ids are canonical lowercase UUID strings: the database stores them as UUIDs."""
     value = payload.get(name) if isinstance(payload, Mapping) else None
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise MalformedEntryError(f"{name}: must be a non-empty string of at most 64 characters")
+    if not isinstance(value, str) or not _is_uuid(value):
+        raise MalformedEntryError(f"{name}: must be a UUID")
     return value
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return len(text) == 36 and str(uuid.UUID(text)) == text
+    except ValueError:
+        return False

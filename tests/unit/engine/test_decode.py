@@ -13,27 +13,28 @@ from tradepro.domain.orders import RejectReason, Side
 from tradepro.engine import Engine
 from tradepro.engine.decode import decode_entry
 
-ORDER = {"userId": "u1", "asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 10}
+U1 = "00000000-0000-4000-8000-000000000001"
+O9 = "0000000a-0000-4000-8000-00000000000f"
+R1 = "00000000-0000-4000-8000-0000000000a1"
+ORDER = {"userId": U1, "asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 10}
 
 
 def decode(kind: str, payload: Any) -> object:
-    return decode_entry(kind, "r1", 5, payload, DEFAULT_INSTRUMENTS)
+    return decode_entry(kind, R1, 5, payload, DEFAULT_INSTRUMENTS)
 
 
 def test_create_order_scales_every_number_with_the_instrument() -> None:
     payload = ORDER | {"takeProfit": "101000.5", "stopLoss": 99000, "price": "100000.0"}
     assert decode("create-order", payload | {"slippage": "25"}) == CreateOrder(
-        "r1", 5, "u1", "BTC_USDC", Side.BUY, 1_000, 10, 1_010_005, 990_000, 1_000_000, 25
+        R1, 5, U1, "BTC_USDC", Side.BUY, 1_000, 10, 1_010_005, 990_000, 1_000_000, 25
     )
 
 
 def test_price_update_and_close_order() -> None:
     assert decode("price-update", {"asset": "ETH_USDC", "bid": "3500.01", "ask": "3500.02"}) == (
-        UpdatePrice("r1", 5, "ETH_USDC", 350_001, 350_002)
+        UpdatePrice(R1, 5, "ETH_USDC", 350_001, 350_002)
     )
-    assert decode("close-order", {"userId": "u1", "orderId": "o9"}) == CloseOrder(
-        "r1", 5, "u1", "o9"
-    )
+    assert decode("close-order", {"userId": U1, "orderId": O9}) == CloseOrder(R1, 5, U1, O9)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +52,10 @@ def test_price_update_and_close_order() -> None:
         ("create-order", {k: v for k, v in ORDER.items() if k != "userId"},
          RejectReason.INVALID_ORDER, "userId"),
         ("create-order", ORDER | {"userId": "u" * 65}, RejectReason.INVALID_ORDER, "userId"),
-        ("close-order", {"userId": "u1"}, RejectReason.INVALID_REQUEST, "orderId"),
+        ("close-order", {"userId": U1}, RejectReason.INVALID_REQUEST, "orderId"),
+        ("close-order", {"userId": U1, "orderId": O9.upper()}, RejectReason.INVALID_REQUEST,
+         "orderId"),
+        ("close-order", {"userId": "u1", "orderId": O9}, RejectReason.INVALID_REQUEST, "userId"),
         ("price-update", {"asset": "BTC_USDC", "bid": "1.05", "ask": "2"},
          RejectReason.INVALID_PRICE, "bid"),
         ("register-user", {"userId": 7}, RejectReason.INVALID_REQUEST, "userId"),
@@ -72,7 +76,9 @@ def test_engine_answers_a_malformed_entry_and_keeps_going() -> None:
     engine = Engine()
     [rejection] = engine.apply_entry("create-order", "bad", 1, {"qty": {}})
     assert isinstance(rejection, CommandRejected)
-    engine.apply_entry("register-user", "r", 2, {"userId": "u1"})
+    engine.apply_entry("register-user", "r", 2, {"userId": U1})
     engine.apply_entry("price-update", "p", 3, {"asset": "BTC_USDC", "bid": "10", "ask": "10.1"})
-    [opened] = engine.apply_entry("create-order", "ok", 4, ORDER)
+    [rejection] = engine.apply_entry("create-order", "not-a-uuid", 4, ORDER)
+    assert rejection.status == "invalid_order"
+    [opened] = engine.apply_entry("create-order", R1, 4, ORDER)
     assert opened.status == "created"
