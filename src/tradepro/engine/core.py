@@ -20,6 +20,7 @@ from tradepro.domain.events import (
     PositionOpened,
     UserRegistered,
 )
+from tradepro.domain.fixed import USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.domain.positions import (
@@ -158,7 +159,11 @@ class Engine:
         account = self.accounts[command.user_id]
         margin = required_margin(instrument, price, command.qty, command.leverage)
         if margin > account.balance:
-            message = f"margin {margin} cents exceeds free balance {account.balance} cents"
+            needed, free = (
+                format_scaled(margin, USD_DECIMALS),
+                format_scaled(account.balance, USD_DECIMALS),
+            )
+            message = f"margin ${needed} exceeds the free balance ${free}"
             return [
                 _reject(
                     command.request_id, command.user_id, RejectReason.INSUFFICIENT_BALANCE, message

@@ -1,0 +1,114 @@
+"""Typed settings, read from the environment once and passed in (never at import time)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, parse_scaled
+from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, instrument_table
+from tradepro.engine import EngineConfig
+
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 (refused in production)
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message says which variable and why."""
+
+
+class Settings(BaseSettings):
+    """Every knob of every service. Names are the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    tradepro_env: Literal["dev", "production"] = "dev"
+    database_url: str | None = None
+    """Unset: a SQLite file in ``tradepro_data_dir`` (the embedded default)."""
+    redis_url: str | None = None
+    """Unset: the embedded bus, journaled in ``tradepro_data_dir``."""
+    tradepro_data_dir: Path = Path(".tradepro")
+    jwt_secret: str = DEV_JWT_SECRET
+    api_port: int = Field(4000, ge=1, le=65535)
+    ws_port: int = Field(8080, ge=1, le=65535)
+    backpack_ws_url: str = "wss://ws.backpack.exchange"
+    assets: Annotated[tuple[str, ...], NoDecode] = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+    smtp_url: str | None = None
+    public_url: str = "http://localhost:4000"
+    starting_balance: str = "5000.00"
+    """USD given to every new user, as a decimal string."""
+    max_price_age_s: float = Field(10.0, gt=0)
+    snapshot_interval_s: float = Field(10.0, gt=0)
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _split_assets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("assets")
+    @classmethod
+    def _known_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("ASSETS must name at least one instrument")
+        unknown = [asset for asset in value if asset not in DEFAULT_INSTRUMENTS]
+        if unknown:
+            known = ", ".join(DEFAULT_INSTRUMENTS)
+            raise ValueError(f"unknown asset(s) {', '.join(unknown)}; known: {known}")
+        return value
+
+    @field_validator("starting_balance")
+    @classmethod
+    def _money(cls, value: str) -> str:
+        try:
+            parse_scaled(value, USD_DECIMALS, "STARTING_BALANCE")
+        except InvalidNumberError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        return instrument_table(DEFAULT_INSTRUMENTS[asset] for asset in self.assets)
+
+    @property
+    def starting_balance_cents(self) -> int:
+        return parse_scaled(self.starting_balance, USD_DECIMALS, "STARTING_BALANCE")
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            instruments=self.instruments,
+            starting_balance_cents=self.starting_balance_cents,
+            max_price_age_us=int(Decimal(str(self.max_price_age_s)) * 1_000_000),
+        )
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.tradepro_data_dir / "tradepro.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    def check(self) -> None:
+        """Refuse unsafe production settings (raise ``SettingsError``)."""
+        if self.tradepro_env == "production" and (
+            not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
+        ):
+            raise SettingsError(
+                "JWT_SECRET must be set to a random secret of at least 32 characters "
+                "when TRADEPRO_ENV=production"
+            )
+
+
+def load_settings() -> Settings:
+    """Read the environment; a bad value raises ``SettingsError`` naming the variable."""
+    try:
+        settings = Settings()
+    except ValueError as error:
+        raise SettingsError(f"invalid configuration: {error}") from None
+    settings.check()
+    return settings
