@@ -14,6 +14,11 @@ from typing import NamedTuple, Protocol
 START_ID = "0"
 
 
+def entry_order(entry_id: str) -> tuple[int, ...]:
+    """A sort key for entry ids of either bus: ``"1700000000000-3"`` or ``"42"``."""
+    return tuple(int(part) for part in entry_id.split("-"))
+
+
 class Entry(NamedTuple):
     """One ``engine-stream`` entry."""
 
@@ -56,6 +61,10 @@ class Bus(Protocol):
 
     async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
         """Callbacks strictly after ``after_id``, oldest first, waiting up to ``block_ms``."""
+        ...
+
+    async def last_callback(self) -> Callback | None:
+        """The newest callback, if any (the engine reads its ``entryId`` on restart)."""
         ...
 
     async def last_callback_id(self) -> str:

@@ -1,0 +1,1 @@
+"""Long-running processes: thin async shells around the pure core."""

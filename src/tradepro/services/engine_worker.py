@@ -1,0 +1,246 @@
+"""The engine service: ``engine-stream`` in, ``callback-queue`` out, snapshots on the side.
+
+One loop, in stream order: read a batch of entries, apply each to the pure engine, publish
+the batch's callbacks in one pipelined round trip. Every ``snapshot_interval_s`` the loop
+drains the engine's changes (a synchronous O(changes) step between batches) and hands them
+to a background task that writes them to the database; only after that write commits is
+the stream trimmed, and only below the snapshot's entry id.
+
+Recovery is the same loop: load the latest snapshot, then read the stream from its entry
+id. The engine is deterministic and its clock is the entries' timestamps, so the replay
+reproduces the state the crashed process had; callbacks that were already published
+before the crash are not published again (each callback carries its ``entryId``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry, entry_order
+from tradepro.domain.events import ClosedTrade, CommandRejected, Event
+from tradepro.domain.orders import RejectReason
+from tradepro.engine import Engine, EngineConfig
+from tradepro.engine.changes import ChangeSet
+from tradepro.engine.snapshot import restore_snapshot, snapshot_header
+from tradepro.engine.wire import callback_body
+from tradepro.services.backoff import Backoff
+
+log = logging.getLogger("tradepro.engine")
+
+
+class EngineStore(Protocol):
+    async def load(self) -> tuple[dict[str, Any], str] | None: ...
+
+    async def save(
+        self, header: dict[str, Any], changes: Sequence[ChangeSet], last_entry_id: str
+    ) -> None: ...
+
+    async def record_trades(self, trades: Sequence[ClosedTrade]) -> None: ...
+
+
+class EngineWorker:
+    """Runs one engine against a bus and a store until ``stop`` is set."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        store: EngineStore,
+        config: EngineConfig,
+        *,
+        snapshot_interval_s: float = 10.0,
+        batch_size: int = 1000,
+        block_ms: int = 500,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.config = config
+        self.snapshot_interval_s = snapshot_interval_s
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.engine = Engine(config)
+        self.last_entry_id = START_ID
+        """The last entry applied to ``engine``."""
+        self.snapshot_entry_id = START_ID
+        """The entry id of the last snapshot known to be committed."""
+        self._replayed_until: tuple[int, ...] | None = None
+        self._pending: list[ChangeSet] = []
+        self._requested_entry_id = START_ID
+        self._saving: asyncio.Task[None] | None = None
+        self._next_snapshot_at = 0.0
+        self.entries_applied = 0
+        self.internal_errors = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Restore the latest snapshot (waiting for the database if it is down)."""
+        backoff = Backoff()
+        while True:
+            try:
+                loaded = await self.store.load()
+                break
+            except Exception as error:  # noqa: BLE001 - any database failure: wait and retry
+                delay = backoff.next_delay_s()
+                log.warning("database unavailable while loading the snapshot (%s); retry in %.1fs",
+                            error, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+        if loaded is not None:
+            snapshot, entry_id = loaded
+            self.engine = restore_snapshot(snapshot, self.config)
+            self.last_entry_id = self.snapshot_entry_id = self._requested_entry_id = entry_id
+        last_published = await self._last_published_entry()
+        if last_published is not None:
+            self._replayed_until = entry_order(last_published)
+        log.info(
+            "engine restored: %d accounts, %d open positions, replaying after entry %s",
+            len(self.engine.accounts),
+            len(self.engine.open_by_seq),
+            self.last_entry_id,
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Recover, then consume until ``stop``; finish with a final snapshot."""
+        await self.recover()
+        self._next_snapshot_at = time.monotonic() + self.snapshot_interval_s
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                try:
+                    await self._step()
+                    backoff.reset()
+                except BusUnavailableError as error:
+                    delay = backoff.next_delay_s()
+                    log.warning("bus unavailable (%s); retry in %.1fs", error, delay)
+                    await _sleep_or_stop(stop, delay)
+                if time.monotonic() >= self._next_snapshot_at:
+                    self._start_snapshot()
+        finally:
+            await self._final_snapshot()
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        entries = await self.bus.read_entries(self.last_entry_id, self.batch_size, self.block_ms)
+        if not entries:
+            return
+        bodies = self._apply(entries)
+        if bodies:
+            await self._publish(bodies)
+
+    def _apply(self, entries: Sequence[Entry]) -> list[bytes]:
+        """Apply a batch in order; return the callbacks to publish (not yet published)."""
+        instruments = self.config.instruments
+        replayed_until = self._replayed_until
+        bodies: list[bytes] = []
+        for entry in entries:
+            events = self._apply_one(entry)
+            self.last_entry_id = entry.entry_id
+            if replayed_until is not None and entry_order(entry.entry_id) <= replayed_until:
+                continue  # its callbacks went out before the restart
+            entry_id = entry.entry_id
+            for event in events:
+                body = callback_body(event, instruments)
+                body["entryId"] = entry_id
+                bodies.append(orjson.dumps(body))
+        self.entries_applied += len(entries)
+        if replayed_until is not None and entry_order(self.last_entry_id) > replayed_until:
+            self._replayed_until = None
+        return bodies
+
+    def _apply_one(self, entry: Entry) -> list[Event]:
+        payload = entry.payload
+        if not isinstance(payload, Mapping):
+            message = "payload must be a JSON object"
+            return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+        try:
+            return self.engine.apply_entry(entry.kind, entry.request_id, entry.ts_us, payload)
+        except Exception:  # a bug, not bad input: answer it, keep the engine up, count it
+            self.internal_errors += 1
+            log.exception("internal error applying entry %s (%s)", entry.entry_id, entry.kind)
+            message = "the engine could not process this request"
+            return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+
+    async def _publish(self, bodies: list[bytes]) -> None:
+        """Publish until it works: the state already moved on, the replies must follow."""
+        backoff = Backoff()
+        while True:
+            try:
+                await self.bus.publish_callbacks(bodies)
+                return
+            except BusUnavailableError as error:
+                delay = backoff.next_delay_s()
+                log.warning("cannot publish %d callbacks (%s); retry in %.1fs",
+                            len(bodies), error, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+
+    async def _last_published_entry(self) -> str | None:
+        backoff = Backoff()
+        while True:
+            try:
+                last = await self.bus.last_callback()
+            except BusUnavailableError as error:
+                delay = backoff.next_delay_s()
+                log.warning("bus unavailable at start (%s); retry in %.1fs", error, delay)
+                await asyncio.sleep(delay)
+                continue
+            if last is None:
+                return None
+            entry_id = orjson.loads(last.body).get("entryId")
+            return entry_id if isinstance(entry_id, str) else None
+
+    # -- snapshots ----------------------------------------------------------------------
+
+    def _start_snapshot(self) -> asyncio.Task[None] | None:
+        """Drain changes now (between batches, so consistent) and save in the background."""
+        self._next_snapshot_at = time.monotonic() + self.snapshot_interval_s
+        changes = self.engine.drain_changes()
+        if changes:
+            self._pending.append(changes)
+        if self._saving is not None and not self._saving.done():
+            return None  # the previous save is still running: these go with the next one
+        if not self._pending and self.last_entry_id == self._requested_entry_id:
+            return None  # nothing has happened since the last save
+        batch, self._pending = self._pending, []
+        header = snapshot_header(self.engine)
+        self._requested_entry_id = self.last_entry_id
+        self._saving = asyncio.create_task(self._save(header, batch, self.last_entry_id))
+        return self._saving
+
+    async def _save(self, header: dict[str, Any], batch: list[ChangeSet], entry_id: str) -> None:
+        try:
+            await self.store.save(header, batch, entry_id)
+        except Exception as error:  # noqa: BLE001 - keep the changes, retry with the next window
+            log.warning("snapshot at entry %s not saved (%s); will retry", entry_id, error)
+            self._pending[:0] = batch
+            self._requested_entry_id = self.snapshot_entry_id
+            return
+        self.snapshot_entry_id = entry_id
+        try:
+            await self.bus.trim_entries(entry_id)
+        except BusUnavailableError as error:
+            log.warning("could not trim the stream below %s (%s)", entry_id, error)
+
+    async def _final_snapshot(self) -> None:
+        """Save everything applied so far, retrying a few times (the stream keeps it anyway)."""
+        for attempt in range(5):
+            if self._saving is not None:
+                await asyncio.gather(self._saving, return_exceptions=True)
+                self._saving = None
+            if self._start_snapshot() is None:
+                log.info("final snapshot saved at entry %s", self.snapshot_entry_id)
+                return
+            await asyncio.sleep(0.1 * attempt)
+        log.error("final snapshot not saved; the stream still holds every entry since %s",
+                  self.snapshot_entry_id)  # fmt: skip
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay_s)
