@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tradepro.domain.fixed import POW10, USD_DECIMALS, ceil_div, div_round_half_even
+from tradepro.domain.fixed import POW10, USD_DECIMALS, div_round_half_even
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import CloseReason, Side
 
 BASIS_POINTS = 10_000
 MAINTENANCE_MARGIN_BPS = 500
 """A position is margin-called when margin + PnL <= 5 % of its initial margin."""
+_BUY = Side.BUY  # a module global: enum attribute lookups are slow on the hot path
 
 
 class Position(NamedTuple):
@@ -41,52 +42,60 @@ class Position(NamedTuple):
     opened_us: int
 
 
-def required_margin(instrument: Instrument, price: int, qty: int, leverage: int) -> int:
-    """Margin in cents = price x qty / leverage, rounded up to the cent."""
-    exponent = instrument.price_decimals + instrument.qty_decimals - USD_DECIMALS
-    if exponent >= 0:
-        return ceil_div(price * qty, leverage * POW10[exponent])
-    return ceil_div(price * qty * POW10[-exponent], leverage)
+class Contract:
+    """One instrument's formulas, with their scale constants computed once.
 
-
-def liquidation_price(
-    instrument: Instrument,
-    side: Side,
-    open_price: int,
-    qty: int,
-    margin: int,
-    *,
-    maintenance_bps: int = MAINTENANCE_MARGIN_BPS,
-) -> int:
-    """The tick price at which margin + PnL <= maintenance share of the margin.
-
-    Buy: the highest tick with open - bid >= 0.95 x margin / qty (so bid <= it triggers).
-    Sell: the lowest tick with ask - open >= 0.95 x margin / qty. Computed exactly; a buy's
-    level is floored at 0, where it can never trigger (every price is positive).
+    Units: price x qty is in ``10**-(price_decimals + qty_decimals)`` USD; money in cents.
     """
-    # loss per tick of price move, in cents: qty / 10**(pd+qd-2); compare scaled up.
-    scale = POW10[instrument.price_decimals + instrument.qty_decimals]
-    loss_limit = (BASIS_POINTS - maintenance_bps) * margin * scale  # x 10**-2 x 10**-4
-    ticks = ceil_div(loss_limit, qty * POW10[USD_DECIMALS + 4])
-    if side is Side.BUY:
-        return max(open_price - ticks, 0)
-    return open_price + ticks
 
+    __slots__ = ("_liquidation_denominator", "_liquidation_numerator", "_scale", "instrument")
 
-def pnl_cents(instrument: Instrument, position: Position, close_price: int) -> int:
-    """PnL = (close - open) x qty x (+1 buy, -1 sell), rounded half-even to the cent."""
-    move = close_price - position.open_price
-    if position.side is Side.SELL:
-        move = -move
-    exponent = instrument.price_decimals + instrument.qty_decimals - USD_DECIMALS
-    if exponent >= 0:
-        return div_round_half_even(move * position.qty, POW10[exponent])
-    return move * position.qty * POW10[-exponent]
+    def __init__(
+        self, instrument: Instrument, maintenance_bps: int = MAINTENANCE_MARGIN_BPS
+    ) -> None:
+        self.instrument = instrument
+        exponent = instrument.price_decimals + instrument.qty_decimals - USD_DECIMALS
+        # price x qty / _scale is cents; instruments with fewer than 2 decimals in all
+        # scale up instead (so _scale may be a fraction 1/10**k, kept as a negative power).
+        self._scale = exponent
+        self._liquidation_numerator = (BASIS_POINTS - maintenance_bps) * POW10[
+            instrument.price_decimals + instrument.qty_decimals
+        ]
+        self._liquidation_denominator = POW10[USD_DECIMALS + 4]  # cents x basis points
+
+    def margin(self, price: int, qty: int, leverage: int) -> int:
+        """Margin in cents = price x qty / leverage, rounded up to the cent."""
+        exponent = self._scale
+        if exponent >= 0:
+            return -(-(price * qty) // (leverage * POW10[exponent]))
+        return -(-(price * qty * POW10[-exponent]) // leverage)
+
+    def liquidation_price(self, side: Side, open_price: int, qty: int, margin: int) -> int:
+        """The tick price at which margin + PnL <= the maintenance share of the margin.
+
+        Buy: the highest tick with open - bid >= 0.95 x margin / qty (bid <= it triggers).
+        Sell: the lowest tick with ask - open >= 0.95 x margin / qty. Exact; a buy's level
+        is floored at 0, where it can never trigger (every price is positive).
+        """
+        ticks = -(-(self._liquidation_numerator * margin) // (qty * self._liquidation_denominator))
+        if side is _BUY:
+            return max(open_price - ticks, 0)
+        return open_price + ticks
+
+    def pnl(self, position: Position, close_price: int) -> int:
+        """PnL = (close - open) x qty x (+1 buy, -1 sell), rounded half-even to the cent."""
+        move = close_price - position.open_price
+        if position.side is not _BUY:
+            move = -move
+        exponent = self._scale
+        if exponent >= 0:
+            return div_round_half_even(move * position.qty, POW10[exponent])
+        return move * position.qty * POW10[-exponent]
 
 
 def close_price_for(side: Side, bid: int, ask: int) -> int:
     """A buy is valued and closed at the bid, a sell at the ask."""
-    return bid if side is Side.BUY else ask
+    return bid if side is _BUY else ask
 
 
 def stop_level(position: Position) -> int:
@@ -95,14 +104,14 @@ def stop_level(position: Position) -> int:
     liquidation = position.liquidation_price
     if stop is None:
         return liquidation
-    if position.side is Side.BUY:
+    if position.side is _BUY:
         return max(stop, liquidation)
     return min(stop, liquidation)
 
 
 def trigger_reason(position: Position, price: int) -> CloseReason:
     """Why a triggered position closes at ``price``; a margin call outranks a stop-loss."""
-    if position.side is Side.BUY:
+    if position.side is _BUY:
         if price <= position.liquidation_price:
             return CloseReason.MARGIN_CALL
         if position.stop_loss is not None and price <= position.stop_loss:

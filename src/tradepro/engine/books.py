@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from heapq import heapify, heappop, heappush
 
+from tradepro.domain.orders import Side
+
 SEQ_BITS = 48
 SEQ_MASK = (1 << SEQ_BITS) - 1
 MAX_SEQ = SEQ_MASK
@@ -76,8 +78,10 @@ class TriggerHeap:
             self.keys = [key for key in self.keys if is_open((sign * key) & SEQ_MASK)]
             heapify(self.keys)
 
-    def rebuild(self) -> None:
-        """Restore the heap property after ``keys`` was replaced wholesale."""
+    def load(self, keys: list[int]) -> None:
+        """Replace the contents with live keys ``level << SEQ_BITS | seq`` (O(n))."""
+        self.keys = [-key for key in keys] if self.maximum else keys
+        self.live = len(keys)
         heapify(self.keys)
 
     def levels(self) -> list[tuple[int, int]]:
@@ -89,10 +93,15 @@ class TriggerHeap:
 class AssetBooks:
     """The four trigger books of one asset."""
 
-    __slots__ = ("buy_profit", "buy_stop", "sell_profit", "sell_stop")
+    __slots__ = ("buy_profit", "buy_stop", "by_side", "sell_profit", "sell_stop")
 
     def __init__(self) -> None:
         self.buy_profit = TriggerHeap(maximum=False)
         self.buy_stop = TriggerHeap(maximum=True)
         self.sell_profit = TriggerHeap(maximum=True)
         self.sell_stop = TriggerHeap(maximum=False)
+        self.by_side: dict[Side, tuple[TriggerHeap, TriggerHeap]] = {
+            Side.BUY: (self.buy_profit, self.buy_stop),
+            Side.SELL: (self.sell_profit, self.sell_stop),
+        }
+        """(take-profit book, stop book) of each side."""

@@ -26,19 +26,23 @@ from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.domain.positions import (
     BASIS_POINTS,
     MAINTENANCE_MARGIN_BPS,
+    Contract,
     Position,
     close_price_for,
-    liquidation_price,
-    pnl_cents,
-    required_margin,
     stop_level,
     trigger_reason,
 )
-from tradepro.engine.books import MAX_SEQ, AssetBooks, TriggerHeap
+from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.decode import decode_entry
 
 MAX_ID_LENGTH = 64
+
+# Module globals for the hot path: enum attribute lookups cost ~150 ns each on 3.11, and
+# building a NamedTuple through tuple.__new__ skips the generated __new__'s Python frame.
+_BUY = Side.BUY
+_USER = CloseReason.USER
+_new_tuple = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,10 @@ class Engine:
         self.open_by_seq: dict[int, Position] = {}
         self.books: dict[str, AssetBooks] = {
             symbol: AssetBooks() for symbol in self.config.instruments
+        }
+        self.contracts: dict[str, Contract] = {
+            symbol: Contract(instrument, self.config.maintenance_margin_bps)
+            for symbol, instrument in self.config.instruments.items()
         }
         self.next_seq = 1
         self.house_cents = 0
@@ -138,140 +146,121 @@ class Engine:
             return []
         fired.sort()
         events: list[Event] = []
+        open_by_seq = self.open_by_seq
         for seq in fired:
-            position = self.open_by_seq[seq]
-            price = close_price_for(position.side, bid, ask)
+            position = open_by_seq[seq]
+            price = bid if position.side is _BUY else ask
             reason = trigger_reason(position, price)
             events.append(self._close(position, price, reason, command.request_id, command.ts_us))
         return events
 
     def _create(self, command: CreateOrder) -> list[Event]:
-        rejection = self._check_create(command)
-        if rejection is not None:
-            return [rejection]
-        instrument = self.config.instruments[command.asset]
-        quote = self.quotes[command.asset]
-        side = command.side
-        price = quote.ask if side is Side.BUY else quote.bid
-        problem = _check_levels(command, price) or _check_slippage(command, price)
+        request_id, user_id = command.request_id, command.user_id
+        account = self.accounts.get(user_id)
+        if account is None:
+            return [_reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
+        asset = command.asset
+        contract = self.contracts.get(asset)
+        problem = _check_order_shape(command, contract)
         if problem is not None:
-            return [_reject(command.request_id, command.user_id, *problem)]
-        account = self.accounts[command.user_id]
-        margin = required_margin(instrument, price, command.qty, command.leverage)
+            return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)]
+        if request_id in account.positions:
+            message = "an order with this id is already open"
+            return [_reject(request_id, user_id, RejectReason.DUPLICATE_REQUEST, message)]
+        quote = self.quotes.get(asset)
+        if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
+            return [self._quote_problem(request_id, user_id, asset, command.ts_us)]
+        assert contract is not None  # checked by _check_order_shape
+        side, qty = command.side, command.qty
+        price = quote.ask if side is _BUY else quote.bid
+        if command.take_profit is not None or command.stop_loss is not None:
+            level_problem = _check_levels(command, price)
+            if level_problem is not None:
+                return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, level_problem)]
+        if command.price is not None and _slipped(command, price):
+            message = "execution price moved beyond the slippage limit"
+            return [_reject(request_id, user_id, RejectReason.SLIPPAGE_EXCEEDED, message)]
+        margin = contract.margin(price, qty, command.leverage)
         if margin > account.balance:
-            needed, free = (
-                format_scaled(margin, USD_DECIMALS),
-                format_scaled(account.balance, USD_DECIMALS),
-            )
-            message = f"margin ${needed} exceeds the free balance ${free}"
-            return [
-                _reject(
-                    command.request_id, command.user_id, RejectReason.INSUFFICIENT_BALANCE, message
-                )
-            ]
-        liquidation = liquidation_price(
-            instrument,
-            side,
-            price,
-            command.qty,
-            margin,
-            maintenance_bps=self.config.maintenance_margin_bps,
-        )
+            return [_insufficient(request_id, user_id, margin, account.balance)]
         seq = self.next_seq
         if seq > MAX_SEQ:  # 2**48 orders: centuries at full speed, but never wrap silently
             raise OverflowError("order sequence exhausted")
         self.next_seq = seq + 1
-        position = Position(
-            seq,
-            command.request_id,
-            command.user_id,
-            command.asset,
-            side,
-            command.qty,
-            command.leverage,
-            price,
-            margin,
-            command.take_profit,
-            command.stop_loss,
-            liquidation,
-            command.slippage_bps,
-            command.ts_us,
+        position: Position = _new_tuple(
+            Position,
+            (
+                seq,
+                request_id,
+                user_id,
+                asset,
+                side,
+                qty,
+                command.leverage,
+                price,
+                margin,
+                command.take_profit,
+                command.stop_loss,
+                contract.liquidation_price(side, price, qty, margin),
+                command.slippage_bps,
+                command.ts_us,
+            ),
         )
         account.balance -= margin
         account.locked += margin
         self._index(position, account)
         self.changes.opened(position)
-        return [PositionOpened(command.request_id, position, account.balance)]
+        return [_new_tuple(PositionOpened, (request_id, position, account.balance))]
 
-    def _check_create(self, command: CreateOrder) -> CommandRejected | None:
-        """Everything that can be refused before looking at prices and levels."""
-        request_id, user_id = command.request_id, command.user_id
-        account = self.accounts.get(user_id)
-        if account is None:
-            return _reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")
-        instrument = self.config.instruments.get(command.asset)
-        problem = _check_order_shape(command, instrument)
-        if problem is not None:
-            return _reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)
-        if command.request_id in account.positions:
-            message = "an order with this id is already open"
-            return _reject(request_id, user_id, RejectReason.DUPLICATE_REQUEST, message)
-        return self._check_quote(request_id, user_id, command.asset, command.ts_us)
-
-    def _check_quote(
+    def _quote_problem(
         self, request_id: str, user_id: str, asset: str, ts_us: int
-    ) -> CommandRejected | None:
+    ) -> CommandRejected:
+        """Why the last quote of ``asset`` cannot be traded on (missing or stale)."""
         quote = self.quotes.get(asset)
         if quote is None:
             return _reject(request_id, user_id, RejectReason.NO_PRICE, f"no price yet for {asset}")
-        age_us = ts_us - quote.ts_us
-        if age_us > self.config.max_price_age_us:
-            message = f"last {asset} price is {age_us // 1000} ms old"
-            return _reject(request_id, user_id, RejectReason.STALE_PRICE, message)
-        return None
+        age_ms = (ts_us - quote.ts_us) // 1000
+        message = f"last {asset} price is {age_ms} ms old"
+        return _reject(request_id, user_id, RejectReason.STALE_PRICE, message)
 
     def _close_by_user(self, command: CloseOrder) -> list[Event]:
-        account = self.accounts.get(command.user_id)
+        request_id, user_id = command.request_id, command.user_id
+        account = self.accounts.get(user_id)
         position = account.positions.get(command.order_id) if account is not None else None
         if position is None:
             # Never hint that the order exists for someone else.
             message = f"no open order {command.order_id!r}"
-            return [
-                _reject(command.request_id, command.user_id, RejectReason.ORDER_NOT_FOUND, message)
-            ]
-        rejection = self._check_quote(
-            command.request_id, command.user_id, position.asset, command.ts_us
-        )
-        if rejection is not None:
-            return [rejection]
-        quote = self.quotes[position.asset]
-        price = close_price_for(position.side, quote.bid, quote.ask)
-        return [self._close(position, price, CloseReason.USER, command.request_id, command.ts_us)]
+            return [_reject(request_id, user_id, RejectReason.ORDER_NOT_FOUND, message)]
+        asset = position.asset
+        quote = self.quotes.get(asset)
+        if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
+            return [self._quote_problem(request_id, user_id, asset, command.ts_us)]
+        price = quote.bid if position.side is _BUY else quote.ask
+        return [self._close(position, price, _USER, request_id, command.ts_us)]
 
     # -- state changes --------------------------------------------------------------------
 
     def _index(self, position: Position, account: Account) -> None:
         account.positions[position.order_id] = position
         self.open_by_seq[position.seq] = position
-        profit, stop = self._books_of(position)
+        profit, stop = self.books[position.asset].by_side[position.side]
+        seq = position.seq
         if position.take_profit is not None:
-            profit.add(position.take_profit, position.seq)
-        stop.add(stop_level(position), position.seq)
-
-    def _books_of(self, position: Position) -> tuple[TriggerHeap, TriggerHeap]:
-        books = self.books[position.asset]
-        if position.side is Side.BUY:
-            return books.buy_profit, books.buy_stop
-        return books.sell_profit, books.sell_stop
+            profit.add(position.take_profit, seq)
+        stop_loss = position.stop_loss
+        if stop_loss is None:
+            stop.add(position.liquidation_price, seq)
+        else:
+            stop.add(stop_level(position), seq)
 
     def _close(
         self, position: Position, price: int, reason: CloseReason, request_id: str, ts_us: int
     ) -> PositionClosed:
-        instrument = self.config.instruments[position.asset]
         margin = position.margin
-        pnl = pnl_cents(instrument, position, price)
+        pnl = self.contracts[position.asset].pnl(position, price)
         # Negative balance protection: never credit less than 0; the house absorbs the gap.
-        credit = max(margin + pnl, 0)
+        credit = margin + pnl
+        credit = max(credit, 0)
         account = self.accounts[position.user_id]
         account.balance += credit
         account.locked -= margin
@@ -279,13 +268,15 @@ class Engine:
         del account.positions[position.order_id]
         del self.open_by_seq[position.seq]
         is_open = self.open_by_seq.__contains__
-        profit, stop = self._books_of(position)
+        profit, stop = self.books[position.asset].by_side[position.side]
         if position.take_profit is not None:
             profit.removed(is_open)
         stop.removed(is_open)
-        trade = ClosedTrade(position, price, credit - margin, reason, ts_us)
+        trade: ClosedTrade = _new_tuple(
+            ClosedTrade, (position, price, credit - margin, reason, ts_us)
+        )
         self.changes.closed(trade)
-        return PositionClosed(request_id, trade, account.balance)
+        return _new_tuple(PositionClosed, (request_id, trade, account.balance))
 
     def drain_changes(self) -> ChangeSet:
         """Everything that changed since the previous call (for incremental persistence)."""
@@ -299,7 +290,7 @@ class Engine:
         if quote is None:
             return None
         price = close_price_for(position.side, quote.bid, quote.ask)
-        return pnl_cents(self.config.instruments[position.asset], position, price)
+        return self.contracts[position.asset].pnl(position, price)
 
     def ledger_total(self) -> int:
         """Balances + locked margin + house result: equals ``deposits_cents`` at all times."""
@@ -313,61 +304,64 @@ def _reject(
     return CommandRejected(request_id, user_id, reason, message)
 
 
-def _check_order_shape(command: CreateOrder, instrument: Instrument | None) -> str | None:
-    if instrument is None:
+def _check_order_shape(command: CreateOrder, contract: Contract | None) -> str | None:
+    if contract is None:
         return f"unknown asset {command.asset!r}"
-    if not 1 <= command.leverage <= instrument.max_leverage:
-        return f"leverage must be 1..{instrument.max_leverage}"
+    max_leverage = contract.instrument.max_leverage
+    if not 1 <= command.leverage <= max_leverage:
+        return f"leverage must be 1..{max_leverage}"
     if command.qty <= 0:
         return "qty must be positive"
-    for name, level in (("takeProfit", command.take_profit), ("stopLoss", command.stop_loss)):
-        if level is not None and level <= 0:
-            return f"{name} must be positive"
-    if not command.request_id or len(command.request_id) > MAX_ID_LENGTH:
+    if command.take_profit is not None and command.take_profit <= 0:
+        return "takeProfit must be positive"
+    if command.stop_loss is not None and command.stop_loss <= 0:
+        return "stopLoss must be positive"
+    if not 0 < len(command.request_id) <= MAX_ID_LENGTH:
         return f"order id must be 1..{MAX_ID_LENGTH} characters"
+    if command.price is None and command.slippage_bps is None:
+        return None
     return _check_slippage_shape(command)
 
 
 def _check_slippage_shape(command: CreateOrder) -> str | None:
-    if (command.price is None) != (command.slippage_bps is None):
+    if command.price is None or command.slippage_bps is None:
         return "price and slippage go together"
-    if command.price is not None and command.price <= 0:
+    if command.price <= 0:
         return "price must be positive"
-    if command.slippage_bps is not None and not 0 <= command.slippage_bps <= BASIS_POINTS:
+    if not 0 <= command.slippage_bps <= BASIS_POINTS:
         return f"slippage must be 0..{BASIS_POINTS} basis points"
     return None
 
 
-def _check_levels(command: CreateOrder, open_price: int) -> tuple[RejectReason, str] | None:
+def _check_levels(command: CreateOrder, open_price: int) -> str | None:
     """Take-profit and stop-loss must lie strictly on the right side of the open price."""
     take_profit, stop_loss = command.take_profit, command.stop_loss
-    if command.side is Side.BUY:
-        tp_ok = take_profit is None or take_profit > open_price
-        sl_ok = stop_loss is None or stop_loss < open_price
-        sides = ("above", "below")
-    else:
-        tp_ok = take_profit is None or take_profit < open_price
-        sl_ok = stop_loss is None or stop_loss > open_price
-        sides = ("below", "above")
-    if not tp_ok:
-        return RejectReason.INVALID_ORDER, f"takeProfit must be {sides[0]} the open price"
-    if not sl_ok:
-        return RejectReason.INVALID_ORDER, f"stopLoss must be {sides[1]} the open price"
-    return None
-
-
-def _check_slippage(command: CreateOrder, open_price: int) -> tuple[RejectReason, str] | None:
-    """Refuse when the execution price is worse than the seen price by more than allowed."""
-    seen, tolerance = command.price, command.slippage_bps
-    if seen is None or tolerance is None:
+    if command.side is _BUY:
+        if take_profit is not None and take_profit <= open_price:
+            return "takeProfit must be above the open price"
+        if stop_loss is not None and stop_loss >= open_price:
+            return "stopLoss must be below the open price"
         return None
-    if command.side is Side.BUY:
-        worse = open_price * BASIS_POINTS > seen * (BASIS_POINTS + tolerance)
-    else:
-        worse = open_price * BASIS_POINTS < seen * (BASIS_POINTS - tolerance)
-    if worse:
-        return RejectReason.SLIPPAGE_EXCEEDED, "execution price moved beyond the slippage limit"
+    if take_profit is not None and take_profit >= open_price:
+        return "takeProfit must be below the open price"
+    if stop_loss is not None and stop_loss <= open_price:
+        return "stopLoss must be above the open price"
     return None
+
+
+def _slipped(command: CreateOrder, open_price: int) -> bool:
+    """Whether the execution price is worse than the seen price by more than allowed."""
+    seen, tolerance = command.price, command.slippage_bps
+    assert seen is not None and tolerance is not None  # checked by _check_slippage_shape
+    if command.side is _BUY:
+        return open_price * BASIS_POINTS > seen * (BASIS_POINTS + tolerance)
+    return open_price * BASIS_POINTS < seen * (BASIS_POINTS - tolerance)
+
+
+def _insufficient(request_id: str, user_id: str, margin: int, balance: int) -> CommandRejected:
+    needed, free = format_scaled(margin, USD_DECIMALS), format_scaled(balance, USD_DECIMALS)
+    message = f"margin ${needed} exceeds the free balance ${free}"
+    return _reject(request_id, user_id, RejectReason.INSUFFICIENT_BALANCE, message)
 
 
 __all__ = ["MAX_SEQ", "Account", "Engine", "EngineConfig", "Quote"]
