@@ -1,0 +1,165 @@
+"""Tables: users, closed trades, and what the engine needs to recover.
+
+Units as in the engine: money in integer cents, prices in integer ticks and quantities in
+integer lots of the instrument's scale (``tradepro.domain.instruments``). Ids are UUIDs,
+held in Python as canonical lowercase strings on every database (native ``uuid`` on
+PostgreSQL, 32 hex characters on SQLite). Times are timezone-aware UTC ``datetime``s on
+every database too (``UtcDateTime``).
+
+Schema changes go through the Alembic migrations in ``migrations/versions``; these classes
+must describe the same schema (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+EMAIL_LENGTH = 320
+ASSET_LENGTH = 32
+NOW = text("CURRENT_TIMESTAMP")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """``timestamptz`` on PostgreSQL, a UTC text on SQLite; aware UTC datetimes in Python."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give it a timezone (UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite keeps no offset: the stored text is UTC
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def uuid_column() -> Uuid[str]:
+    """A UUID column whose Python values are canonical strings, not ``uuid.UUID``."""
+    return Uuid(as_uuid=False)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """A trader. ``balance`` is free cash in cents, written only by the engine."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH), unique=True)
+    """Null while only the engine knows the account; the API sets it at sign-up."""
+    last_logged_in: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    balance: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    engine_shard: Mapped[int | None] = mapped_column(Integer)
+    """The engine shard that holds this account; null until an engine has registered it
+    (a row the API created at sign-up is not an engine account yet)."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+
+
+class ExistingTrade(Base):
+    """A closed trade, written once by the engine and never changed (id = order id)."""
+
+    __tablename__ = "existing_trades"
+    id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(uuid_column(), ForeignKey("users.id"))
+    asset: Mapped[str] = mapped_column(String(ASSET_LENGTH))
+    side: Mapped[str] = mapped_column(String(4))
+    """``buy`` or ``sell``."""
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    """Lots of the instrument's quantity scale."""
+    leverage: Mapped[int] = mapped_column(Integer)
+    open_price: Mapped[int] = mapped_column(BigInteger)
+    close_price: Mapped[int] = mapped_column(BigInteger)
+    pnl: Mapped[int] = mapped_column(BigInteger)
+    """Realized PnL in cents actually credited (never below -margin)."""
+    margin: Mapped[int] = mapped_column(BigInteger)
+    liquidation_price: Mapped[int] = mapped_column(BigInteger)
+    take_profit: Mapped[int | None] = mapped_column(BigInteger)
+    stop_loss: Mapped[int | None] = mapped_column(BigInteger)
+    slippage: Mapped[int | None] = mapped_column(Integer)
+    """The slippage tolerance the order carried, in basis points."""
+    reason: Mapped[str] = mapped_column(String(16))
+    """``take_profit``, ``stop_loss``, ``margin_call`` or ``user``."""
+    liquidated: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    """When the position opened."""
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# get-close-orders: a user's trades newest first, keyset-paginated by (closed_at, id).
+Index(
+    "ix_existing_trades_user_id_closed_at_id",
+    ExistingTrade.user_id,
+    ExistingTrade.closed_at.desc(),
+    ExistingTrade.id.desc(),
+)
+
+
+class OpenPosition(Base):
+    """An open position as the engine holds it: every ``Position`` field, same names."""
+
+    __tablename__ = "open_positions"
+    __table_args__ = (UniqueConstraint("shard", "seq"),)
+
+    shard: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(uuid_column(), ForeignKey("users.id"), index=True)
+    asset: Mapped[str] = mapped_column(String(ASSET_LENGTH))
+    side: Mapped[str] = mapped_column(String(4))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    leverage: Mapped[int] = mapped_column(Integer)
+    open_price: Mapped[int] = mapped_column(BigInteger)
+    margin: Mapped[int] = mapped_column(BigInteger)
+    take_profit: Mapped[int | None] = mapped_column(BigInteger)
+    stop_loss: Mapped[int | None] = mapped_column(BigInteger)
+    liquidation_price: Mapped[int] = mapped_column(BigInteger)
+    slippage_bps: Mapped[int | None] = mapped_column(Integer)
+    opened_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class EngineState(Base):
+    """One row per engine shard: the snapshot header and the last applied stream id."""
+
+    __tablename__ = "engine_state"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=0)
+    last_entry_id: Mapped[str] = mapped_column(Text)
+    header: Mapped[dict[str, object]] = mapped_column(JSON)
+    """``tradepro.engine.snapshot.snapshot_header`` output."""
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)

@@ -1,0 +1,296 @@
+"""``EngineStore`` saves a live engine's changes and loads back the very same engine.
+
+Each test drives a real ``Engine`` with typed commands, saves its drained ``ChangeSet``s
+with ``snapshot_header`` (as the engine worker does), and checks what ``load`` rebuilds
+against ``take_snapshot`` of the live engine, on PostgreSQL and on SQLite.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tradepro.db.engine_store import EngineStore
+from tradepro.db.models import ExistingTrade, OpenPosition, User
+from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.events import ClosedTrade, Event, PositionClosed, PositionOpened
+from tradepro.domain.orders import CloseReason, Side
+from tradepro.engine import Engine
+from tradepro.engine.changes import ChangeSet
+from tradepro.engine.snapshot import restore_snapshot, snapshot_header, take_snapshot
+
+pytestmark = pytest.mark.integration
+
+BTC = "BTC_USDC"
+ETH = "ETH_USDC"
+START_US = 1_750_000_000_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Trading:
+    """A live engine driven by typed commands, with a clock and what it closed."""
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.now_us = START_US
+        self.closed: list[ClosedTrade] = []
+        self.last_entry_id = ""
+
+    def apply(self, command: Command) -> list[Event]:
+        events = self.engine.apply(command)
+        self.closed += [event.trade for event in events if isinstance(event, PositionClosed)]
+        return events
+
+    def tick(self) -> int:
+        self.now_us += 1_000
+        return self.now_us
+
+    def register(self) -> str:
+        user_id = new_id()
+        self.apply(RegisterUser(new_id(), self.tick(), user_id))
+        return user_id
+
+    def price(self, asset: str, bid: int, ask: int) -> list[Event]:
+        return self.apply(UpdatePrice(new_id(), self.tick(), asset, bid, ask))
+
+    def open(self, user_id: str, asset: str, side: Side, qty: int, leverage: int, **kw: Any) -> str:
+        order_id = new_id()
+        command = CreateOrder(order_id, self.tick(), user_id, asset, side, qty, leverage, **kw)
+        (event,) = self.apply(command)
+        assert isinstance(event, PositionOpened), event
+        return order_id
+
+    def close(self, user_id: str, order_id: str) -> None:
+        (event,) = self.apply(CloseOrder(new_id(), self.tick(), user_id, order_id))
+        assert isinstance(event, PositionClosed), event
+
+    def window(self) -> tuple[dict[str, Any], ChangeSet, str]:
+        """Drain like the engine worker: changes, the header at that instant, the entry id."""
+        changes = self.engine.drain_changes()
+        self.last_entry_id = f"{self.now_us // 1000}-0"
+        return snapshot_header(self.engine), changes, self.last_entry_id
+
+
+def comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """``take_snapshot`` output in JSON form, accounts sorted: they come back from the
+    database in its order, not in registration order (which nothing depends on)."""
+    return snapshot | {
+        "accounts": sorted(map(tuple, snapshot["accounts"])),
+        "positions": [list(row) for row in snapshot["positions"]],
+    }
+
+
+def assert_loads_live_state(loaded: tuple[dict[str, Any], str] | None, live: Engine) -> Engine:
+    assert loaded is not None
+    data, _ = loaded
+    expected = take_snapshot(live)
+    # Positions exactly, in JSON form (take_snapshot holds Position tuples with Side members).
+    assert data["positions"] == [list(row) for row in expected["positions"]]
+    assert all(type(row[4]) is str for row in data["positions"])
+    restored = restore_snapshot(data)
+    assert comparable(take_snapshot(restored)) == comparable(expected)
+    assert restored.ledger_total() == restored.deposits_cents
+    return restored
+
+
+async def run_windows(store: EngineStore) -> Trading:
+    """Four windows of trading: saved one by one, then the last two in one save."""
+    trading = Trading()
+    alice, bob, carol = trading.register(), trading.register(), trading.register()
+    trading.price(BTC, 1_000_000, 1_000_005)  # $100,000.0 / $100,000.5
+    trading.price(ETH, 300_000, 300_010)  # $3,000.00 / $3,000.10
+    trading.open(alice, BTC, Side.BUY, 1_000, 10, take_profit=1_050_000)
+    trading.open(bob, BTC, Side.SELL, 2_000, 20, stop_loss=1_002_000)
+    trading.open(carol, ETH, Side.BUY, 5_000, 5, price=300_010, slippage_bps=25)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    assert_loads_live_state(await store.load(), trading.engine)
+
+    # Window 2: a position opened and closed within the window; a stop-loss fires.
+    quick = trading.open(alice, ETH, Side.SELL, 1_000, 2)
+    trading.close(alice, quick)
+    closed = trading.price(BTC, 1_002_000, 1_002_010)
+    assert [event.trade.reason for event in closed if isinstance(event, PositionClosed)] == [
+        CloseReason.STOP_LOSS
+    ]
+    header, changes, entry_id = trading.window()
+    assert changes.opened == []
+    await store.save(header, [changes], entry_id)
+    assert_loads_live_state(await store.load(), trading.engine)
+
+    # Windows 3 and 4 saved together (the first save failed, say): a new user is
+    # margin-called, alice closes her own position.
+    dave = trading.register()
+    trading.open(dave, BTC, Side.BUY, 1_000, 100)
+    trading.open(carol, BTC, Side.BUY, 500, 2, stop_loss=900_000)
+    pending = [trading.window()[1]]
+    closed = trading.price(BTC, 990_000, 990_010)
+    assert [event.trade.reason for event in closed if isinstance(event, PositionClosed)] == [
+        CloseReason.MARGIN_CALL
+    ]
+    alices = [p.order_id for p in trading.engine.accounts[alice].positions.values()]
+    trading.close(alice, alices[0])
+    header, changes, entry_id = trading.window()
+    await store.save(header, [*pending, changes], entry_id)
+    return trading
+
+
+async def test_nothing_saved_loads_none(db_engine: AsyncEngine) -> None:
+    assert await EngineStore(db_engine).load() is None
+
+
+async def test_saved_windows_load_the_live_engine(db_engine: AsyncEngine) -> None:
+    store = EngineStore(db_engine)
+    trading = await run_windows(store)
+    loaded = await store.load()
+    restored = assert_loads_live_state(loaded, trading.engine)
+    assert loaded is not None
+    assert loaded[1] == trading.last_entry_id
+
+    # The restored engine goes on exactly like the live one.
+    tick = UpdatePrice(new_id(), trading.tick(), ETH, 200_000, 200_010)
+    events = trading.engine.apply(tick)
+    assert events  # carol's ETH long is margin-called at $2,000
+    assert restored.apply(tick) == events
+    assert comparable(take_snapshot(restored)) == comparable(take_snapshot(trading.engine))
+
+
+async def test_closed_trades_are_stored_with_their_values(db_engine: AsyncEngine) -> None:
+    trading = await run_windows(EngineStore(db_engine))
+    async with AsyncSession(db_engine) as session:
+        rows = {row.id: row for row in (await session.scalars(select(ExistingTrade))).all()}
+    assert len(trading.closed) == 4
+    assert set(rows) == {trade.position.order_id for trade in trading.closed}
+    for trade in trading.closed:
+        position, row = trade.position, rows[trade.position.order_id]
+        assert (row.user_id, row.asset, row.side) == (
+            position.user_id,
+            position.asset,
+            position.side.value,
+        )
+        assert (row.quantity, row.leverage, row.margin) == (
+            position.qty,
+            position.leverage,
+            position.margin,
+        )
+        assert (row.open_price, row.close_price, row.pnl) == (
+            position.open_price,
+            trade.close_price,
+            trade.pnl,
+        )
+        assert (row.take_profit, row.stop_loss, row.liquidation_price, row.slippage) == (
+            position.take_profit,
+            position.stop_loss,
+            position.liquidation_price,
+            position.slippage_bps,
+        )
+        assert (row.reason, row.liquidated) == (trade.reason.value, trade.liquidated)
+        assert row.created_at == EPOCH + timedelta(microseconds=position.opened_us)
+        assert row.closed_at == EPOCH + timedelta(microseconds=trade.closed_us)
+        assert row.closed_at.tzinfo == UTC
+    reasons = sorted((row.reason, row.liquidated) for row in rows.values())
+    assert reasons == [
+        ("margin_call", True),
+        ("stop_loss", False),
+        ("user", False),
+        ("user", False),
+    ]
+    assert any(row.pnl < 0 for row in rows.values())
+
+
+async def test_saving_the_same_changes_again_is_harmless(db_engine: AsyncEngine) -> None:
+    store = EngineStore(db_engine)
+    trading = Trading()
+    alice = trading.register()
+    trading.price(BTC, 1_000_000, 1_000_005)
+    first = trading.open(alice, BTC, Side.BUY, 1_000, 10)
+    trading.open(alice, BTC, Side.SELL, 1_000, 10)
+    trading.close(alice, first)
+    header, changes, entry_id = trading.window()
+    await store.record_trades(changes.closed)  # the fast sink got there first
+    await store.record_trades(changes.closed)
+    await store.save(header, [changes], entry_id)
+    await store.save(header, [changes], entry_id)  # retried after an unknown outcome
+    await store.record_trades(changes.closed)
+    assert_loads_live_state(await store.load(), trading.engine)
+    async with AsyncSession(db_engine) as session:
+        assert await session.scalar(select(func.count()).select_from(ExistingTrade)) == 1
+        assert await session.scalar(select(func.count()).select_from(OpenPosition)) == 1
+
+
+async def test_trades_recorded_before_their_owner_is_saved(db_engine: AsyncEngine) -> None:
+    store = EngineStore(db_engine)
+    trading = Trading()
+    trading.price(BTC, 1_000_000, 1_000_005)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    erin = trading.register()
+    trading.close(erin, trading.open(erin, BTC, Side.BUY, 1_000, 10))
+    await store.record_trades(trading.closed)  # erin has no saved account yet
+    loaded = await store.load()
+    assert loaded is not None
+    assert loaded[0]["accounts"] == []  # the placeholder row is no engine account
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    assert_loads_live_state(await store.load(), trading.engine)
+
+
+async def test_the_api_columns_survive_balance_updates(db_engine: AsyncEngine) -> None:
+    store = EngineStore(db_engine)
+    trading = Trading()
+    frank = trading.register()
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    signed_in = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+    async with AsyncSession(db_engine) as session:  # the API, another writer
+        await session.execute(
+            update(User)
+            .where(User.id == frank)
+            .values(email="frank@example.com", last_logged_in=signed_in)
+        )
+        await session.commit()
+    trading.price(BTC, 1_000_000, 1_000_005)
+    trading.open(frank, BTC, Side.BUY, 1_000, 10)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    async with AsyncSession(db_engine) as session:
+        user = (await session.scalars(select(User).where(User.id == frank))).one()
+    assert (user.email, user.last_logged_in) == ("frank@example.com", signed_in)
+    assert user.balance == trading.engine.accounts[frank].balance < 500_000
+
+
+async def test_users_the_engine_never_registered_are_not_accounts(
+    db_engine: AsyncEngine,
+) -> None:
+    store = EngineStore(db_engine)
+    trading = Trading()
+    grace = trading.register()
+    async with AsyncSession(db_engine) as session:  # signed up, not yet seen by the engine
+        session.add(User(id=new_id(), email="henry@example.com"))
+        await session.commit()
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    loaded = await store.load()
+    assert loaded is not None
+    assert loaded[0]["accounts"] == [[grace, 500_000]]
+
+
+async def test_shards_keep_to_their_own_state(db_engine: AsyncEngine) -> None:
+    shards = [Trading(), Trading()]
+    for number, trading in enumerate(shards):
+        user_id = trading.register()
+        trading.price(BTC, 1_000_000 + number, 1_000_005 + number)
+        trading.open(user_id, BTC, Side.BUY, 1_000, 10)
+        header, changes, entry_id = trading.window()
+        await EngineStore(db_engine, shard=number).save(header, [changes], entry_id)
+    for number, trading in enumerate(shards):
+        assert_loads_live_state(await EngineStore(db_engine, shard=number).load(), trading.engine)
