@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,11 +73,17 @@ def postgres_url() -> Iterator[str]:
     """A freshly created, empty PostgreSQL database, dropped afterwards."""
     require_server("PostgreSQL", POSTGRES_URL, 5432)
     name = f"tradepro_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _run_admin(f'CREATE DATABASE "{name}"')
     try:
         yield urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run_admin(statement: str) -> None:
+    """Run one statement on its own thread's loop: callers may be inside a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _admin(statement)).result()
 
 
 async def _admin(statement: str) -> None:

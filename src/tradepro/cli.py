@@ -12,8 +12,12 @@ import os
 import random
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from tradepro import __version__
+
+if TYPE_CHECKING:
+    from tradepro.config import Settings
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -46,7 +50,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tradepro {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_demo(commands)
+    _add_services(commands)
     return parser
+
+
+def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    engine = commands.add_parser(
+        "engine",
+        help="run the trading engine service (engine-stream in, callback-queue out)",
+        description="Run the engine: migrate the database, restore the latest snapshot, "
+        "replay the stream after it, then consume until SIGTERM/SIGINT (final snapshot).",
+    )
+    engine.set_defaults(handler=_run_engine)
+    migrate = commands.add_parser(
+        "migrate", help="apply the database migrations (DATABASE_URL or the embedded SQLite)"
+    )
+    migrate.set_defaults(handler=_run_migrate)
+
+
+def _settings_or_exit() -> Settings:
+    from tradepro.config import SettingsError, load_settings  # noqa: PLC0415
+
+    try:
+        return load_settings()
+    except SettingsError as error:
+        print(f"tradepro: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run_engine(args: argparse.Namespace) -> int:
+    from tradepro.services.engine_main import serve_engine  # noqa: PLC0415
+    from tradepro.services.runner import run_service  # noqa: PLC0415
+
+    settings = _settings_or_exit()
+    return run_service("engine", lambda stop: serve_engine(settings, stop))
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    from tradepro.db.migrate import upgrade_sync  # noqa: PLC0415
+
+    settings = _settings_or_exit()
+    settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_sync(settings.effective_database_url)
+    print(f"database migrated: {settings.effective_database_url.split('@')[-1]}")
+    return 0
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     """Unset: a SQLite file in ``tradepro_data_dir`` (the embedded default)."""
     redis_url: str | None = None
     """Unset: the embedded bus, journaled in ``tradepro_data_dir``."""
+    tradepro_bus_namespace: str = ""
+    """Prefix for stream names (tests and benchmarks share one Redis); empty in production."""
     tradepro_data_dir: Path = Path(".tradepro")
     jwt_secret: str = DEV_JWT_SECRET
     api_port: int = Field(4000, ge=1, le=65535)

@@ -15,7 +15,7 @@ class Backoff:
         self._random = random.Random()
 
     def next_delay_s(self) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2**self.failures)
+        ceiling = min(self.cap_s, self.base_s * 2 ** min(self.failures, 32))
         self.failures += 1
         return self._random.uniform(ceiling / 2, ceiling)
 

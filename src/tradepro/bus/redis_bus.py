@@ -1,0 +1,197 @@
+"""The production bus: Redis Streams through ``redis.asyncio`` (with hiredis).
+
+Entries are stream fields ``id`` (correlation id), ``kind`` and ``payload`` (JSON bytes);
+callbacks have one field, ``body``. Stream ids are server-assigned, so an entry's ``ts_us``
+(its id's milliseconds x 1000) is the same on every replay.
+
+Three redis-py traps are handled here. A blocking ``XREAD`` must block for less than the
+socket timeout, so ``block_ms`` is clamped well below it; the default asyncio pool raises
+instead of waiting when its connections are busy, so this bus uses a
+``BlockingConnectionPool`` (both in DESIGN.md "Known traps"); and on Python 3.11 a
+cancellation can be swallowed inside a command, so there each command runs in a task of
+its own (``_cancellable``).
+
+Commands are not retried by the client: an ``XADD`` whose reply was lost may or may not
+have been appended, and only the caller (who owns the correlation id) can decide what a
+retry means. Connection failures and timeouts surface as ``BusUnavailableError``; the pool
+reconnects on the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+import orjson
+from redis import exceptions as redis_errors
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.typing import EncodableT, FieldT
+
+from tradepro.bus.base import START_ID, BusUnavailableError, Callback, Entry
+from tradepro.bus.names import CALLBACK_QUEUE, CALLBACK_QUEUE_MAXLEN, ENGINE_STREAM
+
+_T = TypeVar("_T")
+_CANCELLATION_CAN_BE_SWALLOWED = sys.version_info < (3, 12)  # see _cancellable
+_UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+class RedisBus:
+    """``Bus`` on two Redis streams, ``namespace + ENGINE_STREAM`` and ``+ CALLBACK_QUEUE``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "",
+        socket_timeout_s: float = 5.0,
+        max_connections: int = 32,
+        callback_maxlen: int = CALLBACK_QUEUE_MAXLEN,
+        client_name: str | None = None,
+    ) -> None:
+        self.callback_maxlen = callback_maxlen
+        self.engine_stream = namespace + ENGINE_STREAM
+        self.callback_queue = namespace + CALLBACK_QUEUE
+        self.max_block_ms = max(1, int(socket_timeout_s * 1000) // 2)
+        """A blocking read never waits longer than half the socket timeout."""
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=socket_timeout_s,  # waiting for a free connection, then unavailable
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=min(socket_timeout_s, 2.0),
+            protocol=2,  # a ``?protocol=3`` in the URL wins; both reply shapes are read
+            client_name=client_name,  # shows in CLIENT LIST: which service holds what
+        )
+        self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
+
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
+        encoded = orjson.dumps(payload if isinstance(payload, dict) else dict(payload))
+        fields: dict[FieldT, EncodableT] = {"id": request_id, "kind": kind, "payload": encoded}
+        entry_id = await _command("XADD", self._redis.xadd(self.engine_stream, fields))
+        return _text(entry_id)
+
+    async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
+        messages = await self._read(self.engine_stream, after_id, count, block_ms)
+        return [_entry(entry_id, fields) for entry_id, fields in messages]
+
+    async def trim_entries(self, below_id: str) -> None:
+        trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=False)
+        await _command("XTRIM", trimming)
+
+    async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
+        if bodies:
+            await _command("XADD (pipelined)", self._append_callbacks(bodies))
+
+    async def _append_callbacks(self, bodies: Sequence[bytes]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for body in bodies:
+                pipe.xadd(
+                    self.callback_queue,
+                    {"body": body},
+                    maxlen=self.callback_maxlen,
+                    approximate=True,
+                )
+            await pipe.execute()
+
+    async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
+        messages = await self._read(self.callback_queue, after_id, count, block_ms)
+        return [_callback(entry_id, fields) for entry_id, fields in messages]
+
+    async def last_callback_id(self) -> str:
+        last = await self.last_callback()
+        return START_ID if last is None else last.entry_id
+
+    async def last_callback(self) -> Callback | None:
+        """The newest callback, or ``None`` when the queue is empty."""
+        newest: list[tuple[bytes, dict[bytes, bytes]]] = cast(
+            Any, await _command("XREVRANGE", self._redis.xrevrange(self.callback_queue, count=1))
+        )
+        if not newest:
+            return None
+        entry_id, fields = newest[0]
+        return _callback(entry_id, fields)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _read(
+        self, stream: str, after_id: str, count: int, block_ms: int
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        # BLOCK 0 means "forever" to Redis; here 0 means "don't block", so omit BLOCK.
+        block = min(block_ms, self.max_block_ms) if block_ms > 0 else None
+        reading = self._redis.xread({stream: after_id}, count=count, block=block)
+        reply = await _command("XREAD", reading)
+        return _stream_messages(reply, stream)
+
+
+async def _command(name: str, call: Awaitable[_T]) -> _T:
+    """Run one Redis call; connection failures and timeouts become ``BusUnavailableError``."""
+    try:
+        if _CANCELLATION_CAN_BE_SWALLOWED:
+            return await _cancellable(call)
+        return await call
+    except _UNAVAILABLE as error:
+        raise BusUnavailableError(f"Redis {name} failed: {error}") from error
+
+
+async def _cancellable(call: Awaitable[_T]) -> _T:
+    """Await ``call`` so that cancelling the caller always takes effect.
+
+    On Python 3.11 ``asyncio.wait_for``, which redis-py wraps around every socket write,
+    swallows a cancellation that arrives as the write completes: the command carries on
+    and the caller's task never learns it was cancelled (a reader loop then runs forever).
+    Measured here on 3.11; not on 3.12. So the call runs in a task of its own: the
+    caller's cancellation takes effect at once, and the call is cancelled again until it
+    has really stopped (which returns its connection to the pool).
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.05)
+        if not task.cancelled():
+            task.exception()  # retrieved: a late failure is of no interest now
+        raise
+
+
+def _stream_messages(reply: Any, stream: str) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The messages of ``stream`` in an XREAD reply (RESP2 list or RESP3 map shape)."""
+    if not reply:
+        return []
+    if isinstance(reply, Mapping):
+        for key, value in reply.items():
+            if _text(key) == stream:
+                return list(value[0] if value and isinstance(value[0], list) else value)
+        return []
+    for key, messages in reply:
+        if _text(key) == stream:
+            return list(messages)
+    return []
+
+
+def _entry(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Entry:
+    """Decode one engine-stream message; anything malformed decodes, it never raises."""
+    text_id = _text(entry_id)
+    try:
+        payload: object = orjson.loads(fields.get(b"payload", b""))
+    except orjson.JSONDecodeError:
+        payload = None
+    return Entry(
+        entry_id=text_id,
+        kind=_text(fields.get(b"kind", b"")),
+        request_id=_text(fields.get(b"id", b"")),
+        ts_us=int(text_id.partition("-")[0]) * 1000,
+        payload=payload,
+    )
+
+
+def _callback(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Callback:
+    return Callback(_text(entry_id), fields.get(b"body", b""))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

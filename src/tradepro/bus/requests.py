@@ -1,0 +1,175 @@
+"""Request/response over the streams (``sendRequestAndWait`` in DESIGN.md "Streams").
+
+A request registers a waiter under its correlation id *before* it publishes, so a reply
+can never arrive unannounced. One reader task follows ``callback-queue`` from the last id
+it has seen (never from "now" in a loop, so a reply landing between two reads is still
+read) and resolves the waiter whose id is the ``id`` inside the reply, whatever the order
+replies arrive in. The reader outlives bus outages: it backs off with jitter and resumes
+from the last seen id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from tradepro.bus.base import START_ID, Bus, BusUnavailableError
+
+log = logging.getLogger("tradepro.bus.requests")
+
+Subscriber = Callable[[dict[str, Any]], None]
+"""Sees every callback body the reader decodes, in stream order (the WebSocket fan-out).
+The body is shared with the waiting request: read it, never change it."""
+
+
+class RequestTimeoutError(TimeoutError):
+    """No reply in time. The request may still have been executed: the outcome is unknown."""
+
+
+class Requester:
+    """Sends requests on ``engine-stream`` and waits for their ``callback-queue`` replies."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        timeout_s: float = 5.0,
+        read_count: int = 1000,
+        block_ms: int = 1000,
+        backoff_base_s: float = 0.05,
+        backoff_cap_s: float = 2.0,
+    ) -> None:
+        self.bus = bus
+        self.timeout_s = timeout_s
+        self.read_count = read_count
+        self.block_ms = block_ms
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.last_seen_id: str | None = None
+        self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._subscribers: list[Subscriber] = []
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start reading after the newest callback now (raises if the bus is down)."""
+        if self._reader is not None:
+            return
+        self.last_seen_id = await self.bus.last_callback_id()
+        self._reader = asyncio.create_task(self._read_forever(), name="callback-reader")
+
+    async def stop(self) -> None:
+        """Stop the reader; requests still waiting fail with ``BusUnavailableError``."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        stopped = BusUnavailableError("the requester stopped before the reply arrived")
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(stopped)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every callback body; returns the unsubscribe function."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    async def send_request_and_wait(
+        self,
+        kind: str,
+        payload: Mapping[str, object],
+        *,
+        request_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Publish one request and return the reply whose ``id`` is its correlation id.
+
+        Raises ``RequestTimeoutError`` when no reply comes within ``timeout_s`` (default
+        ``self.timeout_s``; the outcome is then unknown) and ``BusUnavailableError`` when
+        the request could not be published.
+        """
+        if self._reader is None:
+            raise RuntimeError("Requester.start() has not been awaited")
+        request_id = request_id or str(uuid.uuid4())
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(request_id, []).append(future)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.bus.publish(kind, payload, request_id)
+                return await future
+        except TimeoutError:
+            message = (
+                f"no reply to {kind} request {request_id} within {timeout_s:g}s; "
+                "the outcome is unknown (it may still have been executed)"
+            )
+            raise RequestTimeoutError(message) from None
+        finally:
+            self._forget(request_id, future)
+
+    @property
+    def pending(self) -> int:
+        """How many requests are waiting for their reply."""
+        return sum(len(futures) for futures in self._waiters.values())
+
+    def _forget(self, request_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
+        futures = self._waiters.get(request_id, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self._waiters.pop(request_id, None)
+
+    async def _read_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                callbacks = await self.bus.read_callbacks(
+                    self.last_seen_id or START_ID, self.read_count, self.block_ms
+                )
+            except Exception as error:  # noqa: BLE001 - the reader must outlive any failure
+                delay_s = self._backoff_s(failures)
+                failures += 1
+                level = logging.WARNING if isinstance(error, BusUnavailableError) else logging.ERROR
+                log.log(level, "reading callbacks failed (%r); retry in %.2fs", error, delay_s)
+                await asyncio.sleep(delay_s)
+                continue
+            failures = 0
+            for callback in callbacks:
+                self.last_seen_id = callback.entry_id
+                self._dispatch(callback.body)
+
+    def _backoff_s(self, failures: int) -> float:
+        ceiling_s = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures, 32))
+        return random.uniform(ceiling_s / 2, ceiling_s)
+
+    def _dispatch(self, raw: bytes) -> None:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            log.warning("ignoring a callback that is not JSON: %.80r", raw)
+            return
+        if not isinstance(body, dict):
+            return
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(body)
+            except Exception:
+                log.exception("callback subscriber failed")
+        request_id = body.get("id")
+        futures = self._waiters.get(request_id) if isinstance(request_id, str) else None
+        for future in futures or ():
+            if not future.done():
+                future.set_result(body)

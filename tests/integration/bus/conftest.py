@@ -1,0 +1,34 @@
+"""A Redis bus per test in its own key namespace (deleted afterwards), and the shared
+bus contracts on ``sys.path`` (``tests`` is not a package)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from tradepro.bus.names import CALLBACK_QUEUE, ENGINE_STREAM
+from tradepro.bus.redis_bus import RedisBus
+
+_CONTRACTS = str(Path(__file__).resolve().parents[2] / "contracts")
+if _CONTRACTS not in sys.path:
+    sys.path.insert(0, _CONTRACTS)
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str, bus_namespace: str) -> AsyncIterator[Redis]:
+    """A plain client; deletes this test's streams at the end."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.delete(bus_namespace + ENGINE_STREAM, bus_namespace + CALLBACK_QUEUE)
+    await client.aclose()
+
+
+@pytest.fixture
+async def bus(redis_url: str, bus_namespace: str, raw_redis: Redis) -> AsyncIterator[RedisBus]:
+    bus = RedisBus(redis_url, namespace=bus_namespace)
+    yield bus
+    await bus.close()

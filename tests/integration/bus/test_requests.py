@@ -1,0 +1,12 @@
+"""``Requester`` over a real Redis (the same behaviours as on the embedded bus)."""
+
+from __future__ import annotations
+
+import pytest
+from requester_contract import RequesterContract
+
+pytestmark = pytest.mark.integration
+
+
+class TestRequesterOnRedis(RequesterContract):
+    pass

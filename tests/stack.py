@@ -1,0 +1,171 @@
+"""End-to-end helpers: the engine as a real process, a callback collector, a reference run.
+
+The reference is the pure engine fed the very entries the stream held (ids, timestamps and
+payloads as published), so "the same state as a run with no kills" is checked exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
+from tradepro.domain.events import ClosedTrade, PositionClosed
+from tradepro.engine import Engine, EngineConfig
+from tradepro.engine.snapshot import take_snapshot
+from tradepro.engine.wire import callback_body
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 30.0, what: str = ""
+) -> None:
+    """Poll ``condition`` until it holds (no fixed sleeps in tests)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+class EngineProcess:
+    """``tradepro engine`` as a child process, with its log kept for failures."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tradepro.cli", "engine"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        self.starts += 1
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+
+    def terminate(self, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout_s)
+        self.process = None
+        return code
+
+    def close(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(Exception):
+                self.process.kill()
+                self.process.wait(10)
+            self.process = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class CallbackCollector:
+    """Reads ``callback-queue`` from the start and keeps every body by correlation id."""
+
+    bus: Bus
+    bodies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    count: int = 0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        after = START_ID
+        while True:
+            try:
+                callbacks = await self.bus.read_callbacks(after, 1000, 200)
+            except BusUnavailableError:
+                await asyncio.sleep(0.1)
+                continue
+            for callback in callbacks:
+                body = orjson.loads(callback.body)
+                self.bodies.setdefault(body["id"], []).append(body)
+                self.count += 1
+                after = callback.entry_id
+
+
+async def publish_retrying(
+    bus: Bus, kind: str, payload: Mapping[str, Any], request_id: str
+) -> Entry:
+    """Publish, retrying while the bus is down (a refused connection appended nothing)."""
+    while True:
+        try:
+            return await bus.publish(kind, payload, request_id)
+        except BusUnavailableError:
+            await asyncio.sleep(0.05)
+
+
+@dataclass
+class Reference:
+    """The pure engine run straight through the published entries, with no interruption."""
+
+    engine: Engine
+    bodies: dict[str, list[dict[str, Any]]]
+    trades: list[ClosedTrade]
+
+
+def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
+    engine = Engine(config)
+    bodies: dict[str, list[dict[str, Any]]] = {}
+    trades: list[ClosedTrade] = []
+    for entry in entries:
+        assert isinstance(entry.payload, dict)
+        for event in engine.apply_entry(entry.kind, entry.request_id, entry.ts_us, entry.payload):
+            body = callback_body(event, config.instruments)
+            bodies.setdefault(entry.request_id, []).append(body)
+            if isinstance(event, PositionClosed):
+                trades.append(event.trade)
+    return Reference(engine, bodies, trades)
+
+
+def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot with accounts as a mapping (their order depends on the storage)."""
+    return snapshot | {"accounts": dict(map(tuple, snapshot["accounts"]))}
+
+
+def reference_snapshot(reference: Reference) -> dict[str, Any]:
+    return comparable_snapshot(orjson.loads(orjson.dumps(take_snapshot(reference.engine))))
+
+
+def without_entry_ids(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in body.items() if k != "entryId"} for body in bodies]

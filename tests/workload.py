@@ -1,0 +1,102 @@
+"""A seeded stream of engine inputs for end-to-end tests and benchmarks.
+
+Busy on purpose: prices walk within a narrow band so take-profits, stop-losses and margin
+calls fire often; users close their own orders, try to close others', and send a few
+malformed orders. Every id is a UUID drawn from the seed, so two runs are identical.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+ASSETS = {"BTC_USDC": (1_000_000, 1), "ETH_USDC": (350_000, 2)}
+"""asset -> (start price in ticks, price decimals)"""
+
+
+@dataclass
+class Workload:
+    seed: int
+    users: int = 20
+    rng: random.Random = field(init=False)
+    user_ids: list[str] = field(init=False)
+    prices: dict[str, int] = field(init=False)
+    orders: list[tuple[str, str]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.user_ids = [self.new_id() for _ in range(self.users)]
+        self.prices = {asset: start for asset, (start, _) in ASSETS.items()}
+
+    def new_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def opening(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """Register every user and quote every asset."""
+        entries = [("register-user", self.new_id(), {"userId": user}) for user in self.user_ids]
+        return entries + [self.tick(asset) for asset in ASSETS]
+
+    def tick(self, asset: str | None = None) -> tuple[str, str, dict[str, Any]]:
+        asset = asset or self.rng.choice(list(ASSETS))
+        start, decimals = ASSETS[asset]
+        step = max(1, start // 2000)
+        price = min(max(self.prices[asset] + self.rng.randint(-3, 3) * step, start // 2), start * 2)
+        self.prices[asset] = price
+        spread = self.rng.randint(1, 5)
+        payload = {
+            "asset": asset,
+            "bid": _text(price, decimals),
+            "ask": _text(price + spread, decimals),
+        }
+        return "price-update", self.new_id(), payload
+
+    def step(self) -> tuple[str, str, dict[str, Any]]:
+        roll = self.rng.random()
+        if roll < 0.45:
+            return self.tick()
+        if roll < 0.80 or not self.orders:
+            return self.create()
+        if roll < 0.97:
+            return self.close()
+        return "create-order", self.new_id(), {"userId": self.rng.choice(self.user_ids),
+                                               "asset": "BTC_USDC", "side": "buy",
+                                               "qty": "0.000001", "leverage": 5}  # fmt: skip
+
+    def create(self) -> tuple[str, str, dict[str, Any]]:
+        rng = self.rng
+        asset = rng.choice(list(ASSETS))
+        _, decimals = ASSETS[asset]
+        price = self.prices[asset]
+        side = rng.choice(("buy", "sell"))
+        user = rng.choice(self.user_ids)
+        payload: dict[str, Any] = {
+            "userId": user,
+            "asset": asset,
+            "side": side,
+            "qty": "0.01" if asset == "BTC_USDC" else "0.1",
+            "leverage": rng.choice((1, 5, 20, 50, 100)),
+        }
+        direction = 1 if side == "buy" else -1
+        if rng.random() < 0.5:
+            payload["takeProfit"] = _text(
+                price + direction * rng.randint(2, 40) * (price // 2000), decimals
+            )
+        if rng.random() < 0.5:
+            payload["stopLoss"] = _text(
+                price - direction * rng.randint(2, 40) * (price // 2000), decimals
+            )
+        order_id = self.new_id()
+        self.orders.append((order_id, user))
+        return "create-order", order_id, payload
+
+    def close(self) -> tuple[str, str, dict[str, Any]]:
+        order_id, owner = self.rng.choice(self.orders)
+        user = owner if self.rng.random() < 0.9 else self.rng.choice(self.user_ids)
+        return "close-order", self.new_id(), {"userId": user, "orderId": order_id}
+
+
+def _text(ticks: int, decimals: int) -> str:
+    digits = str(ticks).rjust(decimals + 1, "0")
+    return f"{digits[:-decimals]}.{digits[-decimals:]}"
