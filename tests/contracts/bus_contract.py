@@ -23,18 +23,21 @@ GUARD_S = 10.0
 
 
 async def publish_many(bus: Bus, count: int, kind: str = "price-update") -> list[str]:
-    return [await bus.publish(kind, {"n": n}, f"request-{n}") for n in range(count)]
+    return [(await bus.publish(kind, {"n": n}, f"request-{n}")).entry_id for n in range(count)]
 
 
 class BusContract:
     async def test_entries_come_back_in_publish_order_with_timestamps(self, bus: Bus) -> None:
-        ids = [
+        published = [
             await bus.publish("create-order", {"asset": "BTC_USDC", "qty": "0.1"}, "req-a"),
             await bus.publish("close-order", {"orderId": "o-1"}, "req-b"),
             await bus.publish("price-update", {"bid": "1.5", "ask": "1.6"}, "req-c"),
         ]
+        ids = [entry.entry_id for entry in published]
 
         entries = await bus.read_entries(START_ID, 10, 0)
+
+        assert entries == published  # publish returns the entry exactly as readers see it
 
         assert [entry.entry_id for entry in entries] == ids
         assert [entry_order(entry_id) for entry_id in ids] == sorted(map(entry_order, ids))
@@ -73,7 +76,7 @@ class BusContract:
         async with asyncio.timeout(GUARD_S):
             reading = asyncio.create_task(bus.read_entries(START_ID, 10, 2000))
             await asyncio.sleep(0)  # let the read start (it would see the entry anyway)
-            entry_id = await bus.publish("price-update", {"bid": "1"}, "req-wake")
+            entry_id = (await bus.publish("price-update", {"bid": "1"}, "req-wake")).entry_id
             entries = await reading
 
         assert [entry.entry_id for entry in entries] == [entry_id]

@@ -88,7 +88,7 @@ class DelegatingBus:
     def __init__(self, inner: Bus) -> None:
         self.inner = inner
 
-    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         return await self.inner.publish(kind, payload, request_id)
 
     async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
@@ -155,7 +155,7 @@ class HoldsReads(DelegatingBus):
 
 
 class FailsPublish(DelegatingBus):
-    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         raise BusUnavailableError("simulated outage")
 
 

@@ -1,9 +1,12 @@
 """The bus contract shared by the Redis and the embedded implementations.
 
-Entry ids are opaque strings that only the bus that issued them compares; ``"0"`` means
-"before the first entry". An entry's ``ts_us`` is assigned by the bus when it is appended
-(Redis: the stream id's milliseconds; embedded: a monotonic clock kept in the journal), so
-a replay sees exactly the timestamps the first run saw.
+Entry ids are strings of dash-separated integers (Redis ``"<ms>-<seq>"``, the embedded
+journal ``"<rowid>"``), ordered by ``entry_order``; ``"0"`` means "before the first entry".
+An entry's ``ts_us`` is assigned by the bus when it is appended (Redis: the stream id's
+milliseconds, so entries of one millisecond share it; embedded: a clock kept in the
+journal that never goes backwards), so a replay sees exactly the timestamps the first run
+saw. A publish that fails with a timeout may still have been appended: the engine answers
+a repeated create-order id with ``duplicate_request`` while that order is open.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ class BusUnavailableError(ConnectionError):
 
 
 class Bus(Protocol):
-    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
-        """Append one entry to ``engine-stream``; return its entry id."""
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
+        """Append one entry to ``engine-stream``; return it exactly as readers will see it."""
         ...
 
     async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:

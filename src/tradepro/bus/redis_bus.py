@@ -66,11 +66,12 @@ class RedisBus:
         )
         self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
 
-    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         encoded = orjson.dumps(payload if isinstance(payload, dict) else dict(payload))
         fields: dict[FieldT, EncodableT] = {"id": request_id, "kind": kind, "payload": encoded}
         entry_id = await _command("XADD", self._redis.xadd(self.engine_stream, fields))
-        return _text(entry_id)
+        return _entry(entry_id, {b"id": request_id.encode(), b"kind": kind.encode(),
+                                 b"payload": encoded})  # fmt: skip
 
     async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
         messages = await self._read(self.engine_stream, after_id, count, block_ms)
@@ -85,7 +86,9 @@ class RedisBus:
             await _command("XADD (pipelined)", self._append_callbacks(bodies))
 
     async def _append_callbacks(self, bodies: Sequence[bytes]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
+        # MULTI/EXEC: a batch is published whole or not at all, even if this process dies
+        # mid-send, so after a restart the engine knows exactly which replies went out.
+        async with self._redis.pipeline(transaction=True) as pipe:
             for body in bodies:
                 pipe.xadd(
                     self.callback_queue,
@@ -173,7 +176,7 @@ def _stream_messages(reply: Any, stream: str) -> list[tuple[bytes, dict[bytes, b
     return []
 
 
-def _entry(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Entry:
+def _entry(entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> Entry:
     """Decode one engine-stream message; anything malformed decodes, it never raises."""
     text_id = _text(entry_id)
     try:

@@ -83,10 +83,10 @@ class SqliteBus:
         self._entries_appended = _Signal()
         self._callbacks_appended = _Signal()
 
-    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> str:
+    async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         encoded = orjson.dumps(payload if isinstance(payload, dict) else dict(payload))
 
-        def append(connection: sqlite3.Connection) -> int:
+        def append(connection: sqlite3.Connection) -> tuple[int, int]:
             with _write_transaction(connection):
                 (ts_us,) = connection.execute(
                     "UPDATE stream_clock SET last_ts_us = max(?, last_ts_us + 1) WHERE id = 1 "
@@ -98,11 +98,11 @@ class SqliteBus:
                     "VALUES (?, ?, ?, ?)",
                     (request_id, kind, encoded, ts_us),
                 )
-            return _row_id(cursor)
+            return _row_id(cursor), ts_us
 
-        entry_id = await self._writer.run(append)
+        entry_id, ts_us = await self._writer.run(append)
         self._entries_appended.notify()
-        return str(entry_id)
+        return Entry(str(entry_id), kind, request_id, ts_us, orjson.loads(encoded))
 
     async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
         after = int(after_id)

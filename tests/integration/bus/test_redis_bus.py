@@ -31,7 +31,7 @@ class TestRedisBusContract(BusContract):
 async def test_streams_are_named_by_namespace_and_design(
     bus: RedisBus, raw_redis: Redis, bus_namespace: str
 ) -> None:
-    entry_id = await bus.publish("price-update", {"bid": "1"}, "req-1")
+    entry_id = (await bus.publish("price-update", {"bid": "1"}, "req-1")).entry_id
     await bus.publish_callbacks([b'{"id":"req-1","status":"created"}'])
 
     (raw_entry,) = await raw_redis.xrange(bus_namespace + ENGINE_STREAM)
@@ -70,7 +70,7 @@ async def test_resp3_replies_read_the_same(
     separator = "&" if "?" in redis_url else "?"
     bus = RedisBus(f"{redis_url}{separator}protocol=3", namespace=bus_namespace)
     try:
-        entry_id = await bus.publish("price-update", {"bid": "2"}, "req-3")
+        entry_id = (await bus.publish("price-update", {"bid": "2"}, "req-3")).entry_id
         await bus.publish_callbacks([b'{"id":"req-3"}'])
 
         (entry,) = await bus.read_entries(START_ID, 10, 0)

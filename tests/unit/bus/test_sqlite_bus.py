@@ -118,7 +118,7 @@ async def test_the_journal_survives_reopening(tmp_path: Path) -> None:
     second = SqliteBus(tmp_path / "bus.db", clock_us=lambda: 1)  # a clock far in the past
     try:
         after = await second.read_entries(START_ID, 10, 0)
-        newer = await second.publish("price-update", {"n": 3}, "request-3")
+        newer = (await second.publish("price-update", {"n": 3}, "request-3")).entry_id
         (newest,) = await second.read_entries(ids[-1], 10, 0)
         assert await second.last_callback_id() == last_callback
     finally:
@@ -134,7 +134,7 @@ async def test_trimming_everything_never_reuses_an_id(bus: SqliteBus) -> None:
     await bus.trim_entries(str(int(ids[-1]) + 1))
     assert await bus.read_entries(START_ID, 10, 0) == []
 
-    newer = await bus.publish("price-update", {"n": 3}, "request-3")
+    newer = (await bus.publish("price-update", {"n": 3}, "request-3")).entry_id
 
     assert int(newer) > int(ids[-1])
 
