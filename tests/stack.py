@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
+from tradepro.db.engine_store import EngineStore
+from tradepro.db.models import ExistingTrade
+from tradepro.db.session import create_db_engine
 from tradepro.domain.events import ClosedTrade, PositionClosed
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.snapshot import take_snapshot
@@ -169,3 +173,55 @@ def reference_snapshot(reference: Reference) -> dict[str, Any]:
 
 def without_entry_ids(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in body.items() if k != "entryId"} for body in bodies]
+
+
+async def verify_against_reference(
+    published: list[Entry],
+    replies: dict[str, list[dict[str, Any]]],
+    database_url: str,
+    config: EngineConfig,
+) -> None:
+    """The interrupted run must equal the straight one: replies, saved state, trades."""
+    reference = reference_run(published, config)
+
+    # Every request got exactly the reply the uninterrupted run gives, once.
+    assert set(replies) == set(reference.bodies)
+    for request_id, bodies in reference.bodies.items():
+        assert without_entry_ids(replies[request_id]) == bodies, request_id
+
+    trades = ExistingTrade.__table__
+    database = create_db_engine(database_url)
+    try:
+        loaded = await EngineStore(database).load()
+        assert loaded is not None
+        snapshot, last_entry_id = loaded
+        assert last_entry_id == published[-1].entry_id
+        assert comparable_snapshot(snapshot) == reference_snapshot(reference)
+        async with database.connect() as connection:
+            columns = (trades.c.id, trades.c.pnl, trades.c.close_price, trades.c.reason,
+                       trades.c.liquidated)  # fmt: skip
+            rows = (await connection.execute(select(*columns))).all()
+    finally:
+        await database.dispose()
+    stored = {row.id: (row.pnl, row.close_price, row.reason, row.liquidated) for row in rows}
+    expected = {
+        trade.position.order_id: (
+            trade.pnl,
+            trade.close_price,
+            trade.reason.value,
+            trade.liquidated,
+        )
+        for trade in reference.trades
+    }
+    assert stored == expected
+
+    # Every order acknowledged as created is open or closed: none vanished.
+    created = {
+        body["order"]["orderId"]
+        for bodies in replies.values()
+        for body in bodies
+        if body["status"] == "created"
+    }
+    open_ids = {row[1] for row in snapshot["positions"]}
+    assert created and created <= open_ids | set(stored)
+    assert len(reference.trades) > 100 and len(open_ids) > 10  # the workload was busy

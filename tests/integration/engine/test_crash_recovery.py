@@ -18,29 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from stack import (
     CallbackCollector,
     EngineProcess,
-    comparable_snapshot,
     eventually,
     publish_retrying,
-    reference_run,
-    reference_snapshot,
-    without_entry_ids,
+    verify_against_reference,
 )
 from tradepro.bus.base import Bus, Entry
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.config import Settings
-from tradepro.db.engine_store import EngineStore
-from tradepro.db.models import ExistingTrade
-from tradepro.db.session import create_db_engine
 from workload import Workload
 
 pytestmark = pytest.mark.integration
-trades = ExistingTrade.__table__
 
 STEPS = 3000
 KILLS = 6
@@ -139,54 +131,6 @@ async def test_sigkill_loses_nothing(stack: Stack, tmp_path: Path) -> None:
         engine.close()
     assert run.kills >= 5, f"only {run.kills} kills happened"
     assert engine.starts == run.kills + 1
-    published, collected = run.published, run.replies
-    reference = reference_run(published, settings.engine_config())
-
-    # Every request got exactly the reply the uninterrupted run gives, once.
-    assert set(collected) == set(reference.bodies), engine.log_tail()
-    for request_id, bodies in reference.bodies.items():
-        assert without_entry_ids(collected[request_id]) == bodies, request_id
-
-    database = create_db_engine(stack.database_url)
-    try:
-        loaded = await EngineStore(database).load()
-        assert loaded is not None
-        snapshot, last_entry_id = loaded
-        assert last_entry_id == published[-1].entry_id
-        assert comparable_snapshot(snapshot) == reference_snapshot(reference)
-        async with database.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(
-                        trades.c.id,
-                        trades.c.pnl,
-                        trades.c.close_price,
-                        trades.c.reason,
-                        trades.c.liquidated,
-                    )
-                )
-            ).all()
-    finally:
-        await database.dispose()
-    stored = {row.id: (row.pnl, row.close_price, row.reason, row.liquidated) for row in rows}
-    expected = {
-        trade.position.order_id: (
-            trade.pnl,
-            trade.close_price,
-            trade.reason.value,
-            trade.liquidated,
-        )
-        for trade in reference.trades
-    }
-    assert stored == expected
-
-    # Every order acknowledged as created is open or closed: none vanished.
-    created = {
-        body["order"]["orderId"]
-        for bodies in collected.values()
-        for body in bodies
-        if body["status"] == "created"
-    }
-    open_ids = {row[1] for row in snapshot["positions"]}
-    assert created and created <= open_ids | set(stored)
-    assert len(reference.trades) > 100 and len(open_ids) > 10  # the workload was busy
+    await verify_against_reference(
+        run.published, run.replies, stack.database_url, settings.engine_config()
+    )
