@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import orjson
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry, entry_order
-from tradepro.domain.events import ClosedTrade, CommandRejected, Event
+from tradepro.domain.events import ClosedTrade, CommandRejected, Event, PositionClosed
 from tradepro.domain.orders import RejectReason
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
@@ -74,6 +74,8 @@ class EngineWorker:
         self._pending: list[ChangeSet] = []
         self._requested_entry_id = START_ID
         self._saving: asyncio.Task[None] | None = None
+        self._unrecorded: list[ClosedTrade] = []
+        self._recording: asyncio.Task[None] | None = None
         self._next_snapshot_at = 0.0
         self.entries_applied = 0
         self.internal_errors = 0
@@ -139,6 +141,9 @@ class EngineWorker:
         bodies = self._apply(entries)
         if bodies:
             await self._publish(bodies)
+        if self._unrecorded and (self._recording is None or self._recording.done()):
+            trades, self._unrecorded = self._unrecorded, []
+            self._recording = asyncio.create_task(self._record(trades))
 
     def _apply(self, entries: Sequence[Entry]) -> list[bytes]:
         """Apply a batch in order; return the callbacks to publish (not yet published)."""
@@ -152,6 +157,8 @@ class EngineWorker:
                 continue  # its callbacks went out before the restart
             entry_id = entry.entry_id
             for event in events:
+                if type(event) is PositionClosed:
+                    self._unrecorded.append(event.trade)
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
                 bodies.append(orjson.dumps(body))
@@ -201,6 +208,13 @@ class EngineWorker:
             entry_id = orjson.loads(last.body).get("entryId")
             return entry_id if isinstance(entry_id, str) else None
 
+    async def _record(self, trades: list[ClosedTrade]) -> None:
+        """Write closed trades right away (history is readable before the next snapshot)."""
+        try:
+            await self.store.record_trades(trades)
+        except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
+            log.warning("%d closed trades not recorded yet (%s)", len(trades), error)
+
     # -- snapshots ----------------------------------------------------------------------
 
     def _start_snapshot(self) -> asyncio.Task[None] | None:
@@ -235,6 +249,8 @@ class EngineWorker:
 
     async def _final_snapshot(self) -> None:
         """Save everything applied so far, retrying a few times (the stream keeps it anyway)."""
+        if self._recording is not None:
+            await asyncio.gather(self._recording, return_exceptions=True)
         for attempt in range(5):
             if self._saving is not None:
                 await asyncio.gather(self._saving, return_exceptions=True)

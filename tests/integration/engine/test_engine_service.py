@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from stack import eventually
 from tradepro.bus.base import Bus
@@ -24,6 +26,7 @@ from tradepro.bus.requests import Requester
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.db.engine_store import EngineStore
 from tradepro.db.migrate import upgrade
+from tradepro.db.models import ExistingTrade
 from tradepro.db.session import create_db_engine
 from tradepro.engine import EngineConfig
 from tradepro.services.engine_worker import EngineWorker
@@ -37,6 +40,7 @@ class Service:
     requester: Requester
     worker: EngineWorker
     inject_raw: object  # async (kind, request_id, raw payload bytes) -> None
+    database: AsyncEngine
 
 
 @pytest.fixture(params=["redis-postgres", "embedded"])
@@ -67,13 +71,17 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
     await upgrade(database_url)
     database = create_db_engine(database_url)
-    worker = EngineWorker(bus, EngineStore(database), EngineConfig(), snapshot_interval_s=0.1)
+    marker = request.node.get_closest_marker("snapshot_interval_s")
+    interval_s = marker.args[0] if marker is not None else 0.1
+    worker = EngineWorker(
+        bus, EngineStore(database), EngineConfig(), snapshot_interval_s=interval_s
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     requester = Requester(bus, timeout_s=5.0)
     await requester.start()
     try:
-        yield Service(bus, requester, worker, inject_raw)
+        yield Service(bus, requester, worker, inject_raw, database)
     finally:
         await requester.stop()
         stop.set()
@@ -152,3 +160,28 @@ async def test_snapshots_are_saved_and_the_stream_trimmed(service: Service) -> N
 def order(user_id: str, **extra: str) -> dict[str, object]:
     return {"userId": user_id, "asset": "BTC_USDC", "side": "buy", "qty": "0.01",
             "leverage": 10} | extra  # fmt: skip
+
+
+@pytest.mark.snapshot_interval_s(3600)
+async def test_closed_trades_are_recorded_long_before_the_next_snapshot(service: Service) -> None:
+    ask = service.requester.send_request_and_wait
+    user = new_id()
+    await ask("register-user", {"userId": user})
+    await service.bus.publish(
+        "price-update", {"asset": "ETH_USDC", "bid": "3500.00", "ask": "3500.05"}, new_id()
+    )
+    created = await ask("create-order", order(user, asset="ETH_USDC", qty="0.5"))
+    order_id = created["order"]["orderId"]
+    closed = await ask("close-order", {"userId": user, "orderId": order_id})
+    assert closed["status"] == "closed"
+    trades = ExistingTrade.__table__
+
+    async def recorded() -> bool:
+        async with service.database.connect() as connection:
+            query = select(trades.c.pnl).where(trades.c.id == order_id)
+            return (
+                await connection.execute(query)
+            ).scalar_one_or_none() == -2  # -2.5 cents, half-even
+
+    await eventually(recorded, 10, "the trade row")  # (3500.00 - 3500.05) x 0.5
+    assert service.worker.snapshot_entry_id != service.worker.last_entry_id
