@@ -48,4 +48,12 @@ class CloseOrder(NamedTuple):
     order_id: str
 
 
-Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder
+class ReportAccount(NamedTuple):
+    """A read, ordered with the writes: the answer reflects every earlier command."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+
+
+Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount

@@ -56,6 +56,25 @@ class PositionClosed(NamedTuple):
         return "closed"
 
 
+class AccountReported(NamedTuple):
+    request_id: str
+    user_id: str
+    balance: int
+    locked: int
+    positions: tuple[tuple[Position, int | None], ...]
+    """Open positions in open order, each with its unrealized PnL in cents at the last
+    quote (None when the asset has no quote yet)."""
+
+    @property
+    def status(self) -> str:
+        return "account"
+
+    @property
+    def equity(self) -> int:
+        """Balance + locked margin + unrealized PnL (positions without a quote count 0)."""
+        return self.balance + self.locked + sum(pnl or 0 for _, pnl in self.positions)
+
+
 class CommandRejected(NamedTuple):
     request_id: str
     user_id: str | None
@@ -67,4 +86,4 @@ class CommandRejected(NamedTuple):
         return self.reason.value
 
 
-Event = UserRegistered | PositionOpened | PositionClosed | CommandRejected
+Event = UserRegistered | PositionOpened | PositionClosed | AccountReported | CommandRejected

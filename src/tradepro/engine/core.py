@@ -11,8 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.commands import (
+    CloseOrder,
+    Command,
+    CreateOrder,
+    RegisterUser,
+    ReportAccount,
+    UpdatePrice,
+)
 from tradepro.domain.events import (
+    AccountReported,
     ClosedTrade,
     CommandRejected,
     Event,
@@ -96,6 +104,7 @@ class Engine:
             UpdatePrice: self._update_price,  # type: ignore[dict-item]
             CreateOrder: self._create,  # type: ignore[dict-item]
             CloseOrder: self._close_by_user,  # type: ignore[dict-item]
+            ReportAccount: self._report,  # type: ignore[dict-item]
         }
 
     # -- commands -------------------------------------------------------------------------
@@ -237,6 +246,21 @@ class Engine:
             return [self._quote_problem(request_id, user_id, asset, command.ts_us)]
         price = quote.bid if position.side is _BUY else quote.ask
         return [self._close(position, price, _USER, request_id, command.ts_us)]
+
+    def _report(self, command: ReportAccount) -> list[Event]:
+        account = self.accounts.get(command.user_id)
+        if account is None:
+            message = "unknown user"
+            return [
+                _reject(command.request_id, command.user_id, RejectReason.UNKNOWN_USER, message)
+            ]
+        positions = sorted(account.positions.values())  # by seq: open order
+        report = tuple((position, self.unrealized_pnl(position)) for position in positions)
+        return [
+            AccountReported(
+                command.request_id, command.user_id, account.balance, account.locked, report
+            )
+        ]
 
     # -- state changes --------------------------------------------------------------------
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.commands import (
+    CloseOrder,
+    Command,
+    CreateOrder,
+    RegisterUser,
+    ReportAccount,
+    UpdatePrice,
+)
 from tradepro.domain.events import CommandRejected
 from tradepro.domain.fixed import InvalidNumberError, parse_scaled
 from tradepro.domain.instruments import Instrument
@@ -21,7 +28,8 @@ REGISTER_USER = "register-user"
 PRICE_UPDATE = "price-update"
 CREATE_ORDER = "create-order"
 CLOSE_ORDER = "close-order"
-KINDS = (REGISTER_USER, PRICE_UPDATE, CREATE_ORDER, CLOSE_ORDER)
+GET_ACCOUNT = "get-account"
+KINDS = (REGISTER_USER, PRICE_UPDATE, CREATE_ORDER, CLOSE_ORDER, GET_ACCOUNT)
 
 _SIDES = {side.value: side for side in Side}
 _REJECT_REASONS = {
@@ -29,6 +37,7 @@ _REJECT_REASONS = {
     PRICE_UPDATE: RejectReason.INVALID_PRICE,
     CREATE_ORDER: RejectReason.INVALID_ORDER,
     CLOSE_ORDER: RejectReason.INVALID_REQUEST,
+    GET_ACCOUNT: RejectReason.INVALID_REQUEST,
 }
 
 
@@ -54,6 +63,8 @@ def decode_entry(
             return CloseOrder(request_id, ts_us, _uuid(payload, "userId"), order_id)
         if kind == PRICE_UPDATE:
             return _price_update(request_id, ts_us, payload, instruments)
+        if kind == GET_ACCOUNT:
+            return ReportAccount(request_id, ts_us, _uuid(payload, "userId"))
         if kind == REGISTER_USER:
             return RegisterUser(request_id, ts_us, _uuid(payload, "userId"))
     except InvalidNumberError as error:

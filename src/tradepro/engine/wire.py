@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tradepro.domain.events import (
+    AccountReported,
     ClosedTrade,
     CommandRejected,
     Event,
@@ -96,6 +97,20 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "userId": event.user_id,
             "error": event.reason.value,
             "message": event.message,
+        }
+    if isinstance(event, AccountReported):
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": event.user_id,
+            "balance": money(event.balance),
+            "lockedMargin": money(event.locked),
+            "equity": money(event.equity),
+            "orders": [
+                open_order(position, instruments[position.asset])
+                | {"unrealizedPnl": None if pnl is None else money(pnl)}
+                for position, pnl in event.positions
+            ],
         }
     if isinstance(event, UserRegistered):
         return {

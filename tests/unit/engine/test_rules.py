@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.commands import (
+    CloseOrder,
+    CreateOrder,
+    RegisterUser,
+    ReportAccount,
+    UpdatePrice,
+)
 from tradepro.domain.events import (
+    AccountReported,
     CommandRejected,
     Event,
     PositionClosed,
@@ -422,3 +429,25 @@ def test_simultaneous_closes_come_out_in_open_order() -> None:
     closed = [e.trade.position.order_id for e in events if isinstance(e, PositionClosed)]
     expected = [first, second, third]
     assert closed == [event.position.order_id for event in expected]
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+def test_account_report_reflects_every_earlier_command() -> None:
+    desk = Desk()
+    desk.tick(1_000_000, 1_000_005)
+    first = desk.opened(qty=1_000, leverage=10)  # margin 100.01
+    second = desk.opened(Side.SELL, qty=2_000, leverage=20)  # margin 100.00
+    desk.tick(1_000_100, 1_000_105)
+    [report] = desk.engine.apply(ReportAccount("read", desk.now_us, "alice"))
+    assert isinstance(report, AccountReported)
+    assert report.balance == START - 10_001 - 10_000
+    assert report.locked == 20_001
+    positions = [position for position, _ in report.positions]
+    assert positions == [first.position, second.position]
+    # buy: (100010.0 - 100000.5) x 0.01 = +0.095 -> 0.10; sell: -(100010.5 - 100000.0) x 0.02
+    assert [pnl for _, pnl in report.positions] == [10, -21]
+    assert report.equity == START - 10_001 - 10_000 + 20_001 + 10 - 21
+    [unknown] = desk.engine.apply(ReportAccount("read2", desk.now_us, "mallory"))
+    rejected(unknown, RejectReason.UNKNOWN_USER)
