@@ -163,3 +163,16 @@ class EngineState(Base):
     header: Mapped[dict[str, object]] = mapped_column(JSON)
     """``tradepro.engine.snapshot.snapshot_header`` output."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+
+
+class SignInLink(Base):
+    """An e-mailed sign-in link: valid 15 minutes, consumed at most once."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """The link token's ``jti``."""
+    user_id: Mapped[str] = mapped_column(uuid_column(), ForeignKey("users.id"))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
