@@ -62,6 +62,11 @@ def _add_services(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "replay the stream after it, then consume until SIGTERM/SIGINT (final snapshot).",
     )
     engine.set_defaults(handler=_run_engine)
+    api = commands.add_parser(
+        "api", help="run the HTTP API (port API_PORT, default 4000)",
+        description="Serve the REST API under /api/v1, OpenAPI at /docs, /health, /metrics.",
+    )  # fmt: skip
+    api.set_defaults(handler=_run_api)
     migrate = commands.add_parser(
         "migrate", help="apply the database migrations (DATABASE_URL or the embedded SQLite)"
     )
@@ -84,6 +89,27 @@ def _run_engine(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit()
     return run_service("engine", lambda stop: serve_engine(settings, stop))
+
+
+def _run_api(args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from tradepro.api.app import create_app  # noqa: PLC0415
+    from tradepro.db.migrate import upgrade_sync  # noqa: PLC0415
+    from tradepro.services.runner import configure_logging  # noqa: PLC0415
+
+    settings = _settings_or_exit()
+    configure_logging()
+    settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_sync(settings.effective_database_url)
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",  # noqa: S104 (a server: it listens where it is deployed)
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
 
 
 def _run_migrate(args: argparse.Namespace) -> int:

@@ -1,0 +1,116 @@
+"""The FastAPI application: routes under ``/api/v1``, health, metrics, one error mapper."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from tradepro import __version__
+from tradepro.api.context import ApiContext
+from tradepro.api.errors import install_error_handlers
+from tradepro.api.mail import Mailer
+from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
+from tradepro.api.routes import auth, balance, trade
+from tradepro.bus.base import BusUnavailableError
+from tradepro.bus.factory import open_bus
+from tradepro.bus.ratelimit import RedisRateLimiter
+from tradepro.bus.requests import Requester, RequestTimeoutError
+from tradepro.config import Settings
+from tradepro.db.session import create_db_engine
+
+HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "tradepro_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "tradepro_http_request_seconds", "HTTP request latency", ["route"], registry=registry
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
+        bus = open_bus(
+            settings.redis_url,
+            settings.tradepro_data_dir,
+            namespace=settings.tradepro_bus_namespace,
+        )
+        requester = Requester(bus)
+        await requester.start()
+        limiter: RateLimiter = (
+            RedisRateLimiter(settings.redis_url, settings.tradepro_bus_namespace)
+            if settings.redis_url
+            else MemoryRateLimiter()
+        )
+        database = create_db_engine(settings.effective_database_url)
+        app.state.context = ApiContext(
+            settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
+        )
+        try:
+            yield
+        finally:
+            await requester.stop()
+            await limiter.close()
+            await bus.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="TradePro",
+        version=__version__,
+        description="Leveraged CFD paper trading. Money, prices and quantities are decimal "
+        "strings; errors are `{error, message}`.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth.router)
+    api.include_router(trade.router)
+    api.include_router(balance.router)
+    app.include_router(api)
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/health", tags=["ops"])
+    async def health(request: Request) -> ORJSONResponse:
+        """Liveness, and whether the engine answers within a second."""
+        context: ApiContext = request.app.state.context
+        try:
+            reply = await context.requester.send_request_and_wait(
+                "get-account", {"userId": HEALTH_PROBE_USER}, timeout_s=1.0
+            )
+            engine_ok = reply.get("status") in ("unknown_user", "account")
+        except (BusUnavailableError, RequestTimeoutError):
+            engine_ok = False
+        body: dict[str, Any] = {"status": "ok" if engine_ok else "degraded", "engine": engine_ok}
+        return ORJSONResponse(body, 200 if engine_ok else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,126 @@
+"""Sign-in by e-mailed link: sign up, verify the link, sign out, and a protected test."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import ORJSONResponse, RedirectResponse
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.errors import ApiError
+from tradepro.api.ratelimit import enforce
+from tradepro.api.schemas import ErrorOut, SessionOut, SignupIn, SignupOut, UserOut
+from tradepro.api.security import LINK, LINK_TTL_S, SESSION, SESSION_TTL_S, InvalidTokenError
+from tradepro.api.security import issue as issue_token
+from tradepro.api.security import verify as verify_token
+from tradepro.db.models import SignInLink, User
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 422, 429, 503, 504)
+}
+SIGNUPS_PER_EMAIL_PER_HOUR = 5
+SIGNUPS_PER_ADDRESS_PER_HOUR = 30
+
+
+@router.post("/signup", response_model=SignupOut, responses=ERRORS)
+async def signup(body: SignupIn, request: Request, context: Context) -> dict[str, str]:
+    """Create the user if new and e-mail a single-use sign-in link (valid 15 minutes)."""
+    email = body.email.strip().lower()
+    address = request.client.host if request.client else "unknown"
+    limiter = context.limiter
+    await enforce(limiter, f"signup-email:{email}", SIGNUPS_PER_EMAIL_PER_HOUR, 3600, "sign-ups")
+    await enforce(limiter, f"signup-ip:{address}", SIGNUPS_PER_ADDRESS_PER_HOUR, 3600, "sign-ups")
+    user_id = await _user_for(context, email)
+    await context.engine("register-user", {"userId": user_id})  # idempotent: no double deposit
+    token, claims = issue_token(context.settings.jwt_secret, LINK, user_id, email, LINK_TTL_S)
+    async with context.database.begin() as connection:
+        await connection.execute(
+            insert(SignInLink).values(
+                id=claims.token_id,
+                user_id=user_id,
+                expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
+            )
+        )
+    link = f"{context.settings.public_url.rstrip('/')}/api/v1/auth/signin/verify?token={token}"
+    await context.mailer.send_sign_in_link(email, link)
+    return {"message": "check your e-mail for a sign-in link (valid 15 minutes)"}
+
+
+async def _user_for(context: Context, email: str) -> str:
+    async with context.database.begin() as connection:
+        found = (
+            await connection.execute(select(User.id).where(User.email == email))
+        ).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+        user_id = str(uuid.uuid4())
+        try:
+            await connection.execute(insert(User).values(id=user_id, email=email))
+        except IntegrityError:  # a concurrent sign-up of the same e-mail won
+            await connection.rollback()
+        else:
+            return user_id
+    async with context.database.connect() as connection:
+        winner = await connection.execute(select(User.id).where(User.email == email))
+        return str(winner.scalar_one())
+
+
+@router.get("/signin/verify", response_model=SessionOut, responses=ERRORS | {303: {}})
+async def verify_link(
+    request: Request, context: Context, token: Annotated[str, Query(max_length=2048)]
+) -> Response:
+    """Consume the link, start a session (cookie `token`; JSON for API clients)."""
+    secret = context.settings.jwt_secret
+    try:
+        claims = verify_token(secret, token, LINK)
+    except InvalidTokenError:
+        raise ApiError(401, "invalid_link", "this sign-in link is invalid or expired") from None
+    now = datetime.now(UTC)
+    async with context.database.begin() as connection:
+        consumed = await connection.execute(
+            update(SignInLink)
+            .where(SignInLink.id == claims.token_id, SignInLink.used_at.is_(None))
+            .where(SignInLink.expires_at > now, SignInLink.user_id == claims.user_id)
+            .values(used_at=now)
+        )
+        if consumed.rowcount != 1:
+            raise ApiError(401, "invalid_link", "this sign-in link was already used or expired")
+        await connection.execute(
+            update(User).where(User.id == claims.user_id).values(last_logged_in=now)
+        )
+    session, _ = issue_token(secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S)
+    response: Response
+    if "application/json" in request.headers.get("accept", ""):
+        body = {"token": session, "user": {"id": claims.user_id, "email": claims.email}}
+        response = ORJSONResponse(body)
+    else:
+        response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        "token",
+        session,
+        max_age=SESSION_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=context.settings.public_url.startswith("https://"),
+    )
+    return response
+
+
+@router.post("/signout", responses=ERRORS)
+async def signout() -> Response:
+    """End the browser session (clears the cookie)."""
+    response = ORJSONResponse({"message": "signed out"})
+    response.delete_cookie("token", httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/protected-route-test", response_model=UserOut, responses=ERRORS)
+async def protected_route_test(user: CurrentUser) -> dict[str, str]:
+    """Who you are, if your session is valid."""
+    return {"id": user.id, "email": user.email}

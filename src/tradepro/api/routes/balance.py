@@ -1,0 +1,27 @@
+"""Your money: free balance, locked margin and equity at the live price."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.schemas import BalanceOut, ErrorOut
+
+router = APIRouter(prefix="/balance", tags=["balance"])
+
+
+@router.get(
+    "/me",
+    response_model=BalanceOut,
+    responses={code: {"model": ErrorOut} for code in (401, 404, 503, 504)},
+)
+async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
+    """Free balance, locked margin and equity (balance + margin + unrealized PnL)."""
+    reply = await context.engine("get-account", {"userId": user.id})
+    return {
+        "balance": reply["balance"],
+        "lockedMargin": reply["lockedMargin"],
+        "equity": reply["equity"],
+    }

@@ -1,0 +1,182 @@
+"""Trading: open and close positions, list them. Every write goes through the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from sqlalchemy import and_, or_, select
+
+from tradepro.api.decimal_json import DecimalJsonRoute
+from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.errors import ApiError
+from tradepro.api.ratelimit import enforce
+from tradepro.api.schemas import (
+    ClosedOrdersOut,
+    CloseOrderIn,
+    CloseOrderOut,
+    CreateOrderIn,
+    ErrorOut,
+    OpenOrdersOut,
+    OrderOut,
+)
+from tradepro.db.models import ExistingTrade
+from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
+from tradepro.engine.wire import iso_time
+
+router = APIRouter(prefix="/trade", tags=["trade"], route_class=DecimalJsonRoute)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 429, 503, 504)
+}
+ORDERS_PER_SECOND = 20
+
+
+@router.post("/create-order", response_model=OrderOut, responses=ERRORS)
+async def create_order(
+    order: CreateOrderIn,
+    user: CurrentUser,
+    context: Context,
+    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+) -> dict[str, Any]:
+    """Open a position at the live price (buy at the ask, sell at the bid)."""
+    if idempotency_key is not None:
+        earlier = context.idempotency.get((user.id, idempotency_key))
+        if earlier is not None:
+            return earlier
+    await enforce(context.limiter, f"orders:{user.id}", ORDERS_PER_SECOND, 1, "orders")
+    reply = await context.engine("create-order", engine_order(order, user.id, context))
+    result: dict[str, Any] = reply["order"]
+    if idempotency_key is not None:
+        context.idempotency[(user.id, idempotency_key)] = result
+    return result
+
+
+def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[str, Any]:
+    """Check every number against the instrument and render it canonically for the engine."""
+    instrument = context.settings.instruments.get(order.asset)
+    if instrument is None:
+        known = ", ".join(context.settings.instruments)
+        raise ApiError(422, "validation_error", f"asset: unknown asset; known: {known}")
+    if order.leverage > instrument.max_leverage:
+        message = f"leverage: must be 1..{instrument.max_leverage} for {order.asset}"
+        raise ApiError(422, "validation_error", message)
+    if (order.price is None) != (order.slippage is None):
+        raise ApiError(422, "validation_error", "price, slippage: give both or neither")
+    payload: dict[str, Any] = {
+        "userId": user_id,
+        "asset": order.asset,
+        "side": order.side,
+        "leverage": order.leverage,
+    }
+    numbers = {
+        "qty": (order.qty, instrument.qty_decimals),
+        "takeProfit": (order.takeProfit, instrument.price_decimals),
+        "stopLoss": (order.stopLoss, instrument.price_decimals),
+        "price": (order.price, instrument.price_decimals),
+    }
+    try:
+        for name, (value, decimals) in numbers.items():
+            if value is not None:
+                payload[name] = format_scaled(parse_scaled(value, decimals, name), decimals)
+    except InvalidNumberError as error:
+        raise ApiError(422, "validation_error", str(error)) from None
+    if order.slippage is not None:
+        payload["slippage"] = order.slippage
+    return payload
+
+
+@router.post("/close-order", response_model=CloseOrderOut, responses=ERRORS)
+async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
+    """Close one of your open positions at the live price."""
+    reply = await context.engine("close-order", {"userId": user.id, "orderId": body.orderId})
+    order = reply["order"]
+    await _trade_recorded(context, order["orderId"])
+    return {
+        "orderId": order["orderId"],
+        "closePrice": order["closePrice"],
+        "pnl": order["pnl"],
+        "reason": order["reason"],
+        "balance": reply["balance"],
+    }
+
+
+async def _trade_recorded(context: Context, order_id: str, timeout_s: float = 2.0) -> None:
+    """Wait (briefly) until the engine has written the trade: history reads its own writes."""
+    trades = ExistingTrade.__table__
+    query = select(trades.c.id).where(trades.c.id == order_id)
+    deadline = time.monotonic() + timeout_s
+    delay_s = 0.002
+    while time.monotonic() < deadline:
+        async with context.database.connect() as connection:
+            if (await connection.execute(query)).first() is not None:
+                return
+        await asyncio.sleep(delay_s)
+        delay_s = min(delay_s * 2, 0.05)
+
+
+@router.get("/get-open-orders", response_model=OpenOrdersOut, responses=ERRORS)
+async def get_open_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
+    """Your open positions with their unrealized PnL at the live price."""
+    reply = await context.engine("get-account", {"userId": user.id})
+    return {"orders": reply["orders"]}
+
+
+@router.get("/get-close-orders", response_model=ClosedOrdersOut, responses=ERRORS)
+async def get_close_orders(
+    user: CurrentUser,
+    context: Context,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
+    trades = ExistingTrade.__table__
+    query = select(trades).where(trades.c.user_id == user.id)
+    if cursor is not None:
+        closed_at, order_id = _parse_cursor(cursor)
+        query = query.where(
+            or_(
+                trades.c.closed_at < closed_at,
+                and_(trades.c.closed_at == closed_at, trades.c.id < order_id),
+            )
+        )
+    query = query.order_by(trades.c.closed_at.desc(), trades.c.id.desc()).limit(limit + 1)
+    async with context.database.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    orders = [_closed(row, context) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = f"{int(last.closed_at.timestamp() * 1_000_000)}.{last.id}"
+    return {"orders": orders, "nextCursor": next_cursor}
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    micros, _, order_id = cursor.partition(".")
+    if not micros.isdigit() or len(order_id) != 36:
+        raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor")
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
+    return moment, order_id
+
+
+def _closed(row: Any, context: Context) -> dict[str, Any]:
+    instrument = context.settings.instruments.get(row.asset)
+    price_decimals = instrument.price_decimals if instrument else 0
+    qty_decimals = instrument.qty_decimals if instrument else 0
+    return {
+        "orderId": row.id,
+        "asset": row.asset,
+        "side": row.side,
+        "qty": format_scaled(row.quantity, qty_decimals),
+        "leverage": row.leverage,
+        "openPrice": format_scaled(row.open_price, price_decimals),
+        "closePrice": format_scaled(row.close_price, price_decimals),
+        "pnl": format_scaled(row.pnl, USD_DECIMALS),
+        "reason": row.reason,
+        "liquidated": bool(row.liquidated),
+        "slippage": row.slippage,
+        "createdAt": iso_time(int(row.created_at.timestamp() * 1_000_000)),
+        "closedAt": iso_time(int(row.closed_at.timestamp() * 1_000_000)),
+    }

@@ -1,0 +1,113 @@
+"""Request and response models (camelCase, money/prices/quantities as decimal strings)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
+
+Amount = Annotated[
+    StrictStr | StrictInt | Decimal,
+    Field(description="A decimal string (preferred) or a JSON number; never rounded."),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignupIn(Model):
+    email: EmailStr = Field(max_length=254)
+
+
+class SignupOut(BaseModel):
+    message: str
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+
+
+class SessionOut(BaseModel):
+    token: str
+    user: UserOut
+
+
+class CreateOrderIn(Model):
+    asset: StrictStr = Field(max_length=32, examples=["BTC_USDC"])
+    side: Literal["buy", "sell"]
+    qty: Amount
+    leverage: StrictInt = Field(ge=1, le=1000)
+    takeProfit: Amount | None = None  # noqa: N815 (the wire format is camelCase)
+    stopLoss: Amount | None = None  # noqa: N815
+    price: Amount | None = Field(None, description="The price the user saw (slippage guard).")
+    slippage: StrictInt | None = Field(None, ge=0, le=10_000, description="Basis points.")
+
+
+class CloseOrderIn(Model):
+    orderId: StrictStr = Field(max_length=64)  # noqa: N815
+
+
+class OrderOut(BaseModel):
+    orderId: str  # noqa: N815
+    asset: str
+    side: str
+    qty: str
+    leverage: int
+    openPrice: str  # noqa: N815
+    margin: str
+    liquidationPrice: str  # noqa: N815
+    takeProfit: str | None  # noqa: N815
+    stopLoss: str | None  # noqa: N815
+    slippage: int | None
+    createdAt: str  # noqa: N815
+
+
+class OpenOrderOut(OrderOut):
+    unrealizedPnl: str | None  # noqa: N815
+
+
+class OpenOrdersOut(BaseModel):
+    orders: list[OpenOrderOut]
+
+
+class CloseOrderOut(BaseModel):
+    orderId: str  # noqa: N815
+    closePrice: str  # noqa: N815
+    pnl: str
+    reason: str
+    balance: str
+
+
+class ClosedOrderOut(BaseModel):
+    orderId: str  # noqa: N815
+    asset: str
+    side: str
+    qty: str
+    leverage: int
+    openPrice: str  # noqa: N815
+    closePrice: str  # noqa: N815
+    pnl: str
+    reason: str
+    liquidated: bool
+    slippage: int | None
+    createdAt: str  # noqa: N815
+    closedAt: str  # noqa: N815
+
+
+class ClosedOrdersOut(BaseModel):
+    orders: list[ClosedOrderOut]
+    nextCursor: str | None  # noqa: N815
+
+
+class BalanceOut(BaseModel):
+    balance: str
+    lockedMargin: str  # noqa: N815
+    equity: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str

@@ -1,0 +1,64 @@
+"""Signed, expiring tokens: sign-in links and sessions are different kinds, never mixed.
+
+HS256 with ``JWT_SECRET``; decoding pins the algorithm (so ``alg: none`` and key-confusion
+tokens are refused), requires ``exp``/``iat``/``sub``/``typ``, and checks ``typ``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+LINK_TTL_S = 15 * 60
+SESSION_TTL_S = 7 * 24 * 3600
+LINK = "link"
+SESSION = "session"
+
+
+class InvalidTokenError(Exception):
+    """The token is missing, malformed, tampered with, expired or of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    email: str
+    kind: str
+    token_id: str
+    expires_at: int
+
+
+def issue(secret: str, kind: str, user_id: str, email: str, ttl_s: int) -> tuple[str, TokenClaims]:
+    now = int(time.time())
+    claims = TokenClaims(user_id, email, kind, uuid.uuid4().hex, now + ttl_s)
+    payload = {
+        "sub": user_id,
+        "email": email,
+        "typ": kind,
+        "jti": claims.token_id,
+        "iat": now,
+        "exp": claims.expires_at,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
+
+
+def verify(secret: str, token: str, kind: str) -> TokenClaims:
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "iat", "sub", "typ", "jti"]},
+        )
+    except jwt.PyJWTError as error:
+        raise InvalidTokenError(str(error)) from None
+    if payload.get("typ") != kind:
+        raise InvalidTokenError(f"not a {kind} token")
+    return TokenClaims(
+        str(payload["sub"]), str(payload.get("email", "")), kind, str(payload["jti"]),
+        int(payload["exp"]),
+    )  # fmt: skip
