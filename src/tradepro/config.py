@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     starting_balance: str = "5000.00"
     """USD given to every new user, as a decimal string."""
     max_price_age_s: float = Field(10.0, gt=0)
+    signup_limit_per_email_per_hour: int = Field(5, ge=1)
+    signup_limit_per_address_per_hour: int = Field(30, ge=1)
+    order_limit_per_s: int = Field(20, ge=1)
+    """Orders each user may place per second."""
     snapshot_interval_s: float = Field(10.0, gt=0)
 
     @field_validator("assets", mode="before")

@@ -1,0 +1,32 @@
+"""The baseline for ``api_load.py``: one authenticated FastAPI endpoint, nothing behind it.
+
+Same framework, same JWT check (``tradepro.api.deps.current_user``), same server settings;
+the difference to the real API is the trading work (bus round trip to the engine).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from tradepro.api.deps import CurrentUser
+from tradepro.config import Settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.context = SimpleNamespace(settings=Settings(jwt_secret=os.environ["JWT_SECRET"]))
+    yield
+
+
+app = FastAPI(lifespan=lifespan, default_response_class=ORJSONResponse)
+
+
+@app.post("/bare")
+async def bare(user: CurrentUser) -> dict[str, str]:
+    return {"orderId": user.id, "status": "ok"}
