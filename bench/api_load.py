@@ -122,6 +122,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "API_PORT": str(api_port),
         "STARTING_BALANCE": "100000000.00",
         "LOG_LEVEL": "WARNING",
+        "SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR": "100000",
+        "ORDER_LIMIT_PER_S": "100000",
     }
     cli = [sys.executable, "-m", "tradepro.cli"]
     bus = RedisBus(args.redis, namespace=namespace)

@@ -24,8 +24,6 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 422, 429, 503, 504)
 }
-SIGNUPS_PER_EMAIL_PER_HOUR = 5
-SIGNUPS_PER_ADDRESS_PER_HOUR = 30
 
 
 @router.post("/signup", response_model=SignupOut, responses=ERRORS)
@@ -33,9 +31,11 @@ async def signup(body: SignupIn, request: Request, context: Context) -> dict[str
     """Create the user if new and e-mail a single-use sign-in link (valid 15 minutes)."""
     email = body.email.strip().lower()
     address = request.client.host if request.client else "unknown"
-    limiter = context.limiter
-    await enforce(limiter, f"signup-email:{email}", SIGNUPS_PER_EMAIL_PER_HOUR, 3600, "sign-ups")
-    await enforce(limiter, f"signup-ip:{address}", SIGNUPS_PER_ADDRESS_PER_HOUR, 3600, "sign-ups")
+    limiter, settings = context.limiter, context.settings
+    per_email = settings.signup_limit_per_email_per_hour
+    per_address = settings.signup_limit_per_address_per_hour
+    await enforce(limiter, f"signup-email:{email}", per_email, 3600, "sign-ups")
+    await enforce(limiter, f"signup-ip:{address}", per_address, 3600, "sign-ups")
     user_id = await _user_for(context, email)
     await context.engine("register-user", {"userId": user_id})  # idempotent: no double deposit
     token, claims = issue_token(context.settings.jwt_secret, LINK, user_id, email, LINK_TTL_S)

@@ -31,7 +31,6 @@ router = APIRouter(prefix="/trade", tags=["trade"], route_class=DecimalJsonRoute
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 429, 503, 504)
 }
-ORDERS_PER_SECOND = 20
 
 
 @router.post("/create-order", response_model=OrderOut, responses=ERRORS)
@@ -46,7 +45,8 @@ async def create_order(
         earlier = context.idempotency.get((user.id, idempotency_key))
         if earlier is not None:
             return earlier
-    await enforce(context.limiter, f"orders:{user.id}", ORDERS_PER_SECOND, 1, "orders")
+    limit = context.settings.order_limit_per_s
+    await enforce(context.limiter, f"orders:{user.id}", limit, 1, "orders")
     reply = await context.engine("create-order", engine_order(order, user.id, context))
     result: dict[str, Any] = reply["order"]
     if idempotency_key is not None:
