@@ -24,9 +24,11 @@ import sys
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+import hiredis
 import orjson
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import Connection
 from redis.typing import EncodableT, FieldT
 
 from tradepro.bus.base import START_ID, BusUnavailableError, Callback, Entry
@@ -34,7 +36,36 @@ from tradepro.bus.names import CALLBACK_QUEUE, CALLBACK_QUEUE_MAXLEN, ENGINE_STR
 
 _T = TypeVar("_T")
 _CANCELLATION_CAN_BE_SWALLOWED = sys.version_info < (3, 12)  # see _cancellable
+_APPEND_CALLBACKS = """
+for i = 2, #ARGV do
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'body', ARGV[i])
+end
+return #ARGV - 1
+"""
+
+
+class _HiredisPackingConnection(Connection):
+    """Commands packed by hiredis in C, as redis-py's synchronous client already does."""
+
+    def pack_command(self, *args: EncodableT) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]  # type: ignore[arg-type]
+        except TypeError:
+            return super().pack_command(*args)
+
+
+def _ts_us(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.partition("-")[0]) * 1000
+
+
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+_Outgoing = tuple[bytes, bytes, bytes, "asyncio.Future[bytes | str]"]
+"""A publish waiting for its pipeline: (correlation id, kind, payload JSON, result)."""
 
 
 class RedisBus:
@@ -64,21 +95,71 @@ class RedisBus:
             protocol=2,  # a ``?protocol=3`` in the URL wins; both reply shapes are read
             client_name=client_name,  # shows in CLIENT LIST: which service holds what
         )
+        pool.connection_class = _HiredisPackingConnection
         self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
+        self._append_script = self._redis.register_script(_APPEND_CALLBACKS)
+        self._outbox: list[_Outgoing] = []
+        self._flush_scheduled = False
+        self._flushes: set[asyncio.Future[None]] = set()
 
     async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
+        """Append one entry. Publishes made in the same event-loop turn (concurrent requests)
+        travel together in one pipeline: one round trip instead of one each."""
         encoded = orjson.dumps(payload if isinstance(payload, dict) else dict(payload))
-        fields: dict[FieldT, EncodableT] = {"id": request_id, "kind": kind, "payload": encoded}
-        entry_id = await _command("XADD", self._redis.xadd(self.engine_stream, fields))
-        return _entry(entry_id, {b"id": request_id.encode(), b"kind": kind.encode(),
-                                 b"payload": encoded})  # fmt: skip
+        raw_id, raw_kind = request_id.encode(), kind.encode()
+        future: asyncio.Future[bytes | str] = asyncio.get_running_loop().create_future()
+        self._outbox.append((raw_id, raw_kind, encoded, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._schedule_flush)
+        entry_id = await future
+        return Entry(_text(entry_id), kind, request_id, _ts_us(entry_id), orjson.loads(encoded))
+
+    def _schedule_flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._outbox = self._outbox, []
+        if batch:
+            task = asyncio.ensure_future(self._flush(batch))
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+
+    async def _flush(self, batch: list[_Outgoing]) -> None:
+        try:
+            if len(batch) == 1:
+                raw_id, raw_kind, encoded, _ = batch[0]
+                fields: dict[FieldT, EncodableT] = {"id": raw_id, "kind": raw_kind,
+                                                    "payload": encoded}  # fmt: skip
+                ids: list[bytes | str] = [
+                    await _command("XADD", self._redis.xadd(self.engine_stream, fields))
+                ]
+            else:
+                ids = await _command("XADD (pipelined)", self._xadd_all(batch))
+        except BaseException as error:  # every waiter learns the outcome, then re-raise
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (*_, future), entry_id in zip(batch, ids, strict=True):
+            if not future.done():
+                future.set_result(entry_id)
+
+    async def _xadd_all(self, batch: list[_Outgoing]) -> list[bytes | str]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for raw_id, raw_kind, encoded, _ in batch:
+                pipe.xadd(self.engine_stream, {"id": raw_id, "kind": raw_kind, "payload": encoded})
+            replies: list[bytes | str] = await pipe.execute()
+        return replies
 
     async def read_entries(self, after_id: str, count: int, block_ms: int) -> list[Entry]:
         messages = await self._read(self.engine_stream, after_id, count, block_ms)
         return [_entry(entry_id, fields) for entry_id, fields in messages]
 
     async def trim_entries(self, below_id: str) -> None:
-        trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=False)
+        # "MINID ~" drops whole stream nodes only: never an entry at or above ``below_id``,
+        # and Redis does not stall to cut a node in the middle (exact trims did, ~4 ms).
+        trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=True)
         await _command("XTRIM", trimming)
 
     async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
@@ -86,17 +167,10 @@ class RedisBus:
             await _command("XADD (pipelined)", self._append_callbacks(bodies))
 
     async def _append_callbacks(self, bodies: Sequence[bytes]) -> None:
-        # MULTI/EXEC: a batch is published whole or not at all, even if this process dies
-        # mid-send, so after a restart the engine knows exactly which replies went out.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for body in bodies:
-                pipe.xadd(
-                    self.callback_queue,
-                    {"body": body},
-                    maxlen=self.callback_maxlen,
-                    approximate=True,
-                )
-            await pipe.execute()
+        # One Lua call: a batch is published whole or not at all (scripts are atomic), even
+        # if this process dies mid-send, so after a restart the engine knows exactly which
+        # replies went out; and it costs one command instead of N XADDs in MULTI/EXEC.
+        await self._append_script(keys=[self.callback_queue], args=[self.callback_maxlen, *bodies])
 
     async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
         messages = await self._read(self.callback_queue, after_id, count, block_ms)
