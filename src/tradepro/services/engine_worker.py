@@ -84,6 +84,24 @@ class EngineWorker:
 
     async def recover(self) -> None:
         """Restore the latest snapshot (waiting for the database if it is down)."""
+        gc.disable()  # millions of rows and positions, no cycles: collections only cost here
+        try:
+            await self._restore()
+        finally:
+            gc.enable()
+        # Keep the restored positions out of every future GC pass (they form no cycles).
+        gc.freeze()
+        last_published = await self._last_published_entry()
+        if last_published is not None:
+            self._replayed_until = entry_order(last_published)
+        log.info(
+            "engine restored: %d accounts, %d open positions, replaying after entry %s",
+            len(self.engine.accounts),
+            len(self.engine.open_by_seq),
+            self.last_entry_id,
+        )
+
+    async def _restore(self) -> None:
         backoff = Backoff()
         while True:
             try:
@@ -98,20 +116,6 @@ class EngineWorker:
             snapshot, entry_id = loaded
             self.engine = restore_snapshot(snapshot, self.config)
             self.last_entry_id = self.snapshot_entry_id = self._requested_entry_id = entry_id
-            del snapshot, loaded
-        # Millions of long-lived positions: keep them out of every future GC pass (they form
-        # no reference cycles, so nothing is lost by never scanning them again).
-        gc.collect()
-        gc.freeze()
-        last_published = await self._last_published_entry()
-        if last_published is not None:
-            self._replayed_until = entry_order(last_published)
-        log.info(
-            "engine restored: %d accounts, %d open positions, replaying after entry %s",
-            len(self.engine.accounts),
-            len(self.engine.open_by_seq),
-            self.last_entry_id,
-        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Recover, then consume until ``stop``; finish with a final snapshot."""
@@ -182,6 +186,11 @@ class EngineWorker:
 
     async def _publish(self, bodies: list[bytes]) -> None:
         """Publish until it works: the state already moved on, the replies must follow."""
+        try:
+            await self.bus.publish_callbacks(bodies)
+            return
+        except BusUnavailableError:
+            pass
         backoff = Backoff()
         while True:
             try:
@@ -242,6 +251,11 @@ class EngineWorker:
             self._requested_entry_id = self.snapshot_entry_id
             return
         self.snapshot_entry_id = entry_id
+        # Positions opened since are long-lived too: move them out of the GC's scans (it
+        # would otherwise stall the loop for a full pass over them now and then). Young
+        # cycles are collected first (cheap), so no garbage cycle is frozen with them.
+        gc.collect(1)
+        gc.freeze()
         try:
             await self.bus.trim_entries(entry_id)
         except BusUnavailableError as error:
