@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from tradepro.api.deps import CurrentUser
 from tradepro.config import Settings
@@ -24,7 +23,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = FastAPI(lifespan=lifespan, default_response_class=ORJSONResponse)
+app = FastAPI(lifespan=lifespan)
 
 
 @app.post("/bare")

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -75,14 +75,11 @@ def create_app(settings: Settings) -> FastAPI:
         description="Leveraged CFD paper trading. Money, prices and quantities are decimal "
         "strings; errors are `{error, message}`.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(auth.router)
-    api.include_router(trade.router)
-    api.include_router(balance.router)
-    app.include_router(api)
+    app.include_router(auth.router)
+    app.include_router(trade.router)
+    app.include_router(balance.router)
 
     @app.middleware("http")
     async def measure(
@@ -96,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         return response
 
     @app.get("/health", tags=["ops"])
-    async def health(request: Request) -> ORJSONResponse:
+    async def health(request: Request) -> JSONResponse:
         """Liveness, and whether the engine answers within a second."""
         context: ApiContext = request.app.state.context
         try:
@@ -107,7 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
         except (BusUnavailableError, RequestTimeoutError):
             engine_ok = False
         body: dict[str, Any] = {"status": "ok" if engine_ok else "degraded", "engine": engine_ok}
-        return ORJSONResponse(body, 200 if engine_ok else 503)
+        return JSONResponse(body, 200 if engine_ok else 503)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

@@ -19,7 +19,7 @@ class DecimalJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            self._json = json.loads(body, parse_float=Decimal, parse_constant=_refuse)
+            self._json = json.loads(body, parse_float=Decimal, parse_constant=str)
         return self._json
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradepro.bus.base import BusUnavailableError
@@ -46,8 +46,8 @@ class ApiError(Exception):
 
 def error_response(
     status: int, error: str, message: str, headers: dict[str, str] | None = None
-) -> ORJSONResponse:
-    return ORJSONResponse({"error": error, "message": message}, status, headers=headers)
+) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status, headers=headers)
 
 
 def _field(location: tuple[Any, ...]) -> str:
@@ -57,11 +57,11 @@ def _field(location: tuple[Any, ...]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, error: ApiError) -> ORJSONResponse:
+    async def api_error(_: Request, error: ApiError) -> JSONResponse:
         return error_response(error.status, error.error, error.message, error.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, error: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = [
             f"{_field(tuple(item.get('loc', ())))}: {item.get('msg', 'invalid')}"
             for item in error.errors()
@@ -69,7 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> ORJSONResponse:
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         words = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
         return error_response(
             error.status_code,
@@ -79,12 +79,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(BusUnavailableError)
-    async def bus_down(_: Request, error: BusUnavailableError) -> ORJSONResponse:
+    async def bus_down(_: Request, error: BusUnavailableError) -> JSONResponse:
         log.warning("bus unavailable: %s", error)
         return error_response(503, "unavailable", "the trading engine cannot be reached now")
 
     @app.exception_handler(RequestTimeoutError)
-    async def timeout(_: Request, error: RequestTimeoutError) -> ORJSONResponse:
+    async def timeout(_: Request, error: RequestTimeoutError) -> JSONResponse:
         message = (
             "the engine did not answer in time; the outcome is unknown: check your open "
             "orders, or retry with the same Idempotency-Key"
@@ -92,6 +92,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(504, "timeout", message)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, error: Exception) -> ORJSONResponse:
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "something went wrong on our side")

@@ -30,6 +30,7 @@ async def enforce(limiter: RateLimiter, key: str, limit: int, window_s: int, wha
 class MemoryRateLimiter:
     def __init__(self) -> None:
         self._windows: dict[str, tuple[int, int]] = {}
+        self._ends: dict[str, int] = {}
 
     async def hit(self, key: str, limit: int, window_s: int) -> int:
         now = int(time.time())
@@ -39,8 +40,10 @@ class MemoryRateLimiter:
             start, count = window, 0
         count += 1
         self._windows[key] = (start, count)
+        self._ends[key] = start + window_s
         if len(self._windows) > 100_000:  # forget old windows now and then
-            self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+            self._windows = {k: v for k, v in self._windows.items() if self._ends[k] > now}
+            self._ends = {k: self._ends[k] for k in self._windows}
         return start + window_s - now if count > limit else 0
 
     async def close(self) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+
+from tradepro.bus.base import BusUnavailableError
 
 
 class RedisRateLimiter:
@@ -18,10 +21,13 @@ class RedisRateLimiter:
         now = int(time.time())
         window = now - now % window_s
         name = f"{self._prefix}{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, window_s + 1)
-            count, _ = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window_s + 1)
+                count, _ = await pipe.execute()
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
+            raise BusUnavailableError(f"Redis rate limit failed: {error}") from error
         return window + window_s - now if int(count) > limit else 0
 
     async def close(self) -> None:

@@ -83,18 +83,16 @@ def _parse_decimal(value: Decimal, decimals: int, field: str) -> int:
         raise InvalidNumberError(field, "must be a finite number")
     sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite Decimals have an int exponent
-    if len(digits) + exponent > MAX_TEXT_LENGTH:
+    text = "".join(map(str, digits)).rstrip("0")  # 0.10 is 0.1: trailing zeros carry nothing
+    if not text:
+        return 0
+    exponent += len(digits) - len(text)
+    if len(text) + exponent > MAX_TEXT_LENGTH:
         raise InvalidNumberError(field, "is too large")
-    mantissa = int("".join(map(str, digits)) or "0")
     shift = exponent + decimals
-    if shift >= 0:
-        scaled = mantissa * POW10[shift]
-    else:
-        if len(digits) + shift < -MAX_TEXT_LENGTH:
-            raise InvalidNumberError(field, f"has more than {decimals} decimal places")
-        scaled, remainder = divmod(mantissa, POW10[-shift])
-        if remainder:
-            raise InvalidNumberError(field, f"has more than {decimals} decimal places")
+    if shift < 0:  # the last digit is not 0, so it is finer than the scale
+        raise InvalidNumberError(field, f"has more than {decimals} decimal places")
+    scaled = int(text) * POW10[shift]
     return -scaled if sign else scaled
 
 

@@ -6,10 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import aiosmtplib
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import ORJSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
@@ -20,7 +21,7 @@ from tradepro.api.security import issue as issue_token
 from tradepro.api.security import verify as verify_token
 from tradepro.db.models import SignInLink, User
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 422, 429, 503, 504)
 }
@@ -48,27 +49,25 @@ async def signup(body: SignupIn, request: Request, context: Context) -> dict[str
             )
         )
     link = f"{context.settings.public_url.rstrip('/')}/api/v1/auth/signin/verify?token={token}"
-    await context.mailer.send_sign_in_link(email, link)
+    try:
+        await context.mailer.send_sign_in_link(email, link)
+    except (aiosmtplib.SMTPException, OSError):
+        raise ApiError(
+            503, "mail_unavailable", "the sign-in e-mail could not be sent now"
+        ) from None
     return {"message": "check your e-mail for a sign-in link (valid 15 minutes)"}
 
 
 async def _user_for(context: Context, email: str) -> str:
+    """The user's id, creating the user if new. The insert comes first, so on SQLite the
+    transaction takes the write lock at once (waiting ``busy_timeout``) instead of failing
+    to upgrade a read snapshot that the engine's commits made stale."""
+    dialect = postgresql if context.database.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(User).values(id=str(uuid.uuid4()), email=email)
     async with context.database.begin() as connection:
-        found = (
-            await connection.execute(select(User.id).where(User.email == email))
-        ).scalar_one_or_none()
-        if found is not None:
-            return str(found)
-        user_id = str(uuid.uuid4())
-        try:
-            await connection.execute(insert(User).values(id=user_id, email=email))
-        except IntegrityError:  # a concurrent sign-up of the same e-mail won
-            await connection.rollback()
-        else:
-            return user_id
-    async with context.database.connect() as connection:
-        winner = await connection.execute(select(User.id).where(User.email == email))
-        return str(winner.scalar_one())
+        await connection.execute(statement.on_conflict_do_nothing(index_elements=["email"]))
+        found = await connection.execute(select(User.id).where(User.email == email))
+        return str(found.scalar_one())
 
 
 @router.get("/signin/verify", response_model=SessionOut, responses=ERRORS | {303: {}})
@@ -98,7 +97,7 @@ async def verify_link(
     response: Response
     if "application/json" in request.headers.get("accept", ""):
         body = {"token": session, "user": {"id": claims.user_id, "email": claims.email}}
-        response = ORJSONResponse(body)
+        response = JSONResponse(body)
     else:
         response = RedirectResponse("/", status_code=303)
     response.set_cookie(
@@ -115,7 +114,7 @@ async def verify_link(
 @router.post("/signout", responses=ERRORS)
 async def signout() -> Response:
     """End the browser session (clears the cookie)."""
-    response = ORJSONResponse({"message": "signed out"})
+    response = JSONResponse({"message": "signed out"})
     response.delete_cookie("token", httponly=True, samesite="lax")
     return response
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.schemas import BalanceOut, ErrorOut
 
-router = APIRouter(prefix="/balance", tags=["balance"])
+router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 
 
 @router.get(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import and_, or_, select
 
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
-from tradepro.api.errors import ApiError
+from tradepro.api.errors import ENGINE_STATUSES, ApiError
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
@@ -27,7 +28,10 @@ from tradepro.db.models import ExistingTrade
 from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
 from tradepro.engine.wire import iso_time
 
-router = APIRouter(prefix="/trade", tags=["trade"], route_class=DecimalJsonRoute)
+router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
+IDEMPOTENCY_MEMORY = 100_000
+"""Idempotency keys remembered per API process; older ones are still safe while their
+order is open (the engine refuses the repeated order id as ``duplicate_request``)."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 429, 503, 504)
 }
@@ -41,16 +45,31 @@ async def create_order(
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> dict[str, Any]:
     """Open a position at the live price (buy at the ask, sell at the bid)."""
+    request_id = None
     if idempotency_key is not None:
         earlier = context.idempotency.get((user.id, idempotency_key))
         if earlier is not None:
             return earlier
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user.id}/{idempotency_key}"))
     limit = context.settings.order_limit_per_s
     await enforce(context.limiter, f"orders:{user.id}", limit, 1, "orders")
-    reply = await context.engine("create-order", engine_order(order, user.id, context))
+    reply = await context.requester.send_request_and_wait(
+        "create-order", engine_order(order, user.id, context), request_id=request_id
+    )
+    if reply.get("status") == "duplicate_request":
+        account = await context.engine("get-account", {"userId": user.id})
+        for open_order in account["orders"]:
+            if open_order["orderId"] == request_id:
+                reply = {"order": {k: v for k, v in open_order.items() if k != "unrealizedPnl"}}
+                break
+    if reply.get("status") in ENGINE_STATUSES:
+        raise ApiError(ENGINE_STATUSES[reply["status"]], reply["status"], str(reply.get("message")))
     result: dict[str, Any] = reply["order"]
     if idempotency_key is not None:
-        context.idempotency[(user.id, idempotency_key)] = result
+        remembered = context.idempotency
+        remembered[(user.id, idempotency_key)] = result
+        if len(remembered) > IDEMPOTENCY_MEMORY:  # forget the oldest (dicts keep order)
+            del remembered[next(iter(remembered))]
     return result
 
 
