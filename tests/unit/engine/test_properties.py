@@ -292,6 +292,10 @@ _BREAKERS: dict[int, dict[str, Any]] = {
 }
 
 
+SLACK = {"default": books.COMPACT_MIN_SLACK, "eager": 0, "always": -(10**9)}
+"""COMPACT_MIN_SLACK per ``Scenario.compact``: dead keys tolerated before a book rebuilds."""
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> Scenario:
     band = draw(st.sampled_from([5, 30, 300, 950]))
@@ -312,9 +316,6 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     drains = frozenset(i for i in range(len(commands)) if _rarely(drain_rng, 5))
     split = draw(st.integers(0, len(commands)))
     return Scenario(commands, drains, split, draw(st.sampled_from(sorted(SLACK))))
-
-
-SLACK = {"default": books.COMPACT_MIN_SLACK, "eager": 0, "always": -(10**9)}
 
 
 def compaction(scenario: Scenario) -> Any:
@@ -508,6 +509,11 @@ class ChangeModel:
         assert self.positions == engine.open_by_seq
 
 
+def _position(row: list[Any]) -> Position:
+    """A position from its snapshot row (its fields in order, the side as a string)."""
+    return Position._make([*row[:4], Side(row[4]), *row[5:]])
+
+
 def run_draining(
     engine: Engine, commands: Sequence[Command], drains: frozenset[int], model: ChangeModel
 ) -> None:
@@ -569,6 +575,6 @@ def test_drained_changes_replay_to_engine_state(scenario: Scenario) -> None:
         resumed = restore_snapshot(snapshot, CONFIG)
         model = ChangeModel()
         model.balances = {user_id: balance for user_id, balance in snapshot["accounts"]}
-        model.positions = dict(resumed.open_by_seq)
+        model.positions = {row[0]: _position(row) for row in snapshot["positions"]}
         later = frozenset(i - len(head) for i in scenario.drains if i >= len(head))
         run_draining(resumed, tail, later, model)
