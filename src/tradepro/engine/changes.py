@@ -31,7 +31,7 @@ class ChangeLog:
 
     def __init__(self) -> None:
         self._accounts: dict[str, None] = {}
-        self._opened: dict[str, Position] = {}
+        self._opened: dict[int, Position] = {}
         self._closed: list[ClosedTrade] = []
 
     def account(self, user_id: str) -> None:
@@ -39,12 +39,12 @@ class ChangeLog:
 
     def opened(self, position: Position) -> None:
         self._accounts[position.user_id] = None
-        self._opened[position.order_id] = position
+        self._opened[position.seq] = position
 
     def closed(self, trade: ClosedTrade) -> None:
         position = trade.position
         self._accounts[position.user_id] = None
-        self._opened.pop(position.order_id, None)
+        self._opened.pop(position.seq, None)
         self._closed.append(trade)
 
     def drain(self, balance_of: Callable[[str], int]) -> ChangeSet:
