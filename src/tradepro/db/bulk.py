@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 Row = Sequence[Any]
 Processor = Callable[[Any], Any]
 
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 1_000
 """Rows per executemany: the event loop runs between chunks, so a large save (its tuples
 are built on the loop) never stalls the engine's tick processing for long."""
 
