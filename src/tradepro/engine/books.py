@@ -84,11 +84,6 @@ class TriggerHeap:
         self.live = len(keys)
         heapify(self.keys)
 
-    def levels(self) -> list[tuple[int, int]]:
-        """Live-or-dead (level, seq) pairs, for tests and diagnostics."""
-        sign = -1 if self.maximum else 1
-        return [((sign * key) >> SEQ_BITS, (sign * key) & SEQ_MASK) for key in self.keys]
-
 
 class AssetBooks:
     """The four trigger books of one asset."""
