@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradepro import __version__
 from tradepro.api.context import ApiContext
@@ -31,6 +32,36 @@ from tradepro.config import Settings
 from tradepro.db.session import create_db_engine
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
+
+
+class MetricsMiddleware:
+    """Counts and times requests by route template (plain ASGI: no per-request task or
+    body streaming detour, unlike ``@app.middleware("http")``)."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.requests.labels(scope["method"], route, str(status)).inc()
+            self.latency.labels(route).observe(time.perf_counter() - started)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -81,16 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(trade.router)
     app.include_router(balance.router)
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:

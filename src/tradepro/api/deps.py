@@ -15,7 +15,7 @@ from tradepro.api.security import SESSION, InvalidTokenError, verify
 _bearer = HTTPBearer(auto_error=False, description="The session JWT (or the `token` cookie).")
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     context: ApiContext = request.app.state.context
     return context
 
@@ -29,7 +29,7 @@ class SessionUser:
     email: str
 
 
-def current_user(
+async def current_user(
     request: Request,
     context: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
