@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-POSTGRES_POOL_SIZE = 10
+POSTGRES_POOL_SIZE = 20
 POSTGRES_MAX_OVERFLOW = 10
 POSTGRES_POOL_RECYCLE_S = 1_800
 

@@ -123,16 +123,19 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
 
 
 async def _trade_recorded(context: Context, order_id: str, timeout_s: float = 2.0) -> None:
-    """Wait (briefly) until the engine has written the trade: history reads its own writes."""
+    """Wait (briefly) until the engine has written the trade: history reads its own writes.
+
+    The engine records a batch's closed trades right after replying, typically within a
+    few milliseconds, so the first look comes after a short pause."""
     trades = ExistingTrade.__table__
     query = select(trades.c.id).where(trades.c.id == order_id)
     deadline = time.monotonic() + timeout_s
-    delay_s = 0.002
+    delay_s = 0.005
     while time.monotonic() < deadline:
+        await asyncio.sleep(delay_s)
         async with context.database.connect() as connection:
             if (await connection.execute(query)).first() is not None:
                 return
-        await asyncio.sleep(delay_s)
         delay_s = min(delay_s * 2, 0.05)
 
 
