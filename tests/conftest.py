@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import redis
 from hypothesis import settings
 
 settings.register_profile("ci", deadline=None, print_blob=True)
@@ -63,9 +64,19 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-def bus_namespace() -> str:
-    """A key prefix of its own, so tests never see each other's streams."""
-    return f"test-{uuid.uuid4().hex[:12]}:"
+def bus_namespace() -> Iterator[str]:
+    """A key prefix of its own, so tests never see each other's streams; its keys are
+    deleted afterwards (when Redis is reachable)."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}:"
+    yield namespace
+    if _reachable(REDIS_URL, 6379):
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            keys = list(client.scan_iter(f"{namespace}*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
 
 @pytest.fixture
