@@ -28,9 +28,11 @@ class ApiContext:
     mailer: Mailer
     idempotency: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
-    async def engine(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def engine(
+        self, kind: str, payload: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
         """Ask the engine; a rejection becomes an ``ApiError`` with its status."""
-        reply = await self.requester.send_request_and_wait(kind, payload)
+        reply = await self.requester.send_request_and_wait(kind, payload, request_id=request_id)
         status = reply.get("status")
         if status in ENGINE_STATUSES:
             raise ApiError(

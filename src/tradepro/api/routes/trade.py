@@ -13,7 +13,7 @@ from sqlalchemy import and_, or_, select
 
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
-from tradepro.api.errors import ENGINE_STATUSES, ApiError
+from tradepro.api.errors import ApiError
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
@@ -53,24 +53,32 @@ async def create_order(
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user.id}/{idempotency_key}"))
     limit = context.settings.order_limit_per_s
     await enforce(context.limiter, f"orders:{user.id}", limit, 1, "orders")
-    reply = await context.requester.send_request_and_wait(
-        "create-order", engine_order(order, user.id, context), request_id=request_id
-    )
-    if reply.get("status") == "duplicate_request":
-        account = await context.engine("get-account", {"userId": user.id})
-        for open_order in account["orders"]:
-            if open_order["orderId"] == request_id:
-                reply = {"order": {k: v for k, v in open_order.items() if k != "unrealizedPnl"}}
-                break
-    if reply.get("status") in ENGINE_STATUSES:
-        raise ApiError(ENGINE_STATUSES[reply["status"]], reply["status"], str(reply.get("message")))
-    result: dict[str, Any] = reply["order"]
+    payload = engine_order(order, user.id, context)
+    try:
+        reply = await context.engine("create-order", payload, request_id=request_id)
+        result: dict[str, Any] = reply["order"]
+    except ApiError as error:
+        # The same key already opened this order (a retry after a 504, or a concurrent
+        # twin): answer with that order, as it stands.
+        if error.error != "duplicate_request" or request_id is None:
+            raise
+        result = await _open_order(context, user.id, request_id, error)
     if idempotency_key is not None:
         remembered = context.idempotency
         remembered[(user.id, idempotency_key)] = result
         if len(remembered) > IDEMPOTENCY_MEMORY:  # forget the oldest (dicts keep order)
             del remembered[next(iter(remembered))]
     return result
+
+
+async def _open_order(
+    context: Context, user_id: str, order_id: str, otherwise: ApiError
+) -> dict[str, Any]:
+    account = await context.engine("get-account", {"userId": user_id})
+    for open_order in account["orders"]:
+        if open_order["orderId"] == order_id:
+            return {key: value for key, value in open_order.items() if key != "unrealizedPnl"}
+    raise otherwise
 
 
 def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[str, Any]:
