@@ -50,19 +50,24 @@ class CloseOrderIn(Model):
     orderId: StrictStr = Field(max_length=64)  # noqa: N815
 
 
-class OrderOut(BaseModel):
+class _OrderFields(BaseModel):
+    """What every order shape shares."""
+
     orderId: str  # noqa: N815
     asset: str
     side: str
     qty: str
     leverage: int
     openPrice: str  # noqa: N815
+    slippage: int | None
+    createdAt: str  # noqa: N815
+
+
+class OrderOut(_OrderFields):
     margin: str
     liquidationPrice: str  # noqa: N815
     takeProfit: str | None  # noqa: N815
     stopLoss: str | None  # noqa: N815
-    slippage: int | None
-    createdAt: str  # noqa: N815
 
 
 class OpenOrderOut(OrderOut):
@@ -81,19 +86,11 @@ class CloseOrderOut(BaseModel):
     balance: str
 
 
-class ClosedOrderOut(BaseModel):
-    orderId: str  # noqa: N815
-    asset: str
-    side: str
-    qty: str
-    leverage: int
-    openPrice: str  # noqa: N815
+class ClosedOrderOut(_OrderFields):
     closePrice: str  # noqa: N815
     pnl: str
     reason: str
     liquidated: bool
-    slippage: int | None
-    createdAt: str  # noqa: N815
     closedAt: str  # noqa: N815
 
 
