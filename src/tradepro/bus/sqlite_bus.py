@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -247,11 +248,16 @@ class _SqliteThread:
             self._connection = None
 
 
+_SETUP_LOCK = threading.Lock()
+"""Connections of this process set the file up one at a time."""
+
+
 def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     # ``timeout`` is SQLite's busy_timeout: wait for another writer instead of failing.
     connection = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
     try:
-        connection.execute("PRAGMA journal_mode = WAL")
+        with _SETUP_LOCK:
+            _enable_wal(connection, busy_timeout_s)
         connection.execute("PRAGMA synchronous = NORMAL")
         with _write_transaction(connection):
             for statement in _SCHEMA.split(";"):
@@ -261,6 +267,21 @@ def _connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _enable_wal(connection: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """Switch a fresh file to WAL. The switch needs an exclusive lock and SQLite does not
+    wait for it (no busy handler), so two connections opening a new file at once (here or
+    in another process) could fail with "database is locked": retry until the timeout."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 @contextlib.contextmanager
