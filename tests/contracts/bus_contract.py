@@ -127,6 +127,21 @@ class BusContract:
         assert await bus.read_callbacks(callbacks[0].entry_id, 10, 0) == callbacks[1:]
         assert await bus.read_callbacks(last_id, 10, 0) == []
 
+    async def test_publish_callbacks_and_read_does_both_in_order(self, bus: Bus) -> None:
+        ids = await publish_many(bus, 3)
+        bodies = [orjson.dumps({"id": f"req-{n}", "status": "created"}) for n in range(2)]
+
+        following = await bus.publish_callbacks_and_read(bodies, ids[0], 10)
+        nothing_yet = await bus.publish_callbacks_and_read([], ids[-1], 10)
+
+        assert [entry.entry_id for entry in following] == ids[1:]
+        assert following == (await bus.read_entries(ids[0], 10, 0))
+        assert nothing_yet == []
+        assert [callback.body for callback in await bus.read_callbacks(START_ID, 10, 0)] == bodies
+        assert [e.entry_id for e in await bus.publish_callbacks_and_read([], START_ID, 2)] == ids[
+            :2
+        ]
+
     async def test_last_callback_id_starts_at_start_and_follows_the_queue(self, bus: Bus) -> None:
         assert await bus.last_callback_id() == START_ID
         assert await bus.last_callback() is None

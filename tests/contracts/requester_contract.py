@@ -100,6 +100,11 @@ class DelegatingBus:
     async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
         await self.inner.publish_callbacks(bodies)
 
+    async def publish_callbacks_and_read(
+        self, bodies: Sequence[bytes], after_id: str, count: int
+    ) -> list[Entry]:
+        return await self.inner.publish_callbacks_and_read(bodies, after_id, count)
+
     async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
         return await self.inner.read_callbacks(after_id, count, block_ms)
 

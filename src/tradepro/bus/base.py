@@ -54,12 +54,23 @@ class Bus(Protocol):
         """Entries strictly after ``after_id``, oldest first, waiting up to ``block_ms``."""
         ...
 
+    async def last_entry_id(self) -> str:
+        """The id of the newest entry now (``START_ID`` if none): where a tail reader starts."""
+        ...
+
     async def trim_entries(self, below_id: str) -> None:
         """Drop entries with ids strictly below ``below_id`` (never that entry itself)."""
         ...
 
     async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
         """Append callbacks in one round trip (pipelined)."""
+        ...
+
+    async def publish_callbacks_and_read(
+        self, bodies: Sequence[bytes], after_id: str, count: int
+    ) -> list[Entry]:
+        """``publish_callbacks(bodies)``, then ``read_entries(after_id, count, 0)`` (no
+        waiting), in one round trip where the bus allows: the engine's loop under load."""
         ...
 
     async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:

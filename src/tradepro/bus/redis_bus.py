@@ -156,6 +156,12 @@ class RedisBus:
         messages = await self._read(self.engine_stream, after_id, count, block_ms)
         return [_entry(entry_id, fields) for entry_id, fields in messages]
 
+    async def last_entry_id(self) -> str:
+        newest: list[tuple[bytes, dict[bytes, bytes]]] = cast(
+            Any, await _command("XREVRANGE", self._redis.xrevrange(self.engine_stream, count=1))
+        )
+        return _text(newest[0][0]) if newest else START_ID
+
     async def trim_entries(self, below_id: str) -> None:
         # "MINID ~" drops whole stream nodes only: never an entry at or above ``below_id``,
         # and Redis does not stall to cut a node in the middle (exact trims did, ~4 ms).
@@ -171,6 +177,27 @@ class RedisBus:
         # if this process dies mid-send, so after a restart the engine knows exactly which
         # replies went out; and it costs one command instead of N XADDs in MULTI/EXEC.
         await self._append_script(keys=[self.callback_queue], args=[self.callback_maxlen, *bodies])
+
+    async def publish_callbacks_and_read(
+        self, bodies: Sequence[bytes], after_id: str, count: int
+    ) -> list[Entry]:
+        reply = await _command(
+            "XADD + XREAD (pipelined)", self._append_and_read(bodies, after_id, count)
+        )
+        return [_entry(entry_id, fields) for entry_id, fields in reply]
+
+    async def _append_and_read(
+        self, bodies: Sequence[bytes], after_id: str, count: int
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        # EVAL, not EVALSHA: the script is ~200 bytes, Redis finds it compiled by its hash,
+        # and a pipeline then needs no NOSCRIPT fallback (redis-py's costs a SCRIPT EXISTS
+        # round trip on every execute).
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if bodies:
+                pipe.eval(_APPEND_CALLBACKS, 1, self.callback_queue, self.callback_maxlen, *bodies)
+            pipe.xread({self.engine_stream: after_id}, count=count)
+            replies: list[Any] = await pipe.execute()
+        return _stream_messages(replies[-1], self.engine_stream)
 
     async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
         messages = await self._read(self.callback_queue, after_id, count, block_ms)

@@ -12,8 +12,10 @@ never goes backwards: it is ``max(now_us, last_ts_us + 1)``, computed inside the
 transaction, so several processes appending to the same file stay monotonic.
 
 Several processes may share the file (``busy_timeout`` makes writers wait for each other).
-A blocked reader polls every ``poll_interval_s``; a publish through the same ``SqliteBus``
-wakes its readers at once. SQLite calls run on two worker threads (one writing, one
+A blocked reader polls every ``poll_interval_s`` at first, then less and less often while
+nothing comes (the gap doubles up to ``max_poll_interval_s``: an idle service costs a few
+queries a second instead of hundreds); a publish through the same ``SqliteBus`` wakes its
+readers at once. SQLite calls run on two worker threads (one writing, one
 reading, each with its own connection), so the event loop never waits on the disk.
 """
 
@@ -69,12 +71,14 @@ class SqliteBus:
         path: Path,
         *,
         poll_interval_s: float = 0.002,
+        max_poll_interval_s: float = 0.05,
         busy_timeout_s: float = 5.0,
         callback_maxlen: int = CALLBACK_QUEUE_MAXLEN,
         clock_us: Callable[[], int] = wall_clock_us,
     ) -> None:
         self.path = path
         self.poll_interval_s = poll_interval_s
+        self.max_poll_interval_s = max(poll_interval_s, max_poll_interval_s)
         self.callback_maxlen = callback_maxlen
         self._cap_every = max(1, min(1000, callback_maxlen // 10))
         self._callbacks_since_cap = 0
@@ -118,6 +122,13 @@ class SqliteBus:
         rows = await self._poll(select, block_ms, self._entries_appended)
         return [_entry(row) for row in rows]
 
+    async def last_entry_id(self) -> str:
+        def select(connection: sqlite3.Connection) -> list[_Row]:
+            return connection.execute("SELECT max(id) FROM engine_stream").fetchall()
+
+        rows = await self._reader.run(select)
+        return START_ID if rows[0][0] is None else str(rows[0][0])
+
     async def trim_entries(self, below_id: str) -> None:
         below = int(below_id)
 
@@ -126,6 +137,12 @@ class SqliteBus:
                 connection.execute("DELETE FROM engine_stream WHERE id < ?", (below,))
 
         await self._writer.run(trim)
+
+    async def publish_callbacks_and_read(
+        self, bodies: Sequence[bytes], after_id: str, count: int
+    ) -> list[Entry]:
+        await self.publish_callbacks(bodies)
+        return await self.read_entries(after_id, count, 0)
 
     async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
         if not bodies:
@@ -187,6 +204,7 @@ class SqliteBus:
         """Run ``select`` until it finds rows or ``block_ms`` passes (0: exactly once)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block_ms / 1000
+        gap_s = self.poll_interval_s
         while True:
             appended = signal.current()  # taken before the query, so no publish slips by
             rows = await self._reader.run(select)
@@ -194,8 +212,9 @@ class SqliteBus:
             if rows or block_ms <= 0 or remaining_s <= 0:
                 return rows
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(self.poll_interval_s, remaining_s)):
+                async with asyncio.timeout(min(gap_s, remaining_s)):
                     await appended.wait()
+            gap_s = min(gap_s * 2, self.max_poll_interval_s)
 
 
 class _Signal:

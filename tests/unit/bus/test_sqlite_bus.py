@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bus_contract import GUARD_S, AppendRawEntry, BusContract, publish_many
@@ -18,6 +19,7 @@ from tradepro.bus.sqlite_bus import SqliteBus
 CHILD_PUBLISHER = """
 import asyncio, sys
 from pathlib import Path
+from typing import Any
 from tradepro.bus.sqlite_bus import SqliteBus
 
 async def main() -> None:
@@ -161,3 +163,22 @@ async def test_the_file_is_in_wal_mode(bus: SqliteBus) -> None:
     connection.close()
 
     assert mode == "wal"
+
+
+async def test_an_idle_blocked_reader_polls_less_and_less(
+    bus: SqliteBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From every 2 ms up to every 50 ms: an idle service costs a few queries a second."""
+    reader = bus._reader
+    queries = 0
+    run = reader.run
+
+    async def counted(*args: Any) -> Any:
+        nonlocal queries
+        queries += 1
+        return await run(*args)
+
+    monkeypatch.setattr(reader, "run", counted)
+    assert await bus.read_entries("0", 10, 500) == []
+    # Fixed 2 ms polls would take ~250 queries; doubling gaps capped at 50 ms take ~14.
+    assert queries <= 30
