@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import String
 
-from tradepro.db.bulk import BulkWriter
+from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
 from tradepro.domain.events import ClosedTrade
 from tradepro.domain.positions import Position
@@ -54,6 +54,22 @@ _TRADE_COLUMNS = (
     "created_at",
     "closed_at",
 )
+_TRADE_TYPES = (
+    "uuid", "uuid", "text", "text", "bigint", "int", "bigint", "bigint", "bigint", "bigint",
+    "bigint", "bigint", "bigint", "int", "text", "bool", "timestamptz", "timestamptz",
+)  # fmt: skip
+_POSTGRES_RECORD_TRADES = f"""
+WITH trade AS (
+    SELECT * FROM unnest({", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_TRADE_TYPES, 1))})
+        AS t({", ".join(_TRADE_COLUMNS)})
+), owner AS (
+    INSERT INTO users (id) SELECT DISTINCT user_id FROM trade ON CONFLICT (id) DO NOTHING
+)
+INSERT INTO existing_trades ({", ".join(_TRADE_COLUMNS)})
+SELECT {", ".join(_TRADE_COLUMNS)} FROM trade ON CONFLICT (id) DO NOTHING
+"""  # noqa: S608 (built from the constant column names and types above)
+"""``record_trades`` on PostgreSQL: placeholder owners and trades in one statement (the
+foreign key is checked at the statement's end, after the owners' insert)."""
 _UUID_FIELDS = frozenset({"order_id", "user_id"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,25 +84,41 @@ class EngineStore:
         self._bulk = BulkWriter(engine.dialect)
 
     async def save(
-        self, header: dict[str, Any], changes: Sequence[ChangeSet], last_entry_id: str
+        self,
+        header: dict[str, Any],
+        changes: Sequence[ChangeSet],
+        last_entry_id: str,
+        *,
+        pacer: Pacer | None = None,
     ) -> None:
         """Apply ``changes`` in order and record ``header`` and ``last_entry_id``, atomically.
 
         ``header`` must be ``snapshot_header(engine)`` taken right after the last drain,
-        with no command applied in between.
+        with no command applied in between. A ``pacer`` spreads a large save out, so the
+        database's work never takes a core for long from the engine beside it.
         """
         async with self.engine.begin() as connection:
             for change_set in changes:
-                await self._apply(connection, change_set)
+                await self._apply(connection, change_set, pacer)
             await connection.execute(self._upsert_state(header, last_entry_id))
 
     async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
-        """Insert closed trades (those already there are left alone), ahead of a save."""
+        """Insert closed trades (those already there are left alone), ahead of a save.
+
+        The owner may have registered after the last save: the row gets a placeholder user
+        (no shard, so ``load`` ignores it) until the next save writes its balance. This
+        runs beside the engine's loop after every batch that closes something, so on
+        PostgreSQL it is one statement over arrays (one round trip, no transaction block).
+        """
         if not trades:
             return
+        if self._dialect == "postgresql":
+            columns = list(zip(*map(_trade_row, trades), strict=True))
+            async with self.engine.connect() as connection:
+                driver: Any = (await connection.get_raw_connection()).driver_connection
+                await driver.execute(_POSTGRES_RECORD_TRADES, *columns)
+            return
         async with self.engine.begin() as connection:
-            # The owner may have registered after the last save: give the row a placeholder
-            # (no shard, so ``load`` ignores it) until the next save writes its balance.
             owners = dict.fromkeys(trade.position.user_id for trade in trades)
             await self._bulk.insert(
                 connection,
@@ -119,7 +151,9 @@ class EngineStore:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def _apply(self, connection: AsyncConnection, change_set: ChangeSet) -> None:
+    async def _apply(
+        self, connection: AsyncConnection, change_set: ChangeSet, pacer: Pacer | None
+    ) -> None:
         balances, opened, closed = change_set
         bulk = self._bulk
         shard = self.shard
@@ -131,6 +165,7 @@ class EngineStore:
             # Only the engine's columns: e-mail and sign-in time belong to the API.
             "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, "
             "engine_shard = excluded.engine_shard",
+            pacer=pacer,
         )
         await bulk.insert(
             connection,
@@ -138,14 +173,14 @@ class EngineStore:
             _POSITION_COLUMNS,
             ((shard, *p[:4], p.side.value, *p[5:]) for p in opened),
             "ON CONFLICT (order_id) DO NOTHING",
+            pacer=pacer,
         )
-        await bulk.delete(
-            connection, POSITIONS, "order_id", (trade.position.order_id for trade in closed)
-        )
-        await self._insert_trades(connection, closed)
+        closed_ids = (trade.position.order_id for trade in closed)
+        await bulk.delete(connection, POSITIONS, "order_id", closed_ids, pacer=pacer)
+        await self._insert_trades(connection, closed, pacer)
 
     async def _insert_trades(
-        self, connection: AsyncConnection, trades: Sequence[ClosedTrade]
+        self, connection: AsyncConnection, trades: Sequence[ClosedTrade], pacer: Pacer | None = None
     ) -> None:
         await self._bulk.insert(
             connection,
@@ -153,6 +188,7 @@ class EngineStore:
             _TRADE_COLUMNS,
             map(_trade_row, trades),
             "ON CONFLICT (id) DO NOTHING",
+            pacer=pacer,
         )
 
     def _upsert_state(self, header: dict[str, Any], last_entry_id: str) -> Any:

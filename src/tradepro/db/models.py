@@ -139,7 +139,9 @@ class OpenPosition(Base):
     shard: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     seq: Mapped[int] = mapped_column(BigInteger)
     order_id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
-    user_id: Mapped[str] = mapped_column(uuid_column(), ForeignKey("users.id"), index=True)
+    user_id: Mapped[str] = mapped_column(uuid_column())
+    """The owner; no foreign key nor index: only the engine uses this table (migration
+    0004), and it writes the owner's row first, in the same transaction."""
     asset: Mapped[str] = mapped_column(String(ASSET_LENGTH))
     side: Mapped[str] = mapped_column(String(4))
     qty: Mapped[int] = mapped_column(BigInteger)
@@ -176,3 +178,25 @@ class SignInLink(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+
+
+class Candle(Base):
+    """One minute of quotes for one asset, on the mid price.
+
+    The mid ``(bid + ask) / 2`` is rounded half-even to the instrument's price ticks. Written
+    by the price feed (``tradepro poller``) as quotes arrive; read by ``GET /api/v1/candles``.
+    """
+
+    __tablename__ = "candles"
+
+    asset: Mapped[str] = mapped_column(String(ASSET_LENGTH), primary_key=True)
+    start_s: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    """The minute's first second, as seconds since the epoch (a multiple of 60)."""
+    open: Mapped[int] = mapped_column(BigInteger)
+    high: Mapped[int] = mapped_column(BigInteger)
+    low: Mapped[int] = mapped_column(BigInteger)
+    close: Mapped[int] = mapped_column(BigInteger)
+    quotes: Mapped[int] = mapped_column(Integer)
+    """How many quotes the minute aggregates."""
+    simulated: Mapped[bool] = mapped_column(Boolean)
+    """True when any of those quotes came from the simulated feed."""

@@ -18,7 +18,7 @@ from tradepro.db.session import create_db_engine
 pytestmark = pytest.mark.integration
 
 TABLES = {
-    "users", "existing_trades", "open_positions", "engine_state", "sign_in_links",
+    "users", "existing_trades", "open_positions", "engine_state", "sign_in_links", "candles",
     "alembic_version",
 }  # fmt: skip
 
@@ -27,7 +27,8 @@ def test_the_installed_package_ships_its_migrations() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     script = ScriptDirectory.from_config(alembic_config())
-    assert [revision.revision for revision in script.walk_revisions()] == ["0002", "0001"]
+    revisions = [revision.revision for revision in script.walk_revisions()]
+    assert revisions == ["0004", "0003", "0002", "0001"]
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
@@ -67,8 +68,8 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         await engine.dispose()
     assert schema == {
         "tables": TABLES,
-        "version": ["0002"],
+        "version": ["0004"],
         "trade_indexes": {"ix_existing_trades_user_id_closed_at_id"},
-        "position_indexes": {"ix_open_positions_user_id"},
+        "position_indexes": set(),
     }
     assert differences == []

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from tradepro.db.bulk import CHUNK_ROWS, COPY_MIN_ROWS
 from tradepro.db.engine_store import EngineStore
 from tradepro.db.models import ExistingTrade, OpenPosition, User
 from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
@@ -294,3 +296,54 @@ async def test_shards_keep_to_their_own_state(db_engine: AsyncEngine) -> None:
         await EngineStore(db_engine, shard=number).save(header, [changes], entry_id)
     for number, trading in enumerate(shards):
         assert_loads_live_state(await EngineStore(db_engine, shard=number).load(), trading.engine)
+
+
+@pytest.mark.parametrize("positions", [3 * CHUNK_ROWS + 7, 2 * COPY_MIN_ROWS + 7])
+async def test_a_save_that_fails_at_its_end_writes_nothing(
+    db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, positions: int
+) -> None:
+    """All or nothing, also when the rows span many bulk chunks (a crash mid-save must
+    leave the previous snapshot whole, or the replay after it would open orders twice)."""
+    store = EngineStore(db_engine)
+    trading = Trading()
+    users = [trading.register() for _ in range(3)]
+    trading.price(BTC, 1_000_000, 1_000_005)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    before = await store.load()
+    for n in range(positions):
+        trading.open(users[n % 3], BTC, Side.BUY, 10, 1)
+    header, changes, entry_id = trading.window()
+
+    def failing_state(*args: object) -> Any:
+        return text("SELECT no_such_column FROM engine_state")
+
+    monkeypatch.setattr(store, "_upsert_state", failing_state)
+    with pytest.raises(DBAPIError):
+        await store.save(header, [changes], entry_id)
+
+    assert await store.load() == before
+    async with AsyncSession(db_engine) as session:
+        assert await session.scalar(select(func.count()).select_from(OpenPosition)) == 0
+
+
+async def test_large_saves_load_back_the_live_engine(db_engine: AsyncEngine) -> None:
+    """Enough accounts, openings and closings per save to take the bulk (COPY) path."""
+    store = EngineStore(db_engine)
+    trading = Trading()
+    users = [trading.register() for _ in range(COPY_MIN_ROWS + 50)]
+    trading.price(BTC, 1_000_000, 1_000_005)
+    opened = [trading.open(users[n % len(users)], BTC, Side.BUY, 10, 2) for n in range(1_200)]
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    assert_loads_live_state(await store.load(), trading.engine)
+
+    for n, order_id in enumerate(opened[:700]):
+        trading.close(users[n % len(users)], order_id)
+    trading.open(users[0], BTC, Side.SELL, 10, 3)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    assert_loads_live_state(await store.load(), trading.engine)
+    async with AsyncSession(db_engine) as session:
+        assert await session.scalar(select(func.count()).select_from(OpenPosition)) == 501
+        assert await session.scalar(select(func.count()).select_from(ExistingTrade)) == 700

@@ -1,4 +1,5 @@
-"""Every database test runs twice: on a fresh PostgreSQL database and on a SQLite file."""
+"""Database fixtures: each test that asks for one runs twice, on a fresh PostgreSQL database
+and on a SQLite file."""
 
 from __future__ import annotations
 
