@@ -54,6 +54,8 @@ class ReportAccount(NamedTuple):
     request_id: str
     ts_us: int
     user_id: str
+    orders: bool = True
+    """Whether the answer lists the open positions (a balance alone does not need them)."""
 
 
 Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount

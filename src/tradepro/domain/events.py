@@ -64,6 +64,8 @@ class AccountReported(NamedTuple):
     positions: tuple[tuple[Position, int | None], ...]
     """Open positions in open order, each with its unrealized PnL in cents at the last
     quote (None when the asset has no quote yet)."""
+    orders: bool = True
+    """Whether the positions are to be listed in the answer (else only the totals)."""
 
     @property
     def status(self) -> str:

@@ -7,7 +7,7 @@ sum(balances) + sum(locked margin) + house result == deposits, always.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -254,11 +254,18 @@ class Engine:
             return [
                 _reject(command.request_id, command.user_id, RejectReason.UNKNOWN_USER, message)
             ]
-        positions = sorted(account.positions.values())  # by seq: open order
+        positions: Iterable[Position] = account.positions.values()
+        if command.orders:
+            positions = sorted(positions)  # by seq: open order
         report = tuple((position, self.unrealized_pnl(position)) for position in positions)
         return [
             AccountReported(
-                command.request_id, command.user_id, account.balance, account.locked, report
+                command.request_id,
+                command.user_id,
+                account.balance,
+                account.locked,
+                report,
+                command.orders,
             )
         ]
 

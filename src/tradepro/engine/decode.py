@@ -64,7 +64,10 @@ def decode_entry(
         if kind == PRICE_UPDATE:
             return _price_update(request_id, ts_us, payload, instruments)
         if kind == GET_ACCOUNT:
-            return ReportAccount(request_id, ts_us, _uuid(payload, "userId"))
+            orders = payload.get("orders", True)
+            if not isinstance(orders, bool):
+                raise MalformedEntryError("orders must be true or false")
+            return ReportAccount(request_id, ts_us, _uuid(payload, "userId"), orders)
         if kind == REGISTER_USER:
             return RegisterUser(request_id, ts_us, _uuid(payload, "userId"))
     except InvalidNumberError as error:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from tradepro.domain.events import (
@@ -27,8 +28,15 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def iso_time(ts_us: int) -> str:
-    """Microseconds since the epoch as ISO 8601 UTC with a ``Z``."""
-    moment = _EPOCH + timedelta(microseconds=ts_us)
+    """Microseconds since the epoch as ISO 8601 UTC with a ``Z`` (to the millisecond)."""
+    return _iso_millisecond(ts_us // 1000)
+
+
+@lru_cache(maxsize=4096)
+def _iso_millisecond(ms: int) -> str:
+    # Remembered: a busy batch stamps hundreds of orders with the same millisecond, and
+    # the datetime arithmetic was 6 % of the engine's CPU under load.
+    moment = _EPOCH + timedelta(milliseconds=ms)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -89,6 +97,7 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "userId": position.user_id,
             "balance": money(event.balance),
             "order": closed_order(event.trade, instruments[position.asset]),
+            "closedUs": event.trade.closed_us,  # exact (closedAt has milliseconds)
         }
     if isinstance(event, CommandRejected):
         return {
@@ -99,19 +108,21 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "message": event.message,
         }
     if isinstance(event, AccountReported):
-        return {
+        body: dict[str, Any] = {
             "id": event.request_id,
             "status": event.status,
             "userId": event.user_id,
             "balance": money(event.balance),
             "lockedMargin": money(event.locked),
             "equity": money(event.equity),
-            "orders": [
+        }
+        if event.orders:  # rendering every position is most of a large account's cost
+            body["orders"] = [
                 open_order(position, instruments[position.asset])
                 | {"unrealizedPnl": None if pnl is None else money(pnl)}
                 for position, pnl in event.positions
-            ],
-        }
+            ]
+        return body
     if isinstance(event, UserRegistered):
         return {
             "id": event.request_id,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tradepro.domain.commands import CloseOrder, CreateOrder, UpdatePrice
+from tradepro.domain.commands import CloseOrder, CreateOrder, ReportAccount, UpdatePrice
 from tradepro.domain.events import CommandRejected
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.domain.orders import RejectReason, Side
@@ -37,6 +37,12 @@ def test_price_update_and_close_order() -> None:
     assert decode("close-order", {"userId": U1, "orderId": O9}) == CloseOrder(R1, 5, U1, O9)
 
 
+def test_get_account_lists_orders_unless_asked_not_to() -> None:
+    assert decode("get-account", {"userId": U1}) == ReportAccount(R1, 5, U1, orders=True)
+    summary = decode("get-account", {"userId": U1, "orders": False})
+    assert summary == ReportAccount(R1, 5, U1, orders=False)
+
+
 @pytest.mark.parametrize(
     ("kind", "payload", "reason", "field"),
     [
@@ -58,6 +64,8 @@ def test_price_update_and_close_order() -> None:
         ("close-order", {"userId": "u1", "orderId": O9}, RejectReason.INVALID_REQUEST, "userId"),
         ("price-update", {"asset": "BTC_USDC", "bid": "1.05", "ask": "2"},
          RejectReason.INVALID_PRICE, "bid"),
+        ("get-account", {"userId": U1, "orders": "no"}, RejectReason.INVALID_REQUEST, "orders"),
+        ("get-account", {"userId": U1, "orders": 0}, RejectReason.INVALID_REQUEST, "orders"),
         ("register-user", {"userId": 7}, RejectReason.INVALID_REQUEST, "userId"),
         ("register-user", ["not", "a", "dict"], RejectReason.INVALID_REQUEST, "userId"),
         ("withdraw-everything", {}, RejectReason.UNKNOWN_KIND, "withdraw-everything"),

@@ -24,6 +24,7 @@ from tradepro.domain.events import (
 )
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.engine import Engine, EngineConfig
+from tradepro.engine.wire import callback_body
 
 BTC = "BTC_USDC"  # price tick 0.1, qty lot 0.00001
 START = 500_000  # $5,000.00
@@ -451,3 +452,13 @@ def test_account_report_reflects_every_earlier_command() -> None:
     assert report.equity == START - 10_001 - 10_000 + 20_001 + 10 - 21
     [unknown] = desk.engine.apply(ReportAccount("read2", desk.now_us, "mallory"))
     rejected(unknown, RejectReason.UNKNOWN_USER)
+    # A balance-only read: the same totals, and the answer lists no positions.
+    [summary] = desk.engine.apply(ReportAccount("read3", desk.now_us, "alice", orders=False))
+    assert isinstance(summary, AccountReported)
+    assert (summary.balance, summary.locked, summary.equity) == (
+        report.balance, report.locked, report.equity,
+    )  # fmt: skip
+    instruments = desk.engine.config.instruments
+    short, full = callback_body(summary, instruments), callback_body(report, instruments)
+    assert "orders" not in short and short["equity"] == full["equity"]
+    assert len(full["orders"]) == 2
