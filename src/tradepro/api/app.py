@@ -23,13 +23,14 @@ from tradepro.api.context import ApiContext
 from tradepro.api.errors import install_error_handlers
 from tradepro.api.mail import Mailer
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
-from tradepro.api.routes import auth, balance, trade
+from tradepro.api.routes import auth, balance, market, trade
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
 from tradepro.bus.ratelimit import RedisRateLimiter
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.session import create_db_engine
+from tradepro.web.serve import install_ui
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
 
@@ -111,6 +112,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(trade.router)
     app.include_router(balance.router)
+    app.include_router(market.router)
+    install_ui(app)
 
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
 

@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.api.errors import ENGINE_STATUSES, ApiError
 from tradepro.api.mail import Mailer
-from tradepro.api.ratelimit import RateLimiter
+from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
+from tradepro.api.recent import RecentCloses
+from tradepro.api.security import SessionVerifier
 from tradepro.bus.base import Bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
@@ -25,8 +27,18 @@ class ApiContext:
     requester: Requester
     database: AsyncEngine
     limiter: RateLimiter
+    """Sign-ups: shared by every API process when Redis is used."""
     mailer: Mailer
+    order_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    """Order placement: per API process (see ``tradepro.api.ratelimit``)."""
     idempotency: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    sessions: SessionVerifier = field(init=False)
+    recent_closes: RecentCloses = field(default_factory=RecentCloses)
+    """Trades closed moments ago (their rows may be a few milliseconds behind)."""
+
+    def __post_init__(self) -> None:
+        self.sessions = SessionVerifier(self.settings.jwt_secret)
+        self.requester.subscribe(self.recent_closes.see)
 
     async def engine(
         self, kind: str, payload: dict[str, Any], request_id: str | None = None

@@ -16,7 +16,7 @@ class Mailer:
         self.smtp_url = smtp_url
         self.sender = sender
         self.last_link: str | None = None
-        """The last link logged in dev mode (shown by the UI's dev helper)."""
+        """The last link written to the log in dev mode (the UI never shows links)."""
 
     async def send_sign_in_link(self, email: str, link: str) -> None:
         if not self.smtp_url:

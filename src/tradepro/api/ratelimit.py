@@ -1,4 +1,11 @@
-"""Fixed-window rate limits: Redis-backed when Redis is used, in memory otherwise."""
+"""Fixed-window rate limits: Redis-backed when Redis is used, in memory otherwise.
+
+Sign-ups are counted in Redis (when it is used) so every API process shares the count.
+Order placement is counted in each API process's memory: it is checked on every order, a
+Redis round trip there cost about 15 % of the API's CPU per create-order, and the engine
+behind it is the real bottleneck it protects. A deployment with N API processes therefore
+lets a user place up to N x ``ORDER_LIMIT_PER_S`` (a user's requests spread over them).
+"""
 
 from __future__ import annotations
 
@@ -28,9 +35,13 @@ async def enforce(limiter: RateLimiter, key: str, limit: int, window_s: int, wha
 
 
 class MemoryRateLimiter:
+    PRUNE_AT = 100_000
+    """Windows kept before the ended ones are forgotten (then: twice what is left)."""
+
     def __init__(self) -> None:
         self._windows: dict[str, tuple[int, int]] = {}
         self._ends: dict[str, int] = {}
+        self._prune_at = self.PRUNE_AT
 
     async def hit(self, key: str, limit: int, window_s: int) -> int:
         now = int(time.time())
@@ -41,9 +52,10 @@ class MemoryRateLimiter:
         count += 1
         self._windows[key] = (start, count)
         self._ends[key] = start + window_s
-        if len(self._windows) > 100_000:  # forget old windows now and then
+        if len(self._windows) > self._prune_at:  # forget ended windows now and then
             self._windows = {k: v for k, v in self._windows.items() if self._ends[k] > now}
             self._ends = {k: self._ends[k] for k in self._windows}
+            self._prune_at = max(self.PRUNE_AT, 2 * len(self._windows))
         return start + window_s - now if count > limit else 0
 
     async def close(self) -> None:

@@ -108,3 +108,41 @@ class BalanceOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     message: str
+
+
+class CandleOut(BaseModel):
+    time: int = Field(description="The candle's first second, in seconds since the epoch.")
+    open: str
+    high: str
+    low: str
+    close: str
+    quotes: int = Field(description="How many quotes the candle aggregates.")
+    simulated: bool = Field(description="True when any of those quotes was simulated.")
+
+
+class CandlesOut(BaseModel):
+    asset: str
+    interval: str
+    candles: list[CandleOut]
+
+
+class InstrumentOut(BaseModel):
+    symbol: str
+    priceDecimals: int  # noqa: N815
+    qtyDecimals: int  # noqa: N815
+    maxLeverage: int  # noqa: N815
+    maintenanceMarginBps: int = Field(  # noqa: N815
+        description="Margin call when margin + PnL <= this share of the initial margin."
+    )
+
+
+class InstrumentsOut(BaseModel):
+    instruments: list[InstrumentOut]
+
+
+class UiConfigOut(BaseModel):
+    env: str
+    wsUrl: str  # noqa: N815
+    staleAfterS: float  # noqa: N815
+    signInLinksLogged: bool  # noqa: N815
+    chartLibrary: bool  # noqa: N815

@@ -81,6 +81,9 @@ OPERATIONS = [
     ("GET", "/api/v1/trade/get-open-orders"),
     ("GET", "/api/v1/trade/get-close-orders"),
     ("GET", "/api/v1/balance/me"),
+    ("GET", "/api/v1/candles"),
+    ("GET", "/api/v1/instruments"),
+    ("GET", "/api/v1/config"),
     ("GET", "/health"),
 ]
 TAKES_INPUT = {
@@ -89,6 +92,7 @@ TAKES_INPUT = {
     "/api/v1/trade/create-order",
     "/api/v1/trade/close-order",
     "/api/v1/trade/get-close-orders",
+    "/api/v1/candles",
 }
 """Operations with parameters or a body: the others have no invalid input to generate."""
 

@@ -107,16 +107,27 @@ async def test_forged_expired_and_misused_tokens_are_refused(embedded: Stack) ->
     again = await stack.client.get(local_path(link), headers=JSON)
     assert_error(again, 401, "invalid_link")
     stack.client.cookies.clear()
+    # A browser opening the used link goes back to the sign-in page, which says why.
+    browser = await stack.client.get(local_path(link), headers={"Accept": "text/html"})
+    assert browser.status_code == 303
+    assert browser.headers["location"] == (
+        "/?signin_error=this%20sign-in%20link%20was%20already%20used%20or%20expired"
+    )
+    assert "token" not in browser.cookies
 
     # A session token is not a sign-in link, nor is a link for a token never issued.
-    as_link = await stack.client.get(f"{API}/auth/signin/verify", params={"token": session.token})
+    verify = f"{API}/auth/signin/verify"
+    as_link = await stack.client.get(verify, params={"token": session.token}, headers=JSON)
     assert_error(as_link, 401, "invalid_link")
     unissued, _ = issue(JWT_SECRET, LINK, session.user_id, session.email, 900)
-    never = await stack.client.get(f"{API}/auth/signin/verify", params={"token": unissued})
+    never = await stack.client.get(verify, params={"token": unissued}, headers=JSON)
     assert_error(never, 401, "invalid_link")
     expired_link, _ = issue(JWT_SECRET, LINK, session.user_id, session.email, -60)
-    late = await stack.client.get(f"{API}/auth/signin/verify", params={"token": expired_link})
+    late = await stack.client.get(verify, params={"token": expired_link}, headers=JSON)
     assert_error(late, 401, "invalid_link")
+    late_in_browser = await stack.client.get(verify, params={"token": expired_link})
+    assert late_in_browser.status_code == 303
+    assert late_in_browser.headers["location"].startswith("/?signin_error=this%20sign-in%20link")
     # The control: a session signed with the real secret is accepted (the refusals above
     # are about the tokens, not the user).
     minted, _ = issue(JWT_SECRET, SESSION, session.user_id, session.email, 60)

@@ -55,3 +55,16 @@ async def test_cleaning_up_never_forgets_a_live_window(clock: Clock) -> None:
     for number in range(100_000):  # many users placing orders this second
         await limiter.hit(f"orders:{number}", 20, 1)
     assert await limiter.hit("signup-email:victim@example.com", 3, 3600) > 0
+
+
+async def test_ended_windows_are_forgotten_once_there_are_many(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(MemoryRateLimiter, "PRUNE_AT", 2)
+    limiter = MemoryRateLimiter()
+    for key in ("a", "b"):
+        await limiter.hit(key, 1, 1)
+    clock.now += 1  # those windows have ended
+    await limiter.hit("c", 1, 1)  # over 2 windows: the ended ones go
+    assert list(limiter._windows) == ["c"]
+    assert await limiter.hit("a", 1, 1) == 0  # a fresh window for a forgotten key

@@ -9,7 +9,14 @@ import jwt
 import orjson
 import pytest
 
-from tradepro.api.security import LINK, SESSION, InvalidTokenError, issue, verify
+from tradepro.api.security import (
+    LINK,
+    SESSION,
+    InvalidTokenError,
+    SessionVerifier,
+    issue,
+    verify,
+)
 
 SECRET = "unit-token-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
 USER = "7d0f3c52-1b8e-4e43-9a51-3c3b8e2f0d11"
@@ -87,3 +94,54 @@ def test_a_tampered_signature_or_payload_is_refused() -> None:
     for forged in (f"{header}.{other}.{signature}", f"{header}.{payload}.{signature[::-1]}"):
         with pytest.raises(InvalidTokenError):
             verify(SECRET, forged, SESSION)
+
+
+class FrozenTime:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_the_session_verifier_remembers_a_token_but_not_past_its_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token, claims = issue(SECRET, SESSION, USER, "a@example.com", 60)
+    verifier = SessionVerifier(SECRET)
+    assert verifier.verify(token) == claims
+    # Remembered: a second check does not decode the token again.
+    monkeypatch.setattr("tradepro.api.security.verify", _must_not_decode)
+    assert verifier.verify(token) == claims
+    clock = FrozenTime(claims.expires_at - 0.001)
+    monkeypatch.setattr("tradepro.api.security.time", clock)
+    assert verifier.verify(token) == claims
+    clock.now = claims.expires_at  # expired from exp on, as PyJWT decides
+    with pytest.raises(InvalidTokenError, match="expired"):
+        verifier.verify(token)
+
+
+def _must_not_decode(*args: object) -> None:
+    raise AssertionError("the token was decoded again")
+
+
+@pytest.mark.parametrize("kind", [LINK, SESSION])
+def test_the_session_verifier_refuses_what_verify_refuses(kind: str) -> None:
+    verifier = SessionVerifier(SECRET)
+    other_secret = SECRET + "-other"
+    link = issue(SECRET, LINK, USER, "a@example.com", 60)[0]
+    forged = issue(other_secret, kind, USER, "a@example.com", 60)[0]
+    expired = issue(SECRET, SESSION, USER, "a@example.com", -1)[0]
+    for token in (link, forged, expired, "not-a-token"):
+        with pytest.raises(InvalidTokenError):
+            verifier.verify(token)
+        with pytest.raises(InvalidTokenError):  # and still on the second try: never remembered
+            verifier.verify(token)
+
+
+def test_the_session_verifier_forgets_the_oldest_tokens_beyond_its_size() -> None:
+    verifier = SessionVerifier(SECRET, max_tokens=2)
+    tokens = [issue(SECRET, SESSION, USER, f"{n}@example.com", 60)[0] for n in range(3)]
+    for token in tokens:
+        verifier.verify(token)
+    assert list(verifier._verified) == tokens[1:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import aiosmtplib
 from fastapi import APIRouter, Query, Request, Response
@@ -76,10 +77,12 @@ async def verify_link(
 ) -> Response:
     """Consume the link, start a session (cookie `token`; JSON for API clients)."""
     secret = context.settings.jwt_secret
+    wants_json = "application/json" in request.headers.get("accept", "")
     try:
         claims = verify_token(secret, token, LINK)
     except InvalidTokenError:
-        raise ApiError(401, "invalid_link", "this sign-in link is invalid or expired") from None
+        message = "this sign-in link is invalid or expired"
+        return _link_refused(wants_json, message)
     now = datetime.now(UTC)
     async with context.database.begin() as connection:
         consumed = await connection.execute(
@@ -88,14 +91,15 @@ async def verify_link(
             .where(SignInLink.expires_at > now, SignInLink.user_id == claims.user_id)
             .values(used_at=now)
         )
-        if consumed.rowcount != 1:
-            raise ApiError(401, "invalid_link", "this sign-in link was already used or expired")
-        await connection.execute(
-            update(User).where(User.id == claims.user_id).values(last_logged_in=now)
-        )
+        if consumed.rowcount == 1:
+            await connection.execute(
+                update(User).where(User.id == claims.user_id).values(last_logged_in=now)
+            )
+    if consumed.rowcount != 1:
+        return _link_refused(wants_json, "this sign-in link was already used or expired")
     session, _ = issue_token(secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S)
     response: Response
-    if "application/json" in request.headers.get("accept", ""):
+    if wants_json:
         body = {"token": session, "user": {"id": claims.user_id, "email": claims.email}}
         response = JSONResponse(body)
     else:
@@ -109,6 +113,13 @@ async def verify_link(
         secure=context.settings.public_url.startswith("https://"),
     )
     return response
+
+
+def _link_refused(wants_json: bool, message: str) -> Response:
+    """401 for API clients; a browser goes back to the sign-in page, which says why."""
+    if wants_json:
+        raise ApiError(401, "invalid_link", message)
+    return RedirectResponse(f"/?signin_error={quote(message)}", status_code=303)
 
 
 @router.post("/signout", responses=ERRORS)

@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 )
 async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Free balance, locked margin and equity (balance + margin + unrealized PnL)."""
-    reply = await context.engine("get-account", {"userId": user.id})
+    reply = await context.engine("get-account", {"userId": user.id, "orders": False})
     return {
         "balance": reply["balance"],
         "lockedMargin": reply["lockedMargin"],

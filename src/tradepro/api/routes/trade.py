@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -29,6 +27,12 @@ from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scale
 from tradepro.engine.wire import iso_time
 
 router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CLOSED_FIELDS = (
+    "orderId", "asset", "side", "qty", "leverage", "openPrice", "closePrice", "pnl", "reason",
+    "liquidated", "slippage", "createdAt", "closedAt",
+)  # fmt: skip
+"""A closed order's fields in get-close-orders, whether read from a row or a callback."""
 IDEMPOTENCY_MEMORY = 100_000
 """Idempotency keys remembered per API process; older ones are still safe while their
 order is open (the engine refuses the repeated order id as ``duplicate_request``)."""
@@ -52,7 +56,7 @@ async def create_order(
             return earlier
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user.id}/{idempotency_key}"))
     limit = context.settings.order_limit_per_s
-    await enforce(context.limiter, f"orders:{user.id}", limit, 1, "orders")
+    await enforce(context.order_limiter, user.id, limit, 1, "orders")
     payload = engine_order(order, user.id, context)
     try:
         reply = await context.engine("create-order", payload, request_id=request_id)
@@ -120,7 +124,6 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
     """Close one of your open positions at the live price."""
     reply = await context.engine("close-order", {"userId": user.id, "orderId": body.orderId})
     order = reply["order"]
-    await _trade_recorded(context, order["orderId"])
     return {
         "orderId": order["orderId"],
         "closePrice": order["closePrice"],
@@ -128,23 +131,6 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
         "reason": order["reason"],
         "balance": reply["balance"],
     }
-
-
-async def _trade_recorded(context: Context, order_id: str, timeout_s: float = 2.0) -> None:
-    """Wait (briefly) until the engine has written the trade: history reads its own writes.
-
-    The engine records a batch's closed trades right after replying, typically within a
-    few milliseconds, so the first look comes after a short pause."""
-    trades = ExistingTrade.__table__
-    query = select(trades.c.id).where(trades.c.id == order_id)
-    deadline = time.monotonic() + timeout_s
-    delay_s = 0.005
-    while time.monotonic() < deadline:
-        await asyncio.sleep(delay_s)
-        async with context.database.connect() as connection:
-            if (await connection.execute(query)).first() is not None:
-                return
-        delay_s = min(delay_s * 2, 0.05)
 
 
 @router.get("/get-open-orders", response_model=OpenOrdersOut, responses=ERRORS)
@@ -175,19 +161,36 @@ async def get_close_orders(
     query = query.order_by(trades.c.closed_at.desc(), trades.c.id.desc()).limit(limit + 1)
     async with context.database.connect() as connection:
         rows = (await connection.execute(query)).all()
-    orders = [_closed(row, context) for row in rows[:limit]]
+    page = [(_micros(row.closed_at), row.id, _closed(row, context)) for row in rows]
+    # Trades closed moments ago whose rows may not be written yet (see api/recent.py).
+    written = {order_id for _, order_id, _ in page}
+    after = _cursor_key(cursor) if cursor is not None else None
+    for closed_us, order in context.recent_closes.of(user.id):
+        key = (closed_us, order["orderId"])
+        if key[1] not in written and (after is None or key < after):
+            page.append((*key, {name: order[name] for name in CLOSED_FIELDS}))
+    page.sort(key=lambda item: (item[0], item[1]), reverse=True)
     next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = f"{int(last.closed_at.timestamp() * 1_000_000)}.{last.id}"
-    return {"orders": orders, "nextCursor": next_cursor}
+    if len(page) > limit:
+        closed_us, order_id, _ = page[limit - 1]
+        next_cursor = f"{closed_us}.{order_id}"
+    return {"orders": [order for _, _, order in page[:limit]], "nextCursor": next_cursor}
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _cursor_key(cursor: str) -> tuple[int, str]:
+    closed_at, order_id = _parse_cursor(cursor)
+    return _micros(closed_at), order_id
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     micros, _, order_id = cursor.partition(".")
     if not micros.isdigit() or len(order_id) != 36:
         raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor")
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
+    moment = _EPOCH + timedelta(microseconds=int(micros))
     return moment, order_id
 
 
@@ -207,6 +210,6 @@ def _closed(row: Any, context: Context) -> dict[str, Any]:
         "reason": row.reason,
         "liquidated": bool(row.liquidated),
         "slippage": row.slippage,
-        "createdAt": iso_time(int(row.created_at.timestamp() * 1_000_000)),
-        "closedAt": iso_time(int(row.closed_at.timestamp() * 1_000_000)),
+        "createdAt": iso_time(_micros(row.created_at)),
+        "closedAt": iso_time(_micros(row.closed_at)),
     }
