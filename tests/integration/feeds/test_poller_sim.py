@@ -1,0 +1,75 @@
+"""``tradepro poller --feed sim``: a seeded walk, marked simulated in the stream and candles.
+
+The real poller and engine run as processes on the embedded default; the engine trades
+on the simulated prices like on any others, and every entry and candle says simulated.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from poller_support import (
+    EntryCollector,
+    PollerProcess,
+    engine_answers,
+    requester_started,
+    show_logs,
+)
+from stack import EngineProcess, eventually
+from tradepro.bus.factory import open_bus
+from tradepro.bus.requests import Requester
+from tradepro.db.models import Candle
+from tradepro.db.session import create_db_engine
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_simulated_feed_is_marked_simulated_everywhere(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {
+        "TRADEPRO_DATA_DIR": str(data_dir), "REDIS_URL": "", "DATABASE_URL": "",
+        "ASSETS": "BTC_USDC,SOL_USDC", "LOG_LEVEL": "INFO",
+    }  # fmt: skip
+    engine = EngineProcess(env, tmp_path / "engine.log")
+    poller = PollerProcess(
+        env, tmp_path / "poller.log", ["--feed", "sim", "--rate", "20", "--seed", "3"]
+    )
+    data_dir.mkdir()
+    bus = open_bus(None, data_dir)
+    requester = Requester(bus)
+    entries = EntryCollector(bus)
+    try:
+        engine.start()
+        await eventually(lambda: requester_started(requester), 30, "the bus")
+        await eventually(lambda: engine_answers(requester), 30, "the engine")
+        poller.start()
+        entries.start()
+        await eventually(lambda: len(entries.asks("SOL_USDC")) >= 10, 30, "simulated quotes")
+        assert all(entry.payload["simulated"] is True for entry in entries.prices)  # type: ignore[index]
+        user = str(uuid.uuid4())
+        await requester.send_request_and_wait("register-user", {"userId": user})
+        order = {"userId": user, "asset": "SOL_USDC", "side": "sell", "qty": "1", "leverage": 5}
+        reply = await requester.send_request_and_wait("create-order", order)
+        assert reply["status"] == "created", reply
+        assert poller.terminate() == 0
+        await eventually(entries.caught_up, 10, "the collector to catch up")
+        database = create_db_engine(f"sqlite:///{data_dir / 'tradepro.db'}")
+        try:
+            async with database.connect() as connection:
+                found = (await connection.execute(select(Candle.__table__))).all()
+        finally:
+            await database.dispose()
+        assert {row.asset for row in found} == {"BTC_USDC", "SOL_USDC"}
+        assert all(row.simulated for row in found)
+        assert sum(row.quotes for row in found) == len(entries.prices) > 0
+    finally:
+        show_logs(poller, engine)
+        poller.close()
+        engine.close()
+        await entries.stop()
+        await requester.stop()
+        await bus.close()
