@@ -1,0 +1,582 @@
+"""Benchmark of the WebSocket fan-out: ``tradepro ws`` on the real Redis, many clients.
+
+``python -m tradepro.cli ws`` runs as a child process, exactly as deployed, on the Redis at
+``--redis-url`` with a bus namespace of its own (``bench-ws-<hex>:``, whose keys are
+deleted at the end) and ``LOG_LEVEL=WARNING``. ``--clients`` WebSocket clients are spread
+over ``--client-processes`` processes (on uvloop when installed) so that the client side
+does not become the bottleneck on 2 cores: by default a lean client (``LightClient``: the
+handshake and its masked frames come from the ``websockets`` library's helpers, the
+server's frames are parsed by hand, pings are answered); ``--client websockets`` uses the
+library's own client, which took about twice the CPU per message here. Each client
+subscribes to the price channel of every asset and waits for the server's
+``subscriptions`` reply. Then this process publishes ``price-update`` entries on
+``engine-stream`` with ``RedisBus.publish`` at ``--rate`` per second in total, round-robin
+over the assets (a random walk in whole ticks with a spread of 1-5 ticks), for
+``--duration-s`` seconds, and waits ``--grace-s`` for the last messages.
+
+Latency runs from the entry's bus time to the moment a client process has the message in
+hand: each price message carries ``ts``, the time Redis gave the entry on ``XADD``
+(milliseconds of its stream id, so every figure is rounded *up* by less than 1 ms), and
+the client subtracts it from its own wall clock (same machine, same clock). p50/p99 are
+over every price message every client received. ``updates_per_s`` is the price messages
+one client received per second, on average (the publish rate when nothing is lost);
+``dropped`` is the number of clients the server closed (every client here keeps up, so
+the target is 0). For the publishing phase the CPU used and the time spent runnable but
+waiting for a CPU are reported for the server and the client processes (percent of one
+core), with the machine's CPU pressure (Linux PSI): other work on the 2 cores shows there.
+
+The last line is a JSON object ending with the keys ``clients, updates_per_s, p50_ms,
+p99_ms, dropped``. Usage (from the repository root)::
+
+    .venv/bin/python bench/ws_fanout.py                 # 1,000 clients, 50/s, 30 s
+    .venv/bin/python bench/ws_fanout.py --clients 100 --duration-s 5    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import multiprocessing
+import os
+import random
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from array import array
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.utils import accept_key
+
+from _cpu import cpu_pressure_s, cpu_s, run_queue_wait_s
+from tradepro.bus.redis_bus import RedisBus
+from tradepro.domain.fixed import format_scaled
+from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED_LAST = ("clients", "updates_per_s", "p50_ms", "p99_ms", "dropped")
+TARGETS = {"p99_ms": ("<=", 50.0), "dropped": ("<=", 0)}
+START_TICKS = {"BTC_USDC": 1_000_000, "ETH_USDC": 350_000, "SOL_USDC": 18_000}
+"""Starting bids in ticks: 100000.0, 3500.00 and 180.00 USD."""
+JWT_SECRET = "bench-ws-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a bench secret)
+
+
+@dataclass(frozen=True)
+class Options:
+    clients: int
+    assets: tuple[str, ...]
+    rate: float
+    duration_s: float
+    grace_s: float
+    client_processes: int
+    send_queue: int
+    redis_url: str
+    client: str
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--assets", default="BTC_USDC,ETH_USDC,SOL_USDC")
+    parser.add_argument("--rate", type=float, default=50.0, help="price updates per second")
+    parser.add_argument("--duration-s", type=float, default=30.0)
+    parser.add_argument("--grace-s", type=float, default=2.0)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--send-queue", type=int, default=256)
+    parser.add_argument(
+        "--client",
+        choices=("light", "websockets"),
+        default="light",
+        help="light: the lean client below (default); websockets: the library's client",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TRADEPRO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    )
+    args = parser.parse_args(argv)
+    assets = tuple(asset.strip() for asset in args.assets.split(",") if asset.strip())
+    unknown = [asset for asset in assets if asset not in START_TICKS]
+    if unknown or not assets:
+        parser.error(f"--assets: choose among {', '.join(START_TICKS)}")
+    return Options(
+        args.clients, assets, args.rate, args.duration_s, args.grace_s,
+        max(1, args.client_processes), args.send_queue, args.redis_url, args.client,
+    )  # fmt: skip
+
+
+def say(message: str) -> None:
+    print(f"[ws_fanout] {message}", flush=True)
+
+
+def percentile(sorted_samples: Sequence[float], fraction: float) -> float:
+    if not sorted_samples:
+        return math.nan
+    index = min(len(sorted_samples) - 1, math.ceil(fraction * len(sorted_samples)) - 1)
+    return round(sorted_samples[max(0, index)], 2)
+
+
+# -- the client processes ----------------------------------------------------------------
+
+
+@lru_cache(maxsize=8192)
+def bus_time_ms(ts: bytes) -> float:
+    """``b"2024-01-01T00:00:00.123Z"`` in milliseconds since the epoch (one parse per ts)."""
+    return datetime.fromisoformat(ts.decode()).timestamp() * 1000.0
+
+
+@dataclass
+class ClientStats:
+    latencies_ms: array[float] = field(default_factory=lambda: array("d"))
+    closed_by_server: Counter[int] = field(default_factory=Counter)
+    subscribed: int = 0
+    stopping: bool = False
+
+
+PRICE_PREFIX = b'{"type":"price",'
+TS_FIELD = b'"ts":"'
+
+
+def record(payload: bytes, received_ms: float, stats: ClientStats) -> None:
+    """Keep a price message's latency; count ``subscriptions`` replies. A price message is
+    recognized by its first key and its ``ts`` found without a full parse (this server
+    renders ``type`` first), which halves the client's cost per message."""
+    if payload.startswith(PRICE_PREFIX):
+        start = payload.index(TS_FIELD, len(PRICE_PREFIX)) + len(TS_FIELD)
+        ts = payload[start : payload.index(b'"', start)]
+        stats.latencies_ms.append(received_ms - bus_time_ms(ts))
+    elif orjson.loads(payload)["type"] == "subscriptions":
+        stats.subscribed += 1
+
+
+class LightClient(asyncio.Protocol):
+    """A lean WebSocket client, so that 1,000 of them cost little CPU next to the server.
+
+    The handshake and this client's frames (masked, as a client's must be) are built with
+    the ``websockets`` library's helpers; the server's frames are parsed here: text
+    messages are recorded, pings are answered with pongs, a close frame is answered and
+    its code kept.
+    """
+
+    def __init__(self, stats: ClientStats, subscribe: bytes) -> None:
+        self.stats = stats
+        self.subscribe = subscribe
+        self.key = base64.b64encode(os.urandom(16)).decode()
+        self.buffer = bytearray()
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.open:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end]).decode()
+            del self.buffer[: end + 4]
+            assert head.startswith("HTTP/1.1 101") and accept_key(self.key) in head, head
+            self.open = True
+            self.send(Opcode.TEXT, self.subscribe)
+        self.read_frames(time.time() * 1000.0)
+
+    def read_frames(self, received_ms: float) -> None:
+        buffer, position, size = self.buffer, 0, len(self.buffer)
+        while size - position >= 2:
+            length, header = buffer[position + 1] & 0x7F, 2
+            assert length != 127, "no server message is 64 KiB long"
+            if length == 126:
+                if size - position < 4:
+                    break
+                length, header = int.from_bytes(buffer[position + 2 : position + 4], "big"), 4
+            if size - position < header + length:
+                break
+            opcode = buffer[position] & 0x0F
+            payload = bytes(buffer[position + header : position + header + length])
+            position += header + length
+            if opcode == Opcode.TEXT:
+                record(payload, received_ms, self.stats)
+            elif opcode == Opcode.PING:
+                self.send(Opcode.PONG, payload)
+            elif opcode == Opcode.CLOSE:
+                self.closed_by_server(int.from_bytes(payload[:2], "big") if payload else 1005)
+        del buffer[:position]
+
+    def send(self, opcode: Opcode, payload: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(Frame(opcode, payload).serialize(mask=True))
+
+    def closed_by_server(self, code: int) -> None:
+        if not self.stats.stopping:
+            self.stats.closed_by_server[code] += 1
+        self.send(Opcode.CLOSE, code.to_bytes(2, "big"))
+        assert self.transport is not None
+        self.transport.close()
+        self.open = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.open and not self.stats.stopping:
+            self.stats.closed_by_server[1006] += 1  # dropped without a close frame
+        self.open = False
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    async def close(self) -> None:
+        if self.open and self.transport is not None:
+            self.send(Opcode.CLOSE, (1000).to_bytes(2, "big"))
+            self.transport.close()
+        await self.lost
+
+
+async def open_light(
+    port: int, subscribe: bytes, stats: ClientStats, gate: asyncio.Semaphore
+) -> Callable[[], Awaitable[None]]:
+    async with gate:
+        loop = asyncio.get_running_loop()
+        subscribed = stats.subscribed
+        _, client = await loop.create_connection(
+            lambda: LightClient(stats, subscribe), "127.0.0.1", port
+        )
+        while stats.subscribed == subscribed:  # the gate lets one reply in at a time
+            await asyncio.sleep(0.001)
+        return client.close
+
+
+async def receive(connection: ClientConnection, stats: ClientStats) -> None:
+    try:
+        while True:
+            payload = await connection.recv(decode=False)
+            record(payload, time.time() * 1000.0, stats)
+    except ConnectionClosed as closed:
+        if not stats.stopping:
+            code = closed.rcvd.code if closed.rcvd is not None else 1006
+            stats.closed_by_server[code] += 1
+
+
+async def open_library(
+    port: int, subscribe: bytes, stats: ClientStats, gate: asyncio.Semaphore
+) -> Callable[[], Awaitable[None]]:
+    async with gate:
+        url = f"ws://127.0.0.1:{port}/"
+        connection = await connect(url, compression=None, open_timeout=60, max_size=2**16)
+        await connection.send(subscribe, text=True)
+        record(await connection.recv(decode=False), time.time() * 1000.0, stats)
+    reader = asyncio.create_task(receive(connection, stats))
+
+    async def close() -> None:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await connection.close()
+
+    return close
+
+
+async def run_clients(
+    port: int, count: int, assets: Sequence[str], kind: str, pipe: Connection
+) -> None:
+    stats = ClientStats()
+    subscribe = orjson.dumps({"type": "subscribe", "channels": [f"prices.{a}" for a in assets]})
+    opener = open_light if kind == "light" else open_library
+    gate = asyncio.Semaphore(1 if kind == "light" else 32)
+    closers = await asyncio.gather(*(opener(port, subscribe, stats, gate) for _ in range(count)))
+    pipe.send(("ready", stats.subscribed))
+    await asyncio.to_thread(pipe.recv)  # "stop"
+    stats.stopping = True
+    await asyncio.gather(*(close() for close in closers), return_exceptions=True)
+    pipe.send(("result", stats.latencies_ms.tobytes(), dict(stats.closed_by_server)))
+
+
+def client_process(
+    port: int, count: int, assets: Sequence[str], kind: str, pipe: Connection
+) -> None:
+    """A process of ``count`` clients (the entry point of ``multiprocessing``)."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional: the clients' own CPU is not what is measured
+    except ImportError:
+        asyncio.run(run_clients(port, count, assets, kind, pipe))
+    else:
+        uvloop.run(run_clients(port, count, assets, kind, pipe))
+
+
+# -- the server and the publisher --------------------------------------------------------
+
+
+def start_server(options: Options, port: int, namespace: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "REDIS_URL": options.redis_url,
+        "TRADEPRO_BUS_NAMESPACE": namespace,
+        "WS_PORT": str(port),
+        "JWT_SECRET": JWT_SECRET,
+        "ASSETS": ",".join(options.assets),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "tradepro.cli", "ws", "--send-queue", str(options.send_queue)]
+    return subprocess.Popen(command, env=env, cwd=REPO)
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), bytes(error.read())
+    except OSError:
+        return 0, b""
+
+
+async def wait_healthy(port: int, server: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"tradepro ws exited with code {server.returncode}")
+        status, _ = await asyncio.to_thread(http_get, port, "/health")
+        if status == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"tradepro ws did not become healthy within {timeout_s}s")
+
+
+def server_closed_clients(port: int) -> dict[str, float]:
+    """``tradepro_ws_closed_by_server_total`` by reason, from ``/metrics``."""
+    _, body = http_get(port, "/metrics")
+    closed: dict[str, float] = {}
+    for line in body.decode().splitlines():
+        if line.startswith("tradepro_ws_closed_by_server_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            closed[reason] = float(line.rsplit(" ", 1)[1])
+    return closed
+
+
+async def publish_prices(bus: RedisBus, options: Options) -> int:
+    """Publish at ``options.rate`` per second on a fixed schedule; returns how many."""
+    rng = random.Random(7)
+    bids = {asset: START_TICKS[asset] for asset in options.assets}
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    total = int(options.rate * options.duration_s)
+    for n in range(total):
+        delay_s = started + n / options.rate - loop.time()
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        asset = options.assets[n % len(options.assets)]
+        bids[asset] += rng.randint(-3, 3)
+        decimals = DEFAULT_INSTRUMENTS[asset].price_decimals
+        bid, ask = bids[asset], bids[asset] + rng.randint(1, 5)
+        payload = {"asset": asset, "bid": format_scaled(bid, decimals),
+                   "ask": format_scaled(ask, decimals)}  # fmt: skip
+        await bus.publish("price-update", payload, str(uuid.uuid4()))
+    return total
+
+
+class CpuMeter:
+    """CPU used and CPU waited for, in percent of one core, over a phase."""
+
+    def __init__(self, server_pid: int, client_pids: list[int]) -> None:
+        self.groups = {"server": [server_pid], "clients": client_pids}
+        self.started = time.perf_counter()
+        self.before = self._read()
+
+    def _read(self) -> dict[str, float]:
+        readings = {"psi": cpu_pressure_s()}
+        for name, pids in self.groups.items():
+            readings[f"{name}_cpu"] = sum(cpu_s(pid) for pid in pids)
+            readings[f"{name}_wait"] = sum(run_queue_wait_s(pid) for pid in pids)
+        return readings
+
+    def percent(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.started
+        after = self._read()
+        return {
+            f"{name}_percent": round(100 * (after[name] - self.before[name]) / elapsed, 1)
+            for name in after
+        }
+
+
+async def delete_namespace(redis_url: str, namespace: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(f"{namespace}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@dataclass
+class ClientSide:
+    processes: list[multiprocessing.process.BaseProcess]
+    pipes: list[Connection]
+
+    def stop(self) -> tuple[list[float], Counter[int]]:
+        latencies: list[float] = []
+        closed: Counter[int] = Counter()
+        for pipe in self.pipes:
+            pipe.send("stop")
+        for pipe in self.pipes:
+            kind, raw, codes = pipe.recv()
+            assert kind == "result"
+            samples: array[float] = array("d")
+            samples.frombytes(raw)
+            latencies.extend(samples)
+            closed.update(codes)
+        for process in self.processes:
+            process.join(30)
+        return latencies, closed
+
+    def kill(self) -> None:
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+
+
+async def start_clients(options: Options, port: int) -> ClientSide:
+    context = multiprocessing.get_context("spawn")
+    shares = [
+        options.clients // options.client_processes
+        + (1 if n < options.clients % options.client_processes else 0)
+        for n in range(options.client_processes)
+    ]
+    side = ClientSide([], [])
+    for share in shares:
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=client_process, args=(port, share, options.assets, options.client, theirs)
+        )
+        process.start()
+        side.processes.append(process)
+        side.pipes.append(ours)
+    for pipe, share in zip(side.pipes, shares, strict=True):
+        kind, connected = await asyncio.to_thread(pipe.recv)
+        assert (kind, connected) == ("ready", share), (kind, connected)
+    return side
+
+
+async def measure(
+    options: Options, port: int, namespace: str, server: subprocess.Popen[bytes]
+) -> dict[str, Any]:
+    await wait_healthy(port, server, 30)
+    connect_started = time.perf_counter()
+    clients = await start_clients(options, port)
+    say(f"{options.clients} clients connected and subscribed in "
+        f"{time.perf_counter() - connect_started:.1f}s")  # fmt: skip
+    try:
+        bus = RedisBus(options.redis_url, namespace=namespace)
+        pids = [process.pid for process in clients.processes if process.pid is not None]
+        meter = CpuMeter(server.pid, pids)
+        wall_before = time.perf_counter()
+        try:
+            say(f"publishing {options.rate:g} updates/s over {len(options.assets)} assets "
+                f"for {options.duration_s:g}s")  # fmt: skip
+            published = await publish_prices(bus, options)
+        finally:
+            await bus.close()
+        publish_s = time.perf_counter() - wall_before
+        cpu = meter.percent()
+        await asyncio.sleep(options.grace_s)
+        latencies, closed = await asyncio.to_thread(clients.stop)
+    finally:
+        clients.kill()
+    latencies.sort()
+    received = len(latencies)
+    return {
+        "published": published,
+        "expected_messages": published * options.clients,
+        "received_messages": received,
+        "messages_per_s": round(received / publish_s),
+        **cpu,
+        "p90_ms": percentile(latencies, 0.90),
+        "max_ms": percentile(latencies, 1.0),
+        "close_codes": {str(code): count for code, count in sorted(closed.items())},
+        "server_closed": server_closed_clients(port),
+        "loadavg_end": [round(value, 2) for value in os.getloadavg()],
+        "clients": options.clients,
+        "updates_per_s": round(received / options.clients / publish_s, 2),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
+        "dropped": sum(closed.values()),
+    }
+
+
+async def run(options: Options) -> dict[str, Any]:
+    namespace = f"bench-ws-{uuid.uuid4().hex[:12]}:"
+    port = free_port()
+    say(f"load average at the start {[round(v, 2) for v in os.getloadavg()]}; "
+        f"namespace {namespace}, port {port}")  # fmt: skip
+    server = start_server(options, port, namespace)
+    try:
+        results = await measure(options, port, namespace, server)
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                code = await asyncio.to_thread(server.wait, 30)
+                say(f"tradepro ws exited with code {code} after SIGTERM")
+            except subprocess.TimeoutExpired:
+                server.kill()
+        await delete_namespace(options.redis_url, namespace)
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def raise_file_limit(needed: int) -> None:
+    """Each client and each server connection is a file descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    raise_file_limit(2 * options.clients + 256)
+    try:
+        results = asyncio.run(run(options))
+    except KeyboardInterrupt:
+        say("interrupted; cleaned up")
+        return 130
+    missed = [
+        name for name, (_, limit) in TARGETS.items() if not results[name] <= limit
+    ]  # both targets are upper bounds
+    for name, (sense, limit) in TARGETS.items():
+        verdict = "MISSED" if name in missed else "ok"
+        say(f"{name} = {results[name]} (target {sense} {limit:g}): {verdict}")
+    extra = {k: v for k, v in results.items() if k not in REQUIRED_LAST}
+    line = extra | {"targets_missed": missed} | {k: results[k] for k in REQUIRED_LAST}
+    print(json.dumps(line), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

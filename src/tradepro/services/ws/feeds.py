@@ -1,0 +1,125 @@
+"""The two bus readers behind the fan-out: prices from ``engine-stream``, order events from
+``callback-queue``. Both outlive bus outages: they back off with jitter and carry on from
+the last id they saw, so nothing published meanwhile is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from tradepro.bus.base import Bus, BusUnavailableError, Entry
+from tradepro.bus.requests import Requester
+from tradepro.domain.instruments import Instrument
+from tradepro.engine.decode import PRICE_UPDATE
+from tradepro.services.backoff import Backoff
+from tradepro.services.ws.hub import Hub
+from tradepro.services.ws.messages import order_message, price_message
+
+log = logging.getLogger("tradepro.ws")
+
+
+class PriceFeed:
+    """Follows ``engine-stream`` from its newest entry at start; each valid ``price-update``
+    becomes one ``price`` message for the asset's subscribers."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        instruments: Mapping[str, Instrument],
+        hub: Hub,
+        *,
+        read_count: int = 500,
+        block_ms: int = 1000,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.bus = bus
+        self.instruments = instruments
+        self.hub = hub
+        self.read_count = read_count
+        self.block_ms = block_ms
+        self.backoff = backoff or Backoff(base_s=0.05, cap_s=2.0)
+        self.last_seen_id: str | None = None
+        self.connected = False
+        """Whether the last read succeeded (``/health``)."""
+        self.read_failures = 0
+        self.ignored = 0
+        """``price-update`` entries not passed on (unknown asset, malformed, crossed)."""
+
+    async def run(self) -> None:
+        """Read and fan out until cancelled."""
+        while True:
+            try:
+                if self.last_seen_id is None:
+                    self.last_seen_id = await self.bus.last_entry_id()
+                entries = await self.bus.read_entries(
+                    self.last_seen_id, self.read_count, self.block_ms
+                )
+            except Exception as error:  # noqa: BLE001 - the reader must outlive any failure
+                await self._back_off(error)
+                continue
+            self.backoff.reset()
+            self.connected = True
+            for entry in entries:
+                self.last_seen_id = entry.entry_id
+                if entry.kind == PRICE_UPDATE and self._fan_out(entry):
+                    # Let every writer drain its outbox before the next message of a burst:
+                    # else a catch-up read of many entries would fill every outbox at once.
+                    await asyncio.sleep(0)
+
+    def _fan_out(self, entry: Entry) -> bool:
+        """Send one price-update to its subscribers; ``False`` if it was not passed on."""
+        try:
+            rendered = price_message(entry, self.instruments)
+            if rendered is not None:
+                self.hub.publish_price(*rendered)
+                return True
+        except Exception:  # a bug must cost one quote, never the feed
+            log.exception("price-update %s could not be sent", entry.entry_id)
+        self.ignored += 1
+        return False
+
+    async def _back_off(self, error: Exception) -> None:
+        self.connected = False
+        self.read_failures += 1
+        delay_s = self.backoff.next_delay_s()
+        level = logging.WARNING if isinstance(error, BusUnavailableError) else logging.ERROR
+        log.log(level, "reading engine-stream failed (%r); retry in %.2fs", error, delay_s)
+        await asyncio.sleep(delay_s)
+
+
+class OrderFeed:
+    """Turns ``created``/``closed`` callbacks (including the engine's own closes: take-profit,
+    stop-loss, margin call) into ``order`` messages for their owner only."""
+
+    def __init__(self, bus: Bus, hub: Hub, *, backoff: Backoff | None = None) -> None:
+        self.hub = hub
+        self.requester = Requester(bus)
+        self.backoff = backoff or Backoff(base_s=0.05, cap_s=2.0)
+        self.started = False
+        self.requester.subscribe(self._on_callback)
+
+    async def run(self) -> None:
+        """Start the requester's reader (retrying while the bus is down), then wait; the
+        reader itself rides out later outages."""
+        while not self.started:
+            try:
+                await self.requester.start()
+                self.started = True
+            except Exception as error:  # noqa: BLE001 - retried until the bus answers
+                delay_s = self.backoff.next_delay_s()
+                log.warning("following callback-queue failed (%r); retry in %.2fs", error, delay_s)
+                await asyncio.sleep(delay_s)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.requester.stop()
+
+    def _on_callback(self, body: dict[str, Any]) -> None:
+        rendered = order_message(body)
+        if rendered is not None:
+            self.hub.publish_order(*rendered)

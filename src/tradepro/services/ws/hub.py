@@ -1,0 +1,156 @@
+"""Who gets what: the subscription indexes, the fan-out, and closing clients that fall behind.
+
+The fan-out is synchronous: a message is handed to each subscriber (written, or queued in
+its outbox) without ever waiting for a socket. A client whose outbox is full is closed
+with 1013 ("try again later") and removed from every index at once, so it costs the others
+nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+from tradepro.services.ws.clients import Client, Outgoing, outgoing
+from tradepro.services.ws.messages import ORDERS_CHANNEL, PRICES_PREFIX, error_message
+
+log = logging.getLogger("tradepro.ws")
+
+QUEUE_FULL_CLOSE_CODE = 1013
+QUEUE_FULL = "queue_full"
+
+
+class Hub:
+    """The connected clients, their subscriptions, and the latest quote per asset."""
+
+    def __init__(self, *, close_timeout_s: float) -> None:
+        self.close_timeout_s = close_timeout_s
+        self.clients: set[Client] = set()
+        self.latest_prices: dict[str, Outgoing] = {}
+        """The last price message per asset, sent to a client when it subscribes."""
+        self.opened = 0
+        self.sent_by_departed = 0
+        self.closed_by_server: Counter[str] = Counter()
+        """Clients the server closed, by reason (``queue_full``, ``bad_token``, ...)."""
+        self.errors: Counter[str] = Counter()
+        """``error`` messages sent, by error word."""
+        self.price_updates = 0
+        self.order_events = 0
+        self._prices: dict[str, set[Client]] = {}
+        self._orders: dict[str, set[Client]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # -- membership ---------------------------------------------------------------------
+
+    def join(self, client: Client) -> None:
+        self.clients.add(client)
+        self.opened += 1
+
+    def leave(self, client: Client) -> None:
+        self._unindex(client, client.channels)
+        self.clients.discard(client)
+        self.sent_by_departed += client.sent
+        client.sent = 0
+        if client.expiry is not None:
+            client.expiry.cancel()
+
+    def subscribe(self, client: Client, channels: Iterable[str]) -> list[str]:
+        """Add ``channels`` (``orders`` needs ``client.user_id``); returns the new ones."""
+        added = [channel for channel in channels if channel not in client.channels]
+        for channel in added:
+            self._index(channel, client).add(client)
+        client.channels.update(added)
+        return added
+
+    def unsubscribe(self, client: Client, channels: Iterable[str]) -> None:
+        gone = client.channels.intersection(channels)
+        self._unindex(client, gone)
+        client.channels.difference_update(gone)
+
+    def subscribers(self, channel: str) -> int:
+        if channel == ORDERS_CHANNEL:
+            return sum(len(clients) for clients in self._orders.values())
+        return len(self._prices.get(channel.removeprefix(PRICES_PREFIX), ()))
+
+    def _index(self, channel: str, client: Client) -> set[Client]:
+        if channel == ORDERS_CHANNEL:
+            assert client.user_id is not None, "orders needs an authenticated client"
+            return self._orders.setdefault(client.user_id, set())
+        return self._prices.setdefault(channel.removeprefix(PRICES_PREFIX), set())
+
+    def _unindex(self, client: Client, channels: Iterable[str]) -> None:
+        for channel in channels:
+            if channel == ORDERS_CHANNEL:
+                index, key = self._orders, client.user_id or ""
+            else:
+                index, key = self._prices, channel.removeprefix(PRICES_PREFIX)
+            clients = index.get(key)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del index[key]
+
+    # -- fan-out ------------------------------------------------------------------------
+
+    def publish_price(self, asset: str, payload: bytes) -> None:
+        self.price_updates += 1
+        message = self.latest_prices[asset] = outgoing(payload)
+        self._fan_out(self._prices.get(asset), message)
+
+    def publish_order(self, user_id: str, payload: bytes) -> None:
+        self.order_events += 1
+        self._fan_out(self._orders.get(user_id), outgoing(payload))
+
+    def reply(self, client: Client, payload: bytes) -> None:
+        """Send one client a message of its own (in order with everything else it gets)."""
+        self._offer(client, outgoing(payload))
+
+    def send_latest_prices(self, client: Client, channels: Iterable[str]) -> None:
+        """The last quote of each of these price channels, so a new subscriber need not
+        wait for the next tick."""
+        for channel in sorted(channels):
+            latest = self.latest_prices.get(channel.removeprefix(PRICES_PREFIX))
+            if channel.startswith(PRICES_PREFIX) and latest is not None:
+                self._offer(client, latest)
+
+    def _offer(self, client: Client, message: Outgoing) -> None:
+        if not client.offer(message):
+            self.close(client, QUEUE_FULL_CLOSE_CODE, "send queue overflow", QUEUE_FULL)
+
+    def reply_error(self, client: Client, error: str, message: str) -> None:
+        self.errors[error] += 1
+        self.reply(client, error_message(error, message))
+
+    def _fan_out(self, clients: set[Client] | None, message: Outgoing) -> None:
+        if not clients:
+            return
+        behind = [client for client in clients if not client.offer(message)]
+        for client in behind:
+            self.close(client, QUEUE_FULL_CLOSE_CODE, "send queue overflow", QUEUE_FULL)
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self, client: Client, code: int, reason: str, why: str) -> None:
+        """Stop sending to ``client`` and close it in the background (bounded, see
+        ``Client.close``); ``why`` is counted. A second call for the same client is a no-op."""
+        if client.closing is not None:
+            return
+        self._unindex(client, client.channels)
+        client.channels.clear()
+        client.discard_queued()
+        self.closed_by_server[why] += 1
+        level = logging.INFO if why == QUEUE_FULL else logging.DEBUG
+        log.log(level, "closing a client (%s, code %d): %s", why, code, reason)
+        task = asyncio.create_task(client.close(code, reason, self.close_timeout_s))
+        client.closing = task
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Close every client (on shutdown) and wait until each is closed or aborted."""
+        for client in list(self.clients):
+            self.close(client, code, reason, "shutdown")
+        if self._closing:
+            await asyncio.wait(list(self._closing))

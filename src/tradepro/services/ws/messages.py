@@ -1,0 +1,179 @@
+"""The messages of the WebSocket protocol (docs/websocket.md), without any socket.
+
+Client messages are parsed into ``Authenticate``, ``Subscribe`` or ``Unsubscribe``, or
+refused with a ``ProtocolError`` that becomes an ``error`` message (the socket stays open).
+Server messages are rendered to JSON bytes here, once each: a price update is the same
+bytes for every subscriber.
+
+Prices stay integers until they are rendered: ``mid`` is ``(bid + ask) / 2``, exact with
+one more decimal place than the instrument's price, and ``spread`` is ``ask - bid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tradepro.bus.base import Entry
+from tradepro.domain.commands import UpdatePrice
+from tradepro.domain.fixed import format_scaled
+from tradepro.domain.instruments import Instrument
+from tradepro.engine.decode import PRICE_UPDATE, decode_entry
+from tradepro.engine.wire import iso_time
+
+ORDERS_CHANNEL = "orders"
+PRICES_PREFIX = "prices."
+MAX_CHANNELS_PER_MESSAGE = 64
+ORDER_EVENTS = frozenset({"created", "closed"})
+"""Callback statuses that announce an order's life to its owner."""
+
+_QUOTE_LENGTH = 40
+"""How much of a client's bad input an error message repeats."""
+
+
+class ProtocolError(Exception):
+    """A client message the server cannot take; ``error`` is the stable machine word."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    channels: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    channels: frozenset[str]
+
+
+ClientMessage = Authenticate | Subscribe | Unsubscribe
+
+
+def parse_client_message(raw: str | bytes, assets: Collection[str]) -> ClientMessage:
+    """Parse one frame from a client; raise ``ProtocolError`` saying what is wrong."""
+    if not isinstance(raw, str):
+        raise ProtocolError("invalid_message", "send JSON in text frames, not binary frames")
+    try:
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ProtocolError("invalid_json", f"the message is not valid JSON: {error}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError("invalid_message", 'a message is a JSON object with a "type"')
+    kind = message["type"]
+    if kind == "auth":
+        token = message.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError("invalid_message", "auth: token must be a non-empty string")
+        return Authenticate(token)
+    if kind in ("subscribe", "unsubscribe"):
+        channels = _channels(kind, message.get("channels"), assets)
+        return Subscribe(channels) if kind == "subscribe" else Unsubscribe(channels)
+    raise ProtocolError(
+        "unknown_type",
+        f"unknown message type {_quote(kind)}; expected auth, subscribe or unsubscribe",
+    )
+
+
+def _channels(kind: str, value: object, assets: Collection[str]) -> frozenset[str]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(value) > MAX_CHANNELS_PER_MESSAGE
+        or not all(isinstance(channel, str) for channel in value)
+    ):
+        raise ProtocolError(
+            "invalid_message",
+            f"{kind}: channels must be a list of 1 to {MAX_CHANNELS_PER_MESSAGE} channel names",
+        )
+    for channel in value:
+        check_channel(channel, assets)
+    return frozenset(value)
+
+
+def check_channel(channel: str, assets: Collection[str]) -> None:
+    """Accept ``orders`` and ``prices.<ASSET>`` for a configured asset; refuse the rest."""
+    if channel == ORDERS_CHANNEL:
+        return
+    if channel.startswith(PRICES_PREFIX):
+        asset = channel.removeprefix(PRICES_PREFIX)
+        if asset in assets:
+            return
+        raise ProtocolError(
+            "unknown_asset",
+            f"{_quote(channel)}: unknown asset {_quote(asset)}; known: {', '.join(assets)}",
+        )
+    raise ProtocolError(
+        "unknown_channel",
+        f"unknown channel {_quote(channel)}; expected 'orders' or 'prices.<ASSET>'",
+    )
+
+
+def price_channel(asset: str) -> str:
+    return PRICES_PREFIX + asset
+
+
+def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[str, bytes] | None:
+    """``(asset, message)`` for a well-formed ``price-update`` entry, else ``None``.
+
+    The entry is decoded as the engine decodes it and must pass the engine's own check
+    (``0 < bid <= ask``), so clients see exactly the quotes the engine trades on.
+    """
+    if entry.kind != PRICE_UPDATE or not isinstance(entry.payload, dict):
+        return None
+    payload = entry.payload
+    command = decode_entry(PRICE_UPDATE, entry.request_id, entry.ts_us, payload, instruments)
+    if not isinstance(command, UpdatePrice) or not 0 < command.bid <= command.ask:
+        return None
+    decimals = instruments[command.asset].price_decimals
+    bid, ask = command.bid, command.ask
+    message = {
+        "type": "price",
+        "asset": command.asset,
+        "bid": format_scaled(bid, decimals),
+        "ask": format_scaled(ask, decimals),
+        "mid": format_scaled((bid + ask) * 5, decimals + 1),  # (bid + ask) / 2, one place more
+        "spread": format_scaled(ask - bid, decimals),
+        "ts": iso_time(entry.ts_us),
+        "simulated": payload.get("simulated") is True,
+    }
+    return command.asset, orjson.dumps(message)
+
+
+def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
+    """``(owner's user id, message)`` for a ``created``/``closed`` callback, else ``None``.
+
+    ``order`` is passed on as the engine rendered it: the REST shapes of DESIGN.md.
+    """
+    status, user_id, order = body.get("status"), body.get("userId"), body.get("order")
+    if status not in ORDER_EVENTS or not isinstance(user_id, str) or not isinstance(order, dict):
+        return None
+    return user_id, orjson.dumps({"type": "order", "event": status, "order": order})
+
+
+def error_message(error: str, message: str) -> bytes:
+    return orjson.dumps({"type": "error", "error": error, "message": message})
+
+
+def subscriptions_message(channels: Iterable[str]) -> bytes:
+    """The reply to ``subscribe`` and ``unsubscribe``: every channel the client now has."""
+    return orjson.dumps({"type": "subscriptions", "channels": sorted(channels)})
+
+
+def authenticated_message(user_id: str) -> bytes:
+    return orjson.dumps({"type": "authenticated", "userId": user_id})
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= _QUOTE_LENGTH else text[:_QUOTE_LENGTH] + "...")

@@ -1,0 +1,105 @@
+"""``/metrics`` and ``/health`` of the WebSocket server, read from the hub and the feeds.
+
+The hot path only bumps plain integers; this collector turns them into Prometheus metrics
+when scraped, so a message costs no lock and no label lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from tradepro.services.ws.feeds import OrderFeed, PriceFeed
+from tradepro.services.ws.hub import Hub
+from tradepro.services.ws.messages import ORDERS_CHANNEL, price_channel
+
+CLOSE_REASONS = ("queue_full", "bad_token", "token_expired", "shutdown")
+
+
+class GatewayCollector:
+    """A Prometheus collector over the gateway's counters."""
+
+    def __init__(
+        self, hub: Hub, prices: PriceFeed, orders: OrderFeed, assets: Iterable[str]
+    ) -> None:
+        self.hub = hub
+        self.prices = prices
+        self.orders = orders
+        self.channels = [*map(price_channel, assets), ORDERS_CHANNEL]
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        yield GaugeMetricFamily("tradepro_ws_connections", "Open connections", len(hub.clients))
+        yield GaugeMetricFamily(
+            "tradepro_ws_authenticated_connections",
+            "Open connections with a verified session",
+            sum(1 for client in hub.clients if client.user_id is not None),
+        )
+        subscriptions = GaugeMetricFamily(
+            "tradepro_ws_subscriptions", "Clients subscribed, by channel", labels=["channel"]
+        )
+        for channel in self.channels:
+            subscriptions.add_metric([channel], hub.subscribers(channel))
+        yield subscriptions
+        yield CounterMetricFamily(
+            "tradepro_ws_connections_opened", "Connections accepted", hub.opened
+        )
+        sent = hub.sent_by_departed + sum(client.sent for client in hub.clients)
+        yield CounterMetricFamily("tradepro_ws_messages_sent", "Messages sent to clients", sent)
+        closed = CounterMetricFamily(
+            "tradepro_ws_closed_by_server",
+            "Clients the server closed, by reason (queue_full: 1013; bad/expired token: 4401)",
+            labels=["reason"],
+        )
+        for reason in sorted({*CLOSE_REASONS, *hub.closed_by_server}):
+            closed.add_metric([reason], hub.closed_by_server[reason])
+        yield closed
+        errors = CounterMetricFamily(
+            "tradepro_ws_error_messages", "Error messages sent, by error", labels=["error"]
+        )
+        for error, count in sorted(hub.errors.items()):
+            errors.add_metric([error], count)
+        yield errors
+        yield CounterMetricFamily(
+            "tradepro_ws_price_updates", "Price updates fanned out", hub.price_updates
+        )
+        yield CounterMetricFamily(
+            "tradepro_ws_price_updates_ignored",
+            "price-update entries not passed on (unknown asset, malformed or crossed)",
+            self.prices.ignored,
+        )
+        yield CounterMetricFamily(
+            "tradepro_ws_order_events", "Order events fanned out", hub.order_events
+        )
+        yield CounterMetricFamily(
+            "tradepro_ws_bus_read_failures", "Failed engine-stream reads", self.prices.read_failures
+        )
+        yield GaugeMetricFamily("tradepro_ws_bus_up", "Whether the bus answers", self.bus_up)
+
+    @property
+    def bus_up(self) -> bool:
+        return self.prices.connected and self.orders.started
+
+    def health(self) -> dict[str, Any]:
+        """The ``/health`` body: ``ok`` while the bus answers, with connection counts."""
+        hub = self.hub
+        return {
+            "status": "ok" if self.bus_up else "degraded",
+            "bus": self.bus_up,
+            "connections": len(hub.clients),
+            "authenticated": sum(1 for client in hub.clients if client.user_id is not None),
+            "closedByServer": dict(hub.closed_by_server),
+        }
+
+
+def metrics_registry(collector: GatewayCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

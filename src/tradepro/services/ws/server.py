@@ -1,0 +1,261 @@
+"""The WebSocket server: handshake (token, ``/health``, ``/metrics``), one handler per
+connection, the feeds, periodic logging and a clean shutdown (every client closed 1001)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from tradepro.bus.base import Bus
+from tradepro.bus.factory import open_bus
+from tradepro.config import Settings
+from tradepro.services.ws.auth import (
+    BAD_TOKEN_CLOSE_CODE,
+    InvalidTokenError,
+    handshake_token,
+    verify_session,
+)
+from tradepro.services.ws.clients import WRITE_LIMIT_BYTES, Client
+from tradepro.services.ws.feeds import OrderFeed, PriceFeed
+from tradepro.services.ws.hub import Hub
+from tradepro.services.ws.messages import (
+    ORDERS_CHANNEL,
+    Authenticate,
+    ProtocolError,
+    Subscribe,
+    authenticated_message,
+    parse_client_message,
+    subscriptions_message,
+)
+from tradepro.services.ws.metrics import GatewayCollector, metrics_registry, render_metrics
+
+log = logging.getLogger("tradepro.ws")
+connection_log = logging.getLogger("tradepro.ws.connections")
+"""The library's own log (a line per connection opened and closed)."""
+
+GOING_AWAY_CLOSE_CODE = 1001
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """The server's knobs (``tradepro ws --help``); the port comes from ``WS_PORT``."""
+
+    host: str = "0.0.0.0"  # noqa: S104 (a server: it listens where it is deployed)
+    port: int = 8080
+    send_queue: int = 256
+    """Messages a client may have waiting; one more and it is closed with 1013."""
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
+    close_timeout_s: float = 5.0
+    """How long a closing handshake may take before the TCP connection is aborted."""
+    max_message_bytes: int = 16 * 1024
+    """Largest client message; a bigger one closes the connection (1009)."""
+    log_interval_s: float = 60.0
+
+
+class Gateway:
+    """The running server on one bus: ``await start()``, then ``await close()``."""
+
+    def __init__(self, settings: Settings, bus: Bus, options: GatewayOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.assets = settings.assets
+        self.hub = Hub(close_timeout_s=options.close_timeout_s)
+        self.prices = PriceFeed(bus, settings.instruments, self.hub)
+        self.orders = OrderFeed(bus, self.hub)
+        self.collector = GatewayCollector(self.hub, self.prices, self.orders, self.assets)
+        self._registry = metrics_registry(self.collector)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: Server | None = None
+
+    async def start(self) -> None:
+        """Start the feeds and listen (the feeds keep retrying while the bus is down)."""
+        self._spawn(self.prices.run(), "price-feed")
+        self._spawn(self.orders.run(), "order-feed")
+        self._spawn(self._log_forever(), "ws-stats")
+        options = self.options
+        self._server = await serve(
+            self._handle,
+            options.host,
+            options.port,
+            process_request=self._process_request,
+            compression=None,  # one serialized message for all: no per-client deflate
+            ping_interval=options.ping_interval_s,
+            ping_timeout=options.ping_timeout_s,
+            close_timeout=options.close_timeout_s,
+            max_size=options.max_message_bytes,
+            write_limit=WRITE_LIMIT_BYTES,
+            logger=connection_log,
+        )
+        log.info(
+            "ws listening on %s:%d (send queue %d messages, assets %s)",
+            options.host, self.port, options.send_queue, ",".join(self.assets),
+        )  # fmt: skip
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        """Stop accepting, close every client with 1001, stop the feeds."""
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            await self.hub.close_all(GOING_AWAY_CLOSE_CODE, "server shutting down")
+            await self._server.wait_closed()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(work, name=name))
+
+    # -- handshake ----------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.partition("?")[0]
+        if path == "/":
+            return None  # the WebSocket handshake goes on
+        if path == "/health":
+            body = self.collector.health()
+            status = http.HTTPStatus.OK if body["bus"] else http.HTTPStatus.SERVICE_UNAVAILABLE
+            return _response(connection, status, orjson.dumps(body), "application/json")
+        if path == "/metrics":
+            metrics = render_metrics(self._registry)
+            return _response(connection, http.HTTPStatus.OK, metrics, CONTENT_TYPE_LATEST)
+        return connection.respond(http.HTTPStatus.NOT_FOUND, "not found: connect to /\n")
+
+    # -- one connection -----------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        client = Client(connection, self.options.send_queue)
+        self.hub.join(client)
+        writer = asyncio.create_task(client.write_forever())
+        try:
+            request = connection.request
+            token = None if request is None else handshake_token(request.path, request.headers)
+            if token is None or self._authenticate(client, token, acknowledge=False):
+                await self._receive(client, connection)
+        except ConnectionClosed:
+            pass  # the client went away: nothing to answer
+        finally:
+            self.hub.leave(client)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            if client.closing is not None:
+                await client.closing  # so the library never closes it first with 1000
+
+    async def _receive(self, client: Client, connection: ServerConnection) -> None:
+        async for raw in connection:
+            if client.closing is not None:
+                return
+            self._on_message(client, raw)
+
+    def _on_message(self, client: Client, raw: str | bytes) -> None:
+        try:
+            message = parse_client_message(raw, self.assets)
+        except ProtocolError as error:
+            self.hub.reply_error(client, error.error, error.message)
+            return
+        if isinstance(message, Authenticate):
+            if client.user_id is not None:
+                self.hub.reply_error(
+                    client, "already_authenticated", "this connection is already authenticated"
+                )
+            else:
+                self._authenticate(client, message.token, acknowledge=True)
+        elif isinstance(message, Subscribe):
+            self._subscribe(client, message.channels)
+        else:
+            self.hub.unsubscribe(client, message.channels)
+            self.hub.reply(client, subscriptions_message(client.channels))
+
+    def _subscribe(self, client: Client, channels: frozenset[str]) -> None:
+        if ORDERS_CHANNEL in channels and client.user_id is None:
+            self.hub.reply_error(
+                client,
+                "unauthorized",
+                "the orders channel needs a session token: the token cookie, ?token= "
+                'or an {"type":"auth"} message first',
+            )
+            return
+        added = self.hub.subscribe(client, channels)
+        self.hub.reply(client, subscriptions_message(client.channels))
+        self.hub.send_latest_prices(client, added)
+
+    def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
+        """Verify ``token``; a bad one closes the client with 4401 and returns ``False``."""
+        try:
+            claims = verify_session(self.settings.jwt_secret, token)
+        except InvalidTokenError:
+            self.hub.close(client, BAD_TOKEN_CLOSE_CODE, "invalid or expired session token",
+                           "bad_token")  # fmt: skip
+            return False
+        client.user_id = claims.user_id
+        delay_s = max(0.0, claims.expires_at - time.time())
+        client.expiry = asyncio.get_running_loop().call_later(
+            delay_s,
+            self.hub.close, client, BAD_TOKEN_CLOSE_CODE, "session token expired", "token_expired",
+        )  # fmt: skip
+        if acknowledge:
+            self.hub.reply(client, authenticated_message(claims.user_id))
+        return True
+
+    async def _log_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.log_interval_s)
+            health = self.collector.health()
+            log.info(
+                "ws: %d connections (%d authenticated), bus %s, closed by server %s",
+                health["connections"], health["authenticated"],
+                "up" if health["bus"] else "DOWN", health["closedByServer"] or "none",
+            )  # fmt: skip
+
+
+def _response(
+    connection: ServerConnection, status: http.HTTPStatus, body: bytes, content_type: str
+) -> Response:
+    response = connection.respond(status, "")
+    response.body = body
+    del response.headers["Content-Length"], response.headers["Content-Type"]
+    response.headers["Content-Length"] = str(len(body))
+    response.headers["Content-Type"] = content_type
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOptions) -> None:
+    """Run the server on the configured bus until ``stop`` is set."""
+    # A line per connection with LOG_LEVEL=DEBUG, never the library's line per frame.
+    connection_log.setLevel(logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
+    bus = open_bus(
+        settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
+    )
+    gateway = Gateway(settings, bus, options)
+    try:
+        try:
+            await gateway.start()
+        except OSError as error:  # the port is taken, the address is not ours, ...
+            log.error("ws: cannot listen on %s:%d: %s", options.host, options.port, error)
+            raise SystemExit(1) from None
+        await stop.wait()
+        log.info("ws: closing %d connections", len(gateway.hub.clients))
+    finally:
+        await gateway.close()
+        await bus.close()

@@ -1,0 +1,156 @@
+"""``tradepro ws`` under stress: a client that stops reading, SIGTERM, a Redis restart."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from servers import OwnedRedis, free_port
+from stack import eventually, publish_retrying
+from tradepro.bus.redis_bus import RedisBus
+from ws_support import Inbox, Trader, WsProcess, publish_price
+
+pytestmark = pytest.mark.integration
+
+
+async def tiny_socket(port: int) -> socket.socket:
+    """A connected TCP socket with a receive buffer as small as the kernel allows, so a
+    client that stops reading backs the server up after a few kilobytes."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return sock
+
+
+@pytest.mark.ws_args("--send-queue", "8", "--close-timeout", "60")
+async def test_a_client_that_stops_reading_is_closed_1013_and_the_others_get_every_update(
+    ws_server: WsProcess, bus: RedisBus
+) -> None:
+    reader = Inbox(await connect(ws_server.url))
+    await reader.subscribe("prices.SOL_USDC")
+    # The library stops reading the socket once one message waits for recv(), which this
+    # client never calls until the end: a client that has stopped reading.
+    stalled = await connect(ws_server.url, sock=await tiny_socket(ws_server.port), max_queue=1)
+    await stalled.send('{"type":"subscribe","channels":["prices.SOL_USDC"]}')
+    assert "subscriptions" in str(await stalled.recv())
+
+    bids: list[str] = []
+    while await ws_server.metric("tradepro_ws_closed_by_server_total", reason="queue_full") == 0:
+        assert len(bids) < 100_000, "the stalled client was never closed"
+        batch = [f"{100 + len(bids) // 100}.{n:02d}" for n in range(100)]
+        await asyncio.gather(*(publish_price(bus, "SOL_USDC", bid, "999.99") for bid in batch))
+        bids.extend(batch)
+        await eventually(lambda: len(reader.of_type("price")) == len(bids), 30, "the batch")
+    await publish_price(bus, "SOL_USDC", "1000.00", "1000.01")  # and after the close
+    await reader.first(lambda m: m.get("bid") == "1000.00", "the reader to get the last update")
+
+    prices = reader.of_type("price")
+    assert len(bids) > 1000  # the stalled client took kilobytes of socket buffers first
+    assert [m["bid"] for m in prices] == [*bids, "1000.00"]  # every update, in order
+    assert reader.close_code is None
+    assert await ws_server.metric("tradepro_ws_closed_by_server_total", reason="queue_full") == 1
+    with pytest.raises(ConnectionClosed) as closed:  # reading again: its backlog, then 1013
+        while True:
+            await stalled.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+
+async def test_sigterm_closes_every_client_with_1001_and_exits_0(ws_server: WsProcess) -> None:
+    trader = Trader(str(uuid.uuid4()))
+    anonymous = Inbox(await connect(ws_server.url))
+    signed_in = Inbox(await connect(f"{ws_server.url}?token={trader.token}"))
+    await anonymous.subscribe("prices.BTC_USDC")
+    await signed_in.subscribe("orders")
+
+    code = await asyncio.to_thread(ws_server.terminate)
+
+    assert code == 0
+    assert await anonymous.closed() == 1001
+    assert await signed_in.closed() == 1001
+
+
+HANDSHAKE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+PING, CLOSE = 0x9, 0x8
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked frame from the server: (opcode, payload)."""
+    head = await reader.readexactly(2)
+    length = head[1] & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    return head[0] & 0x0F, await reader.readexactly(length)
+
+
+@pytest.mark.ws_args("--ping-interval", "0.3", "--ping-timeout", "0.6")
+async def test_heartbeats_close_a_client_that_never_answers_pings(ws_server: WsProcess) -> None:
+    answering = Inbox(await connect(ws_server.url))  # the library answers pings itself
+    reader, writer = await asyncio.open_connection("127.0.0.1", ws_server.port)
+    writer.write(HANDSHAKE)
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+
+    opcodes = []
+    async with asyncio.timeout(15):
+        while not opcodes or opcodes[-1] != CLOSE:
+            opcode, payload = await read_frame(reader)
+            opcodes.append(opcode)
+    writer.close()
+
+    assert opcodes[0] == PING  # a heartbeat, left unanswered
+    assert int.from_bytes(payload[:2], "big") == 1011  # closed: "keepalive ping timeout"
+    assert answering.close_code is None  # pings answered: still connected
+    assert await ws_server.metric("tradepro_ws_connections") == 1
+
+
+@pytest.fixture
+def owned_redis() -> Iterator[OwnedRedis]:
+    redis = OwnedRedis()
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.close()
+
+
+async def test_the_server_rides_out_a_redis_restart(
+    owned_redis: OwnedRedis, tmp_path: Path
+) -> None:
+    server = WsProcess({"REDIS_URL": owned_redis.url}, free_port(), tmp_path / "ws.log")
+    server.start()
+    bus = RedisBus(owned_redis.url, socket_timeout_s=1.0)
+    try:
+        await server.wait_healthy()
+        client = Inbox(await connect(server.url))
+        await client.subscribe("prices.ETH_USDC")
+        await publish_price(bus, "ETH_USDC", "3500.00", "3500.01")
+        await client.first(lambda m: m.get("bid") == "3500.00", "a price before the outage")
+
+        await asyncio.to_thread(owned_redis.stop)
+        await eventually(lambda: _status(server, 503), 30, "/health to report the bus down (503)")
+        await asyncio.to_thread(owned_redis.start)
+        await publish_retrying(
+            bus, "price-update", {"asset": "ETH_USDC", "bid": "3600.00", "ask": "3600.01"}, "r"
+        )
+        await client.first(lambda m: m.get("bid") == "3600.00", "a price after the restart", 30)
+
+        assert [m["bid"] for m in client.of_type("price")] == ["3500.00", "3600.00"]
+        assert client.close_code is None  # the clients never noticed
+        await eventually(lambda: _status(server, 200), 30, "/health to be ok again")
+    finally:
+        await bus.close()
+        server.close()
+
+
+async def _status(server: WsProcess, expected: int) -> bool:
+    return (await server.get("/health"))[0] == expected

@@ -1,0 +1,165 @@
+"""What the WebSocket tests share: ``tradepro ws`` as a real process, clients that collect
+what they receive, traders with session tokens, and orders placed through the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from stack import EngineProcess, ServiceProcess, eventually
+from tradepro.api.security import SESSION, issue
+from tradepro.bus.base import Bus, Entry
+from tradepro.bus.requests import Requester, RequestTimeoutError
+
+JWT_SECRET = "ws-tests-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
+
+
+class WsProcess(ServiceProcess):
+    """``tradepro ws`` as a child process on a port of its own, its log kept for failures."""
+
+    def __init__(self, env: Mapping[str, str], port: int, log_path: Path, *args: str) -> None:
+        settings = {"JWT_SECRET": JWT_SECRET, "WS_PORT": str(port), **env}
+        super().__init__("ws", settings, log_path, args)
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    async def wait_healthy(self, timeout_s: float = 30.0) -> None:
+        async def healthy() -> bool:
+            assert self.process is not None
+            assert self.process.poll() is None, f"tradepro ws exited:\n{self.log_tail()}"
+            return (await self.get("/health"))[0] == 200
+
+        await eventually(healthy, timeout_s, "tradepro ws to answer /health with 200")
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """An HTTP GET on the server's port: (status, body); (0, b"") if it does not answer."""
+        return await asyncio.to_thread(_http_get, f"http://127.0.0.1:{self.port}{path}")
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """One sample of ``/metrics`` (0 when absent)."""
+        wanted = name + (
+            "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else ""
+        )
+        _, body = await self.get("/metrics")
+        for line in body.decode().splitlines():
+            sample, _, value = line.rpartition(" ")
+            if sample == wanted:
+                return float(value)
+        return 0.0
+
+
+def _http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (a local URL)
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), bytes(error.read())
+    except OSError:
+        return 0, b""
+
+
+class Inbox:
+    """Reads everything a client connection receives, in a task of its own."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.messages: list[dict[str, Any]] = []
+        self.close_code: int | None = None
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.connection:
+                self.messages.append(orjson.loads(raw))
+        except ConnectionClosed:
+            pass
+        self.close_code = self.connection.close_code
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [message for message in self.messages if message["type"] == kind]
+
+    async def first(
+        self, matches: Callable[[dict[str, Any]], bool], what: str, timeout_s: float = 15.0
+    ) -> dict[str, Any]:
+        """The first message received for which ``matches`` holds (waiting for it)."""
+        await eventually(lambda: any(map(matches, self.messages)), timeout_s, what)
+        return next(message for message in self.messages if matches(message))
+
+    async def closed(self, timeout_s: float = 15.0) -> int | None:
+        await eventually(self._task.done, timeout_s, "the connection to close")
+        return self.close_code
+
+    async def send(self, message: object) -> None:
+        await self.connection.send(orjson.dumps(message).decode())
+
+    async def subscribe(self, *channels: str) -> dict[str, Any]:
+        """Subscribe and wait for the server's reply (after it, the channels are live)."""
+        seen = len(self.messages)
+        await self.send({"type": "subscribe", "channels": list(channels)})
+        return await self.first(
+            lambda m: m in self.messages[seen:] and m["type"] in ("subscriptions", "error"),
+            f"the reply to subscribing to {channels}",
+        )
+
+    async def close(self) -> None:
+        await self.connection.close()
+        await self._task
+
+
+class Trader:
+    """A registered user with a session token (as ``/auth/signin/verify`` issues it)."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.email = f"trader-{user_id[:8]}@example.com"
+        self.token = issue(JWT_SECRET, SESSION, user_id, self.email, 3600)[0]
+
+
+async def register(requester: Requester) -> Trader:
+    trader = Trader(str(uuid.uuid4()))
+    reply = await requester.send_request_and_wait("register-user", {"userId": trader.user_id})
+    assert reply["status"] == "registered", reply
+    return trader
+
+
+async def create_order(requester: Requester, trader: Trader, **fields: object) -> dict[str, Any]:
+    payload = {"userId": trader.user_id, "asset": "BTC_USDC", "side": "buy", "qty": "0.01000",
+               "leverage": 10} | fields  # fmt: skip
+    reply = await requester.send_request_and_wait("create-order", payload)
+    assert reply["status"] == "created", reply
+    order: dict[str, Any] = reply["order"]
+    return order
+
+
+async def publish_price(bus: Bus, asset: str, bid: str, ask: str, **extra: object) -> Entry:
+    return await bus.publish(
+        "price-update", {"asset": asset, "bid": bid, "ask": ask} | extra, str(uuid.uuid4())
+    )
+
+
+async def engine_answers(requester: Requester, engine: EngineProcess) -> None:
+    """Wait until the engine process has started and answers requests."""
+
+    async def answers() -> bool:
+        assert engine.process is not None and engine.process.poll() is None, engine.log_tail()
+        try:
+            await requester.send_request_and_wait(
+                "get-account", {"userId": str(uuid.uuid4())}, timeout_s=1.0
+            )
+        except RequestTimeoutError:
+            return False
+        return True
+
+    await eventually(answers, 60, "the engine to answer")
