@@ -1,0 +1,79 @@
+"""``tradepro up``: the whole platform from one command.
+
+Migrates the database once, in this process (so the services never race to migrate), then
+runs engine, api, ws and poller as child processes on the same settings: the embedded
+default (SQLite bus and database in the data folder) when ``REDIS_URL``/``DATABASE_URL``
+are unset, Redis and PostgreSQL when they are set. Their output is forwarded line by line
+behind their names. The engine starts first, then api and ws; once the api answers
+``/health`` (which needs the engine) and the ws port is open, the poller starts and a
+banner says where everything is.
+
+A service that exits on its own is restarted with a doubling delay (the engine recovers
+from its snapshot and the stream); one that cannot stay up (its port held by another
+program, a refused configuration, or ``RestartPolicy`` giving up) stops everything with a
+message that names it and shows its last lines. Ctrl-C or SIGTERM stops the api, ws and
+poller first and the engine last, so its final snapshot holds every order they accepted;
+a second Ctrl-C kills them.
+This module prepares (settings check, data folder, migrations); ``up_supervisor`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from tradepro.config import Settings
+from tradepro.services.up_banner import describe_database, render_banner, ui_url
+from tradepro.services.up_plan import UpOptions, plan_problem, service_plan
+from tradepro.services.up_process import Console
+from tradepro.services.up_supervisor import EXIT_CONFIG, EXIT_FAILED, Supervisor
+
+
+def run_up(settings: Settings, options: UpOptions, console: Console | None = None) -> int:
+    """Prepare the data folder and the database, then supervise the services until
+    stopped; the exit code (0 when every service stopped cleanly)."""
+    started_s = time.monotonic()
+    console = console or Console()
+    problem = plan_problem(settings)
+    if problem is not None:
+        print(f"tradepro up: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    data_dir = settings.tradepro_data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    console.note(f"data folder: {data_dir}")
+    if not _migrate(settings, console):
+        return EXIT_FAILED
+    supervisor = Supervisor(
+        service_plan(settings, options),
+        options,
+        console,
+        lambda healthy_after_s: render_banner(settings, options, healthy_after_s),
+        started_s=started_s,
+        extra_env=_derived_env(settings),
+    )
+    return asyncio.run(supervisor.run())
+
+
+def _derived_env(settings: Settings) -> dict[str, str]:
+    """``PUBLIC_URL`` when unset: the banner's UI address, so the sign-in links the api
+    sends point where the api listens (the setting's own default assumes port 4000)."""
+    if "public_url" in settings.model_fields_set:
+        return {}
+    return {"PUBLIC_URL": ui_url(settings)}
+
+
+def _migrate(settings: Settings, console: Console) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 (heavy; only needed here)
+
+    from tradepro.db.migrate import upgrade_sync  # noqa: PLC0415
+
+    where = describe_database(settings)
+    console.note(f"migrating the database: {where}")
+    try:
+        upgrade_sync(settings.effective_database_url)
+    except (SQLAlchemyError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        print(f"tradepro up: cannot migrate the database ({where}): {reason}", file=sys.stderr)
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""The browser UI: static pages and ES modules served by the API (``serve.install_ui``)."""

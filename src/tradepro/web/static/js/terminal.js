@@ -1,0 +1,306 @@
+// The trading terminal: quotes, account, positions, history, notifications.
+//
+// Truth comes from the API (open orders, balance, history), refreshed every few seconds and
+// after every event; between refreshes each quote from the WebSocket moves the mark prices,
+// the unrealized PnL and the equity, computed exactly as the engine does. A position that
+// the engine closes is announced by the live feed, or, if that is down, found missing at
+// the next refresh and looked up in the history: either way the user gets one notification.
+
+import { ApiError, api, newKey } from "./api.js";
+import { PriceChart } from "./chart.js";
+import { byId, el, setText, show } from "./dom.js";
+import { groupDigits, usd } from "./format.js";
+import { History, confirmClose } from "./history.js";
+import { LiveFeed } from "./live.js";
+import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
+import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
+import { OrderTicket } from "./ticket.js";
+
+const REFRESH_LIVE_MS = 15000;
+const REFRESH_OFFLINE_MS = 2000;
+const ASSET_KEY = "tradepro.asset";
+
+export class Terminal {
+  constructor(config, instruments, user, report, signIn) {
+    this.config = config;
+    this.instruments = instruments;
+    this.user = user;
+    this.report = report;
+    this.signIn = signIn;
+    this.asset = instruments.keys().next().value;
+    this.interval = "1m";
+    this.quotes = new Map();
+    this.account = null;
+    this.knownOpen = new Set();
+    this.closingByUser = new Set();
+    this.history = new History((path, options) => this.call(path, options), report);
+    this.connection = "connecting";
+    this.timers = [];
+    this.refreshing = null;
+    this.refreshAgain = false;
+    this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), (order, button) =>
+      this.close(order, button),
+    );
+    this.chart = new PriceChart(byId("chart"), byId("chart-note"), (message) => this.report("chart", message));
+    this.ticket = new OrderTicket({
+      instrument: () => this.instruments.get(this.asset),
+      quote: () => this.quotes.get(this.asset) ?? null,
+      freeBalance: () => this.account?.balance ?? null,
+      submit: (body) => this.create(body),
+    });
+    const channels = [...instruments.keys()].map((symbol) => `prices.${symbol}`).concat("orders");
+    this.feed = new LiveFeed(config.wsUrl, channels, {
+      onPrice: (message) => this.onPrice(message),
+      onOrder: (message) => this.onOrder(message),
+      onState: (state, detail) => this.onConnection(state, detail),
+      onUnauthorized: () => this.checkSession("The live feed refused your session."),
+      onServerError: (message) => this.report("live", `Live feed: ${message.message}`),
+    });
+  }
+
+  start() {
+    show(byId("trading-view"), true);
+    show(byId("market-bar"), true);
+    show(byId("account-bar"), true);
+    setText(byId("who"), this.user.email);
+    byId("who").title = this.user.email;
+    this.setupPicker();
+    this.ticket.setInstrument(this.instruments.get(this.asset));
+    this.chart.start(this.config.chartLibrary).then(() => this.showChart());
+    this.feed.start();
+    this.refresh();
+    this.history.refresh();
+    this.timers.push(setInterval(() => this.renderQuote(), 1000));
+    this.scheduleRefresh();
+  }
+
+  stop() {
+    this.feed.stop();
+    this.chart.stop();
+    this.timers.forEach((timer) => clearInterval(timer));
+    clearTimeout(this.refreshTimer);
+    this.stopped = true;
+    this.history.stopped = true;
+  }
+
+  setupPicker() {
+    const picker = byId("asset");
+    const saved = localStorage.getItem(ASSET_KEY);
+    if (saved && this.instruments.has(saved)) this.asset = saved;
+    picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbol.replace("_", " / ") })));
+    picker.value = this.asset;
+    picker.addEventListener("change", () => {
+      this.asset = picker.value;
+      localStorage.setItem(ASSET_KEY, this.asset);
+      this.ticket.setInstrument(this.instruments.get(this.asset));
+      this.renderQuote();
+      this.showChart();
+    });
+    for (const button of document.querySelectorAll("[data-interval]")) {
+      button.addEventListener("click", () => {
+        this.interval = button.dataset.interval;
+        for (const other of document.querySelectorAll("[data-interval]")) {
+          other.setAttribute("aria-pressed", String(other === button));
+        }
+        this.showChart();
+      });
+    }
+    byId("signout").addEventListener("click", () => this.signOut());
+  }
+
+  showChart() {
+    const { priceDecimals } = this.instruments.get(this.asset).info;
+    this.chart.show(this.asset, this.interval, priceDecimals);
+  }
+
+  // -- live feed ---------------------------------------------------------------------------
+
+  onPrice(message) {
+    const instrument = this.instruments.get(message.asset);
+    if (instrument === undefined) return;
+    const decimals = instrument.info.priceDecimals;
+    try {
+      this.quotes.set(message.asset, {
+        bid: parseScaled(message.bid, decimals, "bid"),
+        ask: parseScaled(message.ask, decimals, "ask"),
+        message,
+        arrivedAt: performance.now(),
+      });
+    } catch (error) {
+      this.report("live", `Live feed sent an unreadable ${message.asset} quote: ${error.message}`);
+      return;
+    }
+    this.chart.onQuote(message.asset, message.mid, message.ts);
+    if (message.asset === this.asset) {
+      this.renderQuote();
+      this.ticket.update();
+    }
+    this.renderLive();
+  }
+
+  onOrder(message) {
+    const order = message.order;
+    if (message.event === "created") this.knownOpen.add(order.orderId);
+    if (message.event === "closed") this.history.announce(order);
+    this.refresh();
+    if (message.event === "closed") this.history.waitFor([order.orderId]);
+  }
+
+  onConnection(state, detail = "") {
+    // Only a switch between live and not live changes the refresh pace (resetting the
+    // timer on every retry would starve the offline refresh).
+    const paceChanged = (state === "live") !== (this.connection === "live");
+    this.connection = state;
+    const badge = byId("badge-connection");
+    setText(badge, { live: "Live", connecting: "Connecting…", offline: "Offline" }[state]);
+    badge.dataset.state = state;
+    badge.title = detail || (state === "live" ? "Live prices and order events" : "");
+    if (state === "live") this.report("live", null);
+    else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
+    if (paceChanged) this.scheduleRefresh();
+  }
+
+  renderQuote() {
+    const quote = this.quotes.get(this.asset);
+    setText(byId("bid"), quote ? groupDigits(quote.message.bid) : "—");
+    setText(byId("ask"), quote ? groupDigits(quote.message.ask) : "—");
+    setText(byId("spread"), quote ? groupDigits(quote.message.spread) : "—");
+    show(byId("badge-simulated"), Boolean(quote?.message.simulated));
+    const stale = byId("badge-stale");
+    const age = quote ? (performance.now() - quote.arrivedAt) / 1000 : null;
+    const limit = `orders need a price at most ${this.config.staleAfterS} s old`;
+    if (quote === undefined) {
+      setText(stale, "No price yet");
+      stale.title = `No quote has arrived for ${this.asset} yet: ${limit}`;
+    } else {
+      setText(stale, `Stale ${Math.floor(age)} s`);
+      stale.title = `No quote for ${Math.floor(age)} s: ${limit}`;
+    }
+    show(stale, quote === undefined || age > this.config.staleAfterS);
+  }
+
+  /** Marks, PnL and equity at the latest quotes. */
+  renderLive() {
+    const pnl = this.openTable.updateLive(this.instruments, this.quotes);
+    if (this.account === null) return;
+    const { balance, locked } = this.account;
+    setText(byId("balance"), usd(balance));
+    setText(byId("locked"), usd(locked));
+    setText(byId("equity"), usd(balance + locked + pnl));
+  }
+
+  // -- REST ---------------------------------------------------------------------------------
+
+  /** Call the API; a 401 anywhere means the session is over: back to sign-in. */
+  async call(path, options) {
+    try {
+      return await api(path, options);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401 && !this.stopped) {
+        this.signIn("Your session has ended: sign in again.");
+      }
+      throw error;
+    }
+  }
+
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    const delay = this.connection === "live" ? REFRESH_LIVE_MS : REFRESH_OFFLINE_MS;
+    this.refreshTimer = setTimeout(async () => {
+      await this.refresh();
+      if (!this.stopped) this.scheduleRefresh();
+    }, delay);
+  }
+
+  /** Reload open orders and balance (one at a time; a call during one runs once after). */
+  async refresh() {
+    if (this.refreshing !== null) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = this.loadAccount().finally(() => {
+      this.refreshing = null;
+    });
+    await this.refreshing;
+    if (this.refreshAgain) {
+      this.refreshAgain = false;
+      await this.refresh();
+    }
+  }
+
+  async loadAccount() {
+    let orders;
+    let balance;
+    try {
+      [{ orders }, balance] = await Promise.all([
+        this.call("/api/v1/trade/get-open-orders"),
+        this.call("/api/v1/balance/me"),
+      ]);
+    } catch (error) {
+      if (error.status !== 401) this.report("account", `Cannot load your account: ${error.message}`);
+      return;
+    }
+    this.report("account", null);
+    this.account = {
+      balance: parseScaled(balance.balance, USD_DECIMALS, "balance", { allowZero: true }),
+      locked: parseScaled(balance.lockedMargin, USD_DECIMALS, "lockedMargin", { allowZero: true }),
+      equity: parseSigned(balance.equity, USD_DECIMALS, "equity"),
+    };
+    const parsed = orders.filter((order) => this.instruments.has(order.asset)).map((order) => parseOpenOrder(order, this.instruments.get(order.asset)));
+    const present = new Set(parsed.map((order) => order.orderId));
+    const vanished = [...this.knownOpen].filter((id) => !present.has(id) && !this.closingByUser.has(id));
+    this.knownOpen = present;
+    this.openTable.sync(parsed);
+    this.renderLive();
+    this.ticket.update();
+    if (vanished.length) await this.history.waitFor(vanished);
+  }
+
+  async create(body) {
+    const opened = await this.call("/api/v1/trade/create-order", {
+      method: "POST",
+      body,
+      headers: { "Idempotency-Key": newKey() },
+    });
+    this.knownOpen.add(opened.orderId);
+    await this.refresh();
+    return opened;
+  }
+
+  async close(order, button) {
+    button.disabled = true;
+    this.closingByUser.add(order.orderId);
+    const positionsError = byId("positions-error");
+    show(positionsError, false);
+    try {
+      const closed = await this.call("/api/v1/trade/close-order", { method: "POST", body: { orderId: order.orderId } });
+      confirmClose(order, closed);
+    } catch (error) {
+      this.closingByUser.delete(order.orderId);
+      button.disabled = false;
+      setText(positionsError, `Could not close the ${order.asset} position: ${error.message}`);
+      show(positionsError, true);
+      return;
+    }
+    await Promise.all([this.refresh(), this.history.waitFor([order.orderId])]);
+  }
+
+  async checkSession(why) {
+    try {
+      await this.call("/api/v1/auth/protected-route-test");
+      this.report("live", `${why} Live prices are off; the page refreshes from the API instead.`);
+    } catch (error) {
+      if (error.status !== 401) this.report("live", `${why} ${error.message}`);
+    }
+  }
+
+  async signOut() {
+    try {
+      await api("/api/v1/auth/signout", { method: "POST" });
+    } catch (error) {
+      this.report("signout", `Sign-out failed: ${error.message}`);
+      return;
+    }
+    this.signIn("You are signed out.");
+  }
+}

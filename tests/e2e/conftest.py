@@ -1,0 +1,131 @@
+"""Fixtures of the browser tests: Debian's Chromium driven by Playwright, the real stack.
+
+Browsers are not downloaded: Playwright launches the system Chromium
+(``apt-get install chromium``; ``TRADEPRO_TEST_CHROMIUM`` names another binary). Without it,
+or without the chart library that ``make install`` copies from npm, these tests skip with
+the reason, and fail when ``TRADEPRO_REQUIRE_SERVICES=1`` (as in CI).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from e2e_stack import ARTIFACTS, Stack
+from servers import services_required
+from tradepro.web.serve import CHART_LIBRARY
+
+CHROMIUM = os.environ.get("TRADEPRO_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+VIEWPORT = {"width": 1400, "height": 900}
+
+Shot = Callable[[str], Path]
+
+expect.set_options(timeout=10_000)
+
+
+def _missing(what: str) -> None:
+    if services_required():
+        pytest.fail(f"{what} and TRADEPRO_REQUIRE_SERVICES=1")
+    pytest.skip(f"{what}; set TRADEPRO_REQUIRE_SERVICES=1 to make this a failure")
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """A fresh headless Chromium per test (Playwright's sync API keeps an event loop for
+    as long as it runs: it stops before the next test's own loop starts)."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _missing(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
+    if not CHART_LIBRARY.is_file():
+        _missing("the chart library is not installed (run `make install`; it needs npm)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[pytest.TestReport]:
+    """A failed test leaves a screenshot of its page as it was (before any teardown)."""
+    report: pytest.TestReport = yield
+    page = getattr(item, "funcargs", {}).get("page")
+    if call.when == "call" and report.failed and page is not None:
+        folder = artifacts_for(item)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / "failure.png"), full_page=True)
+    return report
+
+
+def artifacts_for(node: pytest.Item) -> Path:
+    return ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", node.name)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page in a new browser context (no cookies); uncaught script errors fail the test."""
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    opened = context.new_page()
+    crashes: list[str] = []
+    opened.on("pageerror", lambda error: crashes.append(str(error)))
+    policy: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            policy.append(message.text)
+
+    opened.on("console", on_console)
+    try:
+        yield opened
+    finally:
+        context.close()
+    assert not crashes, f"uncaught errors in the page: {crashes}"
+    assert not policy, f"the page broke its Content-Security-Policy: {policy}"
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest, page: Page) -> Shot:
+    """``shot(name)`` saves a screenshot under test-artifacts/e2e/<test>/ (look at them)."""
+    folder = artifacts_for(request.node)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    taken: list[Path] = []
+
+    def shot(name: str) -> Path:
+        path = folder / f"{len(taken) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        taken.append(path)
+        return path
+
+    return shot
+
+
+@pytest.fixture
+def stack(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_url: str,
+    bus_namespace: str,
+    postgres_url: str,
+) -> Iterator[Stack]:
+    """api, engine, ws and poller as processes on Redis + PostgreSQL; their logs are kept
+    under test-artifacts/e2e/<test>/ afterwards."""
+    running = Stack(tmp_path, redis_url, bus_namespace, postgres_url)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.close()
+        folder = artifacts_for(request.node)
+        folder.mkdir(parents=True, exist_ok=True)
+        for log in tmp_path.glob("*.log"):
+            shutil.copy(log, folder / log.name)
