@@ -14,12 +14,16 @@ from types import SimpleNamespace
 from fastapi import FastAPI
 
 from tradepro.api.deps import CurrentUser
+from tradepro.api.security import SessionVerifier
 from tradepro.config import Settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.context = SimpleNamespace(settings=Settings(jwt_secret=os.environ["JWT_SECRET"]))
+    secret = os.environ["JWT_SECRET"]
+    app.state.context = SimpleNamespace(
+        settings=Settings(jwt_secret=secret), sessions=SessionVerifier(secret)
+    )
     yield
 
 

@@ -26,9 +26,10 @@ What is measured, in one run:
    1..10 on the three default assets, published in pipelined batches of ``--batch``
    XADDs (the fields ``RedisBus.publish`` writes) with at most ``--window`` orders
    unanswered, and every ``created`` callback is awaited. Then, once the periodic
-   snapshot that covers the fill has committed (polled in ``engine_state``; a save of
-   100,000 fresh rows running on the engine's loop is a separate cost, reported by the
-   fill and restart figures), each of ``--tick-samples`` samples (after 10 unrecorded
+   snapshot that covers every open position (the fill's, or the round trips') has
+   committed (polled in ``engine_state``; a save of 100,000 fresh rows running beside the
+   engine's loop is a separate cost, reported by the round-trip, fill and restart
+   figures), each of ``--tick-samples`` samples (after 10 unrecorded
    ones) opens one BTC buy through a round trip with a take-profit one tick above its
    open price (the ask), then publishes a price-update whose bid equals that
    take-profit with ``RedisBus.publish``. The latency runs from just before that XADD
@@ -95,6 +96,7 @@ import psutil
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from _cpu import cpu_pressure_s, cpu_s, run_queue_wait_s
 from tradepro.bus.base import entry_order
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
@@ -362,10 +364,10 @@ class CpuMeter:
         self.before = self._read()
 
     def _read(self) -> dict[str, float]:
-        readings = {"psi": _cpu_pressure_s()}
+        readings = {"psi": cpu_pressure_s()}
         for name, process in self.processes.items():
-            readings[name] = _cpu_s(process)
-            readings[name + "_wait"] = _run_queue_wait_s(process.pid)
+            readings[name] = cpu_s(process.pid)
+            readings[name + "_wait"] = run_queue_wait_s(process.pid)
         return readings
 
     def percent(self) -> dict[str, float]:
@@ -375,35 +377,6 @@ class CpuMeter:
             name: round(100 * (after[name] - self.before[name]) / elapsed, 1)
             for name in sorted(after, key=lambda name: name == "psi")
         }
-
-
-def _cpu_s(process: psutil.Process) -> float:
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return math.nan
-    return float(times.user + times.system)
-
-
-def _run_queue_wait_s(pid: int) -> float:
-    """Seconds the process's threads have spent runnable but not running (Linux)."""
-    total_ns = 0
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                total_ns += int((task / "schedstat").read_text().split()[1])
-    except OSError:
-        return math.nan
-    return total_ns / 1e9
-
-
-def _cpu_pressure_s() -> float:
-    """Seconds in which some task waited for a CPU, since boot (Linux PSI)."""
-    try:
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-        return int(some.rpartition("total=")[2]) / 1e6
-    except (OSError, ValueError, IndexError):
-        return math.nan
 
 
 def cpu_text(percent: dict[str, float]) -> str:
@@ -909,10 +882,11 @@ async def run_phases(stack: Stack) -> None:
     try:
         await measure_round_trips(stack)
         last_entry = await fill(stack, options.open_for_ticks)
-        if last_entry is not None:
-            say("waiting for the snapshot that covers the fill to commit")
-            waited = await wait_for_snapshot(stack, last_entry, timeout_s=300)
-            say(f"  committed {waited:.1f}s after the last fill order")
+        if last_entry is None:  # the round trips opened enough: their orders, then
+            last_entry = await stack.bus.last_entry_id()
+        say("waiting for the snapshot that covers every open position to commit")
+        waited = await wait_for_snapshot(stack, last_entry, timeout_s=300)
+        say(f"  committed {waited:.1f}s after the last order")
         await measure_ticks(stack)
         await fill(stack, options.positions_restart)
         await measure_restart(stack)

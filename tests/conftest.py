@@ -23,6 +23,8 @@ import pytest
 import redis
 from hypothesis import settings
 
+from servers import services_required
+
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.load_profile("ci")
 
@@ -30,10 +32,6 @@ REDIS_URL = os.environ.get("TRADEPRO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 POSTGRES_URL = os.environ.get(
     "TRADEPRO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def services_required() -> bool:
-    return os.environ.get("TRADEPRO_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
 
 
 def _reachable(url: str, default_port: int) -> bool:

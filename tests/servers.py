@@ -17,6 +17,11 @@ import time
 from pathlib import Path
 
 
+def services_required() -> bool:
+    """``TRADEPRO_REQUIRE_SERVICES=1`` (as in CI): a missing server or tool is a failure."""
+    return os.environ.get("TRADEPRO_REQUIRE_SERVICES", "") not in ("", "0", "false", "no")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

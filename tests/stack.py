@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,25 +49,32 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
-class EngineProcess:
-    """``tradepro engine`` as a child process, with its log kept for failures."""
+class ServiceProcess:
+    """``tradepro <service> <args>`` as a child process, with its log kept for failures."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self, service: str, env: Mapping[str, str], log_path: Path, args: Sequence[str] = ()
+    ) -> None:
+        self.service = service
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tradepro.cli", "engine"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tradepro.cli", self.service, *self.args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
         self.starts += 1
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
         assert self.process is not None
@@ -93,6 +100,13 @@ class EngineProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class EngineProcess(ServiceProcess):
+    """``tradepro engine`` as a child process, with its log kept for failures."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+        super().__init__("engine", env, log_path)
 
 
 @dataclass

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_demo(commands)
     _add_services(commands)
+    _add_poller(commands)
+    _add_ws(commands)
+    _add_up(commands)
     return parser
 
 
@@ -95,10 +98,16 @@ def _run_api(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from tradepro.api.app import create_app  # noqa: PLC0415
+    from tradepro.config import SettingsError, check_mail  # noqa: PLC0415
     from tradepro.db.migrate import upgrade_sync  # noqa: PLC0415
     from tradepro.services.runner import configure_logging  # noqa: PLC0415
 
     settings = _settings_or_exit()
+    try:
+        check_mail(settings)
+    except SettingsError as error:
+        print(f"tradepro: {error}", file=sys.stderr)
+        return 2
     configure_logging()
     settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_sync(settings.effective_database_url)
@@ -120,6 +129,212 @@ def _run_migrate(args: argparse.Namespace) -> int:
     upgrade_sync(settings.effective_database_url)
     print(f"database migrated: {settings.effective_database_url.split('@')[-1]}")
     return 0
+
+
+def _add_ws(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ws = commands.add_parser(
+        "ws",
+        help="run the WebSocket server (port WS_PORT, default 8080)",
+        description="Serve live prices and each user's order events over WebSocket "
+        "(protocol: docs/websocket.md), with /health and /metrics on the same port.",
+    )
+    ws.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
+    ws.add_argument(
+        "--send-queue",
+        type=_positive_int,
+        default=256,
+        metavar="MESSAGES",
+        help="messages a client may have waiting before it is closed with 1013 (default: 256)",
+    )
+    ws.add_argument(
+        "--ping-interval",
+        type=_positive_float,
+        default=20.0,
+        metavar="SECONDS",
+        help="heartbeat ping interval (default: 20)",
+    )
+    ws.add_argument(
+        "--ping-timeout",
+        type=_positive_float,
+        default=20.0,
+        metavar="SECONDS",
+        help="close a client whose pong is this late (default: 20)",
+    )
+    ws.add_argument(
+        "--close-timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="abort a connection whose closing handshake takes longer (default: 5)",
+    )
+    ws.add_argument(
+        "--log-interval",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often connection counts are logged (default: 60)",
+    )
+    ws.set_defaults(handler=_run_ws)
+
+
+def _run_ws(args: argparse.Namespace) -> int:
+    from tradepro.services.runner import run_service  # noqa: PLC0415
+    from tradepro.services.ws import GatewayOptions, serve_ws  # noqa: PLC0415
+
+    settings = _settings_or_exit()
+    options = GatewayOptions(
+        host=args.host,
+        port=settings.ws_port,
+        send_queue=args.send_queue,
+        ping_interval_s=args.ping_interval,
+        ping_timeout_s=args.ping_timeout,
+        close_timeout_s=args.close_timeout,
+        log_interval_s=args.log_interval,
+    )
+    return run_service("ws", lambda stop: serve_ws(settings, stop, options))
+
+
+def _add_poller(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    poller = commands.add_parser(
+        "poller",
+        help="run the price poller (Backpack bookTicker, or --feed sim) into engine-stream",
+        description="Stream quotes from Backpack (BACKPACK_WS_URL, one bookTicker per ASSETS "
+        "symbol) or from a seeded SIMULATED feed into engine-stream as price-update entries, "
+        "and record one-minute candles in the database. Holds quotes (latest per symbol) "
+        "while the engine does not answer. SIGTERM/SIGINT stop it.",
+    )
+    _add_feed_options(poller)
+    poller.add_argument(
+        "--max-rate",
+        type=_positive_float,
+        default=None,
+        metavar="PER_S",
+        help="most price-update entries per second per symbol (default: POLLER_MAX_RATE_PER_S, 50)",
+    )
+    poller.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics at http://0.0.0.0:PORT/metrics (default: off)",
+    )
+    poller.add_argument(
+        "--status-interval",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often the status line is logged (default: 10)",
+    )
+    poller.add_argument(
+        "--engine-timeout",
+        type=_positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="hold quotes once the engine has not answered a probe for this long (default: 2)",
+    )
+    poller.set_defaults(handler=_run_poller)
+
+
+def _add_feed_options(parser: argparse.ArgumentParser) -> None:
+    """``--feed``, ``--rate`` and ``--seed``: the same for ``poller`` and ``up``."""
+    parser.add_argument(
+        "--feed",
+        choices=("backpack", "sim"),
+        default="backpack",
+        help="price source (default: backpack, live at BACKPACK_WS_URL); "
+        "sim is marked SIMULATED everywhere",
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=10.0,
+        metavar="QUOTES_PER_S",
+        help="--feed sim: quotes per second per asset (default: 10)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="--feed sim: random seed")
+
+
+def _run_poller(args: argparse.Namespace) -> int:
+    from tradepro.services.poller import PollerOptions, serve_poller  # noqa: PLC0415
+    from tradepro.services.runner import run_service  # noqa: PLC0415
+
+    settings = _settings_or_exit()
+    if args.feed == "backpack":
+        _check_websocket_url(settings.backpack_ws_url)
+    options = PollerOptions(
+        feed=args.feed,
+        sim_rate_per_s=args.rate,
+        seed=args.seed,
+        max_rate_per_s=args.max_rate or settings.poller_max_rate_per_s,
+        metrics_port=args.metrics_port,
+        status_interval_s=args.status_interval,
+        engine_timeout_s=args.engine_timeout,
+    )
+    return run_service("poller", lambda stop: serve_poller(settings, options, stop))
+
+
+def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = commands.add_parser(
+        "up",
+        help="run the whole platform: engine, api, ws and poller, with one banner",
+        description="Migrate the database, then run the engine, api, ws and poller as child "
+        "processes (embedded SQLite bus and database in TRADEPRO_DATA_DIR unless REDIS_URL / "
+        "DATABASE_URL are set), their output prefixed with their names. A banner gives the "
+        "URLs once healthy; a crashed service is restarted. Ctrl-C stops everything (the "
+        "engine last, with a final snapshot); a second Ctrl-C forces it.",
+    )
+    _add_feed_options(up)
+    up.add_argument(
+        "--start-timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="stop everything if not healthy after this long (default: 120)",
+    )
+    up.add_argument(
+        "--stop-timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on stop, kill a service still running after this long (default: 30)",
+    )
+    up.set_defaults(handler=_run_up)
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from tradepro.services.up import run_up  # noqa: PLC0415
+    from tradepro.services.up_plan import UpOptions  # noqa: PLC0415
+
+    settings = _settings_or_exit()
+    if args.feed == "backpack":
+        _check_websocket_url(settings.backpack_ws_url)
+    options = UpOptions(
+        feed=args.feed,
+        sim_rate_per_s=args.rate,
+        seed=args.seed,
+        start_timeout_s=args.start_timeout,
+        stop_timeout_s=args.stop_timeout,
+    )
+    return run_up(settings, options)
+
+
+def _check_websocket_url(url: str) -> None:
+    from websockets.exceptions import InvalidURI  # noqa: PLC0415
+    from websockets.uri import parse_uri  # noqa: PLC0415
+
+    try:
+        parse_uri(url)
+    except InvalidURI:
+        print(f"tradepro: BACKPACK_WS_URL must be a ws:// or wss:// URL, got {url!r}",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2) from None
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (1-65535), got {text!r}")
+    return value
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     order_limit_per_s: int = Field(20, ge=1)
     """Orders each user may place per second."""
     snapshot_interval_s: float = Field(10.0, gt=0)
+    poller_max_rate_per_s: float = Field(50.0, gt=0)
+    """Most ``price-update`` entries the poller publishes per second per symbol."""
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -108,6 +110,16 @@ class Settings(BaseSettings):
                 "JWT_SECRET must be set to a random secret of at least 32 characters "
                 "when TRADEPRO_ENV=production"
             )
+
+
+def check_mail(settings: Settings) -> None:
+    """The API's extra rule: in production, sign-in links must go out by e-mail (without
+    ``SMTP_URL`` they would be written to the log, where whoever reads it could sign in as
+    anyone)."""
+    if settings.tradepro_env == "production" and not settings.smtp_url:
+        raise SettingsError(
+            "SMTP_URL must be set when TRADEPRO_ENV=production: sign-in links are e-mailed"
+        )
 
 
 def load_settings() -> Settings:

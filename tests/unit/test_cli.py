@@ -147,3 +147,11 @@ def test_run_demo_stops_when_asked() -> None:
     code = run_demo(DemoOptions(seed=3), out, stop, clock_ns=clock, sleep=sleep_then_stop)
     assert code == 0
     assert "Stopped by SIGINT" in out.getvalue()
+
+
+def test_the_api_refuses_production_without_mail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sign-in links would go to the log, where anyone reading it could sign in as anyone."""
+    monkeypatch.setenv("TRADEPRO_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", "p" * 40)
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    assert main(["api"]) == 2
