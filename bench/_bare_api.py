@@ -1,7 +1,8 @@
 """The baseline for ``api_load.py``: one authenticated FastAPI endpoint, nothing behind it.
 
-Same framework, same JWT check (``tradepro.api.deps.current_user``), same server settings;
-the difference to the real API is the trading work (bus round trip to the engine).
+Same framework and framework settings (``NO_TELEMETRY``), same JWT check
+(``tradepro.api.deps.current_user``), same server settings; the difference to the real API
+is the trading work (bus round trip to the engine).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import SimpleNamespace
 
 from fastapi import FastAPI
 
+from tradepro.api.app import NO_TELEMETRY
 from tradepro.api.deps import CurrentUser
 from tradepro.api.security import SessionVerifier
 from tradepro.config import Settings
@@ -27,7 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-app = FastAPI(lifespan=lifespan)
+app = FastAPI(lifespan=lifespan, telemetry=NO_TELEMETRY)
 
 
 @app.post("/bare")

@@ -47,8 +47,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
+import psutil
 from redis.asyncio import Redis
 
+from _cpu import CpuMeter, cpu_text
 from tradepro.api.security import SESSION, issue
 from tradepro.bus.redis_bus import RedisBus
 
@@ -66,6 +68,36 @@ def free_port() -> int:
 def percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def service_processes(
+    redis_url: str, children: dict[str, subprocess.Popen[bytes]]
+) -> dict[str, psutil.Process | list[psutil.Process] | None]:
+    """The processes a phase's CPU is split between: the benchmark (the load generator),
+    our services, Redis, and every PostgreSQL process (its backends included)."""
+    raw = Redis.from_url(redis_url)
+    try:
+        redis: psutil.Process | None = psutil.Process(int((await raw.info("server"))["process_id"]))
+    except (psutil.Error, KeyError, ValueError):
+        redis = None
+    finally:
+        await raw.aclose()
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    return {
+        "client": psutil.Process(),
+        **{name: psutil.Process(child.pid) for name, child in children.items()},
+        "redis": redis,
+        "postgres": postgres,
+    }
+
+
+def cpu_per_request_us(percent: dict[str, float], per_s: float) -> dict[str, float]:
+    """Each process's CPU per completed request, in microseconds."""
+    return {
+        name: round(share / 100 / per_s * 1e6)
+        for name, share in percent.items()
+        if not name.endswith("_wait") and name != "psi"
+    }
 
 
 @contextlib.contextmanager
@@ -201,8 +233,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {}
     try:
         with (
-            process([*cli, "engine"], env, work / "engine.log"),
-            process([*cli, "api"], env, work / "api.log"),
+            process([*cli, "engine"], env, work / "engine.log") as engine,
+            process([*cli, "api"], env, work / "api.log") as api,
         ):
             base = f"http://127.0.0.1:{api_port}"
             await wait_http(f"{base}/health")
@@ -221,13 +253,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 opened.setdefault(headers["authorization"], []).append(created["orderId"])
 
             await drive(users[:4], 2, create, base)  # warm up
+            processes = await service_processes(args.redis, {"api": api, "engine": engine})
+            meter = CpuMeter(processes)
             started = time.monotonic()
             latencies = await drive(users, args.duration_s, create, base)
             elapsed = time.monotonic() - started
             result["create_per_s"] = round(len(latencies) / elapsed, 1)
             result["create_p50_ms_saturated"] = ms(statistics.median(latencies))
             result["create_p99_ms_saturated"] = ms(percentile(latencies, 0.99))
-            print(f"saturation: {result}", flush=True)
+            cpu = meter.percent()
+            result["create_cpu_us"] = cpu_per_request_us(cpu, result["create_per_s"])
+            print(f"saturation: {result}\n  CPU {cpu_text(cpu)}", flush=True)
 
             rate = args.load * result["create_per_s"]
             latencies = await drive_on_schedule(users, args.duration_s, rate, create, base)
@@ -262,7 +298,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             [sys.executable, "-m", "uvicorn", "_bare_api:app", "--app-dir", str(REPO / "bench"),
              "--port", str(bare_port), "--log-level", "warning", "--no-access-log"],
             env, work / "bare.log",
-        ):  # fmt: skip
+        ) as bare_server:  # fmt: skip
             bare_base = f"http://127.0.0.1:{bare_port}"
             await wait_http(f"{bare_base}/docs")
 
@@ -270,11 +306,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await call(client, "POST", "/bare", headers)
 
             await drive(users[:4], 1, bare, bare_base)
+            meter = CpuMeter(await service_processes(args.redis, {"bare": bare_server}))
             started = time.monotonic()
             latencies = await drive(users, args.duration_s, bare, bare_base)
             elapsed = time.monotonic() - started
             result["bare_per_s"] = round(len(latencies) / elapsed, 1)
             result["bare_p50_ms_saturated"] = ms(statistics.median(latencies))
+            cpu = meter.percent()
+            result["bare_cpu_us"] = cpu_per_request_us(cpu, result["bare_per_s"])
+            print(f"bare: {result['bare_per_s']}/s\n  CPU {cpu_text(cpu)}", flush=True)
     finally:
         await bus.close()
         raw = Redis.from_url(args.redis)

@@ -96,7 +96,7 @@ import psutil
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from _cpu import cpu_pressure_s, cpu_s, run_queue_wait_s
+from _cpu import CpuMeter, cpu_text
 from tradepro.bus.base import entry_order
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
@@ -344,49 +344,6 @@ class EngineProcess:
                         if stamp >= since_wall_s - 0.002:
                             found[marker] = stamp
         return found
-
-
-# -- CPU accounting --------------------------------------------------------------------
-
-
-class CpuMeter:
-    """CPU use of a few processes over a phase, in percent of one core (wall time).
-
-    For each process: ``<name>`` is CPU time (user + system); ``<name>_wait`` the time
-    its threads were runnable but waiting for a CPU (``/proc/<pid>/task/*/schedstat``),
-    i.e. what the machine's other load costs it. ``psi`` is the share of the wall time
-    in which some task on the machine waited for a CPU (``/proc/pressure/cpu``).
-    """
-
-    def __init__(self, processes: dict[str, psutil.Process | None]) -> None:
-        self.processes = {name: p for name, p in processes.items() if p is not None}
-        self.started = time.perf_counter()
-        self.before = self._read()
-
-    def _read(self) -> dict[str, float]:
-        readings = {"psi": cpu_pressure_s()}
-        for name, process in self.processes.items():
-            readings[name] = cpu_s(process.pid)
-            readings[name + "_wait"] = run_queue_wait_s(process.pid)
-        return readings
-
-    def percent(self) -> dict[str, float]:
-        elapsed = time.perf_counter() - self.started
-        after = self._read()
-        return {
-            name: round(100 * (after[name] - self.before[name]) / elapsed, 1)
-            for name in sorted(after, key=lambda name: name == "psi")
-        }
-
-
-def cpu_text(percent: dict[str, float]) -> str:
-    """``engine 33% (+41% waiting)``, ..., ``CPU pressure 55%``."""
-    parts = [
-        f"{name} {value:.0f}% (+{percent.get(name + '_wait', math.nan):.0f}% waiting)"
-        for name, value in percent.items()
-        if not name.endswith("_wait") and name != "psi"
-    ]
-    return ", ".join(parts) + f"; CPU pressure {percent.get('psi', math.nan):.0f}%"
 
 
 REDIS_COMMANDS = ("xadd", "xread", "exec", "xtrim")

@@ -14,17 +14,20 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=str)
+
+
+def loads_exact(body: bytes) -> Any:
+    """JSON with non-integral numbers as ``Decimal``; ``NaN``/``Infinity`` stay strings (so
+    validation refuses them by name). Raises ``ValueError`` for malformed JSON (or text)."""
+    return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+
 
 class DecimalJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            body = await self.body()
-            self._json = json.loads(body, parse_float=Decimal, parse_constant=str)
+            self._json = loads_exact(await self.body())
         return self._json
-
-
-def _refuse(name: str) -> None:
-    raise ValueError(f"{name} is not a number")
 
 
 class DecimalJsonRoute(APIRoute):

@@ -56,9 +56,9 @@ def unit_settings(data_dir: Path) -> Settings:
 
 
 @asynccontextmanager
-async def running_api(tmp_path: Path) -> AsyncIterator[Api]:
+async def running_api(tmp_path: Path, *, fast_path: bool = True) -> AsyncIterator[Api]:
     settings = unit_settings(tmp_path)
-    app = create_app(settings)
+    app = create_app(settings, fast_path=fast_path)
     async with app.router.lifespan_context(app):
         context: ApiContext = app.state.context
         context.requester.timeout_s = 0.3
