@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -79,8 +82,9 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def instruments(self) -> dict[str, Instrument]:
-        return instrument_table(DEFAULT_INSTRUMENTS[asset] for asset in self.assets)
+    def instruments(self) -> Mapping[str, Instrument]:
+        """The instruments of ``ASSETS`` by symbol (read on every order: built once)."""
+        return _instruments(self.assets)
 
     @property
     def starting_balance_cents(self) -> int:
@@ -130,3 +134,8 @@ def load_settings() -> Settings:
         raise SettingsError(f"invalid configuration: {error}") from None
     settings.check()
     return settings
+
+
+@lru_cache(maxsize=16)
+def _instruments(assets: tuple[str, ...]) -> Mapping[str, Instrument]:
+    return MappingProxyType(instrument_table(DEFAULT_INSTRUMENTS[asset] for asset in assets))

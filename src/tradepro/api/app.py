@@ -32,6 +32,7 @@ from tradepro.bus.ratelimit import RedisRateLimiter
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.session import create_db_engine
+from tradepro.services.runner import settle_heap
 from tradepro.web.serve import install_ui
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
@@ -51,6 +52,7 @@ class MetricsMiddleware:
         self.app = app
         self.requests = requests
         self.latency = latency
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,8 +71,14 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.labels(scope["method"], route, str(status)).inc()
-            self.latency.labels(route).observe(time.perf_counter() - started)
+            key = (scope["method"], route, status)
+            series = self._series.get(key)
+            if series is None:  # looking a labelled child up costs a lock and a tuple each
+                counter = self.requests.labels(key[0], route, str(status))
+                series = (counter, self.latency.labels(route))
+                self._series[key] = series
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
 
 
 def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
@@ -102,6 +110,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         app.state.context = ApiContext(
             settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
         )
+        settle_heap()
         try:
             yield
         finally:

@@ -40,12 +40,16 @@ class SessionAuth(HTTPBearer):
         token = credentials.credentials if credentials is not None else request.cookies.get("token")
         if not token:
             raise ApiError(401, "unauthorized", "sign in first: no session token")
-        context: ApiContext = request.app.state.context
-        try:
-            claims = context.sessions.verify(token)
-        except InvalidTokenError:
-            raise ApiError(401, "unauthorized", "the session token is invalid or expired") from None
-        return SessionUser(claims.user_id, claims.email)
+        return session_user(request.app.state.context, token)
+
+
+def session_user(context: ApiContext, token: str) -> SessionUser:
+    """The user a session token names; ``ApiError`` 401 if it is invalid or expired."""
+    try:
+        claims = context.sessions.verify(token)
+    except InvalidTokenError:
+        raise ApiError(401, "unauthorized", "the session token is invalid or expired") from None
+    return SessionUser(claims.user_id, claims.email)
 
 
 current_user = SessionAuth(

@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradepro.api.decimal_json import loads_exact
-from tradepro.api.deps import current_user, get_context
+from tradepro.api.deps import current_user, get_context, session_user
 
 
 class NotFastError(ValueError):
@@ -191,8 +191,12 @@ async def _arguments(plan: _Plan, scope: Scope, body: bytes) -> dict[str, Any] |
         if errors:
             return None
         values[plan.body_param] = value  # type: ignore[index]
+    token = _bearer_token(scope)
     try:
-        user = await current_user(HTTPConnection(scope))  # type: ignore[arg-type]
+        if token is not None:
+            user = session_user(scope["app"].state.context, token)
+        else:  # no bearer token: the cookie, as the dependency reads it
+            user = await current_user(HTTPConnection(scope))  # type: ignore[arg-type]
     except Exception:  # noqa: BLE001 - no session or a refused one: FastAPI says which
         return None
     for name in plan.user_params:
@@ -200,6 +204,17 @@ async def _arguments(plan: _Plan, scope: Scope, body: bytes) -> dict[str, Any] |
     for name in plan.context_params:
         values[name] = scope["app"].state.context
     return values
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, read as ``HTTPBearer``
+    reads it (the first such header; the scheme in any case; the token stripped)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
 
 
 def _json_object(scope: Scope, body: bytes) -> dict[str, Any] | None:

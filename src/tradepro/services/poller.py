@@ -39,6 +39,7 @@ from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.feeds.sim import SimulatedFeed
 from tradepro.services.poller_publish import EngineGuard, QuotePublisher
 from tradepro.services.poller_status import DropWarnings, PollerStats, StatsCollector
+from tradepro.services.runner import settle_heap
 
 log = logging.getLogger("tradepro.poller")
 
@@ -219,6 +220,7 @@ async def serve_poller(settings: Settings, options: PollerOptions, stop: asyncio
             settings.effective_database_url.split("@")[-1],
             options.max_rate_per_s,
         )
+        settle_heap()
         await poller.run(stop)
     finally:
         await requester.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -19,6 +20,26 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def settle_heap() -> None:
+    """Take what start-up made (modules, the app, its models) out of the collector's scans.
+
+    A full collection walks every object the process holds; in the API under load that was
+    45-86 ms in which no request moved. Start-up objects live as long as the process, so
+    they are frozen; what a service allocates afterwards is collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (Linux and macOS; the API's server uses it
+    too): each socket write and wake-up costs the engine less CPU than asyncio's own loop."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def run_service(name: str, main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
@@ -40,6 +61,7 @@ def run_service(name: str, main: Callable[[asyncio.Event], Awaitable[None]]) -> 
         await main(stop)
 
     configure_logging()
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=_fast_loop()) as loop_runner:
+        loop_runner.run(runner())
     log.info("%s stopped", name)
     return 0

@@ -21,6 +21,7 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
+from tradepro.services.runner import settle_heap
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
     InvalidTokenError,
@@ -254,6 +255,7 @@ async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOpti
         except OSError as error:  # the port is taken, the address is not ours, ...
             log.error("ws: cannot listen on %s:%d: %s", options.host, options.port, error)
             raise SystemExit(1) from None
+        settle_heap()
         await stop.wait()
         log.info("ws: closing %d connections", len(gateway.hub.clients))
     finally:
