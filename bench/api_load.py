@@ -197,9 +197,6 @@ async def drive_on_schedule(
         async def one(headers: dict[str, str], due: float, n: int) -> None:
             await round_trip(client, headers, n)
             latencies.append(time.perf_counter() - due)
-            TIMELINE.append(
-                (due - start, time.perf_counter() - due, time.time() - (time.perf_counter() - due))
-            )
 
         async def user_loop(index: int, token: str) -> None:
             headers = {"authorization": f"Bearer {token}"}
@@ -215,9 +212,6 @@ async def drive_on_schedule(
             await asyncio.gather(*(user_loop(i, token) for i, (_, token) in enumerate(users)))
             await asyncio.gather(*rounds)
     return latencies
-
-
-TIMELINE: list[tuple[float, float, float]] = []
 
 
 def ms(seconds: float) -> float:
@@ -250,7 +244,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "JWT_SECRET": SECRET,
         "API_PORT": str(api_port),
         "STARTING_BALANCE": "100000000.00",
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": "WARNING",
         "SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR": "100000",
         "ORDER_LIMIT_PER_S": "100000",
     }
@@ -299,25 +293,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result["create_p99_ms"] = ms(percentile(latencies, 0.99))
             result["create_max_ms"] = ms(max(latencies))
             print(f"latency at {rate:.0f} orders/s: {result}", flush=True)
-            buckets: dict[int, tuple[float, float]] = {}
-            for at, lat, wall in TIMELINE:
-                k = int(at * 4)
-                if lat > buckets.get(k, (0, 0))[0]:
-                    buckets[k] = (lat, wall)
-            import datetime as _d
-
-            print(
-                "worst 250ms windows:",
-                [
-                    (
-                        round(v * 1000),
-                        k / 4,
-                        _d.datetime.fromtimestamp(w).strftime("%H:%M:%S.%f")[:-3],
-                    )
-                    for k, (v, w) in sorted(buckets.items(), key=lambda kv: -kv[1][0])[:10]
-                ],
-                flush=True,
-            )
 
             async def close_and_read(
                 client: aiohttp.ClientSession, headers: dict[str, str], n: int
