@@ -53,6 +53,22 @@ class BusContract:
         assert stamps == sorted(stamps)
         assert stamps[0] > 1_600_000_000 * 10**6  # microseconds since the epoch, not ms
 
+    async def test_concurrent_publishes_each_get_their_own_entry(self, bus: Bus) -> None:
+        # Publishes from one event-loop turn may travel together; each still gets its entry.
+        published = await asyncio.gather(
+            *(bus.publish("create-order", {"n": n}, f"req-{n}") for n in range(50)),
+            bus.publish("price-update", {"bid": "1", "ask": "2"}, "quote"),
+        )
+        entries = await bus.read_entries(START_ID, 100, 0)
+        assert sorted(entries, key=lambda entry: entry_order(entry.entry_id)) == entries
+        assert {entry.entry_id: entry for entry in entries} == {
+            entry.entry_id: entry for entry in published
+        }
+        assert [(entry.request_id, entry.payload) for entry in published[:50]] == [
+            (f"req-{n}", {"n": n}) for n in range(50)
+        ]
+        assert published[50].kind == "price-update"
+
     async def test_read_starts_strictly_after_the_given_id(self, bus: Bus) -> None:
         ids = await publish_many(bus, 5)
 
