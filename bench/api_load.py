@@ -1,13 +1,19 @@
 """HTTP load on the whole stack against a bare authenticated FastAPI endpoint.
 
 Starts, on the real Redis and PostgreSQL (a fresh database, a private stream namespace):
-``tradepro engine`` and ``tradepro api`` as processes, signs up ``--users`` users (64) and
-publishes a quote (refreshed every second). Then, with all users signed in at once:
+``tradepro engine`` and ``tradepro api`` as processes, and the bare endpoint
+(``_bare_api.py``: one authenticated FastAPI endpoint, nothing behind it, the same uvicorn
+settings); signs up ``--users`` users (64) and publishes a quote (refreshed every second).
+Then, with all users signed in at once:
 
-1. Saturation (closed loop): for ``--duration-s`` each user places a create-order as soon
-   as its previous one is answered. ``create_per_s`` is the completed rate; the latency
-   figures of this phase are ``*_saturated``: with 64 users always waiting, the mean
-   latency is 64 / rate by Little's law, so they measure throughput, not responsiveness.
+1. Saturation (closed loop): each user places a create-order as soon as its previous one
+   is answered; in alternating windows (``--rounds`` of each, ``--duration-s`` in all per
+   endpoint) the same users call the bare endpoint the same way, so a noisy spell of this
+   shared machine weighs on both figures alike. ``create_per_s`` and ``bare_per_s`` are
+   the completed rates; the latency figures of this phase are ``*_saturated``: with 64
+   users always waiting, the mean latency is 64 / rate by Little's law, so they measure
+   throughput, not responsiveness. ``create_cpu_us`` and ``bare_cpu_us``: each process's
+   CPU per completed request (the client is this process).
 2. Latency under load (open loop): for ``--duration-s`` the users place create-orders on
    a fixed schedule adding up to ``--load`` x the saturated rate (default 0.5: half of
    what the stack can take), each user on its own staggered schedule. Each latency runs
@@ -17,8 +23,6 @@ publishes a quote (refreshed every second). Then, with all users signed in at on
 3. Close and read (closed loop): each user closes its positions one by one (close-order
    returns once the trade is in the history), every 4th round also reading
    get-close-orders and balance/me: ``mixed_rounds_per_s`` and ``mixed_p99_ms``.
-4. The bare endpoint (``_bare_api.py``: one authenticated endpoint, nothing behind it)
-   served by the same uvicorn settings, driven like phase 1: ``bare_per_s``.
 
 ``ratio_to_bare`` = ``create_per_s`` / ``bare_per_s`` (both at saturation). Both servers
 are single processes; the load generator runs in this process (so it shares the 2 cores
@@ -90,15 +94,6 @@ async def service_processes(
         **{name: psutil.Process(child.pid) for name, child in children.items()},
         "redis": redis,
         "postgres": postgres,
-    }
-
-
-def cpu_per_request_us(percent: dict[str, float], per_s: float) -> dict[str, float]:
-    """Each process's CPU per completed request, in microseconds."""
-    return {
-        name: round(share / 100 / per_s * 1e6)
-        for name, share in percent.items()
-        if not name.endswith("_wait") and name != "psi"
     }
 
 
@@ -260,14 +255,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     cli = [sys.executable, "-m", "tradepro.cli"]
     bus = RedisBus(args.redis, namespace=namespace)
     result: dict[str, Any] = {}
+    bare_command = [
+        sys.executable, "-m", "uvicorn", "_bare_api:app", "--app-dir", str(REPO / "bench"),
+        "--port", str(bare_port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
     try:
         with (
             process([*cli, "engine"], env, work / "engine.log") as engine,
             process([*cli, "api"], env, work / "api.log") as api,
+            process(bare_command, env, work / "bare.log") as bare_server,
         ):
             base = f"http://127.0.0.1:{api_port}"
+            bare_base = f"http://127.0.0.1:{bare_port}"
             await wait_http(f"{base}/health")
-            print(f"stack up: api on {api_port}", flush=True)
+            await wait_http(f"{bare_base}/docs")
+            print(f"stack up: api on {api_port}, bare endpoint on {bare_port}", flush=True)
             users = await sign_up(base, args.users, env["DATABASE_URL"])
             print(f"{len(users)} users signed up", flush=True)
             quoting = asyncio.create_task(keep_quoting(bus))
@@ -283,19 +285,31 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 created = await call(client, "POST", "/api/v1/trade/create-order", headers, order)
                 opened.setdefault(headers["authorization"], []).append(created["orderId"])
 
+            async def bare(client: aiohttp.ClientSession, headers: dict[str, str], n: int) -> None:
+                await call(client, "POST", "/bare", headers)
+
             await first_quote_applied(base, users[0][1])
             await drive(users[:4], 2, create, base)  # warm up
-            processes = await service_processes(args.redis, {"api": api, "engine": engine})
-            meter = CpuMeter(processes)
-            started = time.monotonic()
-            latencies = await drive(users, args.duration_s, create, base)
-            elapsed = time.monotonic() - started
-            result["create_per_s"] = round(len(latencies) / elapsed, 1)
-            result["create_p50_ms_saturated"] = ms(statistics.median(latencies))
-            result["create_p99_ms_saturated"] = ms(percentile(latencies, 0.99))
-            cpu = meter.percent()
-            result["create_cpu_us"] = cpu_per_request_us(cpu, result["create_per_s"])
-            print(f"saturation: {result}\n  CPU {cpu_text(cpu)}", flush=True)
+            await drive(users[:4], 1, bare, bare_base)
+            stack = await service_processes(args.redis, {"api": api, "engine": engine})
+            bare_only = await service_processes(args.redis, {"bare": bare_server})
+            phases = {
+                "create": Saturation(create, base, stack),
+                "bare": Saturation(bare, bare_base, bare_only),
+            }
+            window_s = args.duration_s / args.rounds
+            for round_ in range(args.rounds):
+                for name, phase in phases.items():
+                    await phase.window(users, window_s)
+                    print(f"saturation round {round_ + 1}, {name}: {phase.text()}", flush=True)
+            creating, baseline = phases["create"], phases["bare"]
+            result["create_per_s"] = round(creating.per_s, 1)
+            result["create_p50_ms_saturated"] = ms(statistics.median(creating.latencies))
+            result["create_p99_ms_saturated"] = ms(percentile(creating.latencies, 0.99))
+            result["create_cpu_us"] = creating.cpu_us()
+            result["bare_per_s"] = round(baseline.per_s, 1)
+            result["bare_p50_ms_saturated"] = ms(statistics.median(baseline.latencies))
+            result["bare_cpu_us"] = baseline.cpu_us()
 
             rate = args.load * result["create_per_s"]
             latencies = await drive_on_schedule(users, args.duration_s, rate, create, base)
@@ -325,28 +339,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result["mixed_rounds_per_s"] = round(len(latencies) / elapsed, 1)
             result["mixed_p99_ms"] = ms(percentile(latencies, 0.99))
             print(f"close and read: {result}", flush=True)
-
-        with process(
-            [sys.executable, "-m", "uvicorn", "_bare_api:app", "--app-dir", str(REPO / "bench"),
-             "--port", str(bare_port), "--log-level", "warning", "--no-access-log"],
-            env, work / "bare.log",
-        ) as bare_server:  # fmt: skip
-            bare_base = f"http://127.0.0.1:{bare_port}"
-            await wait_http(f"{bare_base}/docs")
-
-            async def bare(client: aiohttp.ClientSession, headers: dict[str, str], n: int) -> None:
-                await call(client, "POST", "/bare", headers)
-
-            await drive(users[:4], 1, bare, bare_base)
-            meter = CpuMeter(await service_processes(args.redis, {"bare": bare_server}))
-            started = time.monotonic()
-            latencies = await drive(users, args.duration_s, bare, bare_base)
-            elapsed = time.monotonic() - started
-            result["bare_per_s"] = round(len(latencies) / elapsed, 1)
-            result["bare_p50_ms_saturated"] = ms(statistics.median(latencies))
-            cpu = meter.percent()
-            result["bare_cpu_us"] = cpu_per_request_us(cpu, result["bare_per_s"])
-            print(f"bare: {result['bare_per_s']}/s\n  CPU {cpu_text(cpu)}", flush=True)
     finally:
         await bus.close()
         raw = Redis.from_url(args.redis)
@@ -362,6 +354,52 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # The figures the targets are about come last.
     headline = ("create_per_s", "create_p50_ms", "create_p99_ms", "bare_per_s", "ratio_to_bare")
     return {k: v for k, v in result.items() if k not in headline} | {k: result[k] for k in headline}
+
+
+class Saturation:
+    """One closed-loop measurement, taken in windows that alternate with the other's (so a
+    noisy spell of the machine weighs on both alike): rate, latencies, CPU per request."""
+
+    def __init__(
+        self,
+        round_trip: Callable[[aiohttp.ClientSession, dict[str, str], int], Awaitable[None]],
+        base_url: str,
+        processes: dict[str, psutil.Process | list[psutil.Process] | None],
+    ) -> None:
+        self.round_trip = round_trip
+        self.base_url = base_url
+        self.processes = processes
+        self.latencies: list[float] = []
+        self.elapsed_s = 0.0
+        self.cpu_s: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    async def window(self, users: list[tuple[str, str]], duration_s: float) -> None:
+        meter = CpuMeter(self.processes)
+        started = time.monotonic()
+        latencies = await drive(users, duration_s, self.round_trip, self.base_url)
+        elapsed = time.monotonic() - started
+        self._last = meter.percent()
+        for name, share in self._last.items():
+            self.cpu_s[name] = self.cpu_s.get(name, 0.0) + share / 100 * elapsed
+        self.latencies += latencies
+        self.elapsed_s += elapsed
+        self._last_rate = len(latencies) / elapsed
+
+    @property
+    def per_s(self) -> float:
+        return len(self.latencies) / self.elapsed_s
+
+    def cpu_us(self) -> dict[str, float]:
+        """Each process's CPU per completed request, in microseconds."""
+        return {
+            name: round(seconds / len(self.latencies) * 1e6)
+            for name, seconds in self.cpu_s.items()
+            if not name.endswith("_wait") and name != "psi"
+        }
+
+    def text(self) -> str:
+        return f"{self._last_rate:,.0f}/s; CPU {cpu_text(self._last)}"
 
 
 async def sign_up(base: str, count: int, database_url: str) -> list[tuple[str, str]]:
@@ -415,6 +453,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--duration-s", type=float, default=15.0, help="per phase")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="saturation windows per endpoint, alternating"
+    )
     parser.add_argument(
         "--load", type=float, default=0.5, help="latency phase rate, x the saturated rate"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,7 +33,7 @@ from tradepro.bus.ratelimit import RedisRateLimiter
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.session import create_db_engine
-from tradepro.services.runner import settle_heap
+from tradepro.services.runner import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
@@ -111,9 +112,11 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
             settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
         )
         settle_heap()
+        collecting = asyncio.create_task(collect_on_schedule())
         try:
             yield
         finally:
+            collecting.cancel()
             await requester.stop()
             await limiter.close()
             await bus.close()
