@@ -37,6 +37,9 @@ from tradepro.services.runner import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
+MAX_BODY_BYTES = 64 * 1024
+"""Larger request bodies are refused with 413 before they are read whole (the largest
+real body, a create-order, is a few hundred bytes)."""
 NO_TELEMETRY: TelemetryConfig = {
     "tracing": False, "metrics": False, "logs": False, "operation_spans": False,
 }  # fmt: skip
@@ -129,6 +132,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         "strings; errors are `{error, message}`.",
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
+        max_body_size=MAX_BODY_BYTES,
     )
     install_error_handlers(app)
     app.include_router(auth.router)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from api_app import Api
+from tradepro.api.app import MAX_BODY_BYTES
 
 CREATE = "/api/v1/trade/create-order"
 CLOSE = "/api/v1/trade/close-order"
@@ -214,3 +215,12 @@ async def test_sign_up_needs_an_email_address(api: Api) -> None:
     for body in ({"email": "nobody"}, {"email": 5}, {}, {"email": "a@b.co", "extra": 1}):
         response = await api.client.post("/api/v1/auth/signup", json=body)
         assert_names(response, "extra" if "extra" in body else "email")
+
+
+async def test_a_body_over_the_size_limit_is_refused_unread(api: Api) -> None:
+    padding = "0" * MAX_BODY_BYTES
+    huge = ORDER | {"takeProfit": f"1{padding}"}
+    response = await api.client.post(CREATE, json=huge, headers=api.auth)
+    assert response.status_code == 413
+    just_under = ORDER | {"takeProfit": "1" + "0" * (MAX_BODY_BYTES - 200)}
+    assert_names(await api.client.post(CREATE, json=just_under, headers=api.auth), "takeProfit")
