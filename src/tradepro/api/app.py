@@ -21,6 +21,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradepro import __version__
+from tradepro.api.bodylimit import BodyLimit
 from tradepro.api.context import ApiContext
 from tradepro.api.errors import install_error_handlers
 from tradepro.api.fastpath import FastPath
@@ -132,7 +133,6 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         "strings; errors are `{error, message}`.",
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
-        max_body_size=MAX_BODY_BYTES,
     )
     install_error_handlers(app)
     app.include_router(auth.router)
@@ -143,6 +143,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
 
     if fast_path:  # inside the metrics (which count its requests too); see api/fastpath.py
         app.add_middleware(FastPath, routes=[*trade.router.routes, *balance.router.routes])
+    app.add_middleware(BodyLimit, limit_bytes=MAX_BODY_BYTES)
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
 
     @app.get("/health", tags=["ops"])

@@ -70,7 +70,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        words = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        words = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                 413: "too_large"}  # fmt: skip
         return error_response(
             error.status_code,
             words.get(error.status_code, "http_error"),

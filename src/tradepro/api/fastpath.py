@@ -132,7 +132,12 @@ class FastPath:
                 self.passed_on += 1
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive) if plan.body is not None else b""
+        try:
+            body = await _read_body(receive) if plan.body is not None else b""
+        except Exception as error:  # noqa: BLE001 - e.g. a body over the limit: as FastAPI does
+            self.answered += 1
+            await (await _handled(scope, error))(scope, receive, send)
+            return
         if await self._answer(plan, scope, body, receive, send):
             self.answered += 1
         else:
