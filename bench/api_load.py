@@ -373,6 +373,7 @@ class Saturation:
         self.elapsed_s = 0.0
         self.cpu_s: dict[str, float] = {}
         self._last: dict[str, float] = {}
+        self._last_rate = 0.0
 
     async def window(self, users: list[tuple[str, str]], duration_s: float) -> None:
         meter = CpuMeter(self.processes)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tradepro import __version__
+from tradepro.feeds import FEEDS
 
 if TYPE_CHECKING:
     from tradepro.config import Settings
@@ -239,7 +240,7 @@ def _add_feed_options(parser: argparse.ArgumentParser) -> None:
     """``--feed``, ``--rate`` and ``--seed``: the same for ``poller`` and ``up``."""
     parser.add_argument(
         "--feed",
-        choices=("backpack", "sim"),
+        choices=FEEDS,
         default="backpack",
         help="price source (default: backpack, live at BACKPACK_WS_URL); "
         "sim is marked SIMULATED everywhere",

@@ -25,7 +25,8 @@ oldest pending minutes are dropped, and counted."""
 
 
 class Candle(NamedTuple):
-    """OHLC of the mid in integer ticks, for one asset and one minute."""
+    """OHLC of the mid in integer ticks, for one asset and one interval (a minute as it is
+    aggregated and stored; wider ones as the candles route builds them from minutes)."""
 
     asset: str
     start_s: int

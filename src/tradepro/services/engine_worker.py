@@ -33,7 +33,7 @@ from tradepro.engine.changes import ChangeSet
 from tradepro.engine.snapshot import restore_snapshot, snapshot_header
 from tradepro.engine.wire import callback_body
 from tradepro.services.backoff import Backoff
-from tradepro.services.runner import NO_FULL_COLLECTIONS
+from tradepro.services.runner import no_automatic_full_collections
 
 log = logging.getLogger("tradepro.engine")
 
@@ -139,27 +139,28 @@ class EngineWorker:
         """Recover, then consume until ``stop``; finish with a final snapshot."""
         await self.recover()
         self._next_snapshot_at = time.monotonic() + self.snapshot_interval_s
-        backoff = Backoff()
         # No automatic full collections while trading: over the positions opened since the
         # last save they took 10-26 ms each, several times per snapshot interval, and every
         # order in flight waited. Young generations are collected as usual, and each save
         # freezes what survived (see ``_save``).
-        thresholds = gc.get_threshold()
-        gc.set_threshold(thresholds[0], thresholds[1], NO_FULL_COLLECTIONS)
         try:
-            while not stop.is_set():
-                try:
-                    await self._step()
-                    backoff.reset()
-                except BusUnavailableError as error:
-                    delay = backoff.next_delay_s()
-                    log.warning("bus unavailable (%s); retry in %.1fs", error, delay)
-                    await _sleep_or_stop(stop, delay)
-                if time.monotonic() >= self._next_snapshot_at:
-                    self._start_snapshot()
+            with no_automatic_full_collections():
+                await self._trade_until(stop)
         finally:
-            gc.set_threshold(*thresholds)
             await self._final_snapshot()
+
+    async def _trade_until(self, stop: asyncio.Event) -> None:
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                await self._step()
+                backoff.reset()
+            except BusUnavailableError as error:
+                delay = backoff.next_delay_s()
+                log.warning("bus unavailable (%s); retry in %.1fs", error, delay)
+                await _sleep_or_stop(stop, delay)
+            if time.monotonic() >= self._next_snapshot_at:
+                self._start_snapshot()
 
     # -- the loop -----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -31,6 +31,7 @@ from tradepro.bus.base import Bus, BusUnavailableError
 from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
+from tradepro.feeds import Feed
 from tradepro.feeds.backpack import BookTicker, Dropped
 from tradepro.feeds.backpack_client import BackpackClient, ReconnectBackoff
 from tradepro.feeds.candle_store import CandleRecorder
@@ -42,8 +43,6 @@ from tradepro.services.poller_status import DropWarnings, PollerStats, StatsColl
 from tradepro.services.runner import settle_heap
 
 log = logging.getLogger("tradepro.poller")
-
-Feed = Literal["backpack", "sim"]
 
 
 def wall_clock_us() -> int:

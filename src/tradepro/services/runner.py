@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 log = logging.getLogger("tradepro")
 
@@ -24,6 +25,18 @@ def configure_logging() -> None:
 
 NO_FULL_COLLECTIONS = 1 << 30
 """A third GC threshold that is never reached: no automatic full collections."""
+
+
+@contextlib.contextmanager
+def no_automatic_full_collections() -> Iterator[None]:
+    """The collector makes no full passes of its own inside; young generations are still
+    collected. The thresholds are restored on the way out."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], NO_FULL_COLLECTIONS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def settle_heap() -> None:
@@ -46,14 +59,10 @@ async def collect_on_schedule(interval_s: float = FULL_COLLECTION_INTERVAL_S) ->
     oldest generation, which then triggered a full pass (5-10 ms with every request waiting)
     every few seconds, though they are freed by reference counting. Cycles still get freed,
     by this pass. Runs until cancelled, then restores the thresholds."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0], thresholds[1], NO_FULL_COLLECTIONS)
-    try:
+    with no_automatic_full_collections():
         while True:
             await asyncio.sleep(interval_s)
             gc.collect()
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:

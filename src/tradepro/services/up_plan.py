@@ -9,11 +9,9 @@ from __future__ import annotations
 import signal
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
 
 from tradepro.config import Settings
-
-Feed = Literal["backpack", "sim"]
+from tradepro.feeds import Feed
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradepro.api.deps import Context
 from tradepro.api.errors import ApiError
 from tradepro.api.schemas import CandlesOut, ErrorOut, InstrumentsOut
-from tradepro.db.models import Candle
+from tradepro.db.models import Candle as CandleRow
 from tradepro.domain.fixed import format_scaled
+from tradepro.feeds.candles import Candle
 
 router = APIRouter(prefix="/api/v1", tags=["market"])
 ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorOut}}
@@ -32,18 +33,6 @@ MAX_TIME_S = 10**11
 """Bounds ``before``/``since`` (about the year 5000): keeps the arithmetic in 64 bits."""
 
 EpochSeconds = Annotated[int | None, Query(ge=0, le=MAX_TIME_S)]
-
-
-class Bar(NamedTuple):
-    """One candle in integer price ticks."""
-
-    start_s: int
-    open: int
-    high: int
-    low: int
-    close: int
-    quotes: int
-    simulated: bool
 
 
 @router.get("/candles", response_model=CandlesOut, responses=ERRORS)
@@ -71,22 +60,22 @@ async def candles(
         forward=since is not None and before is None,
         limit=limit,
     )
-    bars = await read_bars(context.database, asset, width_s, window)
+    found = await read_candles(context.database, asset, width_s, window)
     decimals = instrument.price_decimals
     return {
         "asset": asset,
         "interval": interval,
         "candles": [
             {
-                "time": bar.start_s,
-                "open": format_scaled(bar.open, decimals),
-                "high": format_scaled(bar.high, decimals),
-                "low": format_scaled(bar.low, decimals),
-                "close": format_scaled(bar.close, decimals),
-                "quotes": bar.quotes,
-                "simulated": bar.simulated,
+                "time": candle.start_s,
+                "open": format_scaled(candle.open, decimals),
+                "high": format_scaled(candle.high, decimals),
+                "low": format_scaled(candle.low, decimals),
+                "close": format_scaled(candle.close, decimals),
+                "quotes": candle.quotes,
+                "simulated": candle.simulated,
             }
-            for bar in bars
+            for candle in found
         ],
     }
 
@@ -127,10 +116,12 @@ def _ceil_to(seconds: int, width_s: int) -> int:
     return -(-seconds // width_s) * width_s
 
 
-async def read_bars(database: AsyncEngine, asset: str, width_s: int, window: Window) -> list[Bar]:
+async def read_candles(
+    database: AsyncEngine, asset: str, width_s: int, window: Window
+) -> list[Candle]:
     """Candles of ``width_s`` seconds built exactly from the one-minute rows, oldest first:
     open of the first minute, close of the last, the highest high, the lowest low."""
-    table = Candle.__table__
+    table = CandleRow.__table__
     minute = table.c.start_s
     if width_s == INTERVAL_S["1m"]:
         rows_query = select(
@@ -140,11 +131,13 @@ async def read_bars(database: AsyncEngine, asset: str, width_s: int, window: Win
         query = _bounded(rows_query.where(table.c.asset == asset), minute, window)
         async with database.connect() as connection:
             rows = (await connection.execute(query)).all()
-        bars = [
-            Bar(row.start_s, row.open, row.high, row.low, row.close, row.quotes, bool(row[6]))
+        found = [
+            Candle(
+                asset, row.start_s, row.open, row.high, row.low, row.close, row.quotes, bool(row[6])
+            )
             for row in rows
         ]
-        return bars if window.forward else bars[::-1]
+        return found if window.forward else found[::-1]
 
     bucket = (minute - minute % width_s).label("bucket")
     grouped = select(
@@ -164,8 +157,9 @@ async def read_bars(database: AsyncEngine, asset: str, width_s: int, window: Win
             table.c.asset == asset, minute.in_(sorted(edge_minutes))
         )
         edges = {row.start_s: row for row in (await connection.execute(edges_query)).all()}
-    bars = [
-        Bar(
+    found = [
+        Candle(
+            asset=asset,
             start_s=int(group.bucket),
             open=edges[group.first_s].open,
             high=group[3],
@@ -176,7 +170,7 @@ async def read_bars(database: AsyncEngine, asset: str, width_s: int, window: Win
         )
         for group in groups
     ]
-    return bars if window.forward else bars[::-1]
+    return found if window.forward else found[::-1]
 
 
 def _bounded(query: Select[Any], minute: Any, window: Window, order_by: Any = None) -> Select[Any]:
