@@ -1,0 +1,94 @@
+"""Fixtures of the API tests (a local SMTP server and a running stack on both stacks),
+imported by this folder's conftest and by the security suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from redis.asyncio import Redis
+
+from api_support import Mailbox, Stack, stack_settings
+from servers import free_port
+
+STACKS = ["redis-postgres", "embedded"]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on a free local port; every accepted message is kept."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+async def open_stack(
+    request: pytest.FixtureRequest, kind: str, folder: Path, smtp: tuple[Mailbox, int]
+) -> Stack:
+    mailbox, port = smtp
+    overrides = request.node.get_closest_marker("stack_settings")
+    extra = dict(overrides.kwargs) if overrides is not None else {}
+    if kind == "redis-postgres":
+        settings = stack_settings(
+            folder,
+            port,
+            redis_url=request.getfixturevalue("redis_url"),
+            namespace=request.getfixturevalue("bus_namespace"),
+            database_url=request.getfixturevalue("postgres_url"),
+            **extra,
+        )
+    else:
+        settings = stack_settings(folder, port, **extra)
+    marker = request.node.get_closest_marker("engine_running")
+    running = marker.args[0] if marker is not None else True
+    stack = Stack(kind, settings, mailbox)
+    await stack.start(engine=running)
+    return stack
+
+
+async def forget_namespace(stack: Stack) -> None:
+    """Delete this test's Redis keys (streams and rate-limit counters)."""
+    settings = stack.settings
+    if not settings.redis_url:
+        return
+    client = Redis.from_url(settings.redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(f"{settings.tradepro_bus_namespace}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=STACKS)
+async def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[Stack]:
+    """Engine + API on Redis + PostgreSQL, or on the embedded default."""
+    running = await open_stack(request, request.param, tmp_path, smtp)
+    try:
+        yield running
+    finally:
+        try:
+            await running.close()
+        finally:
+            await forget_namespace(running)
+
+
+@pytest.fixture
+async def embedded(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[Stack]:
+    """Engine + API on the embedded default only (for checks that do not depend on it)."""
+    running = await open_stack(request, "embedded", tmp_path, smtp)
+    try:
+        yield running
+    finally:
+        await running.close()
