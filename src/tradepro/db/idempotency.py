@@ -86,25 +86,20 @@ class IdempotencyStore:
         return status, response
 
     async def purge(self, expired_before: datetime, batch: int) -> int:
-        """Delete up to ``batch`` keys created before ``expired_before``; return how many."""
+        """Delete up to ``batch`` keys created before ``expired_before``; return how many.
+
+        One statement (a write from its start: on SQLite a read first could not become a
+        write once the engine had committed in between)."""
         oldest = (
             select(KEYS.c.user_id, KEYS.c.key)
             .where(KEYS.c.created_at < expired_before)
             .order_by(KEYS.c.created_at)
             .limit(batch)
         )
+        statement = delete(KEYS).where(tuple_(KEYS.c.user_id, KEYS.c.key).in_(oldest))
         async with self.engine.begin() as connection:
-            rows = (await connection.execute(oldest)).all()
-            if not rows:
-                return 0
-            pairs = [(row.user_id, row.key) for row in rows]
-            await connection.execute(
-                delete(KEYS).where(
-                    tuple_(KEYS.c.user_id, KEYS.c.key).in_(pairs),
-                    KEYS.c.created_at < expired_before,
-                )
-            )
-        return len(rows)
+            deleted: int = (await connection.execute(statement)).rowcount
+        return deleted
 
 
 def _row(user_id: str, key: str) -> Any:
