@@ -44,7 +44,7 @@ from tradepro.domain.positions import (
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.decode import decode_entry
-from tradepro.engine.order_window import BUCKET_MS, OrderIdWindow
+from tradepro.engine.order_window import OrderIdWindow, time_prefix
 
 MAX_ID_LENGTH = 64
 ORDER_ID_WINDOW_US = 25 * 3600 * 1_000_000
@@ -114,6 +114,10 @@ class Engine:
         """Every order id opened at or after its horizon (ids before it are refused)."""
         self._window_ms = self.config.order_id_window_us // 1000
         self._lead_ms = self.config.order_id_lead_us // 1000
+        self._id_clock_ms = -1
+        """The entry time (ms) of the last create: ``_lead_prefix`` is computed for it."""
+        self._lead_prefix = ""
+        """``time_prefix`` of the latest time an order id may have (``_id_clock_ms`` + lead)."""
         self.changes = ChangeLog()
         self._handlers: dict[type, Callable[[object], list[Event]]] = {
             RegisterUser: self._register,  # type: ignore[dict-item]
@@ -181,9 +185,9 @@ class Engine:
 
     def _create(self, command: CreateOrder) -> list[Event]:
         request_id, user_id = command.request_id, command.user_id
-        id_ms = self._admit_order_id(command)
-        if isinstance(id_ms, CommandRejected):
-            return [id_ms]
+        id_problem = self._admit_order_id(command)
+        if id_problem is not None:
+            return [id_problem]
         account = self.accounts.get(user_id)
         if account is None:
             return [_reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
@@ -233,34 +237,47 @@ class Engine:
         )
         account.balance -= margin
         account.locked += margin
-        self.order_ids.add(request_id, id_ms)
+        self.order_ids.add(request_id)
         self._index(position, account)
         self.changes.opened(position)
         return [_new_tuple(PositionOpened, (request_id, position, account.balance))]
 
-    def _admit_order_id(self, command: CreateOrder) -> int | CommandRejected:
-        """The order id's time if it may open a position: a version 7 UUID, made within the
-        window and the lead, never opened before. Every create moves the horizon first."""
+    def _admit_order_id(self, command: CreateOrder) -> CommandRejected | None:
+        """None if the order id may open a position: a version 7 UUID made within the window
+        and the lead, never opened before. Every create moves the horizon first.
+
+        String comparisons only (see ``engine.order_window``): the decoder has required the
+        canonical lowercase form of every id that comes from the bus."""
         order_ids = self.order_ids
         now_ms = command.ts_us // 1000
-        if now_ms - self._window_ms > order_ids.horizon_ms:
-            order_ids.advance(now_ms - self._window_ms)
+        if now_ms != self._id_clock_ms:
+            self._id_clock_ms = now_ms
+            self._lead_prefix = time_prefix(now_ms + self._lead_ms)
+            if now_ms - self._window_ms > order_ids.horizon_ms:
+                order_ids.advance(now_ms - self._window_ms)
         order_id = command.request_id
-        id_ms = order_id_time_ms(order_id)
-        if id_ms < order_ids.horizon_ms or id_ms > now_ms + self._lead_ms:
-            return self._id_problem(command, id_ms)
-        seen = order_ids.buckets.get(id_ms // BUCKET_MS)
-        if seen is not None and order_id in seen:
-            account = self.accounts.get(command.user_id)
-            if account is not None and order_id in account.positions:
-                message = "an order with this id is already open"
-            else:
-                message = "an order with this id was opened before (order ids are never reused)"
-            return _reject(order_id, command.user_id, RejectReason.DUPLICATE_REQUEST, message)
-        return id_ms
+        stamp = order_id[:13]
+        if (
+            stamp < order_ids.horizon_prefix
+            or stamp > self._lead_prefix
+            or len(order_id) != 36
+            or order_id[14] != "7"
+            or order_id[19] not in "89ab"
+        ):
+            return self._id_problem(command)
+        seen = order_ids.buckets.get(order_id[:8])
+        if seen is None or order_id not in seen:
+            return None
+        account = self.accounts.get(command.user_id)
+        if account is not None and order_id in account.positions:
+            message = "an order with this id is already open"
+        else:
+            message = "an order with this id was opened before (order ids are never reused)"
+        return _reject(order_id, command.user_id, RejectReason.DUPLICATE_REQUEST, message)
 
-    def _id_problem(self, command: CreateOrder, id_ms: int) -> CommandRejected:
+    def _id_problem(self, command: CreateOrder) -> CommandRejected:
         """Why an order id cannot be used: not time-ordered, too old to check, or ahead."""
+        id_ms = order_id_time_ms(command.request_id)
         if id_ms < 0:
             message = "order id must be a time-ordered UUID (version 7)"
         elif id_ms < self.order_ids.horizon_ms:

@@ -51,8 +51,8 @@ async def create_order(
     """Open a position at the live price (buy at the ask, sell at the bid).
 
     With an ``Idempotency-Key`` header, a retry with the same key and order returns the
-    first answer (for 24 h, from any API process) and opens nothing new; the same key with
-    a different order is refused with 422 ``idempotency_mismatch``."""
+    first answer (for 24 h by default, from any API process) and opens nothing new; the
+    same key with a different order is refused with 422 ``idempotency_mismatch``."""
     if idempotency_key is None:
         await _order_limit(context, user.id)
         payload = engine_order(order, user.id, context)
