@@ -99,7 +99,7 @@ from redis.typing import EncodableT, FieldT
 from _cpu import CpuMeter, cpu_text
 from tradepro.bus.base import entry_order
 from tradepro.bus.redis_bus import RedisBus
-from tradepro.bus.requests import Requester
+from tradepro.bus.requests import Requester, new_request_id
 
 REPO = Path(__file__).resolve().parent.parent
 STARTING_BALANCE = "1000000000.00"
@@ -164,7 +164,8 @@ def percentile_ms(samples: Sequence[float], fraction: float) -> float:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A fresh id: time-ordered (version 7), as the engine requires of order ids."""
+    return new_request_id()
 
 
 # -- options ---------------------------------------------------------------------------

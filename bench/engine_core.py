@@ -9,7 +9,8 @@ What is measured, in one run, on one ``Engine``:
    take-profit nor stop-loss, 20 % take-profit only, 20 % stop-loss only, 25 % both, each
    level 0.5 %..20 % away from the open price. Quotes wander within +/-0.1 % of a base
    price while positions are opened, so no trigger (liquidation included: 0.95 % away at
-   100x) lies within that band. Ids are UUID strings, as in production. Changes are
+   100x) lies within that band. Ids are UUID strings, as in production (order ids are
+   time-ordered, version 7, made at the virtual clock's time). Changes are
    drained every 10,000 orders, like the persistence loop does.
 2. ``rss_bytes_per_position``: (RSS after the build - RSS before it) / positions, with
    ``gc.collect()`` before each reading; "before" already holds the users and quotes.
@@ -68,6 +69,7 @@ from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, Upda
 from tradepro.domain.events import PositionOpened, UserRegistered
 from tradepro.domain.fixed import POW10, USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import Instrument
+from tradepro.domain.order_ids import RANDOM_BITS, new_order_id
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
 from tradepro.engine.books import TriggerHeap
@@ -173,7 +175,7 @@ class OrderMaker:
         take_profit = open_price + direction * self._distance(open_price) if want_tp else None
         stop_loss = open_price - direction * self._distance(open_price) if want_sl else None
         return CreateOrder(
-            self.order_id(),
+            new_order_id(ts_us // 1000, rng.getrandbits(RANDOM_BITS)),  # made "now"
             ts_us,
             user_id,
             asset,

@@ -177,8 +177,12 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
 
 
 def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot with accounts as a mapping (their order depends on the storage)."""
-    return snapshot | {"accounts": dict(map(tuple, snapshot["accounts"]))}
+    """A snapshot with accounts as a mapping and order ids sorted (their order depends on
+    the storage)."""
+    return snapshot | {
+        "accounts": dict(map(tuple, snapshot["accounts"])),
+        "orderIds": sorted(snapshot["orderIds"]),
+    }
 
 
 def reference_snapshot(reference: Reference) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 Busy on purpose: prices walk within a narrow band so take-profits, stop-losses and margin
 calls fire often; users close their own orders, try to close others', and send a few
-malformed orders. Every id is a UUID drawn from the seed, so two runs are identical.
+malformed orders. Every id is a UUID drawn from the seed, so two runs are identical;
+order ids are time-ordered (version 7) UUIDs made at ``made_ms`` (by default the wall
+clock when the workload was built), since the engine refuses ids far from its clock.
 """
 
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from tradepro.domain.order_ids import RANDOM_BITS, new_order_id
 
 ASSETS = {"BTC_USDC": (1_000_000, 1), "ETH_USDC": (350_000, 2)}
 """asset -> (start price in ticks, price decimals)"""
@@ -24,6 +29,7 @@ class Workload:
     user_ids: list[str] = field(init=False)
     prices: dict[str, int] = field(init=False)
     orders: list[tuple[str, str]] = field(init=False, default_factory=list)
+    made_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -32,6 +38,9 @@ class Workload:
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def new_order_id(self) -> str:
+        return new_order_id(self.made_ms, self.rng.getrandbits(RANDOM_BITS))
 
     def opening(self) -> list[tuple[str, str, dict[str, Any]]]:
         """Register every user and quote every asset."""
@@ -60,7 +69,7 @@ class Workload:
             return self.create()
         if roll < 0.97:
             return self.close()
-        return "create-order", self.new_id(), {"userId": self.rng.choice(self.user_ids),
+        return "create-order", self.new_order_id(), {"userId": self.rng.choice(self.user_ids),
                                                "asset": "BTC_USDC", "side": "buy",
                                                "qty": "0.000001", "leverage": 5}  # fmt: skip
 
@@ -87,7 +96,7 @@ class Workload:
             payload["stopLoss"] = _text(
                 price - direction * rng.randint(2, 40) * (price // 2000), decimals
             )
-        order_id = self.new_id()
+        order_id = self.new_order_id()
         self.orders.append((order_id, user))
         return "create-order", order_id, payload
 

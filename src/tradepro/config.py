@@ -17,6 +17,9 @@ from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument, instrum
 from tradepro.engine import EngineConfig
 
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"  # noqa: S105 (refused in production)
+ORDER_ID_MARGIN_S = 3600
+"""The engine's order id window is the idempotency retention plus this: a key's order id is
+re-sent at most a retention after it was made, by a clock up to this far from the bus's."""
 
 
 class SettingsError(ValueError):
@@ -51,6 +54,11 @@ class Settings(BaseSettings):
     order_limit_per_s: int = Field(20, ge=1)
     """Orders each user may place per second."""
     snapshot_interval_s: float = Field(10.0, gt=0)
+    idempotency_retention_s: int = Field(86_400, ge=86_400)
+    """How long a create-order's ``Idempotency-Key`` returns its first answer (at least a
+    day). The engine remembers order ids for this plus ``ORDER_ID_MARGIN_S``."""
+    idempotency_purge_interval_s: float = Field(600.0, gt=0)
+    """How often each API process deletes expired keys (in batches, off the request path)."""
     poller_max_rate_per_s: float = Field(50.0, gt=0)
     """Most ``price-update`` entries the poller publishes per second per symbol."""
 
@@ -95,6 +103,7 @@ class Settings(BaseSettings):
             instruments=self.instruments,
             starting_balance_cents=self.starting_balance_cents,
             max_price_age_us=int(Decimal(str(self.max_price_age_s)) * 1_000_000),
+            order_id_window_us=(self.idempotency_retention_s + ORDER_ID_MARGIN_S) * 1_000_000,
         )
 
     @property

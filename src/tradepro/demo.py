@@ -24,6 +24,7 @@ from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterU
 from tradepro.domain.events import CommandRejected, Event, PositionClosed, PositionOpened
 from tradepro.domain.fixed import POW10, USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from tradepro.domain.order_ids import new_order_id, order_id_time_ms
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import BASIS_POINTS
 from tradepro.engine import Engine, EngineConfig
@@ -115,8 +116,11 @@ class DemoTraders:
         take_profit = self._level(price, +1 if side is Side.BUY else -1)
         stop_loss = self._level(price, -1 if side is Side.BUY else +1)
         self._opens += 1
+        # Order ids are time-ordered UUIDs made at the engine's clock; the counter in their
+        # random bits gives them the short label the log shows ("ord12", see _label).
+        order_id = new_order_id(ts_us // 1000, self._opens)
         return CreateOrder(
-            f"ord{self._opens}", ts_us, name, asset, side, qty, leverage, take_profit, stop_loss
+            order_id, ts_us, name, asset, side, qty, leverage, take_profit, stop_loss
         )
 
     def _level(self, price: int, direction: int) -> int | None:
@@ -243,7 +247,7 @@ def render_event(event: Event, instruments: Mapping[str, Instrument]) -> str | N
             if level is not None
         )
         return (
-            f"OPEN    {p.user_id:<6} {p.order_id:<7} {p.side.value:<4}"
+            f"OPEN    {p.user_id:<6} {_label(p.order_id):<7} {p.side.value:<4}"
             f" {format_scaled(p.qty, instrument.qty_decimals)} {p.asset} x{p.leverage}"
             f" @ {_price(instrument, p.open_price)}  margin {usd(p.margin)}"
             f"  liq {_price(instrument, p.liquidation_price)}{levels}"
@@ -254,15 +258,23 @@ def render_event(event: Event, instruments: Mapping[str, Instrument]) -> str | N
         instrument = instruments[p.asset]
         reason = trade.reason.value + (" (liquidated)" if trade.liquidated else "")
         return (
-            f"CLOSE   {p.user_id:<6} {p.order_id:<7} {p.side.value:<4}"
+            f"CLOSE   {p.user_id:<6} {_label(p.order_id):<7} {p.side.value:<4}"
             f" {format_scaled(p.qty, instrument.qty_decimals)} {p.asset}"
             f" @ {_price(instrument, trade.close_price)}  {reason:<11}"
             f"  PnL {usd(trade.pnl, signed=True)}  balance {usd(event.balance)}"
         )
     if isinstance(event, CommandRejected):
         who = event.user_id or "feed"
-        return f"REJECT  {who:<6} {event.request_id:<7} {event.reason.value}: {event.message}"
+        label = _label(event.request_id)
+        return f"REJECT  {who:<6} {label:<7} {event.reason.value}: {event.message}"
     return None
+
+
+def _label(request_id: str) -> str:
+    """``ord<n>`` for the demo's n-th order id (n is in its last 48 bits), else the id."""
+    if order_id_time_ms(request_id) < 0:
+        return request_id
+    return f"ord{int(request_id[-12:], 16)}"
 
 
 def usd(cents: int, *, signed: bool = False) -> str:

@@ -25,6 +25,7 @@ from tradepro.api.bodylimit import BodyLimit
 from tradepro.api.context import ApiContext
 from tradepro.api.errors import install_error_handlers
 from tradepro.api.fastpath import FastPath
+from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
 from tradepro.api.routes import auth, balance, market, trade
@@ -112,14 +113,21 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
             else MemoryRateLimiter()
         )
         database = create_db_engine(settings.effective_database_url)
-        app.state.context = ApiContext(
-            settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
-        )
+        context = ApiContext(settings, bus, requester, database, limiter, Mailer(settings.smtp_url))
+        app.state.context = context
         settle_heap()
         collecting = asyncio.create_task(collect_on_schedule())
+        purging = asyncio.create_task(
+            purge_forever(
+                context.idempotency,
+                settings.idempotency_retention_s,
+                settings.idempotency_purge_interval_s,
+            )
+        )
         try:
             yield
         finally:
+            purging.cancel()
             collecting.cancel()
             await requester.stop()
             await limiter.close()

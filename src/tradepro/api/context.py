@@ -16,6 +16,7 @@ from tradepro.api.security import SessionVerifier
 from tradepro.bus.base import Bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
+from tradepro.db.idempotency import IdempotencyStore
 
 log = logging.getLogger("tradepro.api")
 
@@ -31,13 +32,15 @@ class ApiContext:
     mailer: Mailer
     order_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
     """Order placement: per API process (see ``tradepro.api.ratelimit``)."""
-    idempotency: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    idempotency: IdempotencyStore = field(init=False)
+    """Create-order's ``Idempotency-Key``s, in the database (shared by every API process)."""
     sessions: SessionVerifier = field(init=False)
     recent_closes: RecentCloses = field(default_factory=RecentCloses)
     """Trades closed moments ago (their rows may be a few milliseconds behind)."""
 
     def __post_init__(self) -> None:
         self.sessions = SessionVerifier(self.settings.jwt_secret)
+        self.idempotency = IdempotencyStore(self.database)
         self.requester.subscribe(self.recent_closes.see)
 
     async def engine(

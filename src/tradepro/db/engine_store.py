@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import String
@@ -22,6 +22,7 @@ from sqlalchemy.types import String
 from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
 from tradepro.domain.events import ClosedTrade
+from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.positions import Position
 from tradepro.engine.changes import ChangeSet
 
@@ -29,6 +30,7 @@ USERS: Table = Base.metadata.tables["users"]
 TRADES: Table = Base.metadata.tables["existing_trades"]
 POSITIONS: Table = Base.metadata.tables["open_positions"]
 ENGINE_STATE: Table = Base.metadata.tables["engine_state"]
+ORDER_IDS: Table = Base.metadata.tables["engine_order_ids"]
 
 POSITION_FIELDS = Position._fields
 """Column names of ``open_positions`` in snapshot row order (the ``Position`` fields)."""
@@ -100,6 +102,13 @@ class EngineStore:
         async with self.engine.begin() as connection:
             for change_set in changes:
                 await self._apply(connection, change_set, pacer)
+            # The engine's window moved on: ids before its horizon are refused anyway.
+            await connection.execute(
+                delete(ORDER_IDS).where(
+                    ORDER_IDS.c.shard == self.shard,
+                    ORDER_IDS.c.made_ms < header.get("orderIdHorizonMs", 0),
+                )
+            )
             await connection.execute(self._upsert_state(header, last_entry_id))
 
     async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
@@ -144,10 +153,12 @@ class EngineStore:
                 ).one_or_none()
                 if state is None:
                     return None
+                header: dict[str, Any] = dict(state.header)
                 accounts = await self._accounts(connection)
                 positions = await self._positions(connection)
-        header: dict[str, Any] = dict(state.header)
-        return header | {"accounts": accounts, "positions": positions}, state.last_entry_id
+                order_ids = await self._order_ids(connection, header.get("orderIdHorizonMs", 0))
+        loaded = {"accounts": accounts, "positions": positions, "orderIds": order_ids}
+        return header | loaded, state.last_entry_id
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -178,6 +189,16 @@ class EngineStore:
         closed_ids = (trade.position.order_id for trade in closed)
         await bulk.delete(connection, POSITIONS, "order_id", closed_ids, pacer=pacer)
         await self._insert_trades(connection, closed, pacer)
+        # Every position opened in the window is in ``opened`` or in ``closed``.
+        opened_ids = [p.order_id for p in opened] + [t.position.order_id for t in closed]
+        await bulk.insert(
+            connection,
+            ORDER_IDS,
+            ("order_id", "shard", "made_ms"),
+            ((order_id, shard, order_id_time_ms(order_id)) for order_id in opened_ids),
+            "ON CONFLICT (order_id) DO NOTHING",
+            pacer=pacer,
+        )
 
     async def _insert_trades(
         self, connection: AsyncConnection, trades: Sequence[ClosedTrade], pacer: Pacer | None = None
@@ -215,6 +236,15 @@ class EngineStore:
             .order_by(USERS.c.created_at, USERS.c.id)
         )
         return [[user_id, balance] for user_id, balance in (await connection.execute(query)).all()]
+
+    async def _order_ids(self, connection: AsyncConnection, horizon_ms: int) -> list[str]:
+        """The engine's window: ids opened at or after the horizon, in time order."""
+        query = (
+            select(self._uuid_text(ORDER_IDS.c.order_id))
+            .where(ORDER_IDS.c.shard == self.shard, ORDER_IDS.c.made_ms >= horizon_ms)
+            .order_by(ORDER_IDS.c.made_ms, ORDER_IDS.c.order_id)
+        )
+        return list((await connection.scalars(query)).all())
 
     async def _positions(self, connection: AsyncConnection) -> list[list[Any]]:
         columns = [

@@ -42,6 +42,7 @@ NAMING_CONVENTION = {
 }
 EMAIL_LENGTH = 320
 ASSET_LENGTH = 32
+IDEMPOTENCY_KEY_LENGTH = 128
 NOW = text("CURRENT_TIMESTAMP")
 
 
@@ -165,6 +166,49 @@ class EngineState(Base):
     header: Mapped[dict[str, object]] = mapped_column(JSON)
     """``tradepro.engine.snapshot.snapshot_header`` output."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+
+
+class EngineOrderId(Base):
+    """An order id the engine opened, kept while it is inside the engine's order id window.
+
+    Saved with each snapshot (ids of the positions opened or closed since the last one) and
+    deleted once older than the snapshot's horizon, so the table holds one window's ids:
+    recovery rebuilds the engine's window from it (docs/order-ids.md).
+    """
+
+    __tablename__ = "engine_order_ids"
+
+    order_id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer)
+    made_ms: Mapped[int] = mapped_column(BigInteger)
+    """The id's own time (its first 48 bits), in ms since the epoch."""
+
+
+Index("ix_engine_order_ids_shard_made_ms", EngineOrderId.shard, EngineOrderId.made_ms)
+
+
+class IdempotencyKey(Base):
+    """A create-order's ``Idempotency-Key``: the order id chosen for it and its first answer.
+
+    Shared by every API process; kept for ``IDEMPOTENCY_RETENTION_S`` after ``created_at``.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 (hex) of the request's canonical form: the same order however it was spelled."""
+    order_id: Mapped[str] = mapped_column(uuid_column())
+    """Chosen (a fresh time-ordered UUID) before the engine is asked; never changes."""
+    status: Mapped[int | None] = mapped_column(Integer)
+    """The first answer's HTTP status; null until it is known."""
+    response: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    """The first answer's JSON body; null until it is known."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+Index("ix_idempotency_keys_created_at", IdempotencyKey.created_at)
 
 
 class SignInLink(Base):

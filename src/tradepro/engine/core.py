@@ -30,6 +30,7 @@ from tradepro.domain.events import (
 )
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.domain.positions import (
     BASIS_POINTS,
@@ -43,8 +44,14 @@ from tradepro.domain.positions import (
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.decode import decode_entry
+from tradepro.engine.order_window import OrderIdWindow, time_prefix
 
 MAX_ID_LENGTH = 64
+ORDER_ID_WINDOW_US = 25 * 3600 * 1_000_000
+"""How long the engine remembers an opened order id (see ``engine.order_window``): the
+API's idempotency retention (24 h) plus an hour."""
+ORDER_ID_LEAD_US = 5 * 60 * 1_000_000
+"""How far an order id's time may be ahead of the entry's (clocks of different hosts)."""
 
 # Module globals for the hot path: enum attribute lookups cost ~150 ns each on 3.11, and
 # building a NamedTuple through tuple.__new__ skips the generated __new__'s Python frame.
@@ -60,6 +67,11 @@ class EngineConfig:
     max_price_age_us: int = 10_000_000
     """A create or close is refused with ``stale_price`` when the last quote is older."""
     maintenance_margin_bps: int = MAINTENANCE_MARGIN_BPS
+    order_id_window_us: int = ORDER_ID_WINDOW_US
+    """Order ids made longer ago than this (before the latest create's entry time) are
+    refused: the engine may have forgotten them. Memory holds one window's ids."""
+    order_id_lead_us: int = ORDER_ID_LEAD_US
+    """Order ids made further ahead of the entry's time than this are refused."""
 
 
 class Quote(NamedTuple):
@@ -98,6 +110,14 @@ class Engine:
         self.house_cents = 0
         """The house's realized result: the opposite of every PnL paid out."""
         self.deposits_cents = 0
+        self.order_ids = OrderIdWindow()
+        """Every order id opened at or after its horizon (ids before it are refused)."""
+        self._window_ms = self.config.order_id_window_us // 1000
+        self._lead_ms = self.config.order_id_lead_us // 1000
+        self._id_clock_ms = -1
+        """The entry time (ms) of the last create: ``_lead_prefix`` is computed for it."""
+        self._lead_prefix = ""
+        """``time_prefix`` of the latest time an order id may have (``_id_clock_ms`` + lead)."""
         self.changes = ChangeLog()
         self._handlers: dict[type, Callable[[object], list[Event]]] = {
             RegisterUser: self._register,  # type: ignore[dict-item]
@@ -165,6 +185,9 @@ class Engine:
 
     def _create(self, command: CreateOrder) -> list[Event]:
         request_id, user_id = command.request_id, command.user_id
+        id_problem = self._admit_order_id(command)
+        if id_problem is not None:
+            return [id_problem]
         account = self.accounts.get(user_id)
         if account is None:
             return [_reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
@@ -173,9 +196,6 @@ class Engine:
         problem = _check_order_shape(command, contract)
         if problem is not None:
             return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)]
-        if request_id in account.positions:
-            message = "an order with this id is already open"
-            return [_reject(request_id, user_id, RejectReason.DUPLICATE_REQUEST, message)]
         quote = self.quotes.get(asset)
         if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
             return [self._quote_problem(request_id, user_id, asset, command.ts_us)]
@@ -217,9 +237,55 @@ class Engine:
         )
         account.balance -= margin
         account.locked += margin
+        self.order_ids.add(request_id)
         self._index(position, account)
         self.changes.opened(position)
         return [_new_tuple(PositionOpened, (request_id, position, account.balance))]
+
+    def _admit_order_id(self, command: CreateOrder) -> CommandRejected | None:
+        """None if the order id may open a position: a version 7 UUID made within the window
+        and the lead, never opened before. Every create moves the horizon first.
+
+        String comparisons only (see ``engine.order_window``): the decoder has required the
+        canonical lowercase form of every id that comes from the bus."""
+        order_ids = self.order_ids
+        now_ms = command.ts_us // 1000
+        if now_ms != self._id_clock_ms:
+            self._id_clock_ms = now_ms
+            self._lead_prefix = time_prefix(now_ms + self._lead_ms)
+            if now_ms - self._window_ms > order_ids.horizon_ms:
+                order_ids.advance(now_ms - self._window_ms)
+        order_id = command.request_id
+        stamp = order_id[:13]
+        if (
+            stamp < order_ids.horizon_prefix
+            or stamp > self._lead_prefix
+            or len(order_id) != 36
+            or order_id[14] != "7"
+            or order_id[19] not in "89ab"
+        ):
+            return self._id_problem(command)
+        seen = order_ids.buckets.get(order_id[:8])
+        if seen is None or order_id not in seen:
+            return None
+        account = self.accounts.get(command.user_id)
+        if account is not None and order_id in account.positions:
+            message = "an order with this id is already open"
+        else:
+            message = "an order with this id was opened before (order ids are never reused)"
+        return _reject(order_id, command.user_id, RejectReason.DUPLICATE_REQUEST, message)
+
+    def _id_problem(self, command: CreateOrder) -> CommandRejected:
+        """Why an order id cannot be used: not time-ordered, too old to check, or ahead."""
+        id_ms = order_id_time_ms(command.request_id)
+        if id_ms < 0:
+            message = "order id must be a time-ordered UUID (version 7)"
+        elif id_ms < self.order_ids.horizon_ms:
+            hours = self.config.order_id_window_us / 3_600_000_000
+            message = f"order id was made more than {hours:g} h before this order"
+        else:
+            message = "order id was made in the future (check the sender's clock)"
+        return _reject(command.request_id, command.user_id, RejectReason.INVALID_ORDER, message)
 
     def _quote_problem(
         self, request_id: str, user_id: str, asset: str, ts_us: int

@@ -17,8 +17,12 @@ from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position, stop_level
 from tradepro.engine.books import SEQ_BITS
 from tradepro.engine.core import Account, Engine, EngineConfig, Quote
+from tradepro.engine.order_window import OrderIdWindow
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""Version 2 added the order id window; a version 1 snapshot (from before time-ordered
+order ids) restores with an empty window, since none of its ids is of that form."""
+_READABLE_VERSIONS = (1, SNAPSHOT_VERSION)
 _SIDES = {side.value: side for side in Side}
 
 
@@ -31,11 +35,13 @@ def take_snapshot(engine: Engine) -> dict[str, Any]:
     return snapshot_header(engine) | {
         "accounts": [[user_id, a.balance] for user_id, a in engine.accounts.items()],
         "positions": [position[:] for position in engine.open_by_seq.values()],
+        "orderIds": list(engine.order_ids.ids()),
     }
 
 
 def snapshot_header(engine: Engine) -> dict[str, Any]:
-    """The snapshot without accounts and positions: what an incremental save writes whole."""
+    """The snapshot without accounts, positions and order ids: what an incremental save
+    writes whole (the others are saved row by row)."""
     return {
         "version": SNAPSHOT_VERSION,
         "instruments": _instrument_rows(engine.config.instruments),
@@ -44,13 +50,14 @@ def snapshot_header(engine: Engine) -> dict[str, Any]:
         "houseCents": engine.house_cents,
         "depositsCents": engine.deposits_cents,
         "quotes": [[asset, *quote] for asset, quote in engine.quotes.items()],
+        "orderIdHorizonMs": engine.order_ids.horizon_ms,
     }
 
 
 def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None) -> Engine:
     """Rebuild an engine from ``take_snapshot`` output under ``config``."""
     engine = Engine(config)
-    if data.get("version") != SNAPSHOT_VERSION:
+    if data.get("version") not in _READABLE_VERSIONS:
         raise SnapshotError(f"unsupported snapshot version {data.get('version')!r}")
     expected = _instrument_rows(engine.config.instruments)
     if [list(row) for row in data["instruments"]] != [list(row) for row in expected]:
@@ -64,6 +71,9 @@ def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None
     for user_id, balance in data["accounts"]:
         accounts[user_id] = Account(balance)
     engine.quotes = {row[0]: Quote(row[1], row[2], row[3]) for row in data["quotes"]}
+    engine.order_ids = OrderIdWindow.restore(
+        data.get("orderIdHorizonMs", 0), data.get("orderIds", ())
+    )
     # Millions of new objects and no cycles among them: a collection pass would only cost.
     collecting = gc.isenabled()
     gc.disable()

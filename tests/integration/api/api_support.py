@@ -9,8 +9,10 @@ Redis + PostgreSQL or on the embedded default (SQLite bus and database in a fold
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -195,6 +197,28 @@ class Stack:
             self._engine_task = None
             await self._engine_bus.close()
             await self._engine_db.dispose()
+
+    async def restart_api(self) -> None:
+        """Stop the API (its memory is gone, as after ``kill -9``) and start a new one on the
+        same bus and database."""
+        await self.client.aclose()
+        lifespan, self._lifespan = self._lifespan, None
+        if lifespan is not None:
+            await lifespan.__aexit__(None, None, None)
+        self.app = create_app(self.settings)
+        lifespan = self.app.router.lifespan_context(self.app)
+        await lifespan.__aenter__()
+        self._lifespan = lifespan
+        self.client = self.new_client()
+
+    @contextlib.asynccontextmanager
+    async def another_api(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A second API (as another process would be) on the same bus and database."""
+        app = create_app(self.settings)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                yield client
 
     @property
     def context(self) -> ApiContext:

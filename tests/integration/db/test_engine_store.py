@@ -17,12 +17,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradepro.db.bulk import CHUNK_ROWS, COPY_MIN_ROWS
-from tradepro.db.engine_store import EngineStore
+from tradepro.db.engine_store import ORDER_IDS, EngineStore
 from tradepro.db.models import ExistingTrade, OpenPosition, User
 from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
-from tradepro.domain.events import ClosedTrade, Event, PositionClosed, PositionOpened
-from tradepro.domain.orders import CloseReason, Side
-from tradepro.engine import Engine
+from tradepro.domain.events import (
+    ClosedTrade,
+    CommandRejected,
+    Event,
+    PositionClosed,
+    PositionOpened,
+)
+from tradepro.domain.order_ids import new_order_id
+from tradepro.domain.orders import CloseReason, RejectReason, Side
+from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 from tradepro.engine.snapshot import restore_snapshot, snapshot_header, take_snapshot
 
@@ -41,8 +48,8 @@ def new_id() -> str:
 class Trading:
     """A live engine driven by typed commands, with a clock and what it closed."""
 
-    def __init__(self) -> None:
-        self.engine = Engine()
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.engine = Engine(config)
         self.now_us = START_US
         self.closed: list[ClosedTrade] = []
         self.last_entry_id = ""
@@ -65,8 +72,9 @@ class Trading:
         return self.apply(UpdatePrice(new_id(), self.tick(), asset, bid, ask))
 
     def open(self, user_id: str, asset: str, side: Side, qty: int, leverage: int, **kw: Any) -> str:
-        order_id = new_id()
-        command = CreateOrder(order_id, self.tick(), user_id, asset, side, qty, leverage, **kw)
+        now_us = self.tick()
+        order_id = new_order_id(now_us // 1000, uuid.uuid4().int)
+        command = CreateOrder(order_id, now_us, user_id, asset, side, qty, leverage, **kw)
         (event,) = self.apply(command)
         assert isinstance(event, PositionOpened), event
         return order_id
@@ -83,11 +91,12 @@ class Trading:
 
 
 def comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """``take_snapshot`` output in JSON form, accounts sorted: they come back from the
-    database in its order, not in registration order (which nothing depends on)."""
+    """``take_snapshot`` output in JSON form, accounts and order ids sorted: they come back
+    from the database in its order, not in the engine's (which nothing depends on)."""
     return snapshot | {
         "accounts": sorted(map(tuple, snapshot["accounts"])),
         "positions": [list(row) for row in snapshot["positions"]],
+        "orderIds": sorted(snapshot["orderIds"]),
     }
 
 
@@ -347,3 +356,44 @@ async def test_large_saves_load_back_the_live_engine(db_engine: AsyncEngine) -> 
     async with AsyncSession(db_engine) as session:
         assert await session.scalar(select(func.count()).select_from(OpenPosition)) == 501
         assert await session.scalar(select(func.count()).select_from(ExistingTrade)) == 700
+
+
+async def test_the_order_id_window_is_saved_and_expires(db_engine: AsyncEngine) -> None:
+    """Closed positions' ids come back in the window (still refused after a restore), and
+    ids older than the horizon leave the table with the save that moves it."""
+    window_us = 60_000_000
+    config = EngineConfig(order_id_window_us=window_us)
+    store = EngineStore(db_engine)
+    trading = Trading(config)
+    alice = trading.register()
+    trading.price(BTC, 1_000_000, 1_000_005)
+    closed_id = trading.open(alice, BTC, Side.BUY, 1_000, 10)
+    trading.close(alice, closed_id)
+    open_id = trading.open(alice, BTC, Side.BUY, 1_000, 10)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    loaded = await store.load()
+    assert loaded is not None
+    assert sorted(loaded[0]["orderIds"]) == sorted([closed_id, open_id])
+    restored = restore_snapshot(loaded[0], config)
+    again = CreateOrder(closed_id, trading.tick(), alice, BTC, Side.BUY, 1_000, 10)
+    [refused] = restored.apply(again)
+    assert isinstance(refused, CommandRejected)
+    assert refused.reason is RejectReason.DUPLICATE_REQUEST
+
+    trading.now_us += window_us + 120_000_000  # past the window and its last minute
+    trading.price(BTC, 1_000_000, 1_000_005)
+    fresh_id = trading.open(alice, BTC, Side.SELL, 1_000, 10)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    async with db_engine.connect() as connection:
+        kept = (await connection.execute(select(ORDER_IDS.c.order_id))).scalars().all()
+    assert [str(order_id) for order_id in kept] == [fresh_id]
+    loaded = await store.load()
+    assert loaded is not None
+    assert loaded[0]["orderIds"] == [fresh_id]
+    restored = restore_snapshot(loaded[0], config)
+    again = CreateOrder(closed_id, trading.tick(), alice, BTC, Side.BUY, 1_000, 10)
+    [refused] = restored.apply(again)
+    assert isinstance(refused, CommandRejected)
+    assert refused.reason is RejectReason.INVALID_ORDER  # forgotten, yet refused

@@ -12,11 +12,17 @@ states them ("Money, prices, quantities" and "Orders and triggers"):
 
 On every tick the model scans *all* open positions (no index, no precomputed levels).
 It shares nothing with the engine but the vocabulary (sides, reasons, instruments).
+
+Order ids (docs/order-ids.md): an order id is a version 7 UUID; one made before the
+horizon (the latest create's time minus the window) or more than the lead after the
+create's time is refused as ``invalid_order``, and one that ever opened a position is
+refused as ``duplicate_request``. The model remembers every id it ever opened (no window).
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -149,6 +155,11 @@ class Reference:
     """asset -> (bid, ask, ts_us) of the last valid tick."""
     house: int = 0
     deposits: int = 0
+    order_id_window_us: int = 25 * 3600 * 1_000_000
+    order_id_lead_us: int = 5 * 60 * 1_000_000
+    horizon_ms: int = 0
+    """Ids made before this are refused: max over creates of (time - window), in ms."""
+    ever_opened: set[str] = field(default_factory=set)
 
     # -- accounts ----------------------------------------------------------------------
 
@@ -197,15 +208,31 @@ class Reference:
 
     # -- orders ------------------------------------------------------------------------
 
+    def note_create(self, ts_us: int) -> None:
+        """Every create moves the horizon (before it is judged)."""
+        now_ms = ts_us // 1000
+        self.horizon_ms = max(self.horizon_ms, now_ms - self.order_id_window_us // 1000)
+
+    def bad_order_id(self, order: OrderRequest) -> bool:
+        try:
+            parsed = uuid.UUID(order.order_id)
+        except ValueError:
+            return True
+        if parsed.version != 7 or str(parsed) != order.order_id:
+            return True
+        made_ms = parsed.int >> 80
+        now_ms = order.ts_us // 1000
+        return made_ms < self.horizon_ms or made_ms > now_ms + self.order_id_lead_us // 1000
+
     def create_problems(self, order: OrderRequest) -> set[RejectReason]:
         """Every reason the design gives to refuse this order (empty: it must open)."""
         problems: set[RejectReason] = set()
         if order.user_id not in self.balances:
             problems.add(RejectReason.UNKNOWN_USER)
         instrument = self.instruments.get(order.asset)
-        if instrument is None or _bad_shape(order, instrument):
+        if instrument is None or _bad_shape(order, instrument) or self.bad_order_id(order):
             problems.add(RejectReason.INVALID_ORDER)
-        if self.open_order(order.user_id, order.order_id) is not None:
+        if order.order_id in self.ever_opened:
             problems.add(RejectReason.DUPLICATE_REQUEST)
         if instrument is None:
             return problems
@@ -246,6 +273,8 @@ class Reference:
             order.stop_loss,
         )
         assert seq not in self.positions
+        assert order.order_id not in self.ever_opened
+        self.ever_opened.add(order.order_id)
         self.positions[seq] = position
         self.balances[order.user_id] -= margin
         return position

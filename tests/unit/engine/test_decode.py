@@ -15,7 +15,7 @@ from tradepro.engine.decode import decode_entry
 
 U1 = "00000000-0000-4000-8000-000000000001"
 O9 = "0000000a-0000-4000-8000-00000000000f"
-R1 = "00000000-0000-4000-8000-0000000000a1"
+R1 = "00000000-0000-7000-8000-0000000000a1"  # a version 7 UUID: an order id
 ORDER = {"userId": U1, "asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 10}
 
 

@@ -3,12 +3,16 @@
 A scenario is a list of steps over three instruments (with different decimal scales, one
 with a leverage cap of 50): registrations, price ticks in a small band so that triggers
 fire often, create-orders (leverage 1..100, random TP/SL sometimes on the wrong side,
-slippage guards, malformed fields, reused ids), close-orders (own ids, other users' ids,
-unknown ids) and clock jumps that make quotes stale. Steps are turned into engine commands
-up front, independently of the engine, so the very same commands can be replayed.
+slippage guards, malformed fields, reused ids (of open and of closed positions), ids made
+too long ago or ahead of the clock, ids that are not time-ordered UUIDs), close-orders (own
+ids, other users' ids, unknown ids) and clock jumps that make quotes stale. Steps are
+turned into engine commands up front, independently of the engine, so the very same
+commands can be replayed.
 
 1. Every step agrees with ``reference.Reference``: a brute-force model written from
-   DESIGN.md with exact fractions, which scans all open positions on every tick.
+   DESIGN.md with exact fractions, which scans all open positions on every tick and
+   remembers every order id it ever opened; also across a snapshot -> JSON -> restore at
+   a random step (an id used before the snapshot is refused after it).
 2. Money is conserved (balances + locked + house == deposits), locked margin is the sum of
    the open margins, and every closed trade's PnL is recomputed exactly.
 3. No balance and no locked margin ever goes negative.
@@ -19,6 +23,7 @@ up front, independently of the engine, so the very same commands can be replayed
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from random import Random
@@ -46,6 +51,7 @@ from tradepro.domain.events import (
     UserRegistered,
 )
 from tradepro.domain.instruments import Instrument, instrument_table
+from tradepro.domain.order_ids import new_order_id
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.domain.positions import Position
 from tradepro.engine import Engine, EngineConfig, books
@@ -66,9 +72,21 @@ BASE_PRICE = {"BTC_USDC": 1_000, "SOL_USDC": 10_000, "TOY_USD": 1_000}
 MAX_QTY_EXPONENT = {"BTC_USDC": 6, "SOL_USDC": 3, "TOY_USD": 1}
 """qty = digit x 10**exponent lots: notionals from a fraction of a cent to ~$9000."""
 MAX_AGE_US = 10_000_000
+WINDOW_US = 4_000_000
+"""The order id window, short so that reused ids outlive it within a scenario."""
+LEAD_US = 1_000_000
 CONFIG = EngineConfig(
-    instruments=INSTRUMENTS, starting_balance_cents=100_000, max_price_age_us=MAX_AGE_US
+    instruments=INSTRUMENTS,
+    starting_balance_cents=100_000,
+    max_price_age_us=MAX_AGE_US,
+    order_id_window_us=WINDOW_US,
+    order_id_lead_us=LEAD_US,
 )
+START_US = 1_780_000_000_000_000
+"""The scenarios' first entry time (2026): order ids carry real times."""
+ODD_IDS = (("old", -1), ("old", 0), ("ahead", 0), ("ahead", 1), ("v4", 0), ("text", 0))
+"""Order ids other than fresh ones: made just before / at the horizon, at / just past the
+lead, a random (version 4) UUID, not a UUID."""
 USERS = ("u0", "u1", "u2", "u3")
 
 SETTINGS = settings(
@@ -128,9 +146,11 @@ def _raw_step(kind: str, seed: int, focus: int | None) -> tuple[Any, ...]:
     seen = rng.choice((0, rng.randint(-100, 100)))  # 0: exactly the price the order gets
     guard = (seen, rng.choice(GUARD_BPS)) if _rarely(rng, 4) else None
     breaker = rng.randint(0, 130)  # < 9 makes one field malformed
-    reuse = rng.randint(0, 100) if _rarely(rng, 8) else None
+    reuse = rng.randint(0, 100) if _rarely(rng, 6) else None
+    odd_id = rng.choice(ODD_IDS) if _rarely(rng, 10) else None
     digit = rng.randint(1, 9)
-    return (kind, dt, user, asset, side, digit, exponent, leverage, *levels, guard, breaker, reuse)
+    fields = (side, digit, exponent, leverage, *levels, guard, breaker, reuse, odd_id)
+    return (kind, dt, user, asset, *fields)
 
 
 def _level(rng: Random) -> int | None:
@@ -157,7 +177,7 @@ class _Builder:
 
     def __init__(self, band_per_mille: int) -> None:
         self.band = {a: max(2, BASE_PRICE[a] * band_per_mille // 1000) for a in ASSETS}
-        self.clock = 1_000_000
+        self.clock = START_US
         self.quotes: dict[str, tuple[int, int]] = {}
         self.quoted_at: dict[str, int] = {}
         self.asset_of: dict[str, str] = {}
@@ -207,18 +227,20 @@ class _Builder:
         return UpdatePrice(f"t{index}", self.clock, asset, bid, ask)
 
     def _create(self, index: int, raw: tuple[Any, ...]) -> Command:
-        user_index, asset_index, side, digit, exponent, leverage, tp, sl, guard, breaker, reuse = (
-            raw
-        )
+        user_index, asset_index, side, digit, exponent, leverage, tp, sl, guard, breaker = raw[:10]
+        reuse, odd_id = raw[10:]
         user, asset = USERS[user_index], ASSETS[asset_index]
         band = self.band[asset]
         bid, ask = self.quotes.get(asset, (BASE_PRICE[asset], BASE_PRICE[asset]))
         ref, sign = (ask, 1) if side is Side.BUY else (bid, -1)
+        self._to_edge(asset)
         own = self.submitted[user]
-        order_id = own[reuse % len(own)] if reuse is not None and own else f"o{index}"
+        if reuse is not None and own:
+            order_id = own[reuse % len(own)]
+        else:
+            order_id = self._order_id(index, odd_id)
         own.append(order_id)
         self.asset_of[order_id] = asset
-        self._to_edge(asset)
         fields: dict[str, Any] = {
             "asset": asset,
             "qty": _quantity(asset, digit, exponent),
@@ -231,6 +253,18 @@ class _Builder:
         fields.update(_BREAKERS.get(breaker, {}))
         self._note_targets(side, ref, fields)
         return CreateOrder(order_id, self.clock, user, side=side, **fields)
+
+    def _order_id(self, index: int, odd: tuple[str, int] | None) -> str:
+        """A fresh version 7 id made now, or one of ``ODD_IDS``."""
+        now_ms = self.clock // 1000
+        kind, delta = odd or ("fresh", 0)
+        if kind == "v4":
+            return str(uuid.UUID(int=index, version=4))
+        if kind == "text":
+            return f"o{index}"
+        made_ms = {"fresh": now_ms, "old": now_ms - WINDOW_US // 1000, "ahead": now_ms}[kind]
+        made_ms += delta + (LEAD_US // 1000 if kind == "ahead" else 0)
+        return new_order_id(made_ms, index)
 
     def _to_edge(self, asset: str | None) -> None:
         """Put the clock exactly at the staleness limit of ``asset``'s quote, +- 1 us."""
@@ -467,10 +501,23 @@ def _check_money(engine: Engine, ref: Reference) -> None:
     assert engine.open_by_seq.keys() == ref.positions.keys()
 
 
-def run_checked(scenario: Scenario) -> None:
+def run_checked(scenario: Scenario, *, restore_at_split: bool = False) -> None:
     engine = Engine(CONFIG)
-    ref = Reference(INSTRUMENTS, CONFIG.starting_balance_cents, MAX_AGE_US)
-    for command in scenario.commands:
+    ref = Reference(
+        INSTRUMENTS,
+        CONFIG.starting_balance_cents,
+        MAX_AGE_US,
+        order_id_window_us=WINDOW_US,
+        order_id_lead_us=LEAD_US,
+    )
+    for index, command in enumerate(scenario.commands):
+        if restore_at_split and index == scenario.split:
+            engine = restore_snapshot(json_round_trip(take_snapshot(engine)), CONFIG)
+        if isinstance(command, CreateOrder):
+            ref.note_create(command.ts_us)
+            if command.request_id in ref.ever_opened:
+                restored = restore_at_split and index >= scenario.split
+                event("create: a used id" + (" after restore" if restored else ""))
         events = engine.apply(command)
         _CHECKS[type(command)](ref, command, events)
         _check_money(engine, ref)
@@ -536,6 +583,14 @@ def test_engine_agrees_with_brute_force_reference(scenario: Scenario) -> None:
     """Properties 1-3: closes per tick, ledger, exact PnL, no negative balance."""
     with compaction(scenario):
         run_checked(scenario)
+
+
+@SETTINGS
+@given(scenarios())
+def test_reference_agrees_across_snapshot_restore(scenario: Scenario) -> None:
+    """Property 1 across a restore: ids used before the snapshot stay refused after it."""
+    with compaction(scenario):
+        run_checked(scenario, restore_at_split=True)
 
 
 @SETTINGS

@@ -22,12 +22,15 @@ from tradepro.domain.events import (
     PositionOpened,
     UserRegistered,
 )
+from tradepro.domain.order_ids import new_order_id
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.wire import callback_body
 
 BTC = "BTC_USDC"  # price tick 0.1, qty lot 0.00001
 START = 500_000  # $5,000.00
+START_US = 1_780_000_000_000_000
+"""The desk's first entry time (2026): order ids carry real times."""
 
 
 class Desk:
@@ -35,14 +38,15 @@ class Desk:
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.engine = Engine(config)
-        self.now_us = 1_000_000
+        self.now_us = START_US
         self.counter = 0
         for user in ("alice", "bob"):
             self.engine.apply(RegisterUser(self.next_id(), self.now_us, user))
 
     def next_id(self) -> str:
+        """A fresh correlation id, made now: a time-ordered UUID, as order ids must be."""
         self.counter += 1
-        return f"req-{self.counter}"
+        return new_order_id(self.now_us // 1000, self.counter)
 
     def tick(self, bid: int, ask: int, asset: str = BTC, after_us: int = 1) -> list[Event]:
         self.now_us += after_us
@@ -400,7 +404,7 @@ def test_registering_twice_deposits_once() -> None:
 def test_an_order_id_cannot_be_reused_while_open() -> None:
     desk = Desk()
     desk.tick(1_000_000, 1_000_005)
-    command = CreateOrder("same", desk.now_us, "alice", BTC, Side.BUY, 100, 10)
+    command = CreateOrder(desk.next_id(), desk.now_us, "alice", BTC, Side.BUY, 100, 10)
     [first] = desk.engine.apply(command)
     [second] = desk.engine.apply(command)
     assert isinstance(first, PositionOpened)

@@ -7,11 +7,14 @@ import pytest
 
 from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.instruments import Instrument
+from tradepro.domain.order_ids import new_order_id
 from tradepro.domain.orders import Side
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.snapshot import SnapshotError, restore_snapshot, take_snapshot
 
 BTC = "BTC_USDC"
+O1, O2, O3 = (new_order_id(0, n) for n in (1, 2, 3))
+"""Order ids made at the epoch, like this test's entry times."""
 
 
 def busy_engine() -> Engine:
@@ -19,10 +22,10 @@ def busy_engine() -> Engine:
     engine.apply(RegisterUser("r1", 1, "alice"))
     engine.apply(RegisterUser("r2", 1, "bob"))
     engine.apply(UpdatePrice("p1", 2, BTC, 1_000_000, 1_000_005))
-    engine.apply(CreateOrder("o1", 3, "alice", BTC, Side.BUY, 1_000, 10, take_profit=1_010_000))
-    engine.apply(CreateOrder("o2", 4, "bob", BTC, Side.SELL, 2_000, 50, stop_loss=1_005_000))
-    engine.apply(CreateOrder("o3", 5, "alice", BTC, Side.SELL, 500, 2))
-    engine.apply(CloseOrder("c1", 6, "alice", "o3"))
+    engine.apply(CreateOrder(O1, 3, "alice", BTC, Side.BUY, 1_000, 10, take_profit=1_010_000))
+    engine.apply(CreateOrder(O2, 4, "bob", BTC, Side.SELL, 2_000, 50, stop_loss=1_005_000))
+    engine.apply(CreateOrder(O3, 5, "alice", BTC, Side.SELL, 500, 2))
+    engine.apply(CloseOrder("c1", 6, "alice", O3))
     return engine
 
 
@@ -53,10 +56,10 @@ def test_changes_drain_in_a_stable_order_and_reset() -> None:
         ("alice", engine.accounts["alice"].balance),
         ("bob", engine.accounts["bob"].balance),
     ]
-    assert [p.order_id for p in changes.opened] == ["o1", "o2"]  # o3 opened and closed
-    assert [t.position.order_id for t in changes.closed] == ["o3"]
+    assert [p.order_id for p in changes.opened] == [O1, O2]  # o3 opened and closed
+    assert [t.position.order_id for t in changes.closed] == [O3]
     assert not engine.drain_changes()
     engine.apply(UpdatePrice("p2", 7, BTC, 1_010_000, 1_010_005))
     after = engine.drain_changes()
-    assert [t.position.order_id for t in after.closed] == ["o1", "o2"]
+    assert [t.position.order_id for t in after.closed] == [O1, O2]
     assert after.opened == []

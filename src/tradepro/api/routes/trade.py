@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from sqlalchemy import and_, or_, select
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
+from tradepro.api.idempotency import create_once
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
@@ -22,9 +22,12 @@ from tradepro.api.schemas import (
     OpenOrdersOut,
     OrderOut,
 )
-from tradepro.db.models import ExistingTrade
+from tradepro.bus.requests import new_request_id
+from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH, ExistingTrade
 from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
-from tradepro.engine.wire import iso_time
+from tradepro.domain.orders import Side
+from tradepro.domain.positions import Position
+from tradepro.engine.wire import iso_time, open_order
 
 router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,9 +36,6 @@ CLOSED_FIELDS = (
     "liquidated", "slippage", "createdAt", "closedAt",
 )  # fmt: skip
 """A closed order's fields in get-close-orders, whether read from a row or a callback."""
-IDEMPOTENCY_MEMORY = 100_000
-"""Idempotency keys remembered per API process; older ones are still safe while their
-order is open (the engine refuses the repeated order id as ``duplicate_request``)."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 429, 503, 504)
 }
@@ -46,43 +46,76 @@ async def create_order(
     order: CreateOrderIn,
     user: CurrentUser,
     context: Context,
-    idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)] = None,
 ) -> dict[str, Any]:
-    """Open a position at the live price (buy at the ask, sell at the bid)."""
-    request_id = None
-    if idempotency_key is not None:
-        earlier = context.idempotency.get((user.id, idempotency_key))
-        if earlier is not None:
-            return earlier
-        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{user.id}/{idempotency_key}"))
-    limit = context.settings.order_limit_per_s
-    await enforce(context.order_limiter, user.id, limit, 1, "orders")
-    payload = engine_order(order, user.id, context)
-    try:
-        reply = await context.engine("create-order", payload, request_id=request_id)
+    """Open a position at the live price (buy at the ask, sell at the bid).
+
+    With an ``Idempotency-Key`` header, a retry with the same key and order returns the
+    first answer (for 24 h by default, from any API process) and opens nothing new; the
+    same key with a different order is refused with 422 ``idempotency_mismatch``."""
+    if idempotency_key is None:
+        await _order_limit(context, user.id)
+        payload = engine_order(order, user.id, context)
+        reply = await context.engine("create-order", payload)  # a fresh order id
         result: dict[str, Any] = reply["order"]
-    except ApiError as error:
-        # The same key already opened this order (a retry after a 504, or a concurrent
-        # twin): answer with that order, as it stands.
-        if error.error != "duplicate_request" or request_id is None:
-            raise
-        result = await _open_order(context, user.id, request_id, error)
-    if idempotency_key is not None:
-        remembered = context.idempotency
-        remembered[(user.id, idempotency_key)] = result
-        if len(remembered) > IDEMPOTENCY_MEMORY:  # forget the oldest (dicts keep order)
-            del remembered[next(iter(remembered))]
-    return result
+        return result
+    payload = engine_order(order, user.id, context)
+
+    async def send(order_id: str) -> dict[str, Any]:
+        await _order_limit(context, user.id)
+        reply = await context.engine("create-order", payload, request_id=order_id)
+        opened: dict[str, Any] = reply["order"]
+        return opened
+
+    async def resolve(order_id: str, duplicate: ApiError) -> dict[str, Any]:
+        return await _earlier_order(context, user.id, order_id, duplicate)
+
+    return await create_once(
+        context.idempotency,
+        user.id,
+        idempotency_key,
+        payload,
+        retention_s=context.settings.idempotency_retention_s,
+        new_id=new_request_id,
+        send=send,
+        resolve=resolve,
+    )
 
 
-async def _open_order(
-    context: Context, user_id: str, order_id: str, otherwise: ApiError
+async def _order_limit(context: Context, user_id: str) -> None:
+    await enforce(context.order_limiter, user_id, context.settings.order_limit_per_s, 1, "orders")
+
+
+async def _earlier_order(
+    context: Context, user_id: str, order_id: str, duplicate: ApiError
 ) -> dict[str, Any]:
+    """The order that ``order_id`` already opened: open, or closed since (then as it was
+    when created, from its trade row)."""
     account = await context.engine("get-account", {"userId": user_id})
-    for open_order in account["orders"]:
-        if open_order["orderId"] == order_id:
-            return {key: value for key, value in open_order.items() if key != "unrealizedPnl"}
-    raise otherwise
+    for still_open in account["orders"]:
+        if still_open["orderId"] == order_id:
+            return {key: value for key, value in still_open.items() if key != "unrealizedPnl"}
+    trades = ExistingTrade.__table__
+    query = select(trades).where(trades.c.id == order_id, trades.c.user_id == user_id)
+    async with context.database.connect() as connection:
+        row = (await connection.execute(query)).one_or_none()
+    instrument = context.settings.instruments.get(row.asset) if row is not None else None
+    if row is None or instrument is None:
+        message = (
+            "this Idempotency-Key's order was opened and has since been closed; "
+            "see get-close-orders"
+        )
+        raise ApiError(duplicate.status, duplicate.error, message)
+    return open_order(_position(row), instrument)
+
+
+def _position(row: Any) -> Position:
+    """The position a closed trade's row was opened as (``seq`` is not kept: 0)."""
+    return Position(
+        0, row.id, row.user_id, row.asset, Side(row.side), row.quantity, row.leverage,
+        row.open_price, row.margin, row.take_profit, row.stop_loss, row.liquidation_price,
+        row.slippage, _micros(row.created_at),
+    )  # fmt: skip
 
 
 def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""Which order ids the engine has opened: "ever", in bounded memory.
+
+Order ids are version 7 UUIDs (``tradepro.domain.order_ids``): each carries the time it
+was made. The engine keeps the ids it opened whose time is at or after a *horizon*, and
+refuses every id made before the horizon. The horizon is the latest create's entry time
+minus the window (``EngineConfig.order_id_window_us``) and never moves back, so an id
+that has left memory is older than the horizon and stays refused forever: an id is never
+opened twice, yet memory holds only the ids made during one window (plus the tolerated
+clock lead, ``order_id_lead_us``).
+
+The hot path compares strings, never parses: in a canonical lowercase version 7 UUID the
+first 13 characters (``tttttttt-tttt``) are its time in fixed-width hex, so they order
+like the time itself, and the first 8 (the time's top 32 bits) name a bucket of 65.536 s.
+Ids are kept in those buckets, so forgetting a bucket is one dict deletion and a lookup
+two. Everything here is a pure function of the creates applied (entry times, not the wall
+clock), and ``ids()``/``restore`` carry it through snapshots exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+BUCKET_MS = 1 << 16
+"""The ids whose times share their top 32 bits (their first 8 characters) share a bucket."""
+_MAX_MS = (1 << 48) - 1
+
+
+def time_prefix(unix_ms: int) -> str:
+    """The first 13 characters of a version 7 UUID made at ``unix_ms`` (clamped to 48 bits)."""
+    digits = f"{min(max(unix_ms, 0), _MAX_MS):012x}"
+    return f"{digits[:8]}-{digits[8:]}"
+
+
+class OrderIdWindow:
+    """The ids opened since the horizon, in buckets of ``BUCKET_MS`` by their time."""
+
+    __slots__ = ("buckets", "horizon_ms", "horizon_prefix")
+
+    def __init__(self, horizon_ms: int = 0) -> None:
+        self.horizon_ms = horizon_ms
+        """Ids made before this time (ms since the epoch) are refused."""
+        self.horizon_prefix = time_prefix(horizon_ms)
+        """``time_prefix(horizon_ms)``: an id whose first 13 characters sort before it is
+        older than the horizon."""
+        self.buckets: dict[str, dict[str, None]] = {}
+        """Bucket (an id's first 8 characters) -> its ids, in opening order."""
+
+    def __contains__(self, order_id: object) -> bool:
+        if not isinstance(order_id, str):
+            return False
+        bucket = self.buckets.get(order_id[:8])
+        return bucket is not None and order_id in bucket
+
+    def __len__(self) -> int:
+        return sum(map(len, self.buckets.values()))
+
+    def add(self, order_id: str) -> None:
+        """Remember an opened id."""
+        bucket = self.buckets.get(order_id[:8])
+        if bucket is None:
+            bucket = self.buckets[order_id[:8]] = {}
+        bucket[order_id] = None
+
+    def advance(self, horizon_ms: int) -> None:
+        """Move the horizon forward to ``horizon_ms`` and forget the buckets wholly before it."""
+        if horizon_ms <= self.horizon_ms:
+            return
+        old_first = self.horizon_prefix[:8]
+        self.horizon_ms = horizon_ms
+        self.horizon_prefix = time_prefix(horizon_ms)
+        first_kept = self.horizon_prefix[:8]
+        if first_kept != old_first:
+            for key in [key for key in self.buckets if key < first_kept]:
+                del self.buckets[key]
+
+    def ids(self) -> Iterator[str]:
+        """The remembered ids at or after the horizon, by bucket then in opening order."""
+        horizon_prefix = self.horizon_prefix
+        straddling = horizon_prefix[:8]
+        for key, bucket in self.buckets.items():
+            if key > straddling:
+                yield from bucket
+            elif key == straddling:
+                yield from (i for i in bucket if i[:13] >= horizon_prefix)
+
+    @classmethod
+    def restore(cls, horizon_ms: int, order_ids: Iterable[str]) -> OrderIdWindow:
+        """The window that ``ids()`` and ``horizon_ms`` were taken from (same decisions)."""
+        window = cls(horizon_ms)
+        horizon_prefix = window.horizon_prefix
+        for order_id in order_ids:
+            if order_id[:13] >= horizon_prefix:
+                window.add(order_id)
+        return window
