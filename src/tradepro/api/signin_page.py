@@ -43,13 +43,15 @@ _PAGE = """<!doctype html>
   </header>
   <main>
     <section class="signin panel" aria-labelledby="confirm-title" data-testid="confirm-signin">
-      <h1 id="confirm-title">Sign in as <span data-testid="confirm-email">{email}</span>?</h1>
+      <h1 id="confirm-title">Sign in as
+        <span class="address"><span data-testid="confirm-email">{email}</span>?</span></h1>
       <p class="muted">This sign-in link is for the TradePro account
-        <strong>{email}</strong>. Press the button to sign in to that account in this
-        browser. The link works once and expires 15 minutes after it was sent.</p>
+        <strong class="address">{email}</strong>. Press the button to sign in to that
+        account in this browser. The link works once and expires 15 minutes after it was
+        sent.</p>
       <form method="post" action="{action}">
         <input type="hidden" name="token" value="{token}">
-        <button type="submit" class="primary" data-testid="confirm-button">
+        <button type="submit" class="primary address" data-testid="confirm-button">
           Sign in as {email}</button>
       </form>
       <p class="muted">Not your address, or you did not ask for a link? Close this page:
