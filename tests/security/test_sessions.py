@@ -130,3 +130,30 @@ async def test_sign_out_by_cookie_ends_that_session_and_clears_the_cookie(embedd
     again = await embedded.client.post(f"{API}/auth/signout", headers=session.auth)
     assert again.status_code == 200, again.text
     assert (await embedded.client.post(f"{API}/auth/signout")).status_code == 200
+
+
+async def test_a_sign_out_the_engine_does_not_confirm_is_a_504_and_completes_later(
+    embedded: Stack,
+) -> None:
+    session = await embedded.sign_in()
+    await embedded.stop_engine()
+    embedded.context.requester.timeout_s = 0.5
+    async with another_api(embedded) as other_api:
+        async with embedded.new_client() as browser:
+            browser.cookies.set("token", session.token)
+            unconfirmed = await browser.post(f"{API}/auth/signout", headers={"Origin": PUBLIC_URL})
+            body = assert_error(unconfirmed, 504, "timeout")
+            assert "sign out again" in body["message"]
+            assert "set-cookie" not in unconfirmed.headers  # kept, to try again
+        assert await status(embedded.client, session) == 401  # this process: at once
+        assert await status(other_api, session) == 200  # not told yet
+
+        await embedded.start_engine()  # it applies the waiting end-session entry
+
+        async def other_api_refuses() -> bool:
+            return await status(other_api, session) == 401
+
+        await eventually(other_api_refuses, 10, "the other API to refuse the token")
+        embedded.context.requester.timeout_s = 5.0
+        again = await embedded.client.post(f"{API}/auth/signout", headers=session.auth)
+        assert again.status_code == 200, again.text
