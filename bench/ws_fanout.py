@@ -43,10 +43,12 @@ import multiprocessing
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -69,6 +71,7 @@ from websockets.utils import accept_key
 
 from _cpu import cpu_pressure_s, cpu_s, run_queue_wait_s
 from tradepro.bus.redis_bus import RedisBus
+from tradepro.db.migrate import upgrade
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 
@@ -327,7 +330,9 @@ def client_process(
 # -- the server and the publisher --------------------------------------------------------
 
 
-def start_server(options: Options, port: int, namespace: str) -> subprocess.Popen[bytes]:
+def start_server(
+    options: Options, port: int, namespace: str, data_dir: Path
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "REDIS_URL": options.redis_url,
@@ -336,6 +341,8 @@ def start_server(options: Options, port: int, namespace: str) -> subprocess.Pope
         "JWT_SECRET": JWT_SECRET,
         "ASSETS": ",".join(options.assets),
         "LOG_LEVEL": "WARNING",
+        "TRADEPRO_DATA_DIR": str(data_dir),
+        "DATABASE_URL": "",
     }
     command = [sys.executable, "-m", "tradepro.cli", "ws", "--send-queue", str(options.send_queue)]
     return subprocess.Popen(command, env=env, cwd=REPO)
@@ -529,7 +536,11 @@ async def run(options: Options) -> dict[str, Any]:
     port = free_port()
     say(f"load average at the start {[round(v, 2) for v in os.getloadavg()]}; "
         f"namespace {namespace}, port {port}")  # fmt: skip
-    server = start_server(options, port, namespace)
+    # The server reads the signed-out sessions from a database: a migrated SQLite file of
+    # its own (the clients here sign nobody in), never one in the working folder.
+    data_dir = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
+    await upgrade(f"sqlite:///{data_dir / 'tradepro.db'}")
+    server = start_server(options, port, namespace, data_dir)
     try:
         results = await measure(options, port, namespace, server)
     finally:
@@ -541,6 +552,7 @@ async def run(options: Options) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 server.kill()
         await delete_namespace(options.redis_url, namespace)
+        shutil.rmtree(data_dir, ignore_errors=True)
     return results
 
 

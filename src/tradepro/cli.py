@@ -114,8 +114,9 @@ def _run_api(args: argparse.Namespace) -> int:
     upgrade_sync(settings.effective_database_url)
     uvicorn.run(
         create_app(settings),
-        host="0.0.0.0",  # noqa: S104 (a server: it listens where it is deployed)
+        host=settings.bind_host,
         port=settings.api_port,
+        proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES: api/proxies.py
         log_level="warning",
         access_log=False,
     )
@@ -139,7 +140,9 @@ def _add_ws(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Serve live prices and each user's order events over WebSocket "
         "(protocol: docs/websocket.md), with /health and /metrics on the same port.",
     )
-    ws.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
+    ws.add_argument(
+        "--host", default=None, help="address to listen on (default: BIND_HOST, 0.0.0.0: all)"
+    )
     ws.add_argument(
         "--send-queue",
         type=_positive_int,
@@ -184,7 +187,7 @@ def _run_ws(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit()
     options = GatewayOptions(
-        host=args.host,
+        host=args.host or settings.bind_host,
         port=settings.ws_port,
         send_queue=args.send_queue,
         ping_interval_s=args.ping_interval,

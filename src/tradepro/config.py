@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
+from ipaddress import ip_network
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
     assets: Annotated[tuple[str, ...], NoDecode] = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
     smtp_url: str | None = None
     public_url: str = "http://localhost:4000"
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Origins (``scheme://host[:port]``) whose pages may send cookie-authenticated writes
+    and open cookie-authenticated WebSocket connections; empty: the origin of ``PUBLIC_URL``."""
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses or networks of the reverse proxies whose ``X-Forwarded-For`` is believed;
+    empty: none (the peer's own address is the client's)."""
+    bind_host: str = "0.0.0.0"  # noqa: S104 (a server: it listens where it is deployed)
+    """Where the api and the ws server listen."""
     starting_balance: str = "5000.00"
     """USD given to every new user, as a decimal string."""
     max_price_age_s: float = Field(10.0, gt=0)
@@ -80,6 +89,35 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown asset(s) {', '.join(unknown)}; known: {known}")
         return value
 
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from tradepro.api.origin import origin_of  # noqa: PLC0415 (the API's own rule)
+
+        for origin in value:
+            if origin_of(origin) is None:
+                raise ValueError(f"ALLOWED_ORIGINS: {origin!r} is not an http(s) origin")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+                ) from None
+        return value
+
     @field_validator("starting_balance")
     @classmethod
     def _money(cls, value: str) -> str:
@@ -93,6 +131,19 @@ class Settings(BaseSettings):
     def instruments(self) -> Mapping[str, Instrument]:
         """The instruments of ``ASSETS`` by symbol (read on every order: built once)."""
         return _instruments(self.assets)
+
+    @property
+    def public_origins(self) -> frozenset[str]:
+        """Where our own pages come from (see ``tradepro.api.origin``)."""
+        from tradepro.api.origin import public_origins  # noqa: PLC0415
+
+        return public_origins(self.public_url, self.allowed_origins)
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        """Whether the session cookie is ``Secure`` (sent over HTTPS only): always in
+        production (behind a TLS proxy the API itself may see plain HTTP)."""
+        return self.tradepro_env == "production" or self.public_url.startswith("https://")
 
     @property
     def starting_balance_cents(self) -> int:

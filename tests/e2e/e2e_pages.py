@@ -22,9 +22,16 @@ def sign_in(page: Page, stack: Stack, email: str) -> None:
     page.get_by_label("E-mail").fill(email)
     page.get_by_role("button", name="Send me a sign-in link").click()
     expect(page.get_by_test_id("check-mail")).to_be_visible()
-    page.goto(stack.sign_in_link(email))
+    confirm_link(page, stack, email)
     expect(page.get_by_test_id("user-email")).to_have_text(email)
     expect(page.get_by_test_id("badge-connection")).to_have_text("Live")
+
+
+def confirm_link(page: Page, stack: Stack, email: str) -> None:
+    """Open the logged link: a page asks "Sign in as <email>?"; press its button."""
+    page.goto(stack.sign_in_link(email))
+    expect(page.get_by_role("heading", name=f"Sign in as {email}?")).to_be_visible()
+    page.get_by_role("button", name=f"Sign in as {email}").click()
 
 
 def pick(page: Page, asset: str) -> None:

@@ -37,7 +37,11 @@ def test_sign_in_buy_watch_the_pnl_close_and_find_it_in_history(
     expect(page.get_by_test_id("check-mail")).to_contain_text(f"We sent a sign-in link to {email}")
     expect(page.get_by_test_id("dev-link-note")).to_contain_text("printed in the API's log")
     shot("check-your-mail")
+    # The link asks before it signs this browser in (nobody else's link can sign it in).
     page.goto(stack.sign_in_link(email))
+    expect(page.get_by_role("heading", name=f"Sign in as {email}?")).to_be_visible()
+    shot("confirm-sign-in")
+    page.get_by_role("button", name=f"Sign in as {email}").click()
 
     # The terminal: live quote from the feed, the chart from the recorded candles.
     expect(page.get_by_test_id("user-email")).to_have_text(email)

@@ -10,6 +10,16 @@ for _folder in ("api", "ws"):
         sys.path.insert(0, str(_INTEGRATION / _folder))
 
 from api_fixtures import embedded, smtp, stack  # noqa: E402
-from ws_fixtures import bus, engine, redis_env, requester, ws_server  # noqa: E402
+from ws_fixtures import bus, database_url, engine, redis_env, requester, ws_server  # noqa: E402
 
-__all__ = ["bus", "embedded", "engine", "redis_env", "requester", "smtp", "stack", "ws_server"]
+__all__ = [
+    "bus",
+    "database_url",
+    "embedded",
+    "engine",
+    "redis_env",
+    "requester",
+    "smtp",
+    "stack",
+    "ws_server",
+]

@@ -27,6 +27,7 @@ from tradepro.api.errors import install_error_handlers
 from tradepro.api.fastpath import FastPath
 from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
+from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
 from tradepro.api.routes import auth, balance, market, trade
 from tradepro.bus.base import BusUnavailableError
@@ -34,6 +35,7 @@ from tradepro.bus.factory import open_bus
 from tradepro.bus.ratelimit import RedisRateLimiter
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
+from tradepro.db.revocations import load_revocations
 from tradepro.db.session import create_db_engine
 from tradepro.services.runner import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
@@ -113,10 +115,10 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
             else MemoryRateLimiter()
         )
         database = create_db_engine(settings.effective_database_url)
-        context = ApiContext(settings, bus, requester, database, limiter, Mailer(settings.smtp_url))
-        app.state.context = context
-        settle_heap()
-        collecting = asyncio.create_task(collect_on_schedule())
+        app.state.context = context = ApiContext(
+            settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
+        )
+        collecting: asyncio.Task[None] | None = None
         purging = asyncio.create_task(
             purge_forever(
                 context.idempotency,
@@ -125,10 +127,15 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
             )
         )
         try:
+            # After the requester subscribed: a sign-out is in the table or comes as a callback.
+            context.sessions.revoked.load(await load_revocations(database))
+            settle_heap()
+            collecting = asyncio.create_task(collect_on_schedule())
             yield
         finally:
             purging.cancel()
-            collecting.cancel()
+            if collecting is not None:
+                collecting.cancel()
             await requester.stop()
             await limiter.close()
             await bus.close()
@@ -153,6 +160,8 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         app.add_middleware(FastPath, routes=[*trade.router.routes, *balance.router.routes])
     app.add_middleware(BodyLimit, limit_bytes=MAX_BODY_BYTES)
     app.add_middleware(MetricsMiddleware, requests=requests, latency=latency)
+    if settings.trusted_proxies:  # outermost: everything inside sees the real client
+        app.add_middleware(ForwardedFor, trusted=settings.trusted_proxies)
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:

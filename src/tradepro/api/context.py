@@ -35,13 +35,18 @@ class ApiContext:
     idempotency: IdempotencyStore = field(init=False)
     """Create-order's ``Idempotency-Key``s, in the database (shared by every API process)."""
     sessions: SessionVerifier = field(init=False)
+    """Session tokens checked once per process, and the signed-out ones refused."""
+    public_origins: frozenset[str] = field(init=False)
+    """Where our own pages come from: cookie-authenticated writes must (``api.origin``)."""
     recent_closes: RecentCloses = field(default_factory=RecentCloses)
     """Trades closed moments ago (their rows may be a few milliseconds behind)."""
 
     def __post_init__(self) -> None:
         self.sessions = SessionVerifier(self.settings.jwt_secret)
         self.idempotency = IdempotencyStore(self.database)
+        self.public_origins = self.settings.public_origins
         self.requester.subscribe(self.recent_closes.see)
+        self.requester.subscribe(self.sessions.revoked.see)
 
     async def engine(
         self, kind: str, payload: dict[str, Any], request_id: str | None = None

@@ -244,3 +244,16 @@ class Candle(Base):
     """How many quotes the minute aggregates."""
     simulated: Mapped[bool] = mapped_column(Boolean)
     """True when any of those quotes came from the simulated feed."""
+
+
+class RevokedSession(Base):
+    """A signed-out session token, refused until it would have expired anyway."""
+
+    __tablename__ = "revoked_sessions"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """The session token's ``jti``."""
+    user_id: Mapped[str] = mapped_column(uuid_column())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    """The token's own expiry: after it the row serves nothing and is deleted."""
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)

@@ -58,4 +58,17 @@ class ReportAccount(NamedTuple):
     """Whether the answer lists the open positions (a balance alone does not need them)."""
 
 
-Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount
+class EndSession(NamedTuple):
+    """A signed-out session, passed through to every reader of ``callback-queue`` (the API
+    and WebSocket processes refuse it from then on). The engine keeps no state for it."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    token_id: str
+    """The session token's ``jti``."""
+    expires_at_s: int
+    """When the token would have expired anyway (epoch seconds): forgetting it is safe then."""
+
+
+Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount | EndSession

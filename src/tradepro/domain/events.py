@@ -88,4 +88,24 @@ class CommandRejected(NamedTuple):
         return self.reason.value
 
 
-Event = UserRegistered | PositionOpened | PositionClosed | AccountReported | CommandRejected
+class SessionEnded(NamedTuple):
+    """A session was signed out (``EndSession`` passed through, nothing else changed)."""
+
+    request_id: str
+    user_id: str
+    token_id: str
+    expires_at_s: int
+
+    @property
+    def status(self) -> str:
+        return "session_ended"
+
+
+Event = (
+    UserRegistered
+    | PositionOpened
+    | PositionClosed
+    | AccountReported
+    | CommandRejected
+    | SessionEnded
+)

@@ -15,6 +15,7 @@ from tradepro.domain.commands import (
     CloseOrder,
     Command,
     CreateOrder,
+    EndSession,
     RegisterUser,
     ReportAccount,
     UpdatePrice,
@@ -26,6 +27,7 @@ from tradepro.domain.events import (
     Event,
     PositionClosed,
     PositionOpened,
+    SessionEnded,
     UserRegistered,
 )
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
@@ -125,6 +127,7 @@ class Engine:
             CreateOrder: self._create,  # type: ignore[dict-item]
             CloseOrder: self._close_by_user,  # type: ignore[dict-item]
             ReportAccount: self._report,  # type: ignore[dict-item]
+            EndSession: _end_session,  # type: ignore[dict-item]
         }
 
     # -- commands -------------------------------------------------------------------------
@@ -393,6 +396,13 @@ class Engine:
         """Balances + locked margin + house result: equals ``deposits_cents`` at all times."""
         accounts = self.accounts.values()
         return sum(a.balance for a in accounts) + sum(a.locked for a in accounts) + self.house_cents
+
+
+def _end_session(command: EndSession) -> list[Event]:
+    """Passed through: the engine only orders it with everything else and announces it."""
+    return [
+        SessionEnded(command.request_id, command.user_id, command.token_id, command.expires_at_s)
+    ]
 
 
 def _reject(

@@ -9,12 +9,13 @@ never an exception: one bad entry must not stop the engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tradepro.domain.commands import (
     CloseOrder,
     Command,
     CreateOrder,
+    EndSession,
     RegisterUser,
     ReportAccount,
     UpdatePrice,
@@ -29,7 +30,8 @@ PRICE_UPDATE = "price-update"
 CREATE_ORDER = "create-order"
 CLOSE_ORDER = "close-order"
 GET_ACCOUNT = "get-account"
-KINDS = (REGISTER_USER, PRICE_UPDATE, CREATE_ORDER, CLOSE_ORDER, GET_ACCOUNT)
+END_SESSION = "end-session"
+KINDS = (REGISTER_USER, PRICE_UPDATE, CREATE_ORDER, CLOSE_ORDER, GET_ACCOUNT, END_SESSION)
 
 _SIDES = {side.value: side for side in Side}
 _REJECT_REASONS = {
@@ -38,6 +40,7 @@ _REJECT_REASONS = {
     CREATE_ORDER: RejectReason.INVALID_ORDER,
     CLOSE_ORDER: RejectReason.INVALID_REQUEST,
     GET_ACCOUNT: RejectReason.INVALID_REQUEST,
+    END_SESSION: RejectReason.INVALID_REQUEST,
 }
 
 
@@ -68,8 +71,9 @@ def decode_entry(
             if not isinstance(orders, bool):
                 raise MalformedEntryError("orders must be true or false")
             return ReportAccount(request_id, ts_us, _uuid(payload, "userId"), orders)
-        if kind == REGISTER_USER:
-            return RegisterUser(request_id, ts_us, _uuid(payload, "userId"))
+        account_kind = _ACCOUNT_KINDS.get(kind)
+        if account_kind is not None:
+            return account_kind(request_id, ts_us, payload)
     except InvalidNumberError as error:
         reason = RejectReason.INVALID_PRICE if kind == PRICE_UPDATE else RejectReason.INVALID_ORDER
         return CommandRejected(request_id, owner, reason, str(error))
@@ -126,6 +130,26 @@ def _price_update(
     return UpdatePrice(request_id, ts_us, instrument.symbol, bid, ask)
 
 
+def _register_user(request_id: str, ts_us: int, payload: Mapping[str, object]) -> RegisterUser:
+    return RegisterUser(request_id, ts_us, _uuid(payload, "userId"))
+
+
+def _end_session(request_id: str, ts_us: int, payload: Mapping[str, object]) -> EndSession:
+    token_id = payload.get("tokenId")
+    if not isinstance(token_id, str) or _TOKEN_ID.fullmatch(token_id) is None:
+        raise MalformedEntryError("tokenId: must be 1..64 letters, digits, '-' or '_'")
+    expires_at_s = payload.get("expiresAt")
+    if not isinstance(expires_at_s, int) or isinstance(expires_at_s, bool) or expires_at_s < 0:
+        raise MalformedEntryError("expiresAt: must be epoch seconds (a non-negative integer)")
+    return EndSession(request_id, ts_us, _uuid(payload, "userId"), token_id, expires_at_s)
+
+
+_ACCOUNT_KINDS: dict[str, Callable[[str, int, Mapping[str, object]], Command]] = {
+    REGISTER_USER: _register_user,
+    END_SESSION: _end_session,
+}
+
+
 def _instrument(payload: Mapping[str, object], instruments: Mapping[str, Instrument]) -> Instrument:
     asset = payload.get("asset")
     instrument = instruments.get(asset) if isinstance(asset, str) else None
@@ -151,6 +175,7 @@ def _uuid(payload: Mapping[str, object], name: str) -> str:
     return value
 
 
+_TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

@@ -18,6 +18,7 @@ from tradepro.domain.events import (
     Event,
     PositionClosed,
     PositionOpened,
+    SessionEnded,
     UserRegistered,
 )
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
@@ -130,5 +131,13 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "userId": event.user_id,
             "balance": money(event.balance),
             "created": event.created,
+        }
+    if isinstance(event, SessionEnded):
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": event.user_id,
+            "tokenId": event.token_id,
+            "expiresAt": event.expires_at_s,
         }
     raise TypeError(f"not an engine event: {event!r}")

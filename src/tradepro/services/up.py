@@ -25,6 +25,7 @@ import time
 
 from tradepro.config import Settings
 from tradepro.services.up_banner import describe_database, render_banner, ui_url
+from tradepro.services.up_exposure import exposure_warning
 from tradepro.services.up_plan import UpOptions, plan_problem, service_plan
 from tradepro.services.up_process import Console
 from tradepro.services.up_supervisor import EXIT_CONFIG, EXIT_FAILED, Supervisor
@@ -39,6 +40,9 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     if problem is not None:
         print(f"tradepro up: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    warning = exposure_warning(settings)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     data_dir = settings.tradepro_data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     console.note(f"data folder: {data_dir}")
@@ -48,7 +52,9 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         service_plan(settings, options),
         options,
         console,
-        lambda healthy_after_s: render_banner(settings, options, healthy_after_s),
+        lambda healthy_after_s: "\n".join(
+            filter(None, (render_banner(settings, options, healthy_after_s), warning))
+        ),
         started_s=started_s,
         extra_env=_derived_env(settings),
     )

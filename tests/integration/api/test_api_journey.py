@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from api_support import API, JSON, VERIFY_PREFIX, Session, Stack, local_path, new_email
+from api_support import (
+    API,
+    JSON,
+    PUBLIC_URL,
+    VERIFY_PREFIX,
+    Session,
+    Stack,
+    local_path,
+    new_email,
+)
 from stack import eventually
 
 pytestmark = pytest.mark.integration
@@ -41,13 +50,21 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
     assert set(body) == {"token", "user"}
     assert body["user"]["email"] == email
     session = Session(body["user"]["id"], email, body["token"])
-    assert session_cookie(verified.headers["set-cookie"]).value == session.token
+    assert "set-cookie" not in verified.headers  # API clients keep the token themselves
 
-    # A browser follows a second link: 303 to the UI with an HttpOnly, SameSite=Lax cookie.
+    # A browser follows a second link: a page asks "Sign in as ...?"; its button signs in
+    # (303 to the UI with an HttpOnly, SameSite=Lax cookie).
     second_link = await stack.sign_up(email)
     assert second_link != link
     async with stack.new_client() as browser:
-        redirected = await browser.get(local_path(second_link))
+        page = await browser.get(local_path(second_link))
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert f'<span data-testid="confirm-email">{email}</span>?' in page.text
+        assert "set-cookie" not in page.headers
+        token = second_link.split("token=", 1)[1]
+        redirected = await browser.post(
+            f"{API}/auth/signin/verify", data={"token": token}, headers={"Origin": PUBLIC_URL}
+        )
         assert redirected.status_code == 303
         assert redirected.headers["location"] == "/"
         cookie = session_cookie(redirected.headers["set-cookie"])
@@ -60,7 +77,7 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
         assert who.json() == {"id": session.user_id, "email": email}
 
         # Signing out clears the cookie: the browser is signed out.
-        signed_out = await browser.post(f"{API}/auth/signout")
+        signed_out = await browser.post(f"{API}/auth/signout", headers={"Origin": PUBLIC_URL})
         assert signed_out.status_code == 200
         cleared = session_cookie(signed_out.headers["set-cookie"])
         assert cleared.value in ("", '""') and int(cleared["max-age"]) == 0

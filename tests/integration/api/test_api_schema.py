@@ -74,6 +74,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
 OPERATIONS = [
     ("POST", "/api/v1/auth/signup"),
     ("GET", "/api/v1/auth/signin/verify"),
+    ("POST", "/api/v1/auth/signin/verify"),
     ("POST", "/api/v1/auth/signout"),
     ("GET", "/api/v1/auth/protected-route-test"),
     ("POST", "/api/v1/trade/create-order"),

@@ -29,6 +29,7 @@ from ws_support import (
     Inbox,
     Trader,
     WsProcess,
+    cookie_headers,
     create_order,
     engine_answers,
     publish_price,
@@ -100,9 +101,7 @@ async def test_each_user_gets_their_own_order_events_and_never_another_users(
     await engine_answers(requester, engine)
     alice, bob, carol = [await register(requester) for _ in range(3)]
     # Three ways to authenticate: the cookie, ?token=, and a first "auth" message.
-    alice_in = Inbox(
-        await connect(ws_server.url, additional_headers={"Cookie": f"token={alice.token}"})
-    )
+    alice_in = Inbox(await connect(ws_server.url, additional_headers=cookie_headers(alice.token)))
     bob_in = Inbox(await connect(f"{ws_server.url}?token={bob.token}"))
     carol_in = Inbox(await connect(ws_server.url))
     await carol_in.send({"type": "auth", "token": carol.token})
@@ -179,9 +178,7 @@ async def test_a_bad_token_closes_the_connection_with_4401(ws_server: WsProcess)
     expiring = Inbox(await connect(f"{ws_server.url}?token={short_lived}"))
     assert (await expiring.subscribe("orders"))["channels"] == ["orders"]
     for name, token in tokens_that_are_refused(trader).items():
-        by_cookie = Inbox(
-            await connect(ws_server.url, additional_headers={"Cookie": f"token={token}"})
-        )
+        by_cookie = Inbox(await connect(ws_server.url, additional_headers=cookie_headers(token)))
         by_query = Inbox(await connect(f"{ws_server.url}?token={token}"))
         by_message = Inbox(await connect(ws_server.url))
         await by_message.send({"type": "auth", "token": token})

@@ -124,9 +124,10 @@ def owned_redis() -> Iterator[OwnedRedis]:
 
 
 async def test_the_server_rides_out_a_redis_restart(
-    owned_redis: OwnedRedis, tmp_path: Path
+    owned_redis: OwnedRedis, database_url: str, tmp_path: Path
 ) -> None:
-    server = WsProcess({"REDIS_URL": owned_redis.url}, free_port(), tmp_path / "ws.log")
+    env = {"REDIS_URL": owned_redis.url, "DATABASE_URL": database_url}
+    server = WsProcess(env, free_port(), tmp_path / "ws.log")
     server.start()
     bus = RedisBus(owned_redis.url, socket_timeout_s=1.0)
     try:

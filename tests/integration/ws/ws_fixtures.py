@@ -13,6 +13,7 @@ from servers import free_port
 from stack import EngineProcess
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
+from tradepro.db.migrate import upgrade
 from ws_support import JWT_SECRET, WsProcess
 
 
@@ -37,11 +38,19 @@ async def requester(bus: RedisBus) -> AsyncIterator[Requester]:
 
 
 @pytest.fixture
-def engine(redis_env: dict[str, str], postgres_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
+async def database_url(postgres_url: str) -> str:
+    """The test's fresh PostgreSQL database, migrated (the ws server reads the signed-out
+    sessions there; migrated once, before the engine and the ws server start)."""
+    await upgrade(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def engine(redis_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
     """``tradepro engine`` on the test's Redis namespace and a fresh PostgreSQL database,
     started (not yet necessarily answering: see ``ws_support.engine_answers``)."""
     env = redis_env | {
-        "DATABASE_URL": postgres_url,
+        "DATABASE_URL": database_url,
         "JWT_SECRET": JWT_SECRET,
         "MAX_PRICE_AGE_S": "3600",
         "SNAPSHOT_INTERVAL_S": "3600",
@@ -57,13 +66,14 @@ def engine(redis_env: dict[str, str], postgres_url: str, tmp_path: Path) -> Iter
 
 @pytest.fixture
 async def ws_server(
-    request: pytest.FixtureRequest, redis_env: dict[str, str], tmp_path: Path
+    request: pytest.FixtureRequest, redis_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> AsyncIterator[WsProcess]:
     """``tradepro ws`` on the test's Redis namespace, answering ``/health`` (its feeds are
     reading). ``@pytest.mark.ws_args("--send-queue", "8")`` passes options."""
     marker = request.node.get_closest_marker("ws_args")
     args = tuple(marker.args) if marker is not None else ()
-    server = WsProcess(redis_env, free_port(), tmp_path / "ws.log", *args)
+    env = redis_env | {"DATABASE_URL": database_url}
+    server = WsProcess(env, free_port(), tmp_path / "ws.log", *args)
     server.start()
     try:
         await server.wait_healthy()

@@ -21,13 +21,21 @@ from tradepro.bus.base import Bus, Entry
 from tradepro.bus.requests import Requester, RequestTimeoutError
 
 JWT_SECRET = "ws-tests-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
+PUBLIC_URL = "http://tradepro.test:4000"
+"""The server's ``PUBLIC_URL``: a cookie handshake must come from this origin."""
 
 
 class WsProcess(ServiceProcess):
     """``tradepro ws`` as a child process on a port of its own, its log kept for failures."""
 
     def __init__(self, env: Mapping[str, str], port: int, log_path: Path, *args: str) -> None:
-        settings = {"JWT_SECRET": JWT_SECRET, "WS_PORT": str(port), **env}
+        settings = {
+            "JWT_SECRET": JWT_SECRET,
+            "WS_PORT": str(port),
+            "PUBLIC_URL": PUBLIC_URL,
+            "TRADEPRO_DATA_DIR": str(log_path.parent / "ws-data"),  # never the working folder
+            **env,
+        }
         super().__init__("ws", settings, log_path, args)
         self.port = port
 
@@ -39,9 +47,12 @@ class WsProcess(ServiceProcess):
         async def healthy() -> bool:
             assert self.process is not None
             assert self.process.poll() is None, f"tradepro ws exited:\n{self.log_tail()}"
-            return (await self.get("/health"))[0] == 200
+            status, body = await self.get("/health")
+            return status == 200 and bool(orjson.loads(body).get("sessions"))
 
-        await eventually(healthy, timeout_s, "tradepro ws to answer /health with 200")
+        await eventually(
+            healthy, timeout_s, "tradepro ws to answer /health with 200 and sessions loaded"
+        )
 
     async def get(self, path: str) -> tuple[int, bytes]:
         """An HTTP GET on the server's port: (status, body); (0, b"") if it does not answer."""
@@ -116,6 +127,11 @@ class Inbox:
     async def close(self) -> None:
         await self.connection.close()
         await self._task
+
+
+def cookie_headers(token: str, origin: str = PUBLIC_URL) -> dict[str, str]:
+    """A browser's handshake headers: the session cookie, and the page's origin."""
+    return {"Cookie": f"token={token}", "Origin": origin}
 
 
 class Trader:

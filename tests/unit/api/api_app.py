@@ -20,6 +20,7 @@ from tradepro.api.app import create_app
 from tradepro.api.context import ApiContext
 from tradepro.api.security import SESSION, issue
 from tradepro.config import Settings
+from tradepro.db.migrate import upgrade
 
 SECRET = "unit-api-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
 
@@ -58,6 +59,8 @@ def unit_settings(data_dir: Path) -> Settings:
 @asynccontextmanager
 async def running_api(tmp_path: Path, *, fast_path: bool = True) -> AsyncIterator[Api]:
     settings = unit_settings(tmp_path)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.effective_database_url)  # as ``tradepro api`` does at start
     app = create_app(settings, fast_path=fast_path)
     async with app.router.lifespan_context(app):
         context: ApiContext = app.state.context

@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 
-from tradepro.domain.commands import CloseOrder, CreateOrder, ReportAccount, UpdatePrice
-from tradepro.domain.events import CommandRejected
+from tradepro.domain.commands import CloseOrder, CreateOrder, EndSession, ReportAccount, UpdatePrice
+from tradepro.domain.events import CommandRejected, SessionEnded
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.domain.orders import RejectReason, Side
 from tradepro.engine import Engine
 from tradepro.engine.decode import decode_entry
+from tradepro.engine.snapshot import take_snapshot
+from tradepro.engine.wire import callback_body
 
 U1 = "00000000-0000-4000-8000-000000000001"
 O9 = "0000000a-0000-4000-8000-00000000000f"
@@ -90,3 +92,28 @@ def test_engine_answers_a_malformed_entry_and_keeps_going() -> None:
     assert rejection.status == "invalid_order"
     [opened] = engine.apply_entry("create-order", R1, 4, ORDER)
     assert opened.status == "created"
+
+
+def test_end_session_passes_through_as_session_ended_and_changes_nothing() -> None:
+    payload = {"userId": U1, "tokenId": "a1b2c3d4e5f6", "expiresAt": 1_800_000_000}
+    assert decode("end-session", payload) == EndSession(R1, 5, U1, "a1b2c3d4e5f6", 1_800_000_000)
+    engine = Engine()
+    before = take_snapshot(engine)
+    events = engine.apply_entry("end-session", R1, 5, payload)
+    assert events == [SessionEnded(R1, U1, "a1b2c3d4e5f6", 1_800_000_000)]
+    assert callback_body(events[0], DEFAULT_INSTRUMENTS) == {
+        "id": R1, "status": "session_ended", "userId": U1, "tokenId": "a1b2c3d4e5f6",
+        "expiresAt": 1_800_000_000,
+    }  # fmt: skip
+    assert take_snapshot(engine) == before
+    for bad in (
+        {"userId": U1, "tokenId": "", "expiresAt": 1},
+        {"userId": U1, "tokenId": "x" * 65, "expiresAt": 1},
+        {"userId": U1, "tokenId": "has space", "expiresAt": 1},
+        {"userId": U1, "tokenId": "ok", "expiresAt": "1"},
+        {"userId": U1, "tokenId": "ok", "expiresAt": True},
+        {"userId": "not-a-uuid", "tokenId": "ok", "expiresAt": 1},
+    ):
+        rejected = decode("end-session", bad)
+        assert isinstance(rejected, CommandRejected), bad
+        assert rejected.reason is RejectReason.INVALID_REQUEST

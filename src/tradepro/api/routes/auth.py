@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import aiosmtplib
 from fastapi import APIRouter, Query, Request, Response
@@ -13,16 +13,28 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, require_own_page
 from tradepro.api.errors import ApiError
+from tradepro.api.origin import CROSS_SITE, CROSS_SITE_MESSAGE, from_own_page
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import ErrorOut, SessionOut, SignupIn, SignupOut, UserOut
-from tradepro.api.security import LINK, LINK_TTL_S, SESSION, SESSION_TTL_S, InvalidTokenError
+from tradepro.api.security import (
+    LINK,
+    LINK_TTL_S,
+    SESSION,
+    SESSION_TTL_S,
+    InvalidTokenError,
+    TokenClaims,
+)
 from tradepro.api.security import issue as issue_token
 from tradepro.api.security import verify as verify_token
+from tradepro.api.sessions import end_session
+from tradepro.api.signin_page import confirmation_page
 from tradepro.db.models import SignInLink, User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+USED_OR_EXPIRED = "this sign-in link was already used or expired"
+MAX_FORM_BYTES = 4096
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 422, 429, 503, 504)
 }
@@ -75,14 +87,100 @@ async def _user_for(context: Context, email: str) -> str:
 async def verify_link(
     request: Request, context: Context, token: Annotated[str, Query(max_length=2048)]
 ) -> Response:
-    """Consume the link, start a session (cookie `token`; JSON for API clients)."""
-    secret = context.settings.jwt_secret
+    """API clients (`Accept: application/json`): consume the link, get `{token, user}`
+    (no cookie). Browsers: a page asking to confirm the account; its button signs in."""
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
-        claims = verify_token(secret, token, LINK)
+        claims = verify_token(context.settings.jwt_secret, token, LINK)
     except InvalidTokenError:
-        message = "this sign-in link is invalid or expired"
-        return _link_refused(wants_json, message)
+        return _link_refused(wants_json, "this sign-in link is invalid or expired")
+    if wants_json:
+        if not await _consume(context, claims):
+            return _link_refused(wants_json, USED_OR_EXPIRED)
+        session, _ = issue_token(
+            context.settings.jwt_secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S
+        )
+        return JSONResponse(
+            {"token": session, "user": {"id": claims.user_id, "email": claims.email}}
+        )
+    if not await _usable(context, claims):
+        return _link_refused(wants_json, USED_OR_EXPIRED)
+    return confirmation_page(claims.email, token)
+
+
+_CONFIRM_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"token": {"type": "string", "maxLength": 2048}},
+                    "required": ["token"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/signin/verify",
+    responses=ERRORS | {303: {}, 403: {"model": ErrorOut}},
+    openapi_extra=_CONFIRM_FORM,
+)
+async def confirm_link(request: Request, context: Context) -> Response:
+    """The confirmation page's button (a form with the link's `token`): consume the link,
+    set the session cookie and go to the UI. Only from that page itself (else 403)."""
+    if not from_own_page(request.scope["headers"], context.public_origins):
+        raise ApiError(403, CROSS_SITE, CROSS_SITE_MESSAGE)
+    token = _form_token(await request.body())
+    try:
+        claims = verify_token(context.settings.jwt_secret, token, LINK)
+    except InvalidTokenError:
+        return _link_refused(False, "this sign-in link is invalid or expired")
+    if not await _consume(context, claims):
+        return _link_refused(False, USED_OR_EXPIRED)
+    secret, settings = context.settings.jwt_secret, context.settings
+    session, _ = issue_token(secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        "token",
+        session,
+        max_age=SESSION_TTL_S,
+        httponly=True,
+        samesite="lax",
+        secure=settings.session_cookie_secure,
+    )
+    return response
+
+
+def _form_token(body: bytes) -> str:
+    """The ``token`` field of a urlencoded form ("" when absent or malformed)."""
+    if len(body) > MAX_FORM_BYTES:
+        return ""
+    try:
+        fields = parse_qs(body.decode("ascii"), max_num_fields=4)
+    except (UnicodeDecodeError, ValueError):
+        return ""
+    values = fields.get("token", [])
+    return values[0] if len(values) == 1 else ""
+
+
+async def _usable(context: Context, claims: TokenClaims) -> bool:
+    """Whether the link is still unused and unexpired (nothing is changed)."""
+    async with context.database.connect() as connection:
+        found = await connection.execute(
+            select(SignInLink.id)
+            .where(SignInLink.id == claims.token_id, SignInLink.used_at.is_(None))
+            .where(SignInLink.expires_at > datetime.now(UTC))
+            .where(SignInLink.user_id == claims.user_id)
+        )
+        return found.first() is not None
+
+
+async def _consume(context: Context, claims: TokenClaims) -> bool:
+    """Mark the link used and the user signed in now; False if it was used or expired."""
     now = datetime.now(UTC)
     async with context.database.begin() as connection:
         consumed = await connection.execute(
@@ -95,24 +193,7 @@ async def verify_link(
             await connection.execute(
                 update(User).where(User.id == claims.user_id).values(last_logged_in=now)
             )
-    if consumed.rowcount != 1:
-        return _link_refused(wants_json, "this sign-in link was already used or expired")
-    session, _ = issue_token(secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S)
-    response: Response
-    if wants_json:
-        body = {"token": session, "user": {"id": claims.user_id, "email": claims.email}}
-        response = JSONResponse(body)
-    else:
-        response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        "token",
-        session,
-        max_age=SESSION_TTL_S,
-        httponly=True,
-        samesite="lax",
-        secure=context.settings.public_url.startswith("https://"),
-    )
-    return response
+    return bool(consumed.rowcount == 1)
 
 
 def _link_refused(wants_json: bool, message: str) -> Response:
@@ -122,12 +203,33 @@ def _link_refused(wants_json: bool, message: str) -> Response:
     return RedirectResponse(f"/?signin_error={quote(message)}", status_code=303)
 
 
-@router.post("/signout", responses=ERRORS)
-async def signout() -> Response:
-    """End the browser session (clears the cookie)."""
+@router.post("/signout", responses=ERRORS | {403: {"model": ErrorOut}})
+async def signout(request: Request, context: Context) -> Response:
+    """End the session: its token is refused from now on by every API and WebSocket
+    process, its live connections are closed, and the cookie is cleared."""
+    token, by_cookie = _offered_token(request)
+    if by_cookie:
+        require_own_page(request)
+    try:
+        claims = verify_token(context.settings.jwt_secret, token, SESSION) if token else None
+    except InvalidTokenError:
+        claims = None  # nothing to end: only the cookie to clear
+    if claims is not None:
+        await end_session(context, claims)
     response = JSONResponse({"message": "signed out"})
-    response.delete_cookie("token", httponly=True, samesite="lax")
+    response.delete_cookie(
+        "token", httponly=True, samesite="lax", secure=context.settings.session_cookie_secure
+    )
     return response
+
+
+def _offered_token(request: Request) -> tuple[str | None, bool]:
+    """The session token sent, and whether it came by cookie (not by ``Authorization``)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip(), False
+    cookie = request.cookies.get("token")
+    return (cookie, True) if cookie else (None, False)
 
 
 @router.get("/protected-route-test", response_model=UserOut, responses=ERRORS)

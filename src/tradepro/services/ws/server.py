@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -21,10 +22,12 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
+from tradepro.db.session import create_db_engine
 from tradepro.services.runner import settle_heap
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
     InvalidTokenError,
+    cross_site_cookie,
     handshake_token,
     verify_session,
 )
@@ -41,12 +44,18 @@ from tradepro.services.ws.messages import (
     subscriptions_message,
 )
 from tradepro.services.ws.metrics import GatewayCollector, metrics_registry, render_metrics
+from tradepro.services.ws.sessions import SessionGuard
 
 log = logging.getLogger("tradepro.ws")
 connection_log = logging.getLogger("tradepro.ws.connections")
 """The library's own log (a line per connection opened and closed)."""
 
 GOING_AWAY_CLOSE_CODE = 1001
+TRY_AGAIN_CLOSE_CODE = 1013
+CROSS_SITE_REFUSAL = (
+    "refused: this page is not one of TradePro's own, so it may not use your session "
+    "cookie here (a program can send its token with ?token= or an auth message)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -69,13 +78,19 @@ class GatewayOptions:
 class Gateway:
     """The running server on one bus: ``await start()``, then ``await close()``."""
 
-    def __init__(self, settings: Settings, bus: Bus, options: GatewayOptions) -> None:
+    def __init__(
+        self, settings: Settings, bus: Bus, options: GatewayOptions, database: AsyncEngine
+    ) -> None:
         self.settings = settings
         self.options = options
         self.assets = settings.assets
+        self.database = database
+        self.public_origins = settings.public_origins
         self.hub = Hub(close_timeout_s=options.close_timeout_s)
         self.prices = PriceFeed(bus, settings.instruments, self.hub)
         self.orders = OrderFeed(bus, self.hub)
+        self.sessions = SessionGuard(self.hub)
+        self.orders.requester.subscribe(self.sessions.on_callback)
         self.collector = GatewayCollector(self.hub, self.prices, self.orders, self.assets)
         self._registry = metrics_registry(self.collector)
         self._tasks: list[asyncio.Task[None]] = []
@@ -85,6 +100,7 @@ class Gateway:
         """Start the feeds and listen (the feeds keep retrying while the bus is down)."""
         self._spawn(self.prices.run(), "price-feed")
         self._spawn(self.orders.run(), "order-feed")
+        self._spawn(self.sessions.load(self.database, lambda: self.orders.started), "sessions")
         self._spawn(self._log_forever(), "ws-stats")
         options = self.options
         self._server = await serve(
@@ -131,9 +147,12 @@ class Gateway:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.partition("?")[0]
         if path == "/":
+            if cross_site_cookie(request.path, request.headers, self.public_origins):
+                self.hub.closed_by_server["cross_site"] += 1
+                return connection.respond(http.HTTPStatus.FORBIDDEN, CROSS_SITE_REFUSAL)
             return None  # the WebSocket handshake goes on
         if path == "/health":
-            body = self.collector.health()
+            body = self.collector.health() | {"sessions": self.sessions.loaded}
             status = http.HTTPStatus.OK if body["bus"] else http.HTTPStatus.SERVICE_UNAVAILABLE
             return _response(connection, status, orjson.dumps(body), "application/json")
         if path == "/metrics":
@@ -156,6 +175,7 @@ class Gateway:
             pass  # the client went away: nothing to answer
         finally:
             self.hub.leave(client)
+            self.sessions.leave(client)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -202,9 +222,15 @@ class Gateway:
 
     def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
         """Verify ``token``; a bad one closes the client with 4401 and returns ``False``."""
+        if not self.sessions.loaded:
+            self.hub.close(client, TRY_AGAIN_CLOSE_CODE, "starting up: try again shortly",
+                           "sessions_loading")  # fmt: skip
+            return False
         try:
             claims = verify_session(self.settings.jwt_secret, token)
         except InvalidTokenError:
+            claims = None
+        if claims is None or not self.sessions.admit(client, claims.token_id):
             self.hub.close(client, BAD_TOKEN_CLOSE_CODE, "invalid or expired session token",
                            "bad_token")  # fmt: skip
             return False
@@ -248,7 +274,8 @@ async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOpti
     bus = open_bus(
         settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
     )
-    gateway = Gateway(settings, bus, options)
+    database = create_db_engine(settings.effective_database_url)
+    gateway = Gateway(settings, bus, options, database)
     try:
         try:
             await gateway.start()
@@ -261,3 +288,4 @@ async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOpti
     finally:
         await gateway.close()
         await bus.close()
+        await database.dispose()
