@@ -89,6 +89,50 @@ class MetricsMiddleware:
             series[1].observe(time.perf_counter() - started)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """The process's bus, requester, database and limits, opened and closed with it."""
+    settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
+    bus = open_bus(
+        settings.redis_url,
+        settings.tradepro_data_dir,
+        namespace=settings.tradepro_bus_namespace,
+    )
+    requester = Requester(bus)
+    await requester.start()
+    limiter: RateLimiter = (
+        RedisRateLimiter(settings.redis_url, settings.tradepro_bus_namespace)
+        if settings.redis_url
+        else MemoryRateLimiter()
+    )
+    database = create_db_engine(settings.effective_database_url)
+    app.state.context = context = ApiContext(
+        settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
+    )
+    collecting: asyncio.Task[None] | None = None
+    purging = asyncio.create_task(
+        purge_forever(
+            context.idempotency,
+            settings.idempotency_retention_s,
+            settings.idempotency_purge_interval_s,
+        )
+    )
+    try:
+        # After the requester subscribed: a sign-out is in the table or comes as a callback.
+        context.sessions.revoked.load(await load_revocations(database))
+        settle_heap()
+        collecting = asyncio.create_task(collect_on_schedule())
+        yield
+    finally:
+        purging.cancel()
+        if collecting is not None:
+            collecting.cancel()
+        await requester.stop()
+        await limiter.close()
+        await bus.close()
+        await database.dispose()
+
+
 def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     """The API. ``fast_path=False`` leaves every request to FastAPI (for comparison)."""
     registry = CollectorRegistry()
@@ -99,54 +143,12 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         "tradepro_http_request_seconds", "HTTP request latency", ["route"], registry=registry
     )
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
-        bus = open_bus(
-            settings.redis_url,
-            settings.tradepro_data_dir,
-            namespace=settings.tradepro_bus_namespace,
-        )
-        requester = Requester(bus)
-        await requester.start()
-        limiter: RateLimiter = (
-            RedisRateLimiter(settings.redis_url, settings.tradepro_bus_namespace)
-            if settings.redis_url
-            else MemoryRateLimiter()
-        )
-        database = create_db_engine(settings.effective_database_url)
-        app.state.context = context = ApiContext(
-            settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
-        )
-        collecting: asyncio.Task[None] | None = None
-        purging = asyncio.create_task(
-            purge_forever(
-                context.idempotency,
-                settings.idempotency_retention_s,
-                settings.idempotency_purge_interval_s,
-            )
-        )
-        try:
-            # After the requester subscribed: a sign-out is in the table or comes as a callback.
-            context.sessions.revoked.load(await load_revocations(database))
-            settle_heap()
-            collecting = asyncio.create_task(collect_on_schedule())
-            yield
-        finally:
-            purging.cancel()
-            if collecting is not None:
-                collecting.cancel()
-            await requester.stop()
-            await limiter.close()
-            await bus.close()
-            await database.dispose()
-
     app = FastAPI(
         title="TradePro",
         version=__version__,
         description="Leveraged CFD paper trading. Money, prices and quantities are decimal "
         "strings; errors are `{error, message}`.",
-        lifespan=lifespan,
+        lifespan=lambda app: _lifespan(app, settings),
         telemetry=NO_TELEMETRY,
     )
     install_error_handlers(app)
