@@ -187,10 +187,16 @@ def _cursor_key(cursor: str) -> tuple[int, str]:
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    """``<closed at, microseconds since the epoch>.<order id>``, exactly as ``nextCursor``
+    writes it; anything else (other digits than ASCII, a date past the year 9999, an id
+    that is not a canonical UUID) is a 422, never a database error."""
     micros, _, order_id = cursor.partition(".")
-    if not micros.isdigit() or len(order_id) != 36:
-        raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor")
-    moment = _EPOCH + timedelta(microseconds=int(micros))
+    try:
+        if not (micros.isascii() and micros.isdigit()) or str(uuid.UUID(order_id)) != order_id:
+            raise ValueError(cursor)
+        moment = _EPOCH + timedelta(microseconds=int(micros))
+    except (ValueError, OverflowError):
+        raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor") from None
     return moment, order_id
 
 
