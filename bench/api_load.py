@@ -251,6 +251,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
         "SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR": "100000",
         "ORDER_LIMIT_PER_S": "100000",
+        "READ_LIMIT_PER_S": "100000",
+        "READ_BURST": "100000",
     }
     cli = [sys.executable, "-m", "tradepro.cli"]
     bus = RedisBus(args.redis, namespace=namespace)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradepro.api.errors import ENGINE_STATUSES, ApiError
 from tradepro.api.mail import Mailer
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
+from tradepro.api.readlimit import ReadLimiter
 from tradepro.api.recent import RecentCloses
 from tradepro.api.security import SessionVerifier
 from tradepro.bus.base import Bus
@@ -33,11 +34,14 @@ class ApiContext:
     """Order placement: per API process (see ``tradepro.api.ratelimit``)."""
     idempotency: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     sessions: SessionVerifier = field(init=False)
+    reads: ReadLimiter = field(init=False)
+    """Reads per user: per API process (see ``tradepro.api.readlimit``)."""
     recent_closes: RecentCloses = field(default_factory=RecentCloses)
     """Trades closed moments ago (their rows may be a few milliseconds behind)."""
 
     def __post_init__(self) -> None:
         self.sessions = SessionVerifier(self.settings.jwt_secret)
+        self.reads = ReadLimiter(self.settings.read_limit_per_s, self.settings.read_burst)
         self.requester.subscribe(self.recent_closes.see)
 
     async def engine(

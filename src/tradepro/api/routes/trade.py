@@ -136,6 +136,7 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
 @router.get("/get-open-orders", response_model=OpenOrdersOut, responses=ERRORS)
 async def get_open_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Your open positions with their unrealized PnL at the live price."""
+    context.reads.enforce(user.id)
     reply = await context.engine("get-account", {"userId": user.id})
     return {"orders": reply["orders"]}
 
@@ -148,6 +149,7 @@ async def get_close_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
+    context.reads.enforce(user.id)
     trades = ExistingTrade.__table__
     query = select(trades).where(trades.c.user_id == user.id)
     if cursor is not None:
