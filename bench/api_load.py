@@ -260,6 +260,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     bare_command = [
         sys.executable, "-m", "uvicorn", "_bare_api:app", "--app-dir", str(REPO / "bench"),
         "--port", str(bare_port), "--log-level", "warning", "--no-access-log",
+        "--http", "tradepro.api.server:GuardedHttpToolsProtocol",  # as tradepro api's
     ]  # fmt: skip
     try:
         with (

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     """Largest request line + headers the API reads; more is a 431."""
     api_header_timeout_s: float = Field(10.0, gt=0)
     """A request's headers must arrive whole within this; otherwise a 408 and closed."""
+    api_body_timeout_s: float = Field(10.0, gt=0)
+    """A request's body must then arrive whole within this; otherwise a 408 and closed."""
     api_keep_alive_s: float = Field(5.0, gt=0)
     """An idle connection between requests is closed after this."""
     api_max_connections: int = Field(2048, ge=1)

@@ -160,6 +160,19 @@ async def test_a_trickled_header_is_cut_off(served: Served) -> None:
     assert waited_s < 12.0  # cut off by the server, not ended by the attacker
 
 
+@pytest.mark.stack_settings(api_body_timeout_s=1.0)
+async def test_a_body_that_never_comes_is_cut_off(served: Served) -> None:
+    def unfinished_post() -> tuple[bytes, float]:
+        started = time.monotonic()
+        with start_unfinished_post(served.port) as sock:
+            return read_answer(sock), time.monotonic() - started
+
+    answer, waited_s = await asyncio.to_thread(unfinished_post)
+    status, error, _ = error_of(answer)
+    assert (status, error) == (408, "request_timeout")
+    assert waited_s < ANSWER_TIMEOUT_S
+
+
 @contextmanager
 def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
     with ExitStack() as stack:
@@ -224,7 +237,7 @@ def start_unfinished_post(port: int) -> socket.socket:
     return sock
 
 
-@pytest.mark.stack_settings(api_max_connections=4, api_header_timeout_s=60.0)
+@pytest.mark.stack_settings(api_max_connections=4, api_body_timeout_s=60.0)
 async def test_with_every_connection_busy_a_new_one_is_a_503(served: Served) -> None:
     busy = [start_unfinished_post(served.port) for _ in range(4)]
     try:

@@ -14,6 +14,9 @@ cap that sheds idle connections first:
 - **Head time**: a head must arrive whole within ``header_timeout_s`` of the connection's
   start or of its first byte (on a kept-alive connection); otherwise the connection gets
   ``408 {error: request_timeout}`` (or is just closed if nothing at all was sent).
+- **Body time**: the body must then arrive whole within ``body_timeout_s``; otherwise
+  ``408 {error: request_timeout}`` (if no answer has started) and the connection is closed.
+  A request whose body never comes would otherwise hold its connection for good.
 - **Keep-alive**: uvicorn closes a connection idle for ``keep_alive_s`` after a response.
 - **Connections**: at ``max_connections``, a new connection closes the connection that has
   been idle longest (between requests, or still waiting for its head); when none is idle,
@@ -37,6 +40,7 @@ from tradepro.config import Settings
 class HttpLimits:
     max_head_bytes: int = 16 * 1024
     header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
     keep_alive_s: float = 5.0
     max_connections: int = 2048
     linger_s: float = 2.0
@@ -47,6 +51,7 @@ def http_limits(settings: Settings) -> HttpLimits:
     return HttpLimits(
         max_head_bytes=settings.api_max_header_bytes,
         header_timeout_s=settings.api_header_timeout_s,
+        body_timeout_s=settings.api_body_timeout_s,
         keep_alive_s=settings.api_keep_alive_s,
         max_connections=settings.api_max_connections,
     )
@@ -90,7 +95,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     _head_bytes: int | None = 0
     """Bytes of the request head received so far; None while a request's body is read."""
-    _head_timer: asyncio.TimerHandle | None = None
+    _body_pending = False
+    """The head is in, the body is not yet whole."""
+    _timer: asyncio.TimerHandle | None = None
+    """The deadline of the head, or of the body, being received."""
     _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -100,11 +108,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(503, "server_busy", message)
             return
         self.idle[self] = None
-        self._start_head_timer()
+        self._start_timer(self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.idle.pop(self, None)
-        self._stop_head_timer()
+        self._stop_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -134,17 +142,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._head_timer is None:  # a kept-alive connection's next request
-            self._start_head_timer()
+        if self._timer is None:  # a kept-alive connection's next request
+            self._start_timer(self.limits.header_timeout_s)
 
     def on_headers_complete(self) -> None:
         self._head_bytes = None
-        self._stop_head_timer()
+        self._stop_timer()
         self.idle.pop(self, None)
+        self._body_pending = True  # until on_message_complete (at once without a body)
+        self._start_timer(self.limits.body_timeout_s)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._head_bytes = 0  # what follows is the next request's head
+        self._body_pending = False
+        self._stop_timer()
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
@@ -166,34 +178,42 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         for connection in self.idle:
             if connection is not self:
                 del self.idle[connection]
-                connection._stop_head_timer()
+                connection._stop_timer()
                 connection.transport.close()
                 return True
         return False
 
-    def _start_head_timer(self) -> None:
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_late)
+    def _start_timer(self, delay_s: float) -> None:
+        self._timer = self.loop.call_later(delay_s, self._late)
 
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def _head_late(self) -> None:
-        self._head_timer = None
-        if self.transport.is_closing() or self._head_bytes is None:
+    def _late(self) -> None:
+        """The head or the body did not arrive in time."""
+        self._timer = None
+        if self._done():
             return
-        if self._head_bytes == 0:  # never said anything: nobody to answer
+        if self._body_pending:
+            if self.cycle is not None and self.cycle.response_started:
+                self.transport.close()  # an answer is on its way: no second one
+                return
+            seconds = f"{self.limits.body_timeout_s:g}"
+            message = f"the request body did not arrive within {seconds} s"
+        elif self._head_bytes:
+            seconds = f"{self.limits.header_timeout_s:g}"
+            message = f"the request headers did not arrive within {seconds} s"
+        else:  # never said anything: nobody to answer
             self.transport.close()
             return
-        seconds = f"{self.limits.header_timeout_s:g}"
-        message = f"the request headers did not arrive within {seconds} s"
         self._refuse(408, "request_timeout", message)
 
     def _refuse(self, status: int, error: str, message: str) -> None:
         """Answer ``status`` and close, lingering so the client can read the answer."""
         self._refused = True
-        self._stop_head_timer()
+        self._stop_timer()
         self.idle.pop(self, None)
         transport = self.transport
         transport.write(refusal(status, error, message, self.server_state.default_headers))
