@@ -173,6 +173,29 @@ async def test_a_body_that_never_comes_is_cut_off(served: Served) -> None:
     assert waited_s < ANSWER_TIMEOUT_S
 
 
+def trickle_second_head(port: int) -> bytes:
+    """One whole request, then the next one's head a byte at a time on the same connection."""
+    with socket.create_connection((HOST, port), timeout=ANSWER_TIMEOUT_S) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: first\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first or not first.endswith(b"}"):
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        started = time.monotonic()
+        for byte in b"GET /health HTTP/1.1\r\nHost: slow\r\nX-Slow: " + b"a" * 1000:
+            answered, _, _ = select.select([sock], [], [], 0.1)
+            if answered or time.monotonic() - started > 12:
+                break
+            sock.sendall(bytes([byte]))
+        return read_answer(sock)
+
+
+@pytest.mark.stack_settings(api_header_timeout_s=1.0, api_keep_alive_s=30.0)
+async def test_a_trickled_header_on_a_kept_alive_connection_is_cut_off(served: Served) -> None:
+    status, error, _ = error_of(await asyncio.to_thread(trickle_second_head, served.port))
+    assert (status, error) == (408, "request_timeout")
+
+
 @contextmanager
 def idle_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
     with ExitStack() as stack:

@@ -12,7 +12,7 @@ cap that sheds idle connections first:
   at most ``linger_s`` (closing with unread data would reset the connection and could
   destroy the answer before the client reads it).
 - **Head time**: a head must arrive whole within ``header_timeout_s`` of the connection's
-  start or of its first byte (on a kept-alive connection); otherwise the connection gets
+  start or of its first bytes (on a kept-alive connection); otherwise the connection gets
   ``408 {error: request_timeout}`` (or is just closed if nothing at all was sent).
 - **Body time**: the body must then arrive whole within ``body_timeout_s``; otherwise
   ``408 {error: request_timeout}`` (if no answer has started) and the connection is closed.
@@ -118,6 +118,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return  # lingering after a refusal: read and drop
+        self._feed(data)
+        if self._timer is None and not self._done():
+            # Armed only for a head or a body that one read did not bring whole (a
+            # request that arrives at once costs no timer).
+            if self._body_pending:
+                self._start_timer(self.limits.body_timeout_s)
+            elif self._head_bytes:
+                self._start_timer(self.limits.header_timeout_s)
+
+    def _feed(self, data: bytes) -> None:
         head_bytes = self._head_bytes
         if head_bytes is None:  # a body: the parser's and the app's limits apply
             super().data_received(data)
@@ -136,21 +146,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             message = f"the request line and headers are over the limit of {limit} bytes"
             self._refuse(431, "headers_too_large", message)
             return
-        self.data_received(data[room:])
+        self._feed(data[room:])
 
     # -- parser callbacks -----------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._timer is None:  # a kept-alive connection's next request
-            self._start_timer(self.limits.header_timeout_s)
 
     def on_headers_complete(self) -> None:
         self._head_bytes = None
         self._stop_timer()
         self.idle.pop(self, None)
         self._body_pending = True  # until on_message_complete (at once without a body)
-        self._start_timer(self.limits.body_timeout_s)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
