@@ -27,13 +27,19 @@ cap that sheds idle connections first:
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from tradepro.config import Settings
+
+log = logging.getLogger("tradepro.api")
+
+SPARE_FILES = 256
+"""Open files kept for everything but client connections (database, Redis, logs, ...)."""
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,42 @@ def http_limits(settings: Settings) -> HttpLimits:
     )
 
 
+def open_files_for(max_connections: int, soft: int, hard: int) -> tuple[int, int]:
+    """(the open-file limit to ask for, the connection cap that fits under it): the soft
+    limit is raised towards ``max_connections + SPARE_FILES`` as far as the hard limit
+    allows, and the cap lowered if even that is not enough (a connection accepted past
+    the limit fails in ``accept`` instead of being answered)."""
+    wanted = max_connections + SPARE_FILES
+    if soft >= wanted:
+        return soft, max_connections
+    granted = wanted if hard < 0 or hard >= wanted else hard  # (a negative hard: unlimited)
+    granted = max(granted, soft)
+    return granted, max(1, min(max_connections, granted - SPARE_FILES))
+
+
+def fit_to_open_files(limits: HttpLimits) -> HttpLimits:
+    """``limits`` with a connection cap the process's open-file limit can hold (raising
+    the soft limit where the hard one allows)."""
+    try:
+        import resource  # noqa: PLC0415 (POSIX only)
+    except ImportError:
+        return limits
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    granted, cap = open_files_for(limits.max_connections, soft, hard)
+    if granted != soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (granted, hard))
+    if cap != limits.max_connections:
+        log.warning(
+            "API_MAX_CONNECTIONS=%d does not fit the open-file limit (%d): using %d",
+            limits.max_connections, granted, cap,
+        )  # fmt: skip
+        return replace(limits, max_connections=cap)
+    return limits
+
+
 def http_server_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for the API (``uvicorn.run(app, **options)`` / ``Config``)."""
-    limits = http_limits(settings)
+    limits = fit_to_open_files(http_limits(settings))
     return {"http": guarded_protocol(limits), "timeout_keep_alive": limits.keep_alive_s}
 
 
