@@ -251,6 +251,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
         "SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR": "100000",
         "ORDER_LIMIT_PER_S": "100000",
+        "READ_LIMIT_PER_S": "100000",
+        "READ_BURST": "100000",
     }
     cli = [sys.executable, "-m", "tradepro.cli"]
     bus = RedisBus(args.redis, namespace=namespace)
@@ -258,6 +260,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     bare_command = [
         sys.executable, "-m", "uvicorn", "_bare_api:app", "--app-dir", str(REPO / "bench"),
         "--port", str(bare_port), "--log-level", "warning", "--no-access-log",
+        "--http", "tradepro.api.server:GuardedHttpToolsProtocol",  # as tradepro api's
     ]  # fmt: skip
     try:
         with (

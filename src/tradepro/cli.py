@@ -99,6 +99,7 @@ def _run_api(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from tradepro.api.app import create_app  # noqa: PLC0415
+    from tradepro.api.server import http_server_options  # noqa: PLC0415
     from tradepro.config import SettingsError, check_mail  # noqa: PLC0415
     from tradepro.db.migrate import upgrade_sync  # noqa: PLC0415
     from tradepro.services.runner import configure_logging  # noqa: PLC0415
@@ -119,6 +120,7 @@ def _run_api(args: argparse.Namespace) -> int:
         proxy_headers=False,  # X-Forwarded-For only from TRUSTED_PROXIES: api/proxies.py
         log_level="warning",
         access_log=False,
+        **http_server_options(settings),
     )
     return 0
 

@@ -70,6 +70,26 @@ class Settings(BaseSettings):
     """How often each API process deletes expired keys (in batches, off the request path)."""
     poller_max_rate_per_s: float = Field(50.0, gt=0)
     """Most ``price-update`` entries the poller publishes per second per symbol."""
+    api_max_header_bytes: int = Field(16 * 1024, ge=1024)
+    """Largest request line + headers the API reads; more is a 431."""
+    api_header_timeout_s: float = Field(10.0, gt=0)
+    """A request's headers must arrive whole within this; otherwise a 408 and closed."""
+    api_body_timeout_s: float = Field(10.0, gt=0)
+    """A request's body must then arrive whole within this; otherwise a 408 and closed."""
+    api_keep_alive_s: float = Field(5.0, gt=0)
+    """An idle connection between requests is closed after this."""
+    api_max_connections: int = Field(2048, ge=1)
+    """Open connections per API process; the longest idle one makes room for a new one."""
+    read_limit_per_s: int = Field(20, ge=1)
+    """Reads (open orders, history, balance) each user may make per second, sustained."""
+    read_burst: int = Field(40, ge=1)
+    """Reads a user may make at once after a quiet spell (the bucket's size)."""
+    ws_max_connections_per_address: int = Field(50, ge=1)
+    """WebSocket connections one client address may hold; more are closed with 4429."""
+    ws_max_unauthenticated: int = Field(5000, ge=1)
+    """WebSocket connections without a session, over all clients; more are closed with 4503."""
+    ws_handshake_timeout_s: float = Field(10.0, gt=0)
+    """A WebSocket opening handshake must complete within this."""
 
     @field_validator("assets", mode="before")
     @classmethod

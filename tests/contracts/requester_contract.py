@@ -273,6 +273,25 @@ class RequesterContract:
         assert "after" not in [item["id"] for item in seen]
         assert any(item.get("echo") == {"n": 4} for item in seen)
 
+    async def test_account_reports_asked_for_elsewhere_are_not_decoded_here(self, bus: Bus) -> None:
+        engine = FakeEngine(bus, ignore=["mine"])
+        seen: list[dict[str, Any]] = []
+        async with running(engine, Requester(bus)) as requester:
+            requester.subscribe(seen.append)
+            asking = asyncio.create_task(
+                requester.send_request_and_wait("get-account", {}, request_id="mine")
+            )
+            await eventually(lambda: requester.pending == 1, "the request to wait")
+            report = {"status": "account", "orders": [{"orderId": "o"}] * 3}
+            await bus.publish_callbacks(
+                [orjson.dumps({"id": "theirs"} | report), orjson.dumps({"id": "mine"} | report)]
+            )
+            answer = await asking
+            await bus.publish_callbacks([b'{"id":"after","status":"closed"}'])
+            await eventually(lambda: any(item["id"] == "after" for item in seen), "the last")
+        assert answer == {"id": "mine"} | report
+        assert [item["id"] for item in seen] == ["mine", "after"]  # never "theirs"
+
     async def test_sending_before_start_is_a_programming_error(self, bus: Bus) -> None:
         with pytest.raises(RuntimeError, match="start"):
             await Requester(bus).send_request_and_wait("create-order", {})

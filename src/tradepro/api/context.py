@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tradepro.api.errors import ENGINE_STATUSES, ApiError
 from tradepro.api.mail import Mailer
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
+from tradepro.api.readlimit import ReadLimiter
 from tradepro.api.recent import RecentCloses
 from tradepro.api.security import SessionVerifier
 from tradepro.bus.base import Bus
@@ -38,6 +39,8 @@ class ApiContext:
     """Session tokens checked once per process, and the signed-out ones refused."""
     public_origins: frozenset[str] = field(init=False)
     """Where our own pages come from: cookie-authenticated writes must (``api.origin``)."""
+    reads: ReadLimiter = field(init=False)
+    """Reads per user: per API process (see ``tradepro.api.readlimit``)."""
     recent_closes: RecentCloses = field(default_factory=RecentCloses)
     """Trades closed moments ago (their rows may be a few milliseconds behind)."""
 
@@ -45,6 +48,7 @@ class ApiContext:
         self.sessions = SessionVerifier(self.settings.jwt_secret)
         self.idempotency = IdempotencyStore(self.database)
         self.public_origins = self.settings.public_origins
+        self.reads = ReadLimiter(self.settings.read_limit_per_s, self.settings.read_burst)
         self.requester.subscribe(self.recent_closes.see)
         self.requester.subscribe(self.sessions.revoked.see)
 

@@ -19,8 +19,14 @@ _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=str)
 
 def loads_exact(body: bytes) -> Any:
     """JSON with non-integral numbers as ``Decimal``; ``NaN``/``Infinity`` stay strings (so
-    validation refuses them by name). Raises ``ValueError`` for malformed JSON (or text)."""
-    return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    validation refuses them by name). Raises ``ValueError`` for malformed JSON (or text),
+    ``json.JSONDecodeError`` for nesting deeper than the decoder's recursion allows (which
+    FastAPI answers as malformed JSON, 422, as the fast path leaves it to)."""
+    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 class DecimalJsonRequest(Request):

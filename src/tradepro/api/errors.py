@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradepro.bus.base import BusUnavailableError
@@ -83,6 +84,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def bus_down(_: Request, error: BusUnavailableError) -> JSONResponse:
         log.warning("bus unavailable: %s", error)
         return error_response(503, "unavailable", "the trading engine cannot be reached now")
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_: Request, error: OperationalError) -> JSONResponse:
+        # The database cannot do the work now: down, unreachable, locked too long, or its
+        # disk full ("database or disk is full"). Not the request's fault: a 503.
+        log.warning("database unavailable: %s", error.orig)
+        message = "the database cannot take this request now; try again later"
+        return error_response(503, "unavailable", message)
 
     @app.exception_handler(RequestTimeoutError)
     async def timeout(_: Request, error: RequestTimeoutError) -> JSONResponse:

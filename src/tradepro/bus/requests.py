@@ -27,8 +27,9 @@ from tradepro.domain.order_ids import RANDOM_BITS, new_order_id
 log = logging.getLogger("tradepro.bus.requests")
 
 Subscriber = Callable[[dict[str, Any]], None]
-"""Sees every callback body the reader decodes, in stream order (the WebSocket fan-out).
-The body is shared with the waiting request: read it, never change it."""
+"""Sees every callback body the reader decodes, in stream order (the WebSocket fan-out),
+which is every callback but the account reports other processes asked for. The body is
+shared with the waiting request: read it, never change it."""
 
 
 class TimeOrderedIds:
@@ -57,6 +58,28 @@ class TimeOrderedIds:
 
 new_request_id = TimeOrderedIds()
 """A fresh correlation id (a time-ordered random UUID: also a valid new order id)."""
+
+
+ACCOUNT_REPORT_AFTER_ID = b',"status":"account"'
+"""What follows the ``id`` of an account report as the engine writes it (``id`` first,
+``status`` second, no spaces)."""
+
+
+def foreign_account_report(raw: bytes, waiting: Mapping[str, object]) -> bool:
+    """Whether ``raw`` is an account report (a ``get-account`` reply, with up to every
+    position of its user) that no request in ``waiting`` asked for. Every process reads
+    every callback; such a reply is nobody's business here, so it is not even decoded
+    (one user polling 600 positions once cost every other reader a 175 KB parse per poll).
+    Anything not plainly of that shape is decoded as usual."""
+    if not raw.startswith(b'{"id":"'):
+        return False
+    end = raw.find(b'"', 7)
+    if end < 0 or not raw.startswith(ACCOUNT_REPORT_AFTER_ID, end + 1):
+        return False
+    request_id = raw[7:end]
+    if b"\\" in request_id:  # an escape: leave it to the decoder
+        return False
+    return request_id.decode("utf-8", "replace") not in waiting
 
 
 class RequestTimeoutError(TimeoutError):
@@ -186,6 +209,8 @@ class Requester:
         return random.uniform(ceiling_s / 2, ceiling_s)
 
     def _dispatch(self, raw: bytes) -> None:
+        if foreign_account_report(raw, self._waiters):
+            return
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:

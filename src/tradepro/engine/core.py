@@ -7,7 +7,7 @@ sum(balances) + sum(locked margin) + house result == deposits, always.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -323,10 +323,10 @@ class Engine:
             return [
                 _reject(command.request_id, command.user_id, RejectReason.UNKNOWN_USER, message)
             ]
-        positions: Iterable[Position] = account.positions.values()
-        if command.orders:
-            positions = sorted(positions)  # by seq: open order
-        report = tuple((position, self.unrealized_pnl(position)) for position in positions)
+        # The caller's own positions only, already in open order: ``account.positions`` is
+        # filled in seq order (at open, and by a restore that loads them by seq).
+        unrealized = self.unrealized_pnl
+        report = tuple((position, unrealized(position)) for position in account.positions.values())
         return [
             AccountReported(
                 command.request_id,

@@ -26,6 +26,9 @@ from tradepro.domain.instruments import Instrument
 from tradepro.domain.positions import Position
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LISTED_ORDERS_CACHED = 20_000
+"""Rendered positions kept for get-open-orders (about 1 KB each): a user who polls their
+600 positions costs the engine's loop half as much per poll."""
 
 
 def iso_time(ts_us: int) -> str:
@@ -65,6 +68,13 @@ def open_order(position: Position, instrument: Instrument) -> dict[str, Any]:
         "slippage": position.slippage_bps,
         "createdAt": iso_time(position.opened_us),
     }
+
+
+@lru_cache(maxsize=LISTED_ORDERS_CACHED)
+def _listed_order(position: Position, instrument: Instrument) -> dict[str, Any]:
+    """``open_order``, remembered for the positions that accounts list again and again
+    (a position never changes; the dict is shared: merged into new ones, never changed)."""
+    return open_order(position, instrument)
 
 
 def closed_order(trade: ClosedTrade, instrument: Instrument) -> dict[str, Any]:
@@ -119,7 +129,7 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
         }
         if event.orders:  # rendering every position is most of a large account's cost
             body["orders"] = [
-                open_order(position, instruments[position.asset])
+                _listed_order(position, instruments[position.asset])
                 | {"unrealizedPnl": None if pnl is None else money(pnl)}
                 for position, pnl in event.positions
             ]

@@ -27,6 +27,7 @@ from api_app import SECRET, Api, running_api
 from tradepro.api.app import create_app
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.fastpath import FastPath, NotFastError
+from tradepro.api.readlimit import ReadLimiter
 from tradepro.api.security import SESSION, issue
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.requests import RequestTimeoutError
@@ -92,6 +93,7 @@ async def twin(tmp_path: Path, fast_path: bool) -> AsyncIterator[Api]:
         await upgrade(api.settings.effective_database_url)
         api.context.requester = EngineStandIn()  # type: ignore[assignment]
         api.context.settings = api.settings.model_copy(update={"order_limit_per_s": 10**6})
+        api.context.reads = ReadLimiter(10**6, 10**6)  # (timing must not tell the twins apart)
         yield api
 
 
@@ -134,7 +136,9 @@ BODIES = st.one_of(
     st.just([1, 2]),
     st.just("text"),
 )
-RAW = st.sampled_from([b"", b"{", b"not json", b'{"qty": NaN}', b"\xff\xfe", b"null"])
+DEEP = b'{"orderId":' + b"[" * 5000 + b"]" * 5000 + b"}"
+"""Nested past the JSON decoder's recursion limit."""
+RAW = st.sampled_from([b"", b"{", b"not json", b'{"qty": NaN}', b"\xff\xfe", b"null", DEEP])
 CONTENT_TYPES = st.sampled_from(
     [
         *["application/json"] * 3,
@@ -155,7 +159,13 @@ ROUTES = st.sampled_from(
         ("POST", "/api/v1/balance/me"),
     ]
 )
-QUERIES = st.sampled_from(["", "limit=5", "limit=0", "cursor=bad", "limit=x&cursor=1.2", "other=1"])
+QUERIES = st.sampled_from(
+    [
+        *["", "limit=5", "limit=0", "cursor=bad", "limit=x&cursor=1.2", "other=1"],
+        "cursor=999999999999999999.3f1c1d2e-0000-4000-8000-000000000000",
+        "cursor=%C2%B2.3f1c1d2e-0000-4000-8000-000000000000",
+    ]
+)
 EXTRA_HEADERS = st.sampled_from(
     [{}, {}, {"idempotency-key": "k1"}, {"idempotency-key": "k2"}, {"idempotency-key": "k" * 200}]
 )

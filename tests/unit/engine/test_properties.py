@@ -498,6 +498,9 @@ def _check_money(engine: Engine, ref: Reference) -> None:
         assert account.balance == ref.balances[user_id]
         assert account.locked == ref.locked(user_id)
         assert account.locked == sum(p.margin for p in account.positions.values())
+        # The per-user index is exact and in open order (get-account lists it as it is).
+        own = [p for p in engine.open_by_seq.values() if p.user_id == user_id]
+        assert list(account.positions.values()) == sorted(own)
     assert engine.open_by_seq.keys() == ref.positions.keys()
 
 
@@ -607,6 +610,8 @@ def test_snapshot_restore_continue_equals_straight_run(scenario: Scenario) -> No
         snapshot = json_round_trip(take_snapshot(first))
         resumed = restore_snapshot(snapshot, CONFIG)
         assert json_round_trip(take_snapshot(resumed)) == snapshot
+        for account in resumed.accounts.values():  # restored in open order, as get-account lists
+            assert list(account.positions.values()) == sorted(account.positions.values())
         assert run(resumed, tail) == straight_events[len(head) :]
 
     final = take_snapshot(straight)

@@ -15,10 +15,11 @@ router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 @router.get(
     "/me",
     response_model=BalanceOut,
-    responses={code: {"model": ErrorOut} for code in (401, 404, 503, 504)},
+    responses={code: {"model": ErrorOut} for code in (401, 404, 429, 503, 504)},
 )
 async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Free balance, locked margin and equity (balance + margin + unrealized PnL)."""
+    context.reads.enforce(user.id)
     reply = await context.engine("get-account", {"userId": user.id, "orders": False})
     return {
         "balance": reply["balance"],

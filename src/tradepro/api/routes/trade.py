@@ -169,6 +169,7 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
 @router.get("/get-open-orders", response_model=OpenOrdersOut, responses=ERRORS)
 async def get_open_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Your open positions with their unrealized PnL at the live price."""
+    context.reads.enforce(user.id)
     reply = await context.engine("get-account", {"userId": user.id})
     return {"orders": reply["orders"]}
 
@@ -181,6 +182,7 @@ async def get_close_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
+    context.reads.enforce(user.id)
     trades = ExistingTrade.__table__
     query = select(trades).where(trades.c.user_id == user.id)
     if cursor is not None:
@@ -220,10 +222,16 @@ def _cursor_key(cursor: str) -> tuple[int, str]:
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    """``<closed at, microseconds since the epoch>.<order id>``, exactly as ``nextCursor``
+    writes it; anything else (other digits than ASCII, a date past the year 9999, an id
+    that is not a canonical UUID) is a 422, never a database error."""
     micros, _, order_id = cursor.partition(".")
-    if not micros.isdigit() or len(order_id) != 36:
-        raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor")
-    moment = _EPOCH + timedelta(microseconds=int(micros))
+    try:
+        if not (micros.isascii() and micros.isdigit()) or str(uuid.UUID(order_id)) != order_id:
+            raise ValueError(cursor)
+        moment = _EPOCH + timedelta(microseconds=int(micros))
+    except (ValueError, OverflowError):
+        raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor") from None
     return moment, order_id
 
 

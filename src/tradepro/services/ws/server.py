@@ -34,6 +34,7 @@ from tradepro.services.ws.auth import (
 from tradepro.services.ws.clients import WRITE_LIMIT_BYTES, Client
 from tradepro.services.ws.feeds import OrderFeed, PriceFeed
 from tradepro.services.ws.hub import Hub
+from tradepro.services.ws.limits import ConnectionLimits, address_of, counted_connections
 from tradepro.services.ws.messages import (
     ORDERS_CHANNEL,
     Authenticate,
@@ -92,6 +93,11 @@ class Gateway:
         self.sessions = SessionGuard(self.hub)
         self.orders.requester.subscribe(self.sessions.on_callback)
         self.collector = GatewayCollector(self.hub, self.prices, self.orders, self.assets)
+        self.limits = ConnectionLimits(
+            settings.ws_max_connections_per_address,
+            settings.ws_max_unauthenticated,
+            self.hub.closed_by_server,
+        )
         self._registry = metrics_registry(self.collector)
         self._tasks: list[asyncio.Task[None]] = []
         self._server: Server | None = None
@@ -115,6 +121,8 @@ class Gateway:
             max_size=options.max_message_bytes,
             write_limit=WRITE_LIMIT_BYTES,
             logger=connection_log,
+            open_timeout=self.settings.ws_handshake_timeout_s,
+            create_connection=counted_connections(self.limits),
         )
         log.info(
             "ws listening on %s:%d (send queue %d messages, assets %s)",
@@ -169,11 +177,14 @@ class Gateway:
         try:
             request = connection.request
             token = None if request is None else handshake_token(request.path, request.headers)
-            if token is None or self._authenticate(client, token, acknowledge=False):
+            if self._admitted(client, connection, anonymous=token is None) and (
+                token is None or self._authenticate(client, token, acknowledge=False)
+            ):
                 await self._receive(client, connection)
         except ConnectionClosed:
             pass  # the client went away: nothing to answer
         finally:
+            self.limits.left(client)
             self.hub.leave(client)
             self.sessions.leave(client)
             writer.cancel()
@@ -181,6 +192,14 @@ class Gateway:
                 await writer
             if client.closing is not None:
                 await client.closing  # so the library never closes it first with 1000
+
+    def _admitted(self, client: Client, connection: ServerConnection, *, anonymous: bool) -> bool:
+        """Within the connection limits (``limits.py``); otherwise closed (4429 or 4503)."""
+        refusal = self.limits.admit(address_of(connection.transport), client, anonymous=anonymous)
+        if refusal is None:
+            return True
+        self.hub.close(client, refusal.code, refusal.reason, refusal.why)
+        return False
 
     async def _receive(self, client: Client, connection: ServerConnection) -> None:
         async for raw in connection:
@@ -235,6 +254,7 @@ class Gateway:
                            "bad_token")  # fmt: skip
             return False
         client.user_id = claims.user_id
+        self.limits.authenticated(client)
         delay_s = max(0.0, claims.expires_at - time.time())
         client.expiry = asyncio.get_running_loop().call_later(
             delay_s,
