@@ -28,8 +28,11 @@ HANDSHAKE_TIMEOUT_S = 2.0
 
 
 @pytest.fixture
-async def limited_ws(redis_env: dict[str, str], tmp_path: Path) -> AsyncIterator[WsProcess]:
+async def limited_ws(
+    redis_env: dict[str, str], database_url: str, tmp_path: Path
+) -> AsyncIterator[WsProcess]:
     env = redis_env | {
+        "DATABASE_URL": database_url,
         "WS_MAX_CONNECTIONS_PER_ADDRESS": str(PER_ADDRESS),
         "WS_MAX_UNAUTHENTICATED": str(WITHOUT_SESSION),
         "WS_HANDSHAKE_TIMEOUT_S": str(HANDSHAKE_TIMEOUT_S),
