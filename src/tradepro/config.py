@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     snapshot_interval_s: float = Field(10.0, gt=0)
     poller_max_rate_per_s: float = Field(50.0, gt=0)
     """Most ``price-update`` entries the poller publishes per second per symbol."""
+    engine_lock_timeout_s: float = Field(60.0, ge=0)
+    """How long an engine waits for the data folder that another engine holds."""
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -100,6 +102,12 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.tradepro_data_dir / "tradepro.db"
+
+    @property
+    def state_in_data_folder(self) -> bool:
+        """Whether the engine keeps state in the data folder (the embedded bus or the SQLite
+        database): then only one engine may run on it at a time."""
+        return not self.redis_url or not self.database_url
 
     @property
     def effective_database_url(self) -> str:
