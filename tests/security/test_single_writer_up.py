@@ -99,7 +99,10 @@ async def replaced_at_once(tmp_path: Path, orphans: list[int]) -> None:
             second = Up(tmp_path, first.api_port, ws_port=first.ws_port, args=STOP_TIMEOUT)
             watch = OverlapWatch(old, second)
             await eventually(
-                lambda: bool(second.all_pids()) or "waiting for" in second.output,
+                lambda: (
+                    bool(second.all_pids())
+                    or "waiting until the data folder is free" in second.output
+                ),
                 SLOW_START_S,
                 "the new up to start its services or to say what it waits for",
             )
@@ -145,7 +148,7 @@ async def test_an_up_beside_a_running_up_waits_says_for_whom_and_gives_up(
         code = second.wait(SLOW_START_S)
         assert code == 1, second.output
         assert second.all_pids() == [], second.output  # it started nothing
-        waiting = [line for line in second.stdout if "waiting for another tradepro up" in line]
+        waiting = [line for line in second.stdout if "held by another tradepro up" in line]
         assert waiting, second.output
         assert f"up (pid {first.process.pid})" in waiting[0], second.output
         assert any(f"engine (pid {first.pids('engine')[0]})" in line for line in waiting)

@@ -30,12 +30,12 @@ def previous_timeout_s(stop_timeout_s: float) -> float:
 
 
 def describe_holders(holders: list[Holder]) -> str:
-    """What holds the folder, in words (an ``up`` still running is named as such)."""
-    if not holders:
-        return "a previous instance's processes"
+    """Who holds the folder, in words (an ``up`` still running is named as such)."""
     if any(holder.name == "up" for holder in holders):
-        return "another tradepro up on this data folder: " + ", ".join(map(str, holders))
-    return "a previous instance's services: " + ", ".join(map(str, holders))
+        who = "another tradepro up on this data folder"
+    else:
+        who = "a previous instance's services"
+    return f"{who}: {', '.join(map(str, holders))}" if holders else who
 
 
 def claim_data_folder(data_dir: Path, timeout_s: float, console: Console) -> FolderLock | None:
@@ -45,8 +45,8 @@ def claim_data_folder(data_dir: Path, timeout_s: float, console: Console) -> Fol
 
     def progress(holders: list[Holder], waited_s: float) -> None:
         console.note(
-            f"waiting for {describe_holders(holders)} to stop ({waited_s:.0f} s; "
-            f"up gives up after {timeout_s:g} s)"
+            f"waiting until the data folder is free ({waited_s:.0f} s; up gives up after "
+            f"{timeout_s:g} s), held by {describe_holders(holders)}"
         )
 
     if asyncio.run(wait_for_lock(lock, timeout_s, progress)):
@@ -56,8 +56,8 @@ def claim_data_folder(data_dir: Path, timeout_s: float, console: Console) -> Fol
     pids = " ".join(str(holder.pid) for holder in holders)
     how = f"stop them (kill {pids}) or wait, " if pids else "wait for them to stop, "
     print(
-        f"tradepro up: the data folder {data_dir} is still in use after {timeout_s:g} s by "
-        f"{describe_holders(holders)}: {how}then run tradepro up again",
+        f"tradepro up: the data folder {data_dir} is still in use after {timeout_s:g} s, by "
+        f"{describe_holders(holders)}. To start anew, {how}then run tradepro up again",
         file=sys.stderr,
     )
     return None

@@ -50,7 +50,7 @@ def test_up_waits_for_the_holder_then_gives_up_naming_it(
         holder.kill()
         holder.wait()
     waiting = out.getvalue()
-    assert "waiting for a previous instance's services" in waiting, waiting
+    assert "held by a previous instance's services" in waiting, waiting
     assert f"(pid {holder.pid})" in waiting
     message = capsys.readouterr().err
     assert f"{tmp_path} is still in use after 0.3 s" in message
