@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     """WebSocket connections without a session, over all clients; more are closed with 4503."""
     ws_handshake_timeout_s: float = Field(10.0, gt=0)
     """A WebSocket opening handshake must complete within this."""
+    engine_lock_timeout_s: float = Field(60.0, ge=0)
+    """How long an engine waits for the data folder that another engine holds."""
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -180,6 +182,12 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.tradepro_data_dir / "tradepro.db"
+
+    @property
+    def state_in_data_folder(self) -> bool:
+        """Whether the engine keeps state in the data folder (the embedded bus or the SQLite
+        database): then only one engine may run on it at a time."""
+        return not self.redis_url or not self.database_url
 
     @property
     def effective_database_url(self) -> str:

@@ -11,13 +11,59 @@ from tradepro.db.engine_store import EngineStore
 from tradepro.db.migrate import upgrade
 from tradepro.db.session import create_db_engine
 from tradepro.services.engine_worker import EngineWorker
+from tradepro.services.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
 
 log = logging.getLogger("tradepro.engine")
 
+ENGINE_LOCK_FILE = "engine.lock"
+
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
-    """Migrate, recover, and run the engine until ``stop`` is set."""
+    """Lock the data folder (embedded default), migrate, recover, and run the engine until
+    ``stop`` is set."""
     settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
+    lock = await lock_data_folder(settings, stop)
+    try:
+        if not stop.is_set():
+            await _serve(settings, stop)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def lock_data_folder(settings: Settings, stop: asyncio.Event) -> FolderLock | None:
+    """The engine's exclusive lock on the data folder, when its state lives there (the
+    embedded bus or the SQLite database): a second engine on the folder waits, saying what
+    for, and ends with ``EXIT_LOCKED`` after ``ENGINE_LOCK_TIMEOUT_S``. None with Redis and
+    PostgreSQL both set (the folder holds nothing of the engine's; see the docs)."""
+    if not settings.state_in_data_folder:
+        return None
+    lock = FolderLock(settings.tradepro_data_dir / ENGINE_LOCK_FILE)
+    timeout_s = settings.engine_lock_timeout_s
+
+    def progress(holders: list[Holder], waited_s: float) -> None:
+        who = ", ".join(map(str, holders)) or "another process"
+        log.warning(
+            "waiting for the data folder %s: another engine uses it (%s); %.0f s of %g s "
+            "(ENGINE_LOCK_TIMEOUT_S)", settings.tradepro_data_dir, who, waited_s, timeout_s,
+        )  # fmt: skip
+
+    if await wait_for_lock(lock, timeout_s, progress, stop=stop):
+        log.info("engine holds the data folder %s", settings.tradepro_data_dir)
+        return lock
+    lock.release()
+    if stop.is_set():
+        return None
+    who = ", ".join(map(str, lock.holders())) or "another process"
+    log.error(
+        "another engine still uses the data folder %s after %g s (%s): two engines must "
+        "never apply one journal. Stop it, or give this one its own TRADEPRO_DATA_DIR.",
+        settings.tradepro_data_dir, timeout_s, who,
+    )  # fmt: skip
+    raise SystemExit(EXIT_LOCKED)
+
+
+async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     database_url = settings.effective_database_url
     await upgrade(database_url)
     # No ping per checkout: it cost three round trips (a third of the CPU of recording a

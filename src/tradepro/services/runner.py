@@ -76,18 +76,27 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def run_service(name: str, main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    """Run ``main(stop)``; the first SIGTERM/SIGINT sets ``stop``, a second one aborts."""
+    """Run ``main(stop)``; the first SIGTERM/SIGINT sets ``stop``, a second SIGINT aborts.
+
+    A repeated SIGTERM never aborts the drain: the kernel can deliver the death signal of a
+    killed ``tradepro up`` (``PR_SET_PDEATHSIG``) more than once (once per thread of the
+    parent it passes through), and an engine that aborted then skipped its final snapshot.
+    Whoever wants a service gone at once sends SIGKILL; a person presses Ctrl-C twice."""
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
         def on_signal(signum: int) -> None:
-            if stop.is_set():
-                log.warning("%s: second %s, aborting", name, signal.Signals(signum).name)
+            signame = signal.Signals(signum).name
+            if not stop.is_set():
+                log.info("%s: %s received, draining", name, signame)
+                stop.set()
+            elif signum == signal.SIGINT:
+                log.warning("%s: second %s, aborting", name, signame)
                 os._exit(130)
-            log.info("%s: %s received, draining", name, signal.Signals(signum).name)
-            stop.set()
+            else:
+                log.info("%s: %s received again, still draining", name, signame)
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal, signum)

@@ -14,6 +14,8 @@ program, a refused configuration, or ``RestartPolicy`` giving up) stops everythi
 message that names it and shows its last lines. Ctrl-C or SIGTERM stops the api, ws and
 poller first and the engine last, so its final snapshot holds every order they accepted;
 a second Ctrl-C kills them.
+One ``up`` runs per data folder: it first waits (bounded, saying for what) until a previous
+instance's services are gone, even those of an ``up`` that was killed (``up_instance``).
 This module prepares (settings check, data folder, migrations); ``up_supervisor`` runs.
 """
 
@@ -26,6 +28,7 @@ import time
 from tradepro.config import Settings
 from tradepro.services.up_banner import describe_database, render_banner, ui_url
 from tradepro.services.up_exposure import exposure_warning
+from tradepro.services.up_instance import claim_data_folder, previous_timeout_s
 from tradepro.services.up_plan import UpOptions, plan_problem, service_plan
 from tradepro.services.up_process import Console
 from tradepro.services.up_supervisor import EXIT_CONFIG, EXIT_FAILED, Supervisor
@@ -46,19 +49,26 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     data_dir = settings.tradepro_data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     console.note(f"data folder: {data_dir}")
-    if not _migrate(settings, console):
+    lock = claim_data_folder(data_dir, previous_timeout_s(options.stop_timeout_s), console)
+    if lock is None:
         return EXIT_FAILED
-    supervisor = Supervisor(
-        service_plan(settings, options),
-        options,
-        console,
-        lambda healthy_after_s: "\n".join(
-            filter(None, (render_banner(settings, options, healthy_after_s), warning))
-        ),
-        started_s=started_s,
-        extra_env=_derived_env(settings),
-    )
-    return asyncio.run(supervisor.run())
+    try:
+        if not _migrate(settings, console):
+            return EXIT_FAILED
+        supervisor = Supervisor(
+            service_plan(settings, options),
+            options,
+            console,
+            lambda healthy_after_s: "\n".join(
+                filter(None, (render_banner(settings, options, healthy_after_s), warning))
+            ),
+            started_s=started_s,
+            extra_env=_derived_env(settings),
+            inherited_fds=(lock.fileno,),  # the services hold the instance lock too
+        )
+        return asyncio.run(supervisor.run())
+    finally:
+        lock.release()
 
 
 def _derived_env(settings: Settings) -> dict[str, str]:

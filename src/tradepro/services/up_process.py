@@ -69,8 +69,15 @@ async def read_line(stream: asyncio.StreamReader) -> bytes | None:
 class ServiceProcess:
     """A service child: start, forward its output, signal it, wait for its end."""
 
-    def __init__(self, spec: ServiceSpec, env: Mapping[str, str], console: Console) -> None:
+    def __init__(
+        self,
+        spec: ServiceSpec,
+        env: Mapping[str, str],
+        console: Console,
+        inherited_fds: tuple[int, ...] = (),
+    ) -> None:
         self.spec = spec
+        self.inherited_fds = inherited_fds
         self.env = dict(env)
         self.console = console
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -100,6 +107,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             env=self.env,
             process_group=0,
+            pass_fds=self.inherited_fds,
             limit=LINE_LIMIT_BYTES,
         )
         self.starts += 1

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+from tradepro.services.folder_lock import EXIT_LOCKED
 from tradepro.services.up_plan import RestartPolicy, ServiceSpec, UpOptions, describe_exit
 from tradepro.services.up_probe import port_taken, readiness
 from tradepro.services.up_process import Console, ServiceProcess
@@ -47,17 +48,18 @@ class Supervisor:
         started_s: float | None = None,
         restart_policy: Callable[[], RestartPolicy] = RestartPolicy,
         extra_env: Mapping[str, str] | None = None,
+        inherited_fds: tuple[int, ...] = (),
     ) -> None:
         """``banner(healthy_after_s)`` is printed once ready; ``started_s`` (monotonic) is
         when ``up`` started, for that figure. The services get this process's environment
-        plus ``extra_env``."""
+        plus ``extra_env``, and keep ``inherited_fds`` open (the instance lock)."""
         self.options = options
         self.console = console
         self.banner = banner
         self.started_s = time.monotonic() if started_s is None else started_s
         self.restart_policy = restart_policy
         env = {**os.environ, **(extra_env or {}), "PYTHONUNBUFFERED": "1"}
-        self.services = [ServiceProcess(spec, env, console) for spec in plan]
+        self.services = [ServiceProcess(spec, env, console, inherited_fds) for spec in plan]
         self.stop = asyncio.Event()
         self.signals = 0
         self.failure: str | None = None
@@ -144,6 +146,9 @@ class Supervisor:
         spec = service.spec
         if returncode == EXIT_CONFIG:
             self._fail(service, "refused the configuration (exit 2)")
+            return None
+        if returncode == EXIT_LOCKED:
+            self._fail(service, "found its data folder in use by an engine this up did not start")
             return None
         if spec.port is not None and port_taken(spec.port):
             self._fail(

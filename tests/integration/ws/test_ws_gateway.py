@@ -261,8 +261,12 @@ async def test_the_embedded_default_serves_prices_and_own_order_events(tmp_path:
             requester, trader, asset="SOL_USDC", qty="1", leverage=5, takeProfit="190.00"
         )
         await publish_price(bus, "SOL_USDC", "190.00", "190.01")
+        # Two readers deliver these: wait for both, then check the order the server promises
+        # (the quote that closed the position reaches the client before the close).
         closed = await mine.first(lambda m: m.get("event") == "closed", "the take-profit close")
+        quote = await mine.first(lambda m: m.get("bid") == "190.00", "the quote that closed it")
 
+        assert mine.messages.index(quote) < mine.messages.index(closed)
         assert [m["bid"] for m in mine.of_type("price")] == ["180.00", "190.00"]
         assert order_events(mine) == [
             ("created", order["orderId"], None), ("closed", order["orderId"], "take_profit")

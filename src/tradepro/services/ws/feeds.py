@@ -55,6 +55,7 @@ class PriceFeed:
             try:
                 if self.last_seen_id is None:
                     self.last_seen_id = await self.bus.last_entry_id()
+                    self.hub.stream_passed(self.last_seen_id)  # what came before is not ours
                 entries = await self.bus.read_entries(
                     self.last_seen_id, self.read_count, self.block_ms
                 )
@@ -65,7 +66,9 @@ class PriceFeed:
             self.connected = True
             for entry in entries:
                 self.last_seen_id = entry.entry_id
-                if entry.kind == PRICE_UPDATE and self._fan_out(entry):
+                fanned_out = entry.kind == PRICE_UPDATE and self._fan_out(entry)
+                self.hub.stream_passed(entry.entry_id)  # order events it caused may follow
+                if fanned_out:
                     # Let every writer drain its outbox before the next message of a burst:
                     # else a catch-up read of many entries would fill every outbox at once.
                     await asyncio.sleep(0)
@@ -122,4 +125,5 @@ class OrderFeed:
     def _on_callback(self, body: dict[str, Any]) -> None:
         rendered = order_message(body)
         if rendered is not None:
-            self.hub.publish_order(*rendered)
+            caused_by = body.get("entryId")
+            self.hub.publish_order(*rendered, caused_by if isinstance(caused_by, str) else None)

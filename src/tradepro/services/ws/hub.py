@@ -3,16 +3,19 @@
 The fan-out is synchronous: a message is handed to each subscriber (written, or queued in
 its outbox) without ever waiting for a socket. A client whose outbox is full is closed
 with 1013 ("try again later") and removed from every index at once, so it costs the others
-nothing more.
+nothing more. Order events pass a ``CausalGate`` first: one caused by a quote waits until
+the price reader has fanned that quote out (``causal.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable
 
+from tradepro.services.ws.causal import ORDER_HOLD_MAX_S, CausalGate
 from tradepro.services.ws.clients import Client, Outgoing, outgoing
 from tradepro.services.ws.messages import ORDERS_CHANNEL, PRICES_PREFIX, error_message
 
@@ -25,8 +28,13 @@ QUEUE_FULL = "queue_full"
 class Hub:
     """The connected clients, their subscriptions, and the latest quote per asset."""
 
-    def __init__(self, *, close_timeout_s: float) -> None:
+    def __init__(
+        self, *, close_timeout_s: float, order_hold_max_s: float = ORDER_HOLD_MAX_S
+    ) -> None:
         self.close_timeout_s = close_timeout_s
+        self.causal: CausalGate[tuple[str, bytes]] = CausalGate(order_hold_max_s)
+        """Order events waiting for the quote that caused them."""
+        self._expiry: asyncio.TimerHandle | None = None
         self.clients: set[Client] = set()
         self.latest_prices: dict[str, Outgoing] = {}
         """The last price message per asset, sent to a client when it subscribes."""
@@ -99,9 +107,37 @@ class Hub:
         message = self.latest_prices[asset] = outgoing(payload)
         self._fan_out(self._prices.get(asset), message)
 
-    def publish_order(self, user_id: str, payload: bytes) -> None:
-        self.order_events += 1
-        self._fan_out(self._orders.get(user_id), outgoing(payload))
+    def publish_order(self, user_id: str, payload: bytes, caused_by: str | None = None) -> None:
+        """Send an order event to its owner once the price reader has passed ``caused_by``
+        (the ``engine-stream`` entry it answers), so it never overtakes that quote."""
+        released = self.causal.offer((user_id, payload), caused_by, time.monotonic())
+        self._send_orders(released)
+
+    def stream_passed(self, entry_id: str) -> None:
+        """The price reader has handled ``entry_id`` (and fanned it out if it is a quote)."""
+        released = self.causal.advance(entry_id, time.monotonic())
+        if released:
+            self._send_orders(released)
+
+    def _send_orders(self, released: list[tuple[str, bytes]]) -> None:
+        for user_id, payload in released:
+            self.order_events += 1
+            self._fan_out(self._orders.get(user_id), outgoing(payload))
+        self._schedule_expiry()
+
+    def _schedule_expiry(self) -> None:
+        """A timer at the oldest held event's deadline (``max_hold_s``), if one waits."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        deadline_s = self.causal.next_deadline_s
+        if deadline_s is not None:
+            delay_s = max(0.0, deadline_s - time.monotonic())
+            self._expiry = asyncio.get_running_loop().call_later(delay_s, self._on_expiry)
+
+    def _on_expiry(self) -> None:
+        self._expiry = None
+        self._send_orders(self.causal.expire(time.monotonic()))
 
     def reply(self, client: Client, payload: bytes) -> None:
         """Send one client a message of its own (in order with everything else it gets)."""
