@@ -28,8 +28,10 @@ RUN pip install --no-cache-dir --no-index --find-links=/wheels tradepro && rm -r
 USER tradepro
 WORKDIR /home/tradepro
 # Production by default: the services refuse to start without a real JWT_SECRET.
+# A container listens on every interface (its ports are published deliberately).
 ENV TRADEPRO_ENV=production \
-    TRADEPRO_DATA_DIR=/home/tradepro/data
+    TRADEPRO_DATA_DIR=/home/tradepro/data \
+    BIND_HOST=0.0.0.0
 EXPOSE 4000 8080
 ENTRYPOINT ["tradepro"]
 CMD ["api"]

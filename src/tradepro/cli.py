@@ -143,7 +143,9 @@ def _add_ws(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "(protocol: docs/websocket.md), with /health and /metrics on the same port.",
     )
     ws.add_argument(
-        "--host", default=None, help="address to listen on (default: BIND_HOST, 0.0.0.0: all)"
+        "--host",
+        default=None,
+        help="address to listen on (default: BIND_HOST, 127.0.0.1: this machine only)",
     )
     ws.add_argument(
         "--send-queue",

@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses or networks of the reverse proxies whose ``X-Forwarded-For`` is believed;
     empty: none (the peer's own address is the client's)."""
-    bind_host: str = "0.0.0.0"  # noqa: S104 (a server: it listens where it is deployed)
+    bind_host: str = "127.0.0.1"
+    """Where the api and ws server listen: this machine only, unless deployed otherwise
+    (the container image sets ``0.0.0.0``)."""
     """Where the api and the ws server listen."""
     starting_balance: str = "5000.00"
     """USD given to every new user, as a decimal string."""

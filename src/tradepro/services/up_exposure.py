@@ -2,7 +2,7 @@
 
 With the development ``JWT_SECRET`` (public: it is in the source) anyone can sign a session
 token for any user. On a loopback address only this machine reaches the services; on any
-other address (``BIND_HOST``, default ``0.0.0.0``: every interface) so does the network.
+other address (``BIND_HOST``, e.g. ``0.0.0.0``: every interface) so does the network.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ OWN_SECRET = "a-secret-of-our-own-0123456789abcdef0123456789"  # noqa: S105 (a t
 def settings(tmp_path: Path, **values: Any) -> Settings:
     defaults: dict[str, Any] = dict(
         tradepro_data_dir=tmp_path / "data", redis_url=None, database_url=None,
-        jwt_secret=DEV_JWT_SECRET, bind_host="0.0.0.0",  # noqa: S104 (the default)
+        jwt_secret=DEV_JWT_SECRET, bind_host="0.0.0.0",  # noqa: S104 (every interface)
     )  # fmt: skip
     return Settings(**(defaults | values))
 
