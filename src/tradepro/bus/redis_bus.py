@@ -7,7 +7,7 @@ callbacks have one field, ``body``. Stream ids are server-assigned, so an entry'
 Three redis-py traps are handled here. A blocking ``XREAD`` must block for less than the
 socket timeout, so ``block_ms`` is clamped well below it; the default asyncio pool raises
 instead of waiting when its connections are busy, so this bus uses a
-``BlockingConnectionPool`` (both in DESIGN.md "Known traps"); and on Python 3.11 a
+``BlockingConnectionPool`` (both in docs/architecture.md "Known traps"); and on Python 3.11 a
 cancellation can be swallowed inside a command, so there each command runs in a task of
 its own (``_cancellable``).
 

@@ -1,4 +1,4 @@
-"""Request/response over the streams (``sendRequestAndWait`` in DESIGN.md "Streams").
+"""Request/response over the streams (docs/architecture.md "Streams: the bus contract").
 
 A request registers a waiter under its correlation id *before* it publishes, so a reply
 can never arrive unannounced. One reader task follows ``callback-queue`` from the last id

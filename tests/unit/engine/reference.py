@@ -1,4 +1,5 @@
-"""A brute-force model of the trading rules, written from DESIGN.md, not from the engine.
+"""A brute-force model of the trading rules, written from docs/architecture.md, not from
+the engine.
 
 Everything here is exact ``fractions.Fraction`` arithmetic on the rules as the design
 states them ("Money, prices, quantities" and "Orders and triggers"):
@@ -32,7 +33,7 @@ from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 
 MAINTENANCE_SHARE = Fraction(5, 100)
-"""DESIGN.md: margin call when remaining margin <= 5 % of the initial margin."""
+"""docs/architecture.md: margin call when remaining margin <= 5 % of the initial margin."""
 BASIS_POINTS = 10_000
 CENTS_PER_USD = 100
 
@@ -105,7 +106,8 @@ def margin_call_price(
 ) -> Fraction:
     """The exact price (in ticks) where margin + PnL == 5 % of margin.
 
-    DESIGN.md: open - 0.95 x margin / qty for a buy, open + 0.95 x margin / qty for a sell.
+    docs/architecture.md: open - 0.95 x margin / qty for a buy, open + 0.95 x margin / qty
+    for a sell.
     Only used to aim ticks at the boundary; triggers are decided by ``trigger``.
     """
     cents_per_tick = Fraction(

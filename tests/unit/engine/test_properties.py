@@ -10,7 +10,7 @@ turned into engine commands up front, independently of the engine, so the very s
 commands can be replayed.
 
 1. Every step agrees with ``reference.Reference``: a brute-force model written from
-   DESIGN.md with exact fractions, which scans all open positions on every tick and
+   docs/architecture.md with exact fractions, which scans all open positions on every tick and
    remembers every order id it ever opened; also across a snapshot -> JSON -> restore at
    a random step (an id used before the snapshot is refused after it).
 2. Money is conserved (balances + locked + house == deposits), locked margin is the sum of

@@ -1,4 +1,4 @@
-"""Each rule of DESIGN.md "Orders and triggers", table-driven, on the pure engine."""
+"""Each rule of docs/architecture.md "Orders and triggers", table-driven, on the pure engine."""
 
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def test_levels_on_the_wrong_side_are_invalid(side: Side, levels: dict[str, int]
 
 
 def remaining_share(opened: PositionOpened, close_price: int) -> Fraction:
-    """(margin + exact PnL) / margin, straight from DESIGN.md, for BTC's scales."""
+    """(margin + exact PnL) / margin, straight from docs/architecture.md, for BTC's scales."""
     position = opened.position
     direction = 1 if position.side is Side.BUY else -1
     pnl_usd = Fraction((close_price - position.open_price) * position.qty * direction, 10**6)

@@ -29,7 +29,7 @@ INSTRUMENTS = DEFAULT_INSTRUMENTS
 
 def message(symbol: str = "BTC_USDC", bid: object = "95000.1", ask: object = "95000.3",
             **data: object) -> dict[str, Any]:  # fmt: skip
-    """A book ticker as DESIGN.md "Price feed" shows it; ``data`` overrides fields."""
+    """A book ticker as docs/architecture.md "Price feed" shows it; ``data`` overrides fields."""
     body: dict[str, Any] = {
         "e": "bookTicker", "E": 1694687965941000, "s": symbol, "a": ask, "A": "1.000",
         "b": bid, "B": "2.000", "u": 111063070525358080, "T": 1694687965940999,

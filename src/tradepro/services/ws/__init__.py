@@ -1,4 +1,4 @@
-"""``tradepro ws``: the WebSocket server (DESIGN.md "WebSocket protocol", docs/websocket.md).
+"""``tradepro ws``: the WebSocket server (the protocol: docs/websocket.md).
 
 Live prices to everyone, order events to their owner. One task follows ``engine-stream``
 from its tail and one ``Requester`` subscription follows ``callback-queue``; each message is

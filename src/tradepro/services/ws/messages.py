@@ -154,7 +154,8 @@ def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[
 def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
     """``(owner's user id, message)`` for a ``created``/``closed`` callback, else ``None``.
 
-    ``order`` is passed on as the engine rendered it: the REST shapes of DESIGN.md.
+    ``order`` is passed on as the engine rendered it: the REST shapes (docs/architecture.md
+    "HTTP API").
     """
     status, user_id, order = body.get("status"), body.get("userId"), body.get("order")
     if status not in ORDER_EVENTS or not isinstance(user_id, str) or not isinstance(order, dict):
