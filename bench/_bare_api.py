@@ -16,8 +16,8 @@ from fastapi import FastAPI
 
 from tradepro.api.app import NO_TELEMETRY
 from tradepro.api.deps import CurrentUser
-from tradepro.api.security import SessionVerifier
 from tradepro.config import Settings
+from tradepro.security.tokens import SessionVerifier
 
 
 @asynccontextmanager

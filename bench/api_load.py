@@ -57,8 +57,8 @@ import psutil
 from redis.asyncio import Redis
 
 from _cpu import CpuMeter, cpu_text
-from tradepro.api.security import SESSION, issue
 from tradepro.bus.redis_bus import RedisBus
+from tradepro.security.tokens import SESSION, issue
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-" + uuid.uuid4().hex

@@ -29,7 +29,7 @@ What is measured, in one run, on one ``Engine``:
    figure is the median batch's wall-clock rate, because a shared machine's neighbours
    can slow a single window down; the overall and best rates and the rate per second of
    this process's CPU time (``commands_per_cpu_s``) are reported too.
-   ``entry_commands_per_s``: the same through ``engine.apply_entry`` with JSON-like
+   ``entry_commands_per_s``: the same through ``protocol.apply.apply_entry`` with JSON-like
    payload dicts of decimal strings, which is what the bus feeds. Every create must open
    and every close must close; the ledger must still balance.
 6. ``snapshot_s``: ``take_snapshot(engine)`` + ``orjson.dumps``; ``restore_s``:
@@ -59,6 +59,7 @@ import statistics
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from time import perf_counter, perf_counter_ns, process_time_ns
 from typing import Any, NamedTuple
 
@@ -75,6 +76,7 @@ from tradepro.domain.positions import Position
 from tradepro.engine.books import TriggerHeap
 from tradepro.engine.core import Engine, EngineConfig
 from tradepro.engine.snapshot import restore_snapshot, take_snapshot
+from tradepro.protocol.apply import apply_entry
 
 START_US = 1_767_225_600_000_000
 """2026-01-01T00:00:00Z in microseconds: the virtual clock's origin (the engine's only clock)."""
@@ -436,7 +438,7 @@ def measure_batch(bench: Bench, count: int, *, entries: bool) -> Batch:
     batch = make_batch(bench, count)
     if entries:
         creates, closes = entry_payloads(bench, batch)
-        apply: Callable[..., list[Any]] = engine.apply_entry
+        apply: Callable[..., list[Any]] = partial(apply_entry, engine)
     else:
         creates, closes = batch.creates, batch.closes  # type: ignore[assignment]
         apply = engine.apply

@@ -28,7 +28,8 @@ from tradepro.db.session import create_db_engine
 from tradepro.domain.events import ClosedTrade, PositionClosed
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.snapshot import take_snapshot
-from tradepro.engine.wire import callback_body
+from tradepro.protocol.apply import apply_entry
+from tradepro.protocol.render import callback_body
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -168,7 +169,7 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
     trades: list[ClosedTrade] = []
     for entry in entries:
         assert isinstance(entry.payload, dict)
-        for event in engine.apply_entry(entry.kind, entry.request_id, entry.ts_us, entry.payload):
+        for event in apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload):
             body = callback_body(event, config.instruments)
             bodies.setdefault(entry.request_id, []).append(body)
             if isinstance(event, PositionClosed):

@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins")
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from tradepro.api.origin import origin_of  # noqa: PLC0415 (the API's own rule)
+        from tradepro.security.origin import origin_of  # noqa: PLC0415 (the API's own rule)
 
         for origin in value:
             if origin_of(origin) is None:
@@ -158,8 +158,8 @@ class Settings(BaseSettings):
 
     @property
     def public_origins(self) -> frozenset[str]:
-        """Where our own pages come from (see ``tradepro.api.origin``)."""
-        from tradepro.api.origin import public_origins  # noqa: PLC0415
+        """Where our own pages come from (see ``tradepro.security.origin``)."""
+        from tradepro.security.origin import public_origins  # noqa: PLC0415
 
         return public_origins(self.public_url, self.allowed_origins)
 

@@ -28,8 +28,9 @@ from tradepro.domain.order_ids import new_order_id, order_id_time_ms
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import BASIS_POINTS
 from tradepro.engine import Engine, EngineConfig
-from tradepro.engine.decode import PRICE_UPDATE
 from tradepro.feeds.sim import SimulatedFeed
+from tradepro.protocol.apply import apply_entry
+from tradepro.protocol.kinds import Kind
 
 TRADER_NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 LEVERAGES = (1, 2, 5, 10, 20, 50, 100)
@@ -166,7 +167,7 @@ class DemoSession:
         lines: list[str] = []
         for payload in self.feed.step_payloads():
             request_id = f"px{self.stats.ticks}-{payload['asset']}"
-            events = self.engine.apply_entry(PRICE_UPDATE, request_id, ts_us, payload)
+            events = apply_entry(self.engine, Kind.PRICE_UPDATE, request_id, ts_us, payload)
             lines.extend(self._record(events))
         lines.extend(self._apply(self.traders.decide(ts_us)))
         self.stats.ledger_ok &= self.ledger_ok()

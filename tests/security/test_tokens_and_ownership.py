@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from api_support import API, JSON, JWT_SECRET, Stack, assert_error, local_path, new_email
-from tradepro.api.security import LINK, SESSION, issue
+from tradepro.security.tokens import LINK, SESSION, issue
 
 pytestmark = pytest.mark.integration
 

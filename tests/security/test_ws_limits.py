@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from servers import free_port
 from stack import eventually
-from tradepro.api.security import SESSION, issue
+from tradepro.security.tokens import SESSION, issue
 from ws_support import JWT_SECRET, Inbox, WsProcess
 
 pytestmark = pytest.mark.integration

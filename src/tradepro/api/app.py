@@ -37,6 +37,8 @@ from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.revocations import load_revocations
 from tradepro.db.session import create_db_engine
+from tradepro.domain.orders import RejectReason
+from tradepro.protocol.kinds import Kind, Status
 from tradepro.services.runner import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
@@ -171,9 +173,9 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         context: ApiContext = request.app.state.context
         try:
             reply = await context.requester.send_request_and_wait(
-                "get-account", {"userId": HEALTH_PROBE_USER}, timeout_s=1.0
+                Kind.GET_ACCOUNT, {"userId": HEALTH_PROBE_USER}, timeout_s=1.0
             )
-            engine_ok = reply.get("status") in ("unknown_user", "account")
+            engine_ok = reply.get("status") in (RejectReason.UNKNOWN_USER, Status.ACCOUNT)
         except (BusUnavailableError, RequestTimeoutError):
             engine_ok = False
         body: dict[str, Any] = {"status": "ok" if engine_ok else "degraded", "engine": engine_ok}

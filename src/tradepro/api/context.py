@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,13 +14,17 @@ from tradepro.api.mail import Mailer
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
 from tradepro.api.readlimit import ReadLimiter
 from tradepro.api.recent import RecentCloses
-from tradepro.api.security import SessionVerifier
 from tradepro.bus.base import Bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.db.idempotency import IdempotencyStore
+from tradepro.protocol.kinds import Kind
+from tradepro.protocol.replies import ReplyView, rejection_in
+from tradepro.security.tokens import SessionVerifier
 
 log = logging.getLogger("tradepro.api")
+
+Reply = TypeVar("Reply", bound=ReplyView)
 
 
 @dataclass
@@ -38,7 +43,7 @@ class ApiContext:
     sessions: SessionVerifier = field(init=False)
     """Session tokens checked once per process, and the signed-out ones refused."""
     public_origins: frozenset[str] = field(init=False)
-    """Where our own pages come from: cookie-authenticated writes must (``api.origin``)."""
+    """Where our own pages come from: cookie-authenticated writes must (``security.origin``)."""
     reads: ReadLimiter = field(init=False)
     """Reads per user: per API process (see ``tradepro.api.readlimit``)."""
     recent_closes: RecentCloses = field(default_factory=RecentCloses)
@@ -52,14 +57,18 @@ class ApiContext:
         self.requester.subscribe(self.recent_closes.see)
         self.requester.subscribe(self.sessions.revoked.see)
 
-    async def engine(
-        self, kind: str, payload: dict[str, Any], request_id: str | None = None
-    ) -> dict[str, Any]:
-        """Ask the engine; a rejection becomes an ``ApiError`` with its status."""
-        reply = await self.requester.send_request_and_wait(kind, payload, request_id=request_id)
-        status = reply.get("status")
-        if status in ENGINE_STATUSES:
-            raise ApiError(
-                ENGINE_STATUSES[str(status)], str(status), str(reply.get("message", status))
-            )
-        return reply
+    async def ask_engine(
+        self,
+        kind: Kind,
+        payload: Mapping[str, object],
+        reply: type[Reply],
+        *,
+        request_id: str | None = None,
+    ) -> Reply:
+        """Ask the engine over the bus and read its answer as ``reply``; a rejection
+        becomes an ``ApiError`` with its status."""
+        body = await self.requester.send_request_and_wait(kind, payload, request_id=request_id)
+        rejected = rejection_in(body)
+        if rejected is not None:
+            raise ApiError(ENGINE_STATUSES[rejected.error], rejected.error, rejected.message)
+        return reply.from_body(body)

@@ -11,8 +11,8 @@ from starlette.requests import HTTPConnection
 
 from tradepro.api.context import ApiContext
 from tradepro.api.errors import ApiError
-from tradepro.api.origin import CROSS_SITE, CROSS_SITE_MESSAGE, UNSAFE_METHODS, from_own_page
-from tradepro.api.security import InvalidTokenError
+from tradepro.security.origin import CROSS_SITE, CROSS_SITE_MESSAGE, UNSAFE_METHODS, from_own_page
+from tradepro.security.tokens import InvalidTokenError
 
 
 async def get_context(request: Request) -> ApiContext:
@@ -35,7 +35,7 @@ class SessionAuth(HTTPBearer):
     One dependency that is also the OpenAPI security scheme (``HTTPBearer``): every
     sub-dependency costs FastAPI's resolver a few percent of a request's CPU, and this
     runs on every trading request. A write authenticated by the cookie must come from one
-    of our own pages (``tradepro.api.origin``), else 403 ``cross_site``.
+    of our own pages (``tradepro.security.origin``), else 403 ``cross_site``.
     """
 
     async def __call__(self, request: Request) -> SessionUser:  # type: ignore[override]

@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from tradepro.protocol.replies import closed_in
+
 KEEP_S = 30.0
 """How long a closed trade is kept: far beyond the database write it stands in for."""
 MAX_TRADES = 50_000
@@ -39,19 +41,14 @@ class RecentCloses:
 
     def see(self, body: dict[str, Any]) -> None:
         """A ``Requester`` subscriber: keep the body's order if it is a closed trade."""
-        if body.get("status") != "closed":  # most callbacks: one look, then done
+        closed = closed_in(body)
+        if closed is None or closed.user_id is None or closed.closed_us is None:
             return
-        order, user_id, closed_us = body.get("order"), body.get("userId"), body.get("closedUs")
-        if not isinstance(order, dict):
-            return
-        order_id = order.get("orderId")
-        if not (isinstance(user_id, str) and isinstance(order_id, str)):
-            return
-        if not isinstance(closed_us, int):
-            return
+        order, user_id = closed.order, closed.user_id
+        order_id = order["orderId"]
         now = self._clock()
         self._forget_old(now)
-        self._by_user.setdefault(user_id, {})[order_id] = (closed_us, order)
+        self._by_user.setdefault(user_id, {})[order_id] = (closed.closed_us, order)
         self._expiry.append((now + self.keep_s, user_id, order_id))
         if len(self._expiry) > self.max_trades:
             self._drop_oldest()

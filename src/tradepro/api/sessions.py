@@ -1,4 +1,4 @@
-"""Ending a session everywhere (sign-out); see ``tradepro.api.revocations``."""
+"""Ending a session everywhere (sign-out); see ``tradepro.security.revocations``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tradepro.api.context import ApiContext
 from tradepro.api.errors import ApiError
-from tradepro.api.revocations import END_SESSION
-from tradepro.api.security import TokenClaims
 from tradepro.bus.requests import RequestTimeoutError
 from tradepro.db.revocations import record_revocation
+from tradepro.protocol.kinds import Kind
+from tradepro.protocol.replies import SessionEnded
+from tradepro.security.tokens import TokenClaims
 
 NOT_RECORDED = "the sign-out could not be recorded now (the database is unavailable); try again"
 NOT_CONFIRMED = (
@@ -35,6 +36,6 @@ async def end_session(context: ApiContext, claims: TokenClaims) -> None:
         raise ApiError(503, "unavailable", NOT_RECORDED) from None
     payload = {"userId": claims.user_id, "tokenId": claims.token_id, "expiresAt": claims.expires_at}
     try:
-        await context.engine(END_SESSION, payload)
+        await context.ask_engine(Kind.END_SESSION, payload, SessionEnded)
     except RequestTimeoutError:
         raise ApiError(504, "timeout", NOT_CONFIRMED) from None

@@ -45,7 +45,6 @@ from tradepro.domain.positions import (
 )
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
-from tradepro.engine.decode import decode_entry
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
 
 MAX_ID_LENGTH = 64
@@ -135,15 +134,6 @@ class Engine:
     def apply(self, command: Command) -> list[Event]:
         """Apply one command; return what happened, rejections included."""
         return self._handlers[type(command)](command)
-
-    def apply_entry(
-        self, kind: str, request_id: str, ts_us: int, payload: Mapping[str, object]
-    ) -> list[Event]:
-        """Decode one bus entry and apply it; a malformed entry yields a rejection."""
-        decoded = decode_entry(kind, request_id, ts_us, payload, self.config.instruments)
-        if isinstance(decoded, CommandRejected):
-            return [decoded]
-        return self.apply(decoded)
 
     def _register(self, command: RegisterUser) -> list[Event]:
         if not command.user_id or len(command.user_id) > MAX_ID_LENGTH:

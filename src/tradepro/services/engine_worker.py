@@ -31,7 +31,8 @@ from tradepro.domain.orders import RejectReason
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 from tradepro.engine.snapshot import restore_snapshot, snapshot_header
-from tradepro.engine.wire import callback_body
+from tradepro.protocol.apply import apply_entry
+from tradepro.protocol.render import callback_body
 from tradepro.services.backoff import Backoff
 from tradepro.services.runner import no_automatic_full_collections
 
@@ -206,7 +207,7 @@ class EngineWorker:
             message = "payload must be a JSON object"
             return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
         try:
-            return self.engine.apply_entry(entry.kind, entry.request_id, entry.ts_us, payload)
+            return apply_entry(self.engine, entry.kind, entry.request_id, entry.ts_us, payload)
         except Exception:  # a bug, not bad input: answer it, keep the engine up, log it
             log.exception("internal error applying entry %s (%s)", entry.entry_id, entry.kind)
             message = "the engine could not process this request"

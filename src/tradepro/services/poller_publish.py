@@ -29,10 +29,10 @@ from tradepro.bus.base import Bus, BusUnavailableError
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import Instrument
-from tradepro.engine.decode import GET_ACCOUNT, PRICE_UPDATE
 from tradepro.feeds.backpack_client import ReconnectBackoff
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
+from tradepro.protocol.kinds import Kind
 from tradepro.services.poller_status import PollerStats
 
 log = logging.getLogger("tradepro.poller")
@@ -79,7 +79,7 @@ class EngineGuard:
         self.probes += 1
         probe = asyncio.ensure_future(
             self.requester.send_request_and_wait(
-                GET_ACCOUNT, {"userId": PROBE_USER_ID}, timeout_s=self.reply_timeout_s
+                Kind.GET_ACCOUNT, {"userId": PROBE_USER_ID}, timeout_s=self.reply_timeout_s
             )
         )
         try:
@@ -219,7 +219,7 @@ class QuotePublisher:
             "ask": format_scaled(quote.ask, decimals),
             "simulated": quote.simulated,
         }
-        await self.bus.publish(PRICE_UPDATE, payload, str(uuid.uuid4()))
+        await self.bus.publish(Kind.PRICE_UPDATE, payload, str(uuid.uuid4()))
 
     async def _sleep(self, delay_s: float | None) -> None:
         """Wait for a wakeup, at most ``delay_s`` (None: until one comes)."""

@@ -19,11 +19,11 @@ from websockets.asyncio.client import connect
 
 from servers import free_port
 from stack import EngineProcess
-from tradepro.api.security import LINK, SESSION, issue
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
 from tradepro.bus.sqlite_bus import SqliteBus
-from tradepro.engine.wire import iso_time
+from tradepro.protocol.render import iso_time
+from tradepro.security.tokens import LINK, SESSION, issue
 from ws_support import (
     JWT_SECRET,
     Inbox,

@@ -16,9 +16,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from stack import EngineProcess, ServiceProcess, eventually
-from tradepro.api.security import SESSION, issue
 from tradepro.bus.base import Bus, Entry
 from tradepro.bus.requests import Requester, RequestTimeoutError
+from tradepro.security.tokens import SESSION, issue
 
 JWT_SECRET = "ws-tests-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
 PUBLIC_URL = "http://tradepro.test:4000"

@@ -18,9 +18,9 @@ from fastapi import FastAPI
 
 from tradepro.api.app import create_app
 from tradepro.api.context import ApiContext
-from tradepro.api.security import SESSION, issue
 from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
+from tradepro.security.tokens import SESSION, issue
 
 SECRET = "unit-api-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
 

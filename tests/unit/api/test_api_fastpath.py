@@ -28,10 +28,10 @@ from tradepro.api.app import create_app
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.fastpath import FastPath, NotFastError
 from tradepro.api.readlimit import ReadLimiter
-from tradepro.api.security import SESSION, issue
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.requests import RequestTimeoutError
 from tradepro.db.migrate import upgrade
+from tradepro.security.tokens import SESSION, issue
 
 USER = "7d7c6f7e-0b7a-4e0c-9d59-111111111111"
 GOOD = issue(SECRET, SESSION, USER, "fast@example.com", 600)[0]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tradepro.api.origin import from_own_page, origin_allowed, origin_of, public_origins
 from tradepro.api.proxies import ForwardedFor
 from tradepro.config import Settings, SettingsError, load_settings
+from tradepro.security.origin import from_own_page, origin_allowed, origin_of, public_origins
 
 
 def test_origins_are_compared_normalized() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradepro.api.recent import RecentCloses
-from tradepro.engine.wire import iso_time
+from tradepro.protocol.render import iso_time
 
 ALICE = "7d0f3c52-1b8e-4e43-9a51-3c3b8e2f0d11"
 BOB = "0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d"

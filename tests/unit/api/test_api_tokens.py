@@ -9,7 +9,7 @@ import jwt
 import orjson
 import pytest
 
-from tradepro.api.security import (
+from tradepro.security.tokens import (
     LINK,
     SESSION,
     InvalidTokenError,
@@ -111,10 +111,10 @@ def test_the_session_verifier_remembers_a_token_but_not_past_its_expiry(
     verifier = SessionVerifier(SECRET)
     assert verifier.verify(token) == claims
     # Remembered: a second check does not decode the token again.
-    monkeypatch.setattr("tradepro.api.security.verify", _must_not_decode)
+    monkeypatch.setattr("tradepro.security.tokens.verify", _must_not_decode)
     assert verifier.verify(token) == claims
     clock = FrozenTime(claims.expires_at - 0.001)
-    monkeypatch.setattr("tradepro.api.security.time", clock)
+    monkeypatch.setattr("tradepro.security.tokens.time", clock)
     assert verifier.verify(token) == claims
     clock.now = claims.expires_at  # expired from exp on, as PyJWT decides
     with pytest.raises(InvalidTokenError, match="expired"):

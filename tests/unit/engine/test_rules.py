@@ -25,7 +25,7 @@ from tradepro.domain.events import (
 from tradepro.domain.order_ids import new_order_id
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.engine import Engine, EngineConfig
-from tradepro.engine.wire import callback_body
+from tradepro.protocol.render import callback_body
 
 BTC = "BTC_USDC"  # price tick 0.1, qty lot 0.00001
 START = 500_000  # $5,000.00

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from tradepro.domain.fixed import parse_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from tradepro.engine import Engine
-from tradepro.engine.decode import PRICE_UPDATE
 from tradepro.feeds.sim import SimulatedFeed, SimulatedQuote
+from tradepro.protocol.apply import apply_entry
+from tradepro.protocol.kinds import Kind
 
 
 def walk(feed: SimulatedFeed, steps: int) -> list[SimulatedQuote]:
@@ -107,7 +108,7 @@ def test_the_engine_accepts_every_payload() -> None:
     feed = SimulatedFeed(random.Random(8), volatility_bps=50)
     for step in range(200):
         for payload in feed.step_payloads():
-            assert engine.apply_entry(PRICE_UPDATE, f"px{step}", step, payload) == []
+            assert apply_entry(engine, Kind.PRICE_UPDATE, f"px{step}", step, payload) == []
     assert set(engine.quotes) == set(DEFAULT_INSTRUMENTS)
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from websockets.datastructures import Headers
 
-from tradepro.api.security import LINK, SESSION, issue
+from tradepro.security.tokens import LINK, SESSION, issue
 from tradepro.services.ws.auth import InvalidTokenError, handshake_token, verify_session
 
 SECRET = "unit-test-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)

@@ -15,10 +15,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tradepro.api.deps import Context, CurrentUser, require_own_page
 from tradepro.api.errors import ApiError
-from tradepro.api.origin import CROSS_SITE, CROSS_SITE_MESSAGE, from_own_page
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import ErrorOut, SessionOut, SignupIn, SignupOut, UserOut
-from tradepro.api.security import (
+from tradepro.api.sessions import end_session
+from tradepro.api.signin_page import confirmation_page
+from tradepro.db.models import SignInLink, User
+from tradepro.protocol.kinds import Kind
+from tradepro.protocol.replies import Registered
+from tradepro.security.origin import CROSS_SITE, CROSS_SITE_MESSAGE, from_own_page
+from tradepro.security.tokens import (
     LINK,
     LINK_TTL_S,
     SESSION,
@@ -26,11 +31,8 @@ from tradepro.api.security import (
     InvalidTokenError,
     TokenClaims,
 )
-from tradepro.api.security import issue as issue_token
-from tradepro.api.security import verify as verify_token
-from tradepro.api.sessions import end_session
-from tradepro.api.signin_page import confirmation_page
-from tradepro.db.models import SignInLink, User
+from tradepro.security.tokens import issue as issue_token
+from tradepro.security.tokens import verify as verify_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 USED_OR_EXPIRED = "this sign-in link was already used or expired"
@@ -51,7 +53,8 @@ async def signup(body: SignupIn, request: Request, context: Context) -> dict[str
     await enforce(limiter, f"signup-email:{email}", per_email, 3600, "sign-ups")
     await enforce(limiter, f"signup-ip:{address}", per_address, 3600, "sign-ups")
     user_id = await _user_for(context, email)
-    await context.engine("register-user", {"userId": user_id})  # idempotent: no double deposit
+    # Idempotent: a known user is not credited twice.
+    await context.ask_engine(Kind.REGISTER_USER, {"userId": user_id}, Registered)
     token, claims = issue_token(context.settings.jwt_secret, LINK, user_id, email, LINK_TTL_S)
     async with context.database.begin() as connection:
         await connection.execute(

@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.schemas import BalanceOut, ErrorOut
+from tradepro.protocol.kinds import Kind
+from tradepro.protocol.replies import Account
 
 router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 
@@ -20,9 +22,10 @@ router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Free balance, locked margin and equity (balance + margin + unrealized PnL)."""
     context.reads.enforce(user.id)
-    reply = await context.engine("get-account", {"userId": user.id, "orders": False})
+    request = {"userId": user.id, "orders": False}
+    account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {
-        "balance": reply["balance"],
-        "lockedMargin": reply["lockedMargin"],
-        "equity": reply["equity"],
+        "balance": account.balance,
+        "lockedMargin": account.locked_margin,
+        "equity": account.equity,
     }

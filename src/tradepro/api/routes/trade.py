@@ -28,7 +28,9 @@ from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH, ExistingTrade
 from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
-from tradepro.engine.wire import iso_time, open_order
+from tradepro.protocol.kinds import Kind
+from tradepro.protocol.render import iso_time, open_order
+from tradepro.protocol.replies import Account, Closed, Created
 
 router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,16 +59,14 @@ async def create_order(
     if idempotency_key is None:
         await _order_limit(context, user.id)
         payload = engine_order(order, user.id, context)
-        reply = await context.engine("create-order", payload)  # a fresh order id
-        result: dict[str, Any] = reply["order"]
-        return result
+        created = await context.ask_engine(Kind.CREATE_ORDER, payload, Created)  # a fresh id
+        return created.order
     payload = engine_order(order, user.id, context)
 
     async def send(order_id: str) -> dict[str, Any]:
         await _order_limit(context, user.id)
-        reply = await context.engine("create-order", payload, request_id=order_id)
-        opened: dict[str, Any] = reply["order"]
-        return opened
+        opened = await context.ask_engine(Kind.CREATE_ORDER, payload, Created, request_id=order_id)
+        return opened.order
 
     async def resolve(order_id: str, duplicate: ApiError) -> dict[str, Any]:
         return await _earlier_order(context, user.id, order_id, duplicate)
@@ -92,8 +92,8 @@ async def _earlier_order(
 ) -> dict[str, Any]:
     """The order that ``order_id`` already opened: open, or closed since (then as it was
     when created, from its trade row)."""
-    account = await context.engine("get-account", {"userId": user_id})
-    for still_open in account["orders"]:
+    account = await context.ask_engine(Kind.GET_ACCOUNT, {"userId": user_id}, Account)
+    for still_open in account.orders or ():
         if still_open["orderId"] == order_id:
             return {key: value for key, value in still_open.items() if key != "unrealizedPnl"}
     trades = ExistingTrade.__table__
@@ -156,14 +156,15 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
 @router.post("/close-order", response_model=CloseOrderOut, responses=ERRORS)
 async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
     """Close one of your open positions at the live price."""
-    reply = await context.engine("close-order", {"userId": user.id, "orderId": body.orderId})
-    order = reply["order"]
+    request = {"userId": user.id, "orderId": body.orderId}
+    closed = await context.ask_engine(Kind.CLOSE_ORDER, request, Closed)
+    order = closed.order
     return {
         "orderId": order["orderId"],
         "closePrice": order["closePrice"],
         "pnl": order["pnl"],
         "reason": order["reason"],
-        "balance": reply["balance"],
+        "balance": closed.balance,
     }
 
 
@@ -171,8 +172,8 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
 async def get_open_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Your open positions with their unrealized PnL at the live price."""
     context.reads.enforce(user.id)
-    reply = await context.engine("get-account", {"userId": user.id})
-    return {"orders": reply["orders"]}
+    account = await context.ask_engine(Kind.GET_ACCOUNT, {"userId": user.id}, Account)
+    return {"orders": account.orders}
 
 
 @router.get("/get-close-orders", response_model=ClosedOrdersOut, responses=ERRORS)

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
 
-from tradepro.api.origin import origin_allowed
-from tradepro.api.security import SESSION, InvalidTokenError, TokenClaims, verify
+from tradepro.security.origin import origin_allowed
+from tradepro.security.tokens import SESSION, InvalidTokenError, TokenClaims, verify
 
 TOKEN_COOKIE = "token"  # noqa: S105 (the cookie's name, not a secret)
 BAD_TOKEN_CLOSE_CODE = 4401

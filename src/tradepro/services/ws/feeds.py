@@ -14,7 +14,7 @@ from typing import Any
 from tradepro.bus.base import Bus, BusUnavailableError, Entry
 from tradepro.bus.requests import Requester
 from tradepro.domain.instruments import Instrument
-from tradepro.engine.decode import PRICE_UPDATE
+from tradepro.protocol.kinds import Kind
 from tradepro.services.backoff import Backoff
 from tradepro.services.ws.hub import Hub
 from tradepro.services.ws.messages import order_message, price_message
@@ -66,7 +66,7 @@ class PriceFeed:
             self.connected = True
             for entry in entries:
                 self.last_seen_id = entry.entry_id
-                fanned_out = entry.kind == PRICE_UPDATE and self._fan_out(entry)
+                fanned_out = entry.kind == Kind.PRICE_UPDATE and self._fan_out(entry)
                 self.hub.stream_passed(entry.entry_id)  # order events it caused may follow
                 if fanned_out:
                     # Let every writer drain its outbox before the next message of a burst:

@@ -18,17 +18,16 @@ from typing import Any
 import orjson
 
 from tradepro.bus.base import Entry
-from tradepro.domain.commands import UpdatePrice
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import Instrument
-from tradepro.engine.decode import PRICE_UPDATE, decode_entry
-from tradepro.engine.wire import iso_time
+from tradepro.protocol.kinds import Kind
+from tradepro.protocol.prices import tradable_price
+from tradepro.protocol.render import iso_time
+from tradepro.protocol.replies import order_event
 
 ORDERS_CHANNEL = "orders"
 PRICES_PREFIX = "prices."
 MAX_CHANNELS_PER_MESSAGE = 64
-ORDER_EVENTS = frozenset({"created", "closed"})
-"""Callback statuses that announce an order's life to its owner."""
 
 _QUOTE_LENGTH = 40
 """How much of a client's bad input an error message repeats."""
@@ -127,20 +126,20 @@ def price_channel(asset: str) -> str:
 def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[str, bytes] | None:
     """``(asset, message)`` for a well-formed ``price-update`` entry, else ``None``.
 
-    The entry is decoded as the engine decodes it and must pass the engine's own check
+    The payload is read as the engine reads it and must pass the engine's own check
     (``0 < bid <= ask``), so clients see exactly the quotes the engine trades on.
     """
-    if entry.kind != PRICE_UPDATE or not isinstance(entry.payload, dict):
+    if entry.kind != Kind.PRICE_UPDATE or not isinstance(entry.payload, dict):
         return None
     payload = entry.payload
-    command = decode_entry(PRICE_UPDATE, entry.request_id, entry.ts_us, payload, instruments)
-    if not isinstance(command, UpdatePrice) or not 0 < command.bid <= command.ask:
+    quote = tradable_price(payload, instruments)
+    if quote is None:
         return None
-    decimals = instruments[command.asset].price_decimals
-    bid, ask = command.bid, command.ask
+    decimals = instruments[quote.asset].price_decimals
+    bid, ask = quote.bid, quote.ask
     message = {
         "type": "price",
-        "asset": command.asset,
+        "asset": quote.asset,
         "bid": format_scaled(bid, decimals),
         "ask": format_scaled(ask, decimals),
         "mid": format_scaled((bid + ask) * 5, decimals + 1),  # (bid + ask) / 2, one place more
@@ -148,7 +147,7 @@ def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[
         "ts": iso_time(entry.ts_us),
         "simulated": payload.get("simulated") is True,
     }
-    return command.asset, orjson.dumps(message)
+    return quote.asset, orjson.dumps(message)
 
 
 def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
@@ -157,10 +156,11 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
     ``order`` is passed on as the engine rendered it: the REST shapes (docs/architecture.md
     "HTTP API").
     """
-    status, user_id, order = body.get("status"), body.get("userId"), body.get("order")
-    if status not in ORDER_EVENTS or not isinstance(user_id, str) or not isinstance(order, dict):
+    event = order_event(body)
+    if event is None:
         return None
-    return user_id, orjson.dumps({"type": "order", "event": status, "order": order})
+    message = {"type": "order", "event": event.status, "order": event.order}
+    return event.user_id, orjson.dumps(message)
 
 
 def error_message(error: str, message: str) -> bytes:

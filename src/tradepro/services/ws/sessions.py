@@ -1,7 +1,7 @@
 """Signed-out sessions in the WebSocket server: their tokens are refused, and the
 connections they authenticated are closed the moment the sign-out reaches this process.
 
-The list comes from two places (``tradepro.api.revocations``): the ``session_ended``
+The list comes from two places (``tradepro.security.revocations``): the ``session_ended``
 callbacks, which this server reads anyway for order events, and the ``revoked_sessions``
 table, loaded once the callback reader has started (so no sign-out falls between the two).
 Until the table is loaded, a connection that offers a token is closed with 1013 ("try
@@ -18,8 +18,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tradepro.api.revocations import RevokedSessions, ended_session
 from tradepro.db.revocations import load_revocations
+from tradepro.protocol.replies import session_ended_in
+from tradepro.security.revocations import RevokedSessions
 from tradepro.services.backoff import Backoff
 from tradepro.services.ws.auth import SESSION_ENDED_CLOSE_CODE
 from tradepro.services.ws.clients import Client
@@ -66,11 +67,11 @@ class SessionGuard:
     def on_callback(self, body: dict[str, Any]) -> None:
         """A ``callback-queue`` subscriber: a ``session_ended`` closes that session's
         connections (code 4401, reason "session ended: signed out")."""
-        ended = ended_session(body)
+        ended = session_ended_in(body)
         if ended is None:
             return
-        self.revoked.add(*ended)
-        for client in self._clients.pop(ended[0], set()):
+        self.revoked.add(ended.token_id, ended.expires_at_s)
+        for client in self._clients.pop(ended.token_id, set()):
             self._session_of.pop(client, None)
             self.hub.close(client, SESSION_ENDED_CLOSE_CODE, SESSION_ENDED_REASON, SESSION_ENDED)
 

@@ -11,9 +11,10 @@ from tradepro.domain.events import CommandRejected, SessionEnded
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.domain.orders import RejectReason, Side
 from tradepro.engine import Engine
-from tradepro.engine.decode import decode_entry
 from tradepro.engine.snapshot import take_snapshot
-from tradepro.engine.wire import callback_body
+from tradepro.protocol.apply import apply_entry
+from tradepro.protocol.decode import decode_entry
+from tradepro.protocol.render import callback_body
 
 U1 = "00000000-0000-4000-8000-000000000001"
 O9 = "0000000a-0000-4000-8000-00000000000f"
@@ -84,13 +85,13 @@ def test_malformed_entries_are_rejected_with_the_field_named(
 
 def test_engine_answers_a_malformed_entry_and_keeps_going() -> None:
     engine = Engine()
-    [rejection] = engine.apply_entry("create-order", "bad", 1, {"qty": {}})
+    [rejection] = apply_entry(engine, "create-order", "bad", 1, {"qty": {}})
     assert isinstance(rejection, CommandRejected)
-    engine.apply_entry("register-user", "r", 2, {"userId": U1})
-    engine.apply_entry("price-update", "p", 3, {"asset": "BTC_USDC", "bid": "10", "ask": "10.1"})
-    [rejection] = engine.apply_entry("create-order", "not-a-uuid", 4, ORDER)
+    apply_entry(engine, "register-user", "r", 2, {"userId": U1})
+    apply_entry(engine, "price-update", "p", 3, {"asset": "BTC_USDC", "bid": "10", "ask": "10.1"})
+    [rejection] = apply_entry(engine, "create-order", "not-a-uuid", 4, ORDER)
     assert rejection.status == "invalid_order"
-    [opened] = engine.apply_entry("create-order", R1, 4, ORDER)
+    [opened] = apply_entry(engine, "create-order", R1, 4, ORDER)
     assert opened.status == "created"
 
 
@@ -99,7 +100,7 @@ def test_end_session_passes_through_as_session_ended_and_changes_nothing() -> No
     assert decode("end-session", payload) == EndSession(R1, 5, U1, "a1b2c3d4e5f6", 1_800_000_000)
     engine = Engine()
     before = take_snapshot(engine)
-    events = engine.apply_entry("end-session", R1, 5, payload)
+    events = apply_entry(engine, "end-session", R1, 5, payload)
     assert events == [SessionEnded(R1, U1, "a1b2c3d4e5f6", 1_800_000_000)]
     assert callback_body(events[0], DEFAULT_INSTRUMENTS) == {
         "id": R1, "status": "session_ended", "userId": U1, "tokenId": "a1b2c3d4e5f6",

@@ -1,5 +1,5 @@
-"""Events rendered in the REST shapes (docs/architecture.md "HTTP API"): camelCase,
-decimal strings, ISO 8601 UTC.
+"""Events rendered into ``callback-queue`` bodies, orders in the REST shapes
+(docs/architecture.md "HTTP API"): camelCase, decimal strings, ISO 8601 UTC.
 
 Callback bodies carry the correlation ``id``, the ``status`` and the owner's ``userId``, so
 the API can answer the waiting request and the WebSocket server can tell the owner.

@@ -15,10 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-SESSION_ENDED = "session_ended"
-"""The callback status of an ended session (the engine's ``SessionEnded``)."""
-END_SESSION = "end-session"
-"""The ``engine-stream`` kind that carries a sign-out to every process."""
+from tradepro.protocol.replies import session_ended_in
+
 _PRUNE_EVERY = 1024
 
 
@@ -65,16 +63,6 @@ class RevokedSessions:
 
     def see(self, body: Mapping[str, Any]) -> None:
         """A ``callback-queue`` subscriber: note each ``session_ended`` callback."""
-        ended = ended_session(body)
+        ended = session_ended_in(body)
         if ended is not None:
-            self.add(*ended)
-
-
-def ended_session(body: Mapping[str, Any]) -> tuple[str, int] | None:
-    """``(token id, expiry)`` of a ``session_ended`` callback; None for any other."""
-    if body.get("status") != SESSION_ENDED:
-        return None
-    token_id, expires_at_s = body.get("tokenId"), body.get("expiresAt")
-    if not isinstance(token_id, str) or not isinstance(expires_at_s, int):
-        return None
-    return token_id, expires_at_s
+            self.add(ended.token_id, ended.expires_at_s)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from tradepro.api.revocations import RevokedSessions
+from tradepro.security.revocations import RevokedSessions
 
 ALGORITHM = "HS256"
 LINK_TTL_S = 15 * 60

@@ -1,0 +1,36 @@
+"""The names on the bus: the kinds of ``engine-stream`` entries and the statuses of
+``callback-queue`` bodies (docs/architecture.md "Message kinds").
+
+Both are ``StrEnum``s, so a member is the very string that travels (``Kind.CREATE_ORDER ==
+"create-order"``) and a plain string read from the bus compares and hashes equal to it.
+Rejection statuses are the engine's reasons (``tradepro.domain.orders.RejectReason``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What an ``engine-stream`` entry asks the engine to do."""
+
+    PRICE_UPDATE = "price-update"
+    REGISTER_USER = "register-user"
+    CREATE_ORDER = "create-order"
+    CLOSE_ORDER = "close-order"
+    GET_ACCOUNT = "get-account"
+    END_SESSION = "end-session"
+
+
+class Status(StrEnum):
+    """What a ``callback-queue`` body announces, besides the rejections."""
+
+    REGISTERED = "registered"
+    CREATED = "created"
+    CLOSED = "closed"
+    ACCOUNT = "account"
+    SESSION_ENDED = "session_ended"
+
+
+ORDER_EVENTS = frozenset({Status.CREATED, Status.CLOSED})
+"""Statuses that announce an order's life to its owner (the ws ``orders`` channel)."""

@@ -1,0 +1,150 @@
+"""Typed views of ``callback-queue`` bodies: what the API's routes and the WebSocket server
+read from a reply, by name, instead of picking a ``dict`` apart by hand.
+
+Each view takes the fields its readers use and leaves the rest of the body alone; an
+``order`` is the REST shape the engine rendered (``tradepro.protocol.render``) and is
+passed on as it is. ``from_body`` expects a body of its status (a missing field raises
+``KeyError``: a bug, not bad input); the ``..._in`` functions look at any body and
+return None when it is not of their kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol, Self
+
+from tradepro.domain.orders import RejectReason
+from tradepro.protocol.kinds import ORDER_EVENTS, Status
+
+OrderShape = dict[str, Any]
+"""An order in the REST shapes (docs/architecture.md "HTTP API"), as the engine rendered
+it: passed on to clients unchanged."""
+
+REJECTIONS = frozenset(RejectReason)
+"""Every status that says the engine refused the command (its reason)."""
+
+
+class ReplyView(Protocol):
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self: ...
+
+
+class Created(NamedTuple):
+    """``created``: a position was opened."""
+
+    order: OrderShape
+    balance: str | None
+    """The owner's free balance after the margin was locked."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body["order"], body.get("balance"))
+
+
+class Closed(NamedTuple):
+    """``closed``: a position was closed, by its owner or by a trigger."""
+
+    order: OrderShape
+    balance: str
+    """The owner's free balance after the credit."""
+    user_id: str | None = None
+    closed_us: int | None = None
+    """When, exactly (the order's ``closedAt`` has milliseconds only)."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body["order"], body["balance"], body.get("userId"), body.get("closedUs"))
+
+
+class Account(NamedTuple):
+    """``account``: the answer to ``get-account``."""
+
+    balance: str
+    locked_margin: str
+    equity: str
+    orders: list[OrderShape] | None
+    """The open positions with ``unrealizedPnl``; None when they were not asked for."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        orders = body.get("orders")
+        return cls(body["balance"], body["lockedMargin"], body["equity"], orders)
+
+
+class Registered(NamedTuple):
+    """``registered``: the user exists (``created`` is False if it already did)."""
+
+    balance: str
+    created: bool
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(str(body.get("balance", "")), body.get("created") is True)
+
+
+class SessionEnded(NamedTuple):
+    """``session_ended``: a sign-out, passed on to every process reading the callbacks."""
+
+    user_id: str | None
+    token_id: str
+    expires_at_s: int
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body.get("userId"), body["tokenId"], body["expiresAt"])
+
+
+class Rejected(NamedTuple):
+    """A refusal: ``error`` is the reason (also the status), ``message`` plain words."""
+
+    error: str
+    message: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        status = str(body["status"])
+        return cls(status, str(body.get("message", status)))
+
+
+class OrderEvent(NamedTuple):
+    """A ``created`` or ``closed`` body, as the owner's ``orders`` channel shows it."""
+
+    status: str
+    user_id: str
+    order: OrderShape
+
+
+def rejection_in(body: Mapping[str, Any]) -> Rejected | None:
+    """The refusal a body carries, or None if it is not one."""
+    return Rejected.from_body(body) if body.get("status") in REJECTIONS else None
+
+
+def session_ended_in(body: Mapping[str, Any]) -> SessionEnded | None:
+    """The ended session a ``session_ended`` body names; None for any other body."""
+    if body.get("status") != Status.SESSION_ENDED:
+        return None
+    token_id, expires_at_s = body.get("tokenId"), body.get("expiresAt")
+    if not isinstance(token_id, str) or not isinstance(expires_at_s, int):
+        return None
+    user_id = body.get("userId")
+    return SessionEnded(user_id if isinstance(user_id, str) else None, token_id, expires_at_s)
+
+
+def order_event(body: Mapping[str, Any]) -> OrderEvent | None:
+    """The order event of a ``created``/``closed`` body with its owner; else None."""
+    status, user_id, order = body.get("status"), body.get("userId"), body.get("order")
+    if status not in ORDER_EVENTS or not isinstance(user_id, str) or not isinstance(order, dict):
+        return None
+    return OrderEvent(str(status), user_id, order)
+
+
+def closed_in(body: Mapping[str, Any]) -> Closed | None:
+    """A ``closed`` body with its owner, order id and exact close time; else None."""
+    if body.get("status") != Status.CLOSED:  # most callbacks: one look, then done
+        return None
+    order, user_id, closed_us = body.get("order"), body.get("userId"), body.get("closedUs")
+    if not isinstance(order, dict) or not isinstance(order.get("orderId"), str):
+        return None
+    if not isinstance(user_id, str) or not isinstance(closed_us, int):
+        return None
+    return Closed(order, str(body.get("balance", "")), user_id, closed_us)
