@@ -22,9 +22,9 @@ import orjson
 from sqlalchemy import select
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
-from tradepro.db.engine_store import EngineStore
 from tradepro.db.models import ExistingTrade
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
+from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.domain.events import ClosedTrade, PositionClosed
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.snapshot import take_snapshot
@@ -209,9 +209,9 @@ async def verify_against_reference(
         assert without_entry_ids(replies[request_id]) == bodies, request_id
 
     trades = ExistingTrade.__table__
-    database = create_db_engine(database_url)
+    database = open_database(database_url)
     try:
-        loaded = await EngineStore(database).load()
+        loaded = await SnapshotStore(database).load()
         assert loaded is not None
         snapshot, last_entry_id = loaded
         assert last_entry_id == published[-1].entry_id

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.migrate import upgrade
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 
 
 @pytest.fixture(params=["postgres_url", "sqlite_url"], ids=["postgresql", "sqlite"])
@@ -22,6 +22,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on a database migrated to the latest schema."""
     await upgrade(database_url)
-    engine = create_db_engine(database_url)
+    engine = open_database(database_url)
     yield engine
     await engine.dispose()

@@ -21,7 +21,7 @@ from api_support import API, Session, Stack, assert_error
 from stack import eventually
 from tradepro.bus.base import entry_order
 from tradepro.db.models import ExistingTrade, IdempotencyKey, OpenPosition, User
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def test_a_reused_key_after_restarts_opens_nothing_and_loses_no_cent(stack
     await stack.start_engine()
     await eventually(lambda: stack.worker is not None and bool(stack.worker.engine.accounts), 30)
 
-    database = create_db_engine(stack.settings.effective_database_url)
+    database = open_database(stack.settings.effective_database_url)
     try:
         ledger = await database_ledger(database)
     finally:

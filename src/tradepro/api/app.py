@@ -36,7 +36,7 @@ from tradepro.bus.ratelimit import RedisRateLimiter
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.revocations import load_revocations
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 from tradepro.domain.orders import RejectReason
 from tradepro.protocol.kinds import Kind, Status
 from tradepro.services.runner import collect_on_schedule, settle_heap
@@ -107,7 +107,7 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         if settings.redis_url
         else MemoryRateLimiter()
     )
-    database = create_db_engine(settings.effective_database_url)
+    database = open_database(settings.effective_database_url)
     app.state.context = context = ApiContext(
         settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
     )

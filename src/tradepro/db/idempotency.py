@@ -34,9 +34,9 @@ class KeyRecord:
 
 
 class IdempotencyStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    def __init__(self, database: AsyncEngine) -> None:
+        self.database = database
+        self._insert = postgresql.insert if database.dialect.name == "postgresql" else sqlite.insert
 
     async def claim(
         self, user_id: str, key: str, record: KeyRecord, expired_before: datetime
@@ -51,7 +51,7 @@ class IdempotencyStore:
             "order_id": record.order_id,
             "created_at": record.created_at,
         }
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             insert = self._insert(KEYS).values(values).on_conflict_do_nothing()
             if (await connection.execute(insert)).rowcount == 1:
                 return record, True
@@ -73,7 +73,7 @@ class IdempotencyStore:
     ) -> tuple[int, dict[str, Any]]:
         """Store the key's first answer; return the stored one (a concurrent twin's, if it
         stored its answer first)."""
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             updated = await connection.execute(
                 update(KEYS)
                 .where(_row(user_id, key), KEYS.c.status.is_(None))
@@ -97,7 +97,7 @@ class IdempotencyStore:
             .limit(batch)
         )
         statement = delete(KEYS).where(tuple_(KEYS.c.user_id, KEYS.c.key).in_(oldest))
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             deleted: int = (await connection.execute(statement)).rowcount
         return deleted
 

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 HEAD = "head"
@@ -33,12 +33,12 @@ def alembic_config(url: str | None = None) -> Config:
 
 async def upgrade(url: str, revision: str = HEAD) -> None:
     """Apply every migration up to ``revision`` in one transaction; a no-op when current."""
-    engine = create_db_engine(url)
+    database = open_database(url)
     try:
-        async with engine.begin() as connection:
+        async with database.begin() as connection:
             await connection.run_sync(_upgrade, alembic_config(), revision)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def upgrade_sync(url: str, revision: str = HEAD) -> None:

@@ -43,14 +43,16 @@ def async_url(url: str) -> str:
     return f"{driver}://{rest}"
 
 
-def create_db_engine(url: str, **options: Any) -> AsyncEngine:
-    """An ``AsyncEngine`` for ``url``; extra ``options`` go to ``create_async_engine``."""
+def open_database(url: str, **options: Any) -> AsyncEngine:
+    """The database handle for ``url`` (SQLAlchemy calls it an ``AsyncEngine``: a pool of
+    connections, opened lazily; "engine" in this project is the trading engine only).
+    Extra ``options`` go to ``create_async_engine``."""
     target = async_url(url)
     if target.startswith("sqlite+"):
-        engine = create_async_engine(target, **options)
-        event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return engine
+        database = create_async_engine(target, **options)
+        event.listen(database.sync_engine, "connect", _sqlite_connect)
+        event.listen(database.sync_engine, "begin", _sqlite_begin)
+        return database
     defaults: dict[str, Any] = {
         "pool_size": POSTGRES_POOL_SIZE,
         "max_overflow": POSTGRES_MAX_OVERFLOW,

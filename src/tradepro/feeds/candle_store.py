@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.migrate import upgrade
 from tradepro.db.models import Base
-from tradepro.db.session import async_url, create_db_engine
+from tradepro.db.session import async_url, open_database
 from tradepro.feeds.candles import Candle, CandleAggregator
 
 log = logging.getLogger("tradepro.poller")
@@ -145,7 +145,7 @@ class CandleRecorder:
         if self._store is None:
             await upgrade(self.database_url)
             options = {"pool_size": 2, "max_overflow": 2} if _is_postgres(self.database_url) else {}
-            self._database = create_db_engine(self.database_url, **options)
+            self._database = open_database(self.database_url, **options)
             self._store = CandleStore(self._database)
         return self._store
 

@@ -7,9 +7,9 @@ import logging
 
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
-from tradepro.db.engine_store import EngineStore
 from tradepro.db.migrate import upgrade
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
+from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.services.engine_worker import EngineWorker
 from tradepro.services.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
 
@@ -70,13 +70,13 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     # closed trade, done after every batch that closes one). Every store call already
     # survives a failure (retried, or written by the next snapshot), and SQLAlchemy drops
     # a connection that failed with a disconnect, so a restarted database costs one retry.
-    database = create_db_engine(database_url, pool_pre_ping=False)
+    database = open_database(database_url, pool_pre_ping=False)
     bus = open_bus(
         settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
     )
     worker = EngineWorker(
         bus,
-        EngineStore(database),
+        SnapshotStore(database),
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
     )

@@ -46,7 +46,9 @@ paced). Pacing stops half a snapshot interval into a save, and when saves fall b
 save was still running when the next was due) the next one is not paced at all."""
 
 
-class EngineStore(Protocol):
+class StateStore(Protocol):
+    """Where the worker keeps the engine's state (``tradepro.db.snapshot_store``)."""
+
     async def load(self) -> tuple[dict[str, Any], str] | None: ...
 
     async def save(
@@ -67,7 +69,7 @@ class EngineWorker:
     def __init__(
         self,
         bus: Bus,
-        store: EngineStore,
+        store: StateStore,
         config: EngineConfig,
         *,
         snapshot_interval_s: float = 10.0,

@@ -29,9 +29,9 @@ from tradepro.api.context import ApiContext
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
-from tradepro.db.engine_store import EngineStore
 from tradepro.db.migrate import upgrade
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
+from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.services.engine_worker import EngineWorker
 
 JWT_SECRET = "api-tests-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
@@ -170,7 +170,7 @@ class Stack:
 
     async def start_engine(self) -> None:
         settings = self.settings
-        self._engine_db = create_db_engine(settings.effective_database_url)
+        self._engine_db = open_database(settings.effective_database_url)
         self._engine_bus = open_bus(
             settings.redis_url,
             settings.tradepro_data_dir,
@@ -178,7 +178,7 @@ class Stack:
         )
         self.worker = EngineWorker(
             self._engine_bus,
-            EngineStore(self._engine_db),
+            SnapshotStore(self._engine_db),
             settings.engine_config(),
             snapshot_interval_s=settings.snapshot_interval_s,
             block_ms=200,

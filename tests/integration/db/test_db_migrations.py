@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from tradepro.db.migrate import MIGRATIONS_DIR, alembic_config, upgrade
 from tradepro.db.models import Base
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def _model_differences(connection: Connection) -> list[Any]:
 async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -> None:
     await upgrade(database_url)
     await upgrade(database_url)  # already at head: nothing to do, no error
-    engine = create_db_engine(database_url)
+    engine = open_database(database_url)
     try:
         async with engine.connect() as connection:
             schema = await connection.run_sync(_schema)

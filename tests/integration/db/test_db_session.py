@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradepro.db.models import User
-from tradepro.db.session import async_url, create_db_engine
+from tradepro.db.session import async_url, open_database
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_async_url_error_hides_the_password() -> None:
 
 
 async def test_sqlite_engine_settings(sqlite_url: str) -> None:
-    engine = create_db_engine(sqlite_url)
+    engine = open_database(sqlite_url)
     try:
         async with engine.connect() as connection:
             pragmas = {
@@ -70,7 +70,7 @@ async def test_sqlite_engine_settings(sqlite_url: str) -> None:
 
 
 async def test_a_failed_sqlite_transaction_rolls_back_ddl_too(sqlite_url: str) -> None:
-    engine = create_db_engine(sqlite_url)
+    engine = open_database(sqlite_url)
     try:
         with pytest.raises(RuntimeError):
             async with engine.begin() as connection:

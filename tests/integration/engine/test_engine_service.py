@@ -24,10 +24,10 @@ from tradepro.bus.names import ENGINE_STREAM
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
 from tradepro.bus.sqlite_bus import SqliteBus
-from tradepro.db.engine_store import EngineStore
 from tradepro.db.migrate import upgrade
 from tradepro.db.models import ExistingTrade
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
+from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.engine import EngineConfig
 from tradepro.services.engine_worker import EngineWorker
 
@@ -70,11 +70,11 @@ async def service(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
                 )
 
     await upgrade(database_url)
-    database = create_db_engine(database_url)
+    database = open_database(database_url)
     marker = request.node.get_closest_marker("snapshot_interval_s")
     interval_s = marker.args[0] if marker is not None else 0.1
     worker = EngineWorker(
-        bus, EngineStore(database), EngineConfig(), snapshot_interval_s=interval_s
+        bus, SnapshotStore(database), EngineConfig(), snapshot_interval_s=interval_s
     )
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))

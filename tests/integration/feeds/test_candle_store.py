@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servers import free_port
 from tradepro.db.models import Candle as CandleRow
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 from tradepro.feeds.candle_store import CandleRecorder, CandleStore
 from tradepro.feeds.candles import Candle, CandleAggregator
 
@@ -83,7 +83,7 @@ async def test_the_recorder_keeps_candles_while_the_database_is_unreachable(
     stop = asyncio.Event()
     stop.set()
     await recorder.run(stop)  # a final flush, then the engine is disposed
-    db_engine = create_db_engine(database_url)
+    db_engine = open_database(database_url)
     try:
         assert await stored(db_engine) == [Candle("BTC_USDC", START_S, 1001, 1011, 1001, 1011, 2,
                                                  False)]  # fmt: skip

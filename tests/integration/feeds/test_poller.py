@@ -34,7 +34,7 @@ from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
 from tradepro.db.migrate import upgrade
 from tradepro.db.models import Candle
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 from tradepro.domain.fixed import format_scaled, parse_scaled
 from tradepro.feeds.candles import mid_ticks
 
@@ -222,7 +222,7 @@ async def _equals(value: Any, expected: float) -> bool:
 
 async def assert_candles_match_the_stream(stack: Stack) -> None:
     """The candles hold exactly the quotes the poller published (the stream's entries)."""
-    database = create_db_engine(stack.database_url)
+    database = open_database(stack.database_url)
     table = Candle.__table__
 
     async def rows() -> list[Any]:

@@ -23,7 +23,7 @@ from stack import EngineProcess, eventually
 from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
 from tradepro.db.models import Candle
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ async def test_the_simulated_feed_is_marked_simulated_everywhere(tmp_path: Path)
         assert reply["status"] == "created", reply
         assert poller.terminate() == 0
         await eventually(entries.caught_up, 10, "the collector to catch up")
-        database = create_db_engine(f"sqlite:///{data_dir / 'tradepro.db'}")
+        database = open_database(f"sqlite:///{data_dir / 'tradepro.db'}")
         try:
             async with database.connect() as connection:
                 found = (await connection.execute(select(Candle.__table__))).all()

@@ -1,8 +1,8 @@
-"""Alembic environment: async engines, one script for PostgreSQL and SQLite.
+"""Alembic environment: async database handles, one script for PostgreSQL and SQLite.
 
 ``tradepro.db.migrate.upgrade`` passes an open connection in ``config.attributes``
 (Alembic's "connection sharing" recipe, run through ``AsyncConnection.run_sync``); the
-plain ``alembic`` command line, with ``sqlalchemy.url`` set, gets an engine of its own.
+plain ``alembic`` command line, with ``sqlalchemy.url`` set, gets a database handle of its own.
 SQLite alters tables by copying them, so migrations are rendered and run in batch mode.
 """
 
@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from tradepro.db.models import Base
-from tradepro.db.session import async_url, create_db_engine
+from tradepro.db.session import async_url, open_database
 
 config = context.config
 target_metadata = Base.metadata
@@ -42,13 +42,13 @@ def run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_migrations_with_own_engine(url: str) -> None:
-    engine = create_db_engine(url)
+async def run_migrations_with_own_database(url: str) -> None:
+    database = open_database(url)
     try:
-        async with engine.begin() as connection:
+        async with database.begin() as connection:
             await connection.run_sync(run_migrations)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def run_migrations_online() -> None:
@@ -59,7 +59,7 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("set sqlalchemy.url (or call tradepro.db.migrate.upgrade(url))")
-    asyncio.run(run_migrations_with_own_engine(url))
+    asyncio.run(run_migrations_with_own_database(url))
 
 
 if context.is_offline_mode():

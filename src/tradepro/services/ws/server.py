@@ -22,7 +22,7 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
-from tradepro.db.session import create_db_engine
+from tradepro.db.session import open_database
 from tradepro.services.runner import settle_heap
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
@@ -294,7 +294,7 @@ async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOpti
     bus = open_bus(
         settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
     )
-    database = create_db_engine(settings.effective_database_url)
+    database = open_database(settings.effective_database_url)
     gateway = Gateway(settings, bus, options, database)
     try:
         try:

@@ -1,4 +1,4 @@
-"""``EngineStore`` saves a live engine's changes and loads back the very same engine.
+"""``SnapshotStore`` saves a live engine's changes and loads back the very same engine.
 
 Each test drives a real ``Engine`` with typed commands, saves its drained ``ChangeSet``s
 with ``snapshot_header`` (as the engine worker does), and checks what ``load`` rebuilds
@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tradepro.db.bulk import CHUNK_ROWS, COPY_MIN_ROWS
-from tradepro.db.engine_store import ORDER_IDS, EngineStore
 from tradepro.db.models import ExistingTrade, OpenPosition, User
+from tradepro.db.snapshot_store import ORDER_IDS, SnapshotStore
 from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.events import (
     ClosedTrade,
@@ -113,7 +113,7 @@ def assert_loads_live_state(loaded: tuple[dict[str, Any], str] | None, live: Eng
     return restored
 
 
-async def run_windows(store: EngineStore) -> Trading:
+async def run_windows(store: SnapshotStore) -> Trading:
     """Four windows of trading: saved one by one, then the last two in one save."""
     trading = Trading()
     alice, bob, carol = trading.register(), trading.register(), trading.register()
@@ -156,11 +156,11 @@ async def run_windows(store: EngineStore) -> Trading:
 
 
 async def test_nothing_saved_loads_none(db_engine: AsyncEngine) -> None:
-    assert await EngineStore(db_engine).load() is None
+    assert await SnapshotStore(db_engine).load() is None
 
 
 async def test_saved_windows_load_the_live_engine(db_engine: AsyncEngine) -> None:
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = await run_windows(store)
     loaded = await store.load()
     restored = assert_loads_live_state(loaded, trading.engine)
@@ -176,7 +176,7 @@ async def test_saved_windows_load_the_live_engine(db_engine: AsyncEngine) -> Non
 
 
 async def test_closed_trades_are_stored_with_their_values(db_engine: AsyncEngine) -> None:
-    trading = await run_windows(EngineStore(db_engine))
+    trading = await run_windows(SnapshotStore(db_engine))
     async with AsyncSession(db_engine) as session:
         rows = {row.id: row for row in (await session.scalars(select(ExistingTrade))).all()}
     assert len(trading.closed) == 4
@@ -219,7 +219,7 @@ async def test_closed_trades_are_stored_with_their_values(db_engine: AsyncEngine
 
 
 async def test_saving_the_same_changes_again_is_harmless(db_engine: AsyncEngine) -> None:
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading()
     alice = trading.register()
     trading.price(BTC, 1_000_000, 1_000_005)
@@ -239,7 +239,7 @@ async def test_saving_the_same_changes_again_is_harmless(db_engine: AsyncEngine)
 
 
 async def test_trades_recorded_before_their_owner_is_saved(db_engine: AsyncEngine) -> None:
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading()
     trading.price(BTC, 1_000_000, 1_000_005)
     header, changes, entry_id = trading.window()
@@ -256,7 +256,7 @@ async def test_trades_recorded_before_their_owner_is_saved(db_engine: AsyncEngin
 
 
 async def test_the_api_columns_survive_balance_updates(db_engine: AsyncEngine) -> None:
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading()
     frank = trading.register()
     header, changes, entry_id = trading.window()
@@ -282,7 +282,7 @@ async def test_the_api_columns_survive_balance_updates(db_engine: AsyncEngine) -
 async def test_users_the_engine_never_registered_are_not_accounts(
     db_engine: AsyncEngine,
 ) -> None:
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading()
     grace = trading.register()
     async with AsyncSession(db_engine) as session:  # signed up, not yet seen by the engine
@@ -302,9 +302,9 @@ async def test_shards_keep_to_their_own_state(db_engine: AsyncEngine) -> None:
         trading.price(BTC, 1_000_000 + number, 1_000_005 + number)
         trading.open(user_id, BTC, Side.BUY, 1_000, 10)
         header, changes, entry_id = trading.window()
-        await EngineStore(db_engine, shard=number).save(header, [changes], entry_id)
+        await SnapshotStore(db_engine, shard=number).save(header, [changes], entry_id)
     for number, trading in enumerate(shards):
-        assert_loads_live_state(await EngineStore(db_engine, shard=number).load(), trading.engine)
+        assert_loads_live_state(await SnapshotStore(db_engine, shard=number).load(), trading.engine)
 
 
 @pytest.mark.parametrize("positions", [3 * CHUNK_ROWS + 7, 2 * COPY_MIN_ROWS + 7])
@@ -313,7 +313,7 @@ async def test_a_save_that_fails_at_its_end_writes_nothing(
 ) -> None:
     """All or nothing, also when the rows span many bulk chunks (a crash mid-save must
     leave the previous snapshot whole, or the replay after it would open orders twice)."""
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading()
     users = [trading.register() for _ in range(3)]
     trading.price(BTC, 1_000_000, 1_000_005)
@@ -338,7 +338,7 @@ async def test_a_save_that_fails_at_its_end_writes_nothing(
 
 async def test_large_saves_load_back_the_live_engine(db_engine: AsyncEngine) -> None:
     """Enough accounts, openings and closings per save to take the bulk (COPY) path."""
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading()
     users = [trading.register() for _ in range(COPY_MIN_ROWS + 50)]
     trading.price(BTC, 1_000_000, 1_000_005)
@@ -363,7 +363,7 @@ async def test_the_order_id_window_is_saved_and_expires(db_engine: AsyncEngine) 
     ids older than the horizon leave the table with the save that moves it."""
     window_us = 60_000_000
     config = EngineConfig(order_id_window_us=window_us)
-    store = EngineStore(db_engine)
+    store = SnapshotStore(db_engine)
     trading = Trading(config)
     alice = trading.register()
     trading.price(BTC, 1_000_000, 1_000_005)

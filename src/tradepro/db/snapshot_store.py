@@ -76,14 +76,14 @@ _UUID_FIELDS = frozenset({"order_id", "user_id"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class EngineStore:
-    """Reads and writes one engine shard's state through ``engine``."""
+class SnapshotStore:
+    """Reads and writes one engine shard's state in ``database``."""
 
-    def __init__(self, engine: AsyncEngine, *, shard: int = 0) -> None:
-        self.engine = engine
+    def __init__(self, database: AsyncEngine, *, shard: int = 0) -> None:
+        self.database = database
         self.shard = shard
-        self._dialect = engine.dialect.name
-        self._bulk = BulkWriter(engine.dialect)
+        self._dialect = database.dialect.name
+        self._bulk = BulkWriter(database.dialect)
 
     async def save(
         self,
@@ -99,7 +99,7 @@ class EngineStore:
         with no command applied in between. A ``pacer`` spreads a large save out, so the
         database's work never takes a core for long from the engine beside it.
         """
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             for change_set in changes:
                 await self._apply(connection, change_set, pacer)
             # The engine's window moved on: ids before its horizon are refused anyway.
@@ -123,11 +123,11 @@ class EngineStore:
             return
         if self._dialect == "postgresql":
             columns = list(zip(*map(_trade_row, trades), strict=True))
-            async with self.engine.connect() as connection:
+            async with self.database.connect() as connection:
                 driver: Any = (await connection.get_raw_connection()).driver_connection
                 await driver.execute(_POSTGRES_RECORD_TRADES, *columns)
             return
-        async with self.engine.begin() as connection:
+        async with self.database.begin() as connection:
             owners = dict.fromkeys(trade.position.user_id for trade in trades)
             await self._bulk.insert(
                 connection,
@@ -140,7 +140,7 @@ class EngineStore:
 
     async def load(self) -> tuple[dict[str, Any], str] | None:
         """The saved snapshot in ``take_snapshot`` form and its last entry id; None if none."""
-        async with self.engine.connect() as connection:
+        async with self.database.connect() as connection:
             if self._dialect == "postgresql":  # one view of the data across the reads
                 await connection.execution_options(isolation_level="REPEATABLE READ")
             async with connection.begin():
