@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -10,8 +9,6 @@ from urllib.parse import parse_qs, quote
 import aiosmtplib
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tradepro.api.deps import Context, CurrentUser, require_own_page
 from tradepro.api.errors import ApiError
@@ -19,7 +16,7 @@ from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import ErrorOut, SessionOut, SignupIn, SignupOut, UserOut
 from tradepro.api.sessions import end_session
 from tradepro.api.signin_page import confirmation_page
-from tradepro.db.models import SignInLink, User
+from tradepro.db.queries.sign_in import consume_link, link_usable, record_link, user_id_for_email
 from tradepro.protocol.kinds import Kind
 from tradepro.protocol.replies import Registered
 from tradepro.security.origin import CROSS_SITE, CROSS_SITE_MESSAGE, from_own_page
@@ -29,7 +26,6 @@ from tradepro.security.tokens import (
     SESSION,
     SESSION_TTL_S,
     InvalidTokenError,
-    TokenClaims,
 )
 from tradepro.security.tokens import issue as issue_token
 from tradepro.security.tokens import verify as verify_token
@@ -52,18 +48,12 @@ async def signup(body: SignupIn, request: Request, context: Context) -> dict[str
     per_address = settings.signup_limit_per_address_per_hour
     await enforce(limiter, f"signup-email:{email}", per_email, 3600, "sign-ups")
     await enforce(limiter, f"signup-ip:{address}", per_address, 3600, "sign-ups")
-    user_id = await _user_for(context, email)
+    user_id = await user_id_for_email(context.database, email)
     # Idempotent: a known user is not credited twice.
     await context.ask_engine(Kind.REGISTER_USER, {"userId": user_id}, Registered)
     token, claims = issue_token(context.settings.jwt_secret, LINK, user_id, email, LINK_TTL_S)
-    async with context.database.begin() as connection:
-        await connection.execute(
-            insert(SignInLink).values(
-                id=claims.token_id,
-                user_id=user_id,
-                expires_at=datetime.fromtimestamp(claims.expires_at, UTC),
-            )
-        )
+    expires_at = datetime.fromtimestamp(claims.expires_at, UTC)
+    await record_link(context.database, claims.token_id, user_id, expires_at)
     link = f"{context.settings.public_url.rstrip('/')}/api/v1/auth/signin/verify?token={token}"
     try:
         await context.mailer.send_sign_in_link(email, link)
@@ -72,18 +62,6 @@ async def signup(body: SignupIn, request: Request, context: Context) -> dict[str
             503, "mail_unavailable", "the sign-in e-mail could not be sent now"
         ) from None
     return {"message": "check your e-mail for a sign-in link (valid 15 minutes)"}
-
-
-async def _user_for(context: Context, email: str) -> str:
-    """The user's id, creating the user if new. The insert comes first, so on SQLite the
-    transaction takes the write lock at once (waiting ``busy_timeout``) instead of failing
-    to upgrade a read snapshot that the engine's commits made stale."""
-    dialect = postgresql if context.database.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(User).values(id=str(uuid.uuid4()), email=email)
-    async with context.database.begin() as connection:
-        await connection.execute(statement.on_conflict_do_nothing(index_elements=["email"]))
-        found = await connection.execute(select(User.id).where(User.email == email))
-        return str(found.scalar_one())
 
 
 @router.get("/signin/verify", response_model=SessionOut, responses=ERRORS | {303: {}})
@@ -98,7 +76,7 @@ async def verify_link(
     except InvalidTokenError:
         return _link_refused(wants_json, "this sign-in link is invalid or expired")
     if wants_json:
-        if not await _consume(context, claims):
+        if not await consume_link(context.database, claims.token_id, claims.user_id):
             return _link_refused(wants_json, USED_OR_EXPIRED)
         session, _ = issue_token(
             context.settings.jwt_secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S
@@ -106,7 +84,7 @@ async def verify_link(
         return JSONResponse(
             {"token": session, "user": {"id": claims.user_id, "email": claims.email}}
         )
-    if not await _usable(context, claims):
+    if not await link_usable(context.database, claims.token_id, claims.user_id):
         return _link_refused(wants_json, USED_OR_EXPIRED)
     return confirmation_page(claims.email, token)
 
@@ -142,7 +120,7 @@ async def confirm_link(request: Request, context: Context) -> Response:
         claims = verify_token(context.settings.jwt_secret, token, LINK)
     except InvalidTokenError:
         return _link_refused(False, "this sign-in link is invalid or expired")
-    if not await _consume(context, claims):
+    if not await consume_link(context.database, claims.token_id, claims.user_id):
         return _link_refused(False, USED_OR_EXPIRED)
     secret, settings = context.settings.jwt_secret, context.settings
     session, _ = issue_token(secret, SESSION, claims.user_id, claims.email, SESSION_TTL_S)
@@ -168,35 +146,6 @@ def _form_token(body: bytes) -> str:
         return ""
     values = fields.get("token", [])
     return values[0] if len(values) == 1 else ""
-
-
-async def _usable(context: Context, claims: TokenClaims) -> bool:
-    """Whether the link is still unused and unexpired (nothing is changed)."""
-    async with context.database.connect() as connection:
-        found = await connection.execute(
-            select(SignInLink.id)
-            .where(SignInLink.id == claims.token_id, SignInLink.used_at.is_(None))
-            .where(SignInLink.expires_at > datetime.now(UTC))
-            .where(SignInLink.user_id == claims.user_id)
-        )
-        return found.first() is not None
-
-
-async def _consume(context: Context, claims: TokenClaims) -> bool:
-    """Mark the link used and the user signed in now; False if it was used or expired."""
-    now = datetime.now(UTC)
-    async with context.database.begin() as connection:
-        consumed = await connection.execute(
-            update(SignInLink)
-            .where(SignInLink.id == claims.token_id, SignInLink.used_at.is_(None))
-            .where(SignInLink.expires_at > now, SignInLink.user_id == claims.user_id)
-            .values(used_at=now)
-        )
-        if consumed.rowcount == 1:
-            await connection.execute(
-                update(User).where(User.id == claims.user_id).values(last_logged_in=now)
-            )
-    return bool(consumed.rowcount == 1)
 
 
 def _link_refused(wants_json: bool, message: str) -> Response:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from sqlalchemy import and_, or_, select
 
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
@@ -24,7 +23,8 @@ from tradepro.api.schemas import (
     OrderOut,
 )
 from tradepro.bus.requests import new_request_id
-from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH, ExistingTrade
+from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
+from tradepro.db.queries.trades import TradeRow, closed_trade, closed_trades_page
 from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
@@ -96,10 +96,7 @@ async def _earlier_order(
     for still_open in account.orders or ():
         if still_open["orderId"] == order_id:
             return {key: value for key, value in still_open.items() if key != "unrealizedPnl"}
-    trades = ExistingTrade.__table__
-    query = select(trades).where(trades.c.id == order_id, trades.c.user_id == user_id)
-    async with context.database.connect() as connection:
-        row = (await connection.execute(query)).one_or_none()
+    row = await closed_trade(context.database, user_id, order_id)
     instrument = context.settings.instruments.get(row.asset) if row is not None else None
     if row is None or instrument is None:
         message = (
@@ -110,7 +107,7 @@ async def _earlier_order(
     return open_order(_position(row), instrument)
 
 
-def _position(row: Any) -> Position:
+def _position(row: TradeRow) -> Position:
     """The position a closed trade's row was opened as (``seq`` is not kept: 0)."""
     return Position(
         0, row.id, row.user_id, row.asset, Side(row.side), row.quantity, row.leverage,
@@ -185,19 +182,8 @@ async def get_close_orders(
 ) -> dict[str, Any]:
     """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
     context.reads.enforce(user.id)
-    trades = ExistingTrade.__table__
-    query = select(trades).where(trades.c.user_id == user.id)
-    if cursor is not None:
-        closed_at, order_id = _parse_cursor(cursor)
-        query = query.where(
-            or_(
-                trades.c.closed_at < closed_at,
-                and_(trades.c.closed_at == closed_at, trades.c.id < order_id),
-            )
-        )
-    query = query.order_by(trades.c.closed_at.desc(), trades.c.id.desc()).limit(limit + 1)
-    async with context.database.connect() as connection:
-        rows = (await connection.execute(query)).all()
+    before = _parse_cursor(cursor) if cursor is not None else None
+    rows = await closed_trades_page(context.database, user.id, before, limit + 1)
     page = [(_micros(row.closed_at), row.id, _closed(row, context)) for row in rows]
     # Trades closed moments ago whose rows may not be written yet (see api/recent.py).
     written = {order_id for _, order_id, _ in page}
@@ -237,7 +223,7 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     return moment, order_id
 
 
-def _closed(row: Any, context: Context) -> dict[str, Any]:
+def _closed(row: TradeRow, context: Context) -> dict[str, Any]:
     instrument = context.settings.instruments.get(row.asset)
     price_decimals = instrument.price_decimals if instrument else 0
     qty_decimals = instrument.qty_decimals if instrument else 0

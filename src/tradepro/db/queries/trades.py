@@ -1,0 +1,66 @@
+"""Closed trades (``existing_trades``) as the API reads them: one by id, or a page of a
+user's history, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tradepro.db.models import ExistingTrade
+
+
+class TradeRow(NamedTuple):
+    """One closed trade, amounts as stored (integer ticks, lots and cents)."""
+
+    id: str
+    user_id: str
+    asset: str
+    side: str
+    quantity: int
+    leverage: int
+    open_price: int
+    close_price: int
+    pnl: int
+    margin: int
+    liquidation_price: int
+    take_profit: int | None
+    stop_loss: int | None
+    slippage: int | None
+    reason: str
+    liquidated: bool
+    created_at: datetime
+    closed_at: datetime
+
+
+_TRADES = ExistingTrade.__table__
+_COLUMNS = [_TRADES.c[name] for name in TradeRow._fields]
+
+
+async def closed_trade(database: AsyncEngine, user_id: str, order_id: str) -> TradeRow | None:
+    """The user's closed trade of ``order_id``, if there is one."""
+    query = select(*_COLUMNS).where(_TRADES.c.id == order_id, _TRADES.c.user_id == user_id)
+    async with database.connect() as connection:
+        row = (await connection.execute(query)).one_or_none()
+    return None if row is None else TradeRow(*row)
+
+
+async def closed_trades_page(
+    database: AsyncEngine, user_id: str, after: tuple[datetime, str] | None, limit: int
+) -> list[TradeRow]:
+    """Up to ``limit`` of the user's closed trades, newest first (by close time, then
+    order id), starting after the ``(closed at, order id)`` of the previous page's last."""
+    query = select(*_COLUMNS).where(_TRADES.c.user_id == user_id)
+    if after is not None:
+        closed_at, order_id = after
+        query = query.where(
+            or_(
+                _TRADES.c.closed_at < closed_at,
+                and_(_TRADES.c.closed_at == closed_at, _TRADES.c.id < order_id),
+            )
+        )
+    query = query.order_by(_TRADES.c.closed_at.desc(), _TRADES.c.id.desc()).limit(limit)
+    async with database.connect() as connection:
+        return [TradeRow(*row) for row in (await connection.execute(query)).all()]
