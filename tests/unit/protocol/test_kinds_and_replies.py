@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from tradepro.domain.commands import Command
 from tradepro.domain.events import (
     AccountReported,
     PositionClosed,
@@ -40,6 +43,11 @@ def test_every_kind_is_decoded_and_a_plain_string_is_the_same_kind() -> None:
         assert getattr(decoded, "reason", None) is not RejectReason.UNKNOWN_KIND, kind
     assert Kind("create-order") is Kind.CREATE_ORDER
     assert {"create-order": 1}[Kind.CREATE_ORDER] == 1
+
+
+def test_every_decoded_command_has_a_handler_in_the_engine() -> None:
+    handled = set(Engine()._handlers)
+    assert set(get_args(Command)) == handled
 
 
 def test_the_engine_events_statuses_are_the_protocol_statuses() -> None:
