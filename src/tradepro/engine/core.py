@@ -239,8 +239,8 @@ class Engine:
         """None if the order id may open a position: a version 7 UUID made within the window
         and the lead, never opened before. Every create moves the horizon first.
 
-        String comparisons only (see ``engine.order_window``): the decoder has required the
-        canonical lowercase form of every id that comes from the bus."""
+        String comparisons only (see ``engine.order_window``): ``protocol.decode`` has
+        required the canonical lowercase form of every id that comes from the bus."""
         order_ids = self.order_ids
         now_ms = command.ts_us // 1000
         if now_ms != self._id_clock_ms:
