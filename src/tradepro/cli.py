@@ -88,7 +88,7 @@ def _settings_or_exit() -> Settings:
 
 
 def _run_engine(args: argparse.Namespace) -> int:
-    from tradepro.services.engine_main import serve_engine  # noqa: PLC0415
+    from tradepro.services.engine.main import serve_engine  # noqa: PLC0415
     from tradepro.services.runner import run_service  # noqa: PLC0415
 
     settings = _settings_or_exit()
@@ -263,7 +263,7 @@ def _add_feed_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_poller(args: argparse.Namespace) -> int:
-    from tradepro.services.poller import PollerOptions, serve_poller  # noqa: PLC0415
+    from tradepro.services.poller.main import PollerOptions, serve_poller  # noqa: PLC0415
     from tradepro.services.runner import run_service  # noqa: PLC0415
 
     settings = _settings_or_exit()
@@ -310,8 +310,8 @@ def _add_up(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_up(args: argparse.Namespace) -> int:
-    from tradepro.services.up import run_up  # noqa: PLC0415
-    from tradepro.services.up_plan import UpOptions  # noqa: PLC0415
+    from tradepro.services.up.main import run_up  # noqa: PLC0415
+    from tradepro.services.up.plan import UpOptions  # noqa: PLC0415
 
     settings = _settings_or_exit()
     if args.feed == "backpack":

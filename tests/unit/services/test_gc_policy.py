@@ -12,7 +12,7 @@ from test_engine_worker_pace import SlowFirstSaveStore
 
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.engine import EngineConfig
-from tradepro.services.engine_worker import EngineWorker
+from tradepro.services.engine.worker import EngineWorker
 from tradepro.services.runner import NO_FULL_COLLECTIONS, collect_on_schedule
 
 

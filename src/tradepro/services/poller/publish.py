@@ -33,7 +33,7 @@ from tradepro.engine.decode import GET_ACCOUNT, PRICE_UPDATE
 from tradepro.feeds.backpack_client import ReconnectBackoff
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
-from tradepro.services.poller_status import PollerStats
+from tradepro.services.poller.status import PollerStats
 
 log = logging.getLogger("tradepro.poller")
 

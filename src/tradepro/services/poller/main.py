@@ -38,8 +38,8 @@ from tradepro.feeds.candle_store import CandleRecorder
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.feeds.sim import SimulatedFeed
-from tradepro.services.poller_publish import EngineGuard, QuotePublisher
-from tradepro.services.poller_status import DropWarnings, PollerStats, StatsCollector
+from tradepro.services.poller.publish import EngineGuard, QuotePublisher
+from tradepro.services.poller.status import DropWarnings, PollerStats, StatsCollector
 from tradepro.services.runner import settle_heap
 
 log = logging.getLogger("tradepro.poller")
