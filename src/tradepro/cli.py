@@ -88,8 +88,8 @@ def _settings_or_exit() -> Settings:
 
 
 def _run_engine(args: argparse.Namespace) -> int:
+    from tradepro.runtime.runner import run_service  # noqa: PLC0415
     from tradepro.services.engine.main import serve_engine  # noqa: PLC0415
-    from tradepro.services.runner import run_service  # noqa: PLC0415
 
     settings = _settings_or_exit()
     return run_service("engine", lambda stop: serve_engine(settings, stop))
@@ -102,7 +102,7 @@ def _run_api(args: argparse.Namespace) -> int:
     from tradepro.api.server import http_server_options  # noqa: PLC0415
     from tradepro.config import SettingsError, check_mail  # noqa: PLC0415
     from tradepro.db.migrate import upgrade_sync  # noqa: PLC0415
-    from tradepro.services.runner import configure_logging  # noqa: PLC0415
+    from tradepro.runtime.runner import configure_logging  # noqa: PLC0415
 
     settings = _settings_or_exit()
     try:
@@ -186,7 +186,7 @@ def _add_ws(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_ws(args: argparse.Namespace) -> int:
-    from tradepro.services.runner import run_service  # noqa: PLC0415
+    from tradepro.runtime.runner import run_service  # noqa: PLC0415
     from tradepro.services.ws import GatewayOptions, serve_ws  # noqa: PLC0415
 
     settings = _settings_or_exit()
@@ -263,8 +263,8 @@ def _add_feed_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_poller(args: argparse.Namespace) -> int:
+    from tradepro.runtime.runner import run_service  # noqa: PLC0415
     from tradepro.services.poller.main import PollerOptions, serve_poller  # noqa: PLC0415
-    from tradepro.services.runner import run_service  # noqa: PLC0415
 
     settings = _settings_or_exit()
     if args.feed == "backpack":

@@ -37,7 +37,7 @@ from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.revocations import load_revocations
 from tradepro.db.session import create_db_engine
-from tradepro.services.runner import collect_on_schedule, settle_heap
+from tradepro.runtime.heap import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
