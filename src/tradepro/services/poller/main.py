@@ -34,13 +34,13 @@ from tradepro.config import Settings
 from tradepro.feeds import Feed
 from tradepro.feeds.backpack import BookTicker, Dropped
 from tradepro.feeds.backpack_client import BackpackClient
-from tradepro.feeds.candle_store import CandleRecorder
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.feeds.sim import SimulatedFeed
 from tradepro.runtime.backoff import FULL_JITTER, Backoff
 from tradepro.runtime.heap import settle_heap
 from tradepro.runtime.retry import RetryStoppedError, retry
+from tradepro.services.poller.candle_store import CandleRecorder
 from tradepro.services.poller.publish import EngineGuard, QuotePublisher
 from tradepro.services.poller.status import DropWarnings, PollerStats, StatsCollector
 
