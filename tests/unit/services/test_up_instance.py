@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stack import eventually
-from tradepro.services.engine.folder_lock import EXIT_LOCKED, FolderLock
+from tradepro.runtime.folder_lock import EXIT_LOCKED, FolderLock
 from tradepro.services.up.instance import INSTANCE_LOCK_FILE, claim_data_folder
 from tradepro.services.up.plan import ServiceSpec, UpOptions
 from tradepro.services.up.process import Console
@@ -26,7 +26,7 @@ HOLD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from tradepro.services.engine.folder_lock import FolderLock
+    from tradepro.runtime.folder_lock import FolderLock
 
     assert FolderLock(Path(sys.argv[1])).try_acquire()
     print("held", flush=True)

@@ -10,7 +10,7 @@ from tradepro.config import Settings
 from tradepro.db.engine_store import EngineStore
 from tradepro.db.migrate import upgrade
 from tradepro.db.session import create_db_engine
-from tradepro.services.engine.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
+from tradepro.runtime.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
 from tradepro.services.engine.worker import EngineWorker
 
 log = logging.getLogger("tradepro.engine")

@@ -17,7 +17,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tradepro.services.engine.folder_lock import FolderLock, Holder, wait_for_lock
+from tradepro.runtime.folder_lock import FolderLock, Holder, wait_for_lock
 from tradepro.services.up.process import Console
 
 INSTANCE_LOCK_FILE = "up.lock"

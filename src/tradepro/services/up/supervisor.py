@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
-from tradepro.services.engine.folder_lock import EXIT_LOCKED
+from tradepro.runtime.folder_lock import EXIT_LOCKED
 from tradepro.services.up.plan import RestartPolicy, ServiceSpec, UpOptions, describe_exit
 from tradepro.services.up.probe import port_taken, readiness
 from tradepro.services.up.process import Console, ServiceProcess
