@@ -14,7 +14,7 @@ import pytest
 from stack import CallbackCollector, EngineProcess, eventually
 from tradepro.bus.requests import Requester
 from tradepro.bus.sqlite_bus import SqliteBus
-from tradepro.services.folder_lock import EXIT_LOCKED
+from tradepro.runtime.folder_lock import EXIT_LOCKED
 from ws_support import create_order, engine_answers, publish_price, register
 
 pytestmark = pytest.mark.integration

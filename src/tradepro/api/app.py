@@ -29,7 +29,7 @@ from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
-from tradepro.api.routes import auth, balance, market, trade
+from tradepro.api.routes import auth, balance, market, trade, ui
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
 from tradepro.bus.ratelimit import RedisRateLimiter
@@ -39,7 +39,7 @@ from tradepro.db.revocations import load_revocations
 from tradepro.db.session import open_database
 from tradepro.domain.orders import RejectReason
 from tradepro.protocol.kinds import Kind, Status
-from tradepro.services.runner import collect_on_schedule, settle_heap
+from tradepro.runtime.heap import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
 HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
@@ -158,6 +158,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     app.include_router(trade.router)
     app.include_router(balance.router)
     app.include_router(market.router)
+    app.include_router(ui.router)
     install_ui(app)
 
     if fast_path:  # inside the metrics (which count its requests too); see api/fastpath.py

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -23,6 +22,8 @@ import orjson
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError
 from tradepro.domain.order_ids import RANDOM_BITS, new_order_id
+from tradepro.runtime.backoff import Backoff
+from tradepro.runtime.retry import RetryPause
 
 log = logging.getLogger("tradepro.bus.requests")
 
@@ -186,27 +187,24 @@ class Requester:
             self._waiters.pop(request_id, None)
 
     async def _read_forever(self) -> None:
-        failures = 0
+        pause = RetryPause(
+            "reading callbacks",
+            log,
+            backoff=Backoff(self.backoff_base_s, self.backoff_cap_s),
+            expected=BusUnavailableError,
+        )
         while True:
             try:
                 callbacks = await self.bus.read_callbacks(
                     self.last_seen_id or START_ID, self.read_count, self.block_ms
                 )
             except Exception as error:  # noqa: BLE001 - the reader must outlive any failure
-                delay_s = self._backoff_s(failures)
-                failures += 1
-                level = logging.WARNING if isinstance(error, BusUnavailableError) else logging.ERROR
-                log.log(level, "reading callbacks failed (%r); retry in %.2fs", error, delay_s)
-                await asyncio.sleep(delay_s)
+                await pause.after(error)
                 continue
-            failures = 0
+            pause.succeeded()
             for callback in callbacks:
                 self.last_seen_id = callback.entry_id
                 self._dispatch(callback.body)
-
-    def _backoff_s(self, failures: int) -> float:
-        ceiling_s = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures, 32))
-        return random.uniform(ceiling_s / 2, ceiling_s)
 
     def _dispatch(self, raw: bytes) -> None:
         if foreign_account_report(raw, self._waiters):

@@ -7,9 +7,7 @@ sum(balances) + sum(locked margin) + house result == deposits, always.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Callable
 
 from tradepro.domain.commands import (
     CloseOrder,
@@ -31,12 +29,9 @@ from tradepro.domain.events import (
     UserRegistered,
 )
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
-from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.domain.positions import (
-    BASIS_POINTS,
-    MAINTENANCE_MARGIN_BPS,
     Contract,
     Position,
     close_price_for,
@@ -46,50 +41,14 @@ from tradepro.domain.positions import (
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
-
-MAX_ID_LENGTH = 64
-ORDER_ID_WINDOW_US = 25 * 3600 * 1_000_000
-"""How long the engine remembers an opened order id (see ``engine.order_window``): the
-API's idempotency retention (24 h) plus an hour."""
-ORDER_ID_LEAD_US = 5 * 60 * 1_000_000
-"""How far an order id's time may be ahead of the entry's (clocks of different hosts)."""
+from tradepro.engine.state import Account, EngineConfig, Quote
+from tradepro.engine.validation import MAX_ID_LENGTH, levels_problem, order_shape_problem, slipped
 
 # Module globals for the hot path: enum attribute lookups cost ~150 ns each on 3.11, and
 # building a NamedTuple through tuple.__new__ skips the generated __new__'s Python frame.
 _BUY = Side.BUY
 _USER = CloseReason.USER
 _new_tuple = tuple.__new__
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    instruments: Mapping[str, Instrument] = field(default_factory=lambda: DEFAULT_INSTRUMENTS)
-    starting_balance_cents: int = 500_000
-    max_price_age_us: int = 10_000_000
-    """A create or close is refused with ``stale_price`` when the last quote is older."""
-    maintenance_margin_bps: int = MAINTENANCE_MARGIN_BPS
-    order_id_window_us: int = ORDER_ID_WINDOW_US
-    """Order ids made longer ago than this (before the latest create's entry time) are
-    refused: the engine may have forgotten them. Memory holds one window's ids."""
-    order_id_lead_us: int = ORDER_ID_LEAD_US
-    """Order ids made further ahead of the entry's time than this are refused."""
-
-
-class Quote(NamedTuple):
-    bid: int
-    ask: int
-    ts_us: int
-
-
-class Account:
-    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins."""
-
-    __slots__ = ("balance", "locked", "positions")
-
-    def __init__(self, balance: int) -> None:
-        self.balance = balance
-        self.locked = 0
-        self.positions: dict[str, Position] = {}
 
 
 class Engine:
@@ -186,7 +145,7 @@ class Engine:
             return [_reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
         asset = command.asset
         contract = self.contracts.get(asset)
-        problem = _check_order_shape(command, contract)
+        problem = order_shape_problem(command, contract)
         if problem is not None:
             return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)]
         quote = self.quotes.get(asset)
@@ -196,10 +155,10 @@ class Engine:
         side, qty = command.side, command.qty
         price = quote.ask if side is _BUY else quote.bid
         if command.take_profit is not None or command.stop_loss is not None:
-            level_problem = _check_levels(command, price)
+            level_problem = levels_problem(command, price)
             if level_problem is not None:
                 return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, level_problem)]
-        if command.price is not None and _slipped(command, price):
+        if command.price is not None and slipped(command, price):
             message = "execution price moved beyond the slippage limit"
             return [_reject(request_id, user_id, RejectReason.SLIPPAGE_EXCEEDED, message)]
         margin = contract.margin(price, qty, command.leverage)
@@ -399,60 +358,6 @@ def _reject(
     request_id: str, user_id: str | None, reason: RejectReason, message: str
 ) -> CommandRejected:
     return CommandRejected(request_id, user_id, reason, message)
-
-
-def _check_order_shape(command: CreateOrder, contract: Contract | None) -> str | None:
-    if contract is None:
-        return f"unknown asset {command.asset!r}"
-    max_leverage = contract.instrument.max_leverage
-    if not 1 <= command.leverage <= max_leverage:
-        return f"leverage must be 1..{max_leverage}"
-    if command.qty <= 0:
-        return "qty must be positive"
-    if command.take_profit is not None and command.take_profit <= 0:
-        return "takeProfit must be positive"
-    if command.stop_loss is not None and command.stop_loss <= 0:
-        return "stopLoss must be positive"
-    if not 0 < len(command.request_id) <= MAX_ID_LENGTH:
-        return f"order id must be 1..{MAX_ID_LENGTH} characters"
-    if command.price is None and command.slippage_bps is None:
-        return None
-    return _check_slippage_shape(command)
-
-
-def _check_slippage_shape(command: CreateOrder) -> str | None:
-    if command.price is None or command.slippage_bps is None:
-        return "price and slippage go together"
-    if command.price <= 0:
-        return "price must be positive"
-    if not 0 <= command.slippage_bps <= BASIS_POINTS:
-        return f"slippage must be 0..{BASIS_POINTS} basis points"
-    return None
-
-
-def _check_levels(command: CreateOrder, open_price: int) -> str | None:
-    """Take-profit and stop-loss must lie strictly on the right side of the open price."""
-    take_profit, stop_loss = command.take_profit, command.stop_loss
-    if command.side is _BUY:
-        if take_profit is not None and take_profit <= open_price:
-            return "takeProfit must be above the open price"
-        if stop_loss is not None and stop_loss >= open_price:
-            return "stopLoss must be below the open price"
-        return None
-    if take_profit is not None and take_profit >= open_price:
-        return "takeProfit must be below the open price"
-    if stop_loss is not None and stop_loss <= open_price:
-        return "stopLoss must be above the open price"
-    return None
-
-
-def _slipped(command: CreateOrder, open_price: int) -> bool:
-    """Whether the execution price is worse than the seen price by more than allowed."""
-    seen, tolerance = command.price, command.slippage_bps
-    assert seen is not None and tolerance is not None  # checked by _check_slippage_shape
-    if command.side is _BUY:
-        return open_price * BASIS_POINTS > seen * (BASIS_POINTS + tolerance)
-    return open_price * BASIS_POINTS < seen * (BASIS_POINTS - tolerance)
 
 
 def _insufficient(request_id: str, user_id: str, margin: int, balance: int) -> CommandRejected:

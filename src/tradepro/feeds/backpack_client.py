@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Protocol
@@ -36,6 +35,7 @@ from tradepro.feeds.backpack import (
     stream_name,
     subscribe_message,
 )
+from tradepro.runtime.backoff import FULL_JITTER, Backoff
 
 log = logging.getLogger("tradepro.poller")
 
@@ -43,31 +43,10 @@ MAX_FRAME_BYTES = 1 << 20
 """A larger frame closes the connection (code 1009); a book ticker is ~250 bytes."""
 
 
-class ReconnectBackoff:
-    """Exponential backoff with full jitter, for reconnecting to an outside service."""
-
-    def __init__(
-        self, base_s: float = 0.25, cap_s: float = 30.0, rng: random.Random | None = None
-    ) -> None:
-        if not (0 < base_s <= cap_s):
-            raise ValueError("need 0 < base_s <= cap_s")
-        self.base_s = base_s
-        self.cap_s = cap_s
-        self.failures = 0
-        self._rng = rng or random.Random()
-
-    def ceiling_s(self) -> float:
-        """The largest delay the next attempt may draw."""
-        return min(self.cap_s, self.base_s * float(2 ** min(self.failures, 32)))
-
-    def next_delay_s(self) -> float:
-        """The delay before the next attempt: uniform in ``[0, ceiling_s()]``."""
-        ceiling = self.ceiling_s()
-        self.failures += 1
-        return self._rng.uniform(0.0, ceiling)
-
-    def reset(self) -> None:
-        self.failures = 0
+def reconnect_backoff() -> Backoff:
+    """Reconnecting to Backpack: 0.25 s doubling to 30 s, full jitter (every poller that
+    lost the exchange at once must not come back in step)."""
+    return Backoff(base_s=0.25, cap_s=30.0, jitter=FULL_JITTER)
 
 
 class FeedListener(Protocol):
@@ -91,7 +70,7 @@ class BackpackClient:
         instruments: Mapping[str, Instrument],
         listener: FeedListener,
         *,
-        backoff: ReconnectBackoff | None = None,
+        backoff: Backoff | None = None,
         ping_interval_s: float = 20.0,
         ping_timeout_s: float = 20.0,
         open_timeout_s: float = 10.0,
@@ -100,7 +79,7 @@ class BackpackClient:
         self.url = url
         self.instruments = instruments
         self.listener = listener
-        self.backoff = backoff or ReconnectBackoff()
+        self.backoff = backoff or reconnect_backoff()
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.open_timeout_s = open_timeout_s
@@ -193,4 +172,4 @@ async def _until_stopped(work: Coroutine[Any, Any, str], stop: asyncio.Event) ->
     return "" if task.cancelled() else task.result()
 
 
-__all__ = ["BackpackClient", "FeedListener", "ReconnectBackoff"]
+__all__ = ["BackpackClient", "FeedListener", "reconnect_backoff"]

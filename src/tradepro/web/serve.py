@@ -8,18 +8,17 @@ The page reaches the WebSocket server on the same host name as the page, at ``WS
 Browsers send a host's cookies to every port of that host, so the HttpOnly ``token``
 cookie set by the API also authenticates the WebSocket handshake (the script cannot read
 it, and does not need to).
+
+The API serves this package (``install_ui``); nothing here imports the API.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-
-from tradepro.api.deps import Context
-from tradepro.api.schemas import UiConfigOut
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 CHART_LIBRARY = STATIC_DIR / "vendor" / "lightweight-charts.standalone.production.js"
@@ -47,25 +46,9 @@ async def page() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
 
-@router.get("/api/v1/config", response_model=UiConfigOut, tags=["ui"])
-async def ui_config(request: Request, context: Context) -> dict[str, object]:
-    """What the browser UI needs to know: where live data comes from, when it is stale."""
-    settings = context.settings
-    host = request.url.hostname or "localhost"
-    if ":" in host:  # an IPv6 literal goes back in brackets
-        host = f"[{host}]"
-    scheme = "wss" if request.url.scheme == "https" else "ws"
-    return {
-        "env": settings.tradepro_env,
-        "wsUrl": f"{scheme}://{host}:{settings.ws_port}/",
-        "staleAfterS": settings.max_price_age_s,
-        "signInLinksLogged": settings.tradepro_env == "dev" and not settings.smtp_url,
-        "chartLibrary": CHART_LIBRARY.is_file(),
-    }
-
-
 def install_ui(app: FastAPI) -> None:
-    """Add the page, its settings route and its static files to ``app``. Only ``/`` and
-    ``/static/...`` are taken: unknown ``/api/...`` paths keep their JSON 404."""
+    """Add the page and its static files to ``app`` (the API adds the page's settings
+    route, ``/api/v1/config``, itself). Only ``/`` and ``/static/...`` are taken: unknown
+    ``/api/...`` paths keep their JSON 404."""
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -32,7 +32,7 @@ from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
-from tradepro.services.engine_worker import EngineWorker
+from tradepro.services.engine.worker import EngineWorker
 
 JWT_SECRET = "api-tests-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
 PUBLIC_URL = "http://tradepro.test"

@@ -29,7 +29,7 @@ from tradepro.db.models import ExistingTrade
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.engine import EngineConfig
-from tradepro.services.engine_worker import EngineWorker
+from tradepro.services.engine.worker import EngineWorker
 
 pytestmark = pytest.mark.integration
 

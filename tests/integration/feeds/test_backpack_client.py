@@ -20,7 +20,8 @@ from servers import free_port
 from stack import eventually
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.feeds.backpack import BookTicker, Dropped, DropReason
-from tradepro.feeds.backpack_client import BackpackClient, ReconnectBackoff
+from tradepro.feeds.backpack_client import BackpackClient
+from tradepro.runtime.backoff import FULL_JITTER, Backoff
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ async def running_client(url: str, **options: float) -> AsyncIterator[Recorder]:
         url,
         DEFAULT_INSTRUMENTS,
         recorder,
-        backoff=ReconnectBackoff(base_s=0.05, cap_s=0.2, rng=random.Random(1)),
+        backoff=Backoff(base_s=0.05, cap_s=0.2, jitter=FULL_JITTER, rng=random.Random(1)),
         **options,
     )
     stop = asyncio.Event()

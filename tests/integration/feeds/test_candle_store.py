@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servers import free_port
 from tradepro.db.models import Candle as CandleRow
 from tradepro.db.session import open_database
-from tradepro.feeds.candle_store import CandleRecorder, CandleStore
 from tradepro.feeds.candles import Candle, CandleAggregator
+from tradepro.services.poller.candle_store import CandleRecorder, CandleStore
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from tradepro.bus.requests import RequestTimeoutError
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
-from tradepro.services.poller_publish import PROBE_USER_ID, EngineGuard, QuotePublisher
-from tradepro.services.poller_status import PollerStats
+from tradepro.services.poller.publish import PROBE_USER_ID, EngineGuard, QuotePublisher
+from tradepro.services.poller.status import PollerStats
 
 ASSETS = ("BTC_USDC", "ETH_USDC")
 NOW_US = 1_700_000_000_000_000

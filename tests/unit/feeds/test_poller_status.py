@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tradepro.feeds.backpack import Dropped, DropReason
-from tradepro.services.poller_status import DropWarnings, PollerStats, StatsCollector
+from tradepro.services.poller.status import DropWarnings, PollerStats, StatsCollector
 
 NOW_US = 1_700_000_000_000_000
 

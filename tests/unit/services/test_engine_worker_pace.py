@@ -16,7 +16,7 @@ from tradepro.db.bulk import Pacer
 from tradepro.domain.events import ClosedTrade
 from tradepro.engine import EngineConfig
 from tradepro.engine.changes import ChangeSet
-from tradepro.services.engine_worker import SAVE_PACE, EngineWorker
+from tradepro.services.engine.worker import SAVE_PACE, EngineWorker
 
 
 class SlowFirstSaveStore:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tradepro.services.folder_lock import FolderLock, Holder, wait_for_lock
+from tradepro.runtime.folder_lock import FolderLock, Holder, wait_for_lock
 
 HOLD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from tradepro.services.folder_lock import FolderLock
+    from tradepro.runtime.folder_lock import FolderLock
 
     lock = FolderLock(Path(sys.argv[1]))
     print("held" if lock.try_acquire() else "refused", flush=True)

@@ -12,8 +12,8 @@ from test_engine_worker_pace import SlowFirstSaveStore
 
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.engine import EngineConfig
-from tradepro.services.engine_worker import EngineWorker
-from tradepro.services.runner import NO_FULL_COLLECTIONS, collect_on_schedule
+from tradepro.runtime.heap import NO_FULL_COLLECTIONS, collect_on_schedule
+from tradepro.services.engine.worker import EngineWorker
 
 
 async def test_full_collections_wait_while_trading(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import textwrap
 CHILD = textwrap.dedent(
     """
     import asyncio, sys
-    from tradepro.services.runner import run_service
+    from tradepro.runtime.runner import run_service
 
     async def main(stop):
         print("ready", flush=True)

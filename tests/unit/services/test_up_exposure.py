@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from tradepro.config import DEV_JWT_SECRET, Settings
-from tradepro.services.up import run_up
-from tradepro.services.up_exposure import exposure_warning
-from tradepro.services.up_plan import UpOptions
+from tradepro.services.up.exposure import exposure_warning
+from tradepro.services.up.main import run_up
+from tradepro.services.up.plan import UpOptions
 
 OWN_SECRET = "a-secret-of-our-own-0123456789abcdef0123456789"  # noqa: S105 (a test secret)
 

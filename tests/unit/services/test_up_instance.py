@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 
 from stack import eventually
-from tradepro.services.folder_lock import EXIT_LOCKED, FolderLock
-from tradepro.services.up_instance import INSTANCE_LOCK_FILE, claim_data_folder
-from tradepro.services.up_plan import ServiceSpec, UpOptions
-from tradepro.services.up_process import Console
-from tradepro.services.up_supervisor import Supervisor
+from tradepro.runtime.folder_lock import EXIT_LOCKED, FolderLock
+from tradepro.services.up.instance import INSTANCE_LOCK_FILE, claim_data_folder
+from tradepro.services.up.plan import ServiceSpec, UpOptions
+from tradepro.services.up.process import Console
+from tradepro.services.up.supervisor import Supervisor
 
 OPTIONS = UpOptions(feed="sim", start_timeout_s=30.0, stop_timeout_s=0.5)
 HOLD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from tradepro.services.folder_lock import FolderLock
+    from tradepro.runtime.folder_lock import FolderLock
 
     assert FolderLock(Path(sys.argv[1])).try_acquire()
     print("held", flush=True)

@@ -13,8 +13,7 @@ import pytest
 
 from tradepro.cli import main
 from tradepro.config import Settings
-from tradepro.services.up import run_up
-from tradepro.services.up_banner import (
+from tradepro.services.up.banner import (
     describe_bus,
     describe_database,
     render_banner,
@@ -22,9 +21,10 @@ from tradepro.services.up_banner import (
     websocket_url,
     without_credentials,
 )
-from tradepro.services.up_guard import guard_command
-from tradepro.services.up_guard import main as guard_main
-from tradepro.services.up_plan import (
+from tradepro.services.up.guard import guard_command
+from tradepro.services.up.guard import main as guard_main
+from tradepro.services.up.main import run_up
+from tradepro.services.up.plan import (
     RestartPolicy,
     UpOptions,
     describe_ending,
@@ -32,7 +32,7 @@ from tradepro.services.up_plan import (
     plan_problem,
     service_plan,
 )
-from tradepro.services.up_process import Console, read_line
+from tradepro.services.up.process import Console, read_line
 
 SIM = UpOptions(feed="sim", sim_rate_per_s=20.0, seed=7)
 
@@ -238,7 +238,7 @@ def test_a_reader_that_went_away_does_not_stop_up() -> None:
 
 def test_the_guard_runs_the_service_under_the_same_interpreter() -> None:
     command = guard_command(1234, ["-m", "tradepro.cli", "engine"])
-    assert command[1:] == ["-m", "tradepro.services.up_guard", "1234", "-m", "tradepro.cli",
+    assert command[1:] == ["-m", "tradepro.services.up.guard", "1234", "-m", "tradepro.cli",
                            "engine"]  # fmt: skip
 
 

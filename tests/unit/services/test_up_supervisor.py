@@ -15,9 +15,9 @@ import pytest
 
 from servers import free_port
 from stack import eventually
-from tradepro.services.up_plan import RestartPolicy, ServiceSpec, UpOptions
-from tradepro.services.up_process import Console
-from tradepro.services.up_supervisor import Supervisor
+from tradepro.services.up.plan import RestartPolicy, ServiceSpec, UpOptions
+from tradepro.services.up.process import Console
+from tradepro.services.up.supervisor import Supervisor
 
 OPTIONS = UpOptions(feed="sim", start_timeout_s=30.0, stop_timeout_s=0.5)
 

@@ -15,7 +15,8 @@ from tradepro.bus.base import Bus, BusUnavailableError, Entry
 from tradepro.bus.requests import Requester
 from tradepro.domain.instruments import Instrument
 from tradepro.protocol.kinds import Kind
-from tradepro.services.backoff import Backoff
+from tradepro.runtime.backoff import Backoff
+from tradepro.runtime.retry import RetryPause, retry
 from tradepro.services.ws.hub import Hub
 from tradepro.services.ws.messages import order_message, price_message
 
@@ -41,7 +42,12 @@ class PriceFeed:
         self.hub = hub
         self.read_count = read_count
         self.block_ms = block_ms
-        self.backoff = backoff or Backoff(base_s=0.05, cap_s=2.0)
+        self.pause = RetryPause(
+            "reading engine-stream",
+            log,
+            backoff=backoff or Backoff(base_s=0.05, cap_s=2.0),
+            expected=BusUnavailableError,
+        )
         self.last_seen_id: str | None = None
         self.connected = False
         """Whether the last read succeeded (``/health``)."""
@@ -62,7 +68,7 @@ class PriceFeed:
             except Exception as error:  # noqa: BLE001 - the reader must outlive any failure
                 await self._back_off(error)
                 continue
-            self.backoff.reset()
+            self.pause.succeeded()
             self.connected = True
             for entry in entries:
                 self.last_seen_id = entry.entry_id
@@ -88,10 +94,7 @@ class PriceFeed:
     async def _back_off(self, error: Exception) -> None:
         self.connected = False
         self.read_failures += 1
-        delay_s = self.backoff.next_delay_s()
-        level = logging.WARNING if isinstance(error, BusUnavailableError) else logging.ERROR
-        log.log(level, "reading engine-stream failed (%r); retry in %.2fs", error, delay_s)
-        await asyncio.sleep(delay_s)
+        await self.pause.after(error)
 
 
 class OrderFeed:
@@ -108,14 +111,9 @@ class OrderFeed:
     async def run(self) -> None:
         """Start the requester's reader (retrying while the bus is down), then wait; the
         reader itself rides out later outages."""
-        while not self.started:
-            try:
-                await self.requester.start()
-                self.started = True
-            except Exception as error:  # noqa: BLE001 - retried until the bus answers
-                delay_s = self.backoff.next_delay_s()
-                log.warning("following callback-queue failed (%r); retry in %.2fs", error, delay_s)
-                await asyncio.sleep(delay_s)
+        # Any failure is retried until the bus answers.
+        await retry(self.requester.start, "following callback-queue", log, backoff=self.backoff)
+        self.started = True
         try:
             await asyncio.Event().wait()
         finally:

@@ -23,7 +23,7 @@ from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
 from tradepro.db.session import open_database
-from tradepro.services.runner import settle_heap
+from tradepro.runtime.heap import settle_heap
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
     InvalidTokenError,

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.revocations import load_revocations
 from tradepro.protocol.replies import session_ended_in
+from tradepro.runtime.backoff import Backoff
+from tradepro.runtime.retry import retry
 from tradepro.security.revocations import RevokedSessions
-from tradepro.services.backoff import Backoff
 from tradepro.services.ws.auth import SESSION_ENDED_CLOSE_CODE
 from tradepro.services.ws.clients import Client
 from tradepro.services.ws.hub import Hub
@@ -80,18 +81,13 @@ class SessionGuard:
         down or not migrated yet."""
         while not reader_started():
             await asyncio.sleep(0.05)
-        while True:
-            try:
-                revoked = await load_revocations(database)
-            except Exception as error:  # noqa: BLE001 - retried until the database answers
-                delay_s = self.backoff.next_delay_s()
-                log.warning(
-                    "loading the signed-out sessions failed (%s); retry in %.1fs (connections "
-                    "with a token are asked to come back meanwhile)",
-                    str(error).splitlines()[0] if str(error) else repr(error), delay_s,
-                )  # fmt: skip
-                await asyncio.sleep(delay_s)
-                continue
-            self.revoked.load(revoked)
-            log.info("ws: %d signed-out sessions loaded", len(revoked))
-            return
+        # Any failure is retried until the database answers; meanwhile connections with a
+        # token are asked to come back.
+        revoked = await retry(
+            lambda: load_revocations(database),
+            "loading the signed-out sessions",
+            log,
+            backoff=self.backoff,
+        )
+        self.revoked.load(revoked)
+        log.info("ws: %d signed-out sessions loaded", len(revoked))

@@ -15,8 +15,8 @@ message that names it and shows its last lines. Ctrl-C or SIGTERM stops the api,
 poller first and the engine last, so its final snapshot holds every order they accepted;
 a second Ctrl-C kills them.
 One ``up`` runs per data folder: it first waits (bounded, saying for what) until a previous
-instance's services are gone, even those of an ``up`` that was killed (``up_instance``).
-This module prepares (settings check, data folder, migrations); ``up_supervisor`` runs.
+instance's services are gone, even those of an ``up`` that was killed (``up.instance``).
+This module prepares (settings check, data folder, migrations); ``up.supervisor`` runs.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import sys
 import time
 
 from tradepro.config import Settings
-from tradepro.services.up_banner import describe_database, render_banner, ui_url
-from tradepro.services.up_exposure import exposure_warning
-from tradepro.services.up_instance import claim_data_folder, previous_timeout_s
-from tradepro.services.up_plan import UpOptions, plan_problem, service_plan
-from tradepro.services.up_process import Console
-from tradepro.services.up_supervisor import EXIT_CONFIG, EXIT_FAILED, Supervisor
+from tradepro.services.up.banner import describe_database, render_banner, ui_url
+from tradepro.services.up.exposure import exposure_warning
+from tradepro.services.up.instance import claim_data_folder, previous_timeout_s
+from tradepro.services.up.plan import UpOptions, plan_problem, service_plan
+from tradepro.services.up.process import Console
+from tradepro.services.up.supervisor import EXIT_CONFIG, EXIT_FAILED, Supervisor
 
 
 def run_up(settings: Settings, options: UpOptions, console: Console | None = None) -> int:

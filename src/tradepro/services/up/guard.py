@@ -1,6 +1,6 @@
 """Start a child of ``tradepro up`` so that it cannot outlive ``up``.
 
-``python -m tradepro.services.up_guard PARENT_PID ARGS...`` asks Linux to send this process
+``python -m tradepro.services.up.guard PARENT_PID ARGS...`` asks Linux to send this process
 SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)``), checks that the parent is still
 ``PARENT_PID`` (it may have died before the request), then replaces itself with
 ``python ARGS...``: same pid, and the request survives the exec. So a ``tradepro up``
@@ -43,7 +43,7 @@ def die_with_parent(signum: int = signal.SIGTERM) -> bool:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) < 2 or not argv[0].isdigit():
-        print("usage: python -m tradepro.services.up_guard PARENT_PID ARGS...", file=sys.stderr)
+        print("usage: python -m tradepro.services.up.guard PARENT_PID ARGS...", file=sys.stderr)
         return EXIT_USAGE
     die_with_parent()
     if os.getppid() != int(argv[0]):

@@ -10,8 +10,8 @@ from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
-from tradepro.services.engine_worker import EngineWorker
-from tradepro.services.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
+from tradepro.runtime.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
+from tradepro.services.engine.worker import EngineWorker
 
 log = logging.getLogger("tradepro.engine")
 

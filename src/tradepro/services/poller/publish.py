@@ -29,11 +29,11 @@ from tradepro.bus.base import Bus, BusUnavailableError
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import Instrument
-from tradepro.feeds.backpack_client import ReconnectBackoff
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.protocol.kinds import Kind
-from tradepro.services.poller_status import PollerStats
+from tradepro.runtime.backoff import FULL_JITTER, Backoff
+from tradepro.services.poller.status import PollerStats
 
 log = logging.getLogger("tradepro.poller")
 
@@ -145,7 +145,7 @@ class QuotePublisher:
         self.clock_us = clock_us
         self.wakeup = asyncio.Event()
         """Set on every offer, on engine state changes and on stop."""
-        self._backoff = ReconnectBackoff(base_s=0.05, cap_s=2.0)
+        self._backoff = Backoff(base_s=0.05, cap_s=2.0, jitter=FULL_JITTER)
 
     def offer(self, quote: FeedQuote) -> None:
         """Keep ``quote`` as its symbol's latest and wake the publisher."""

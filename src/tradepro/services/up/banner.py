@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from tradepro.bus.factory import EMBEDDED_BUS_FILE
 from tradepro.config import Settings
-from tradepro.services.up_plan import UpOptions
+from tradepro.services.up.plan import UpOptions
 
 RULE = "=" * 72
 

@@ -33,14 +33,16 @@ from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.feeds import Feed
 from tradepro.feeds.backpack import BookTicker, Dropped
-from tradepro.feeds.backpack_client import BackpackClient, ReconnectBackoff
-from tradepro.feeds.candle_store import CandleRecorder
+from tradepro.feeds.backpack_client import BackpackClient
 from tradepro.feeds.candles import CandleAggregator
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.feeds.sim import SimulatedFeed
-from tradepro.services.poller_publish import EngineGuard, QuotePublisher
-from tradepro.services.poller_status import DropWarnings, PollerStats, StatsCollector
-from tradepro.services.runner import settle_heap
+from tradepro.runtime.backoff import FULL_JITTER, Backoff
+from tradepro.runtime.heap import settle_heap
+from tradepro.runtime.retry import RetryStoppedError, retry
+from tradepro.services.poller.candle_store import CandleRecorder
+from tradepro.services.poller.publish import EngineGuard, QuotePublisher
+from tradepro.services.poller.status import DropWarnings, PollerStats, StatsCollector
 
 log = logging.getLogger("tradepro.poller")
 
@@ -151,9 +153,7 @@ class Poller:
         if self.options.feed == "sim":
             await self._simulate(stop)
             return
-        client = BackpackClient(
-            self.settings.backpack_ws_url, self.instruments, self, backoff=ReconnectBackoff()
-        )
+        client = BackpackClient(self.settings.backpack_ws_url, self.instruments, self)
         await client.run(stop)
 
     async def _simulate(self, stop: asyncio.Event) -> None:
@@ -231,17 +231,18 @@ async def serve_poller(settings: Settings, options: PollerOptions, stop: asyncio
 
 async def _start(requester: Requester, stop: asyncio.Event) -> bool:
     """Start the callback reader, retrying while the bus is down; False if stopped first."""
-    backoff = ReconnectBackoff(base_s=0.1, cap_s=5.0)
-    while not stop.is_set():
-        try:
-            await requester.start()
-            return True
-        except BusUnavailableError as error:
-            delay_s = backoff.next_delay_s()
-            log.warning("bus unavailable at start (%s); retry in %.1fs", error, delay_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay_s)
-    return False
+    try:
+        await retry(
+            requester.start,
+            "following callback-queue at start",
+            log,
+            retry_on=BusUnavailableError,
+            backoff=Backoff(base_s=0.1, cap_s=5.0, jitter=FULL_JITTER),
+            stop=stop,
+        )
+    except RetryStoppedError:
+        return False
+    return True
 
 
 def _serve_metrics(stats: PollerStats, port: int) -> Any:

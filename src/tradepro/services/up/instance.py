@@ -17,8 +17,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tradepro.services.folder_lock import FolderLock, Holder, wait_for_lock
-from tradepro.services.up_process import Console
+from tradepro.runtime.folder_lock import FolderLock, Holder, wait_for_lock
+from tradepro.services.up.process import Console
 
 INSTANCE_LOCK_FILE = "up.lock"
 PREVIOUS_MARGIN_S = 15.0

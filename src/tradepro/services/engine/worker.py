@@ -15,7 +15,6 @@ before the crash are not published again (each callback carries its ``entryId``)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
@@ -33,8 +32,8 @@ from tradepro.engine.changes import ChangeSet
 from tradepro.engine.snapshot import restore_snapshot, snapshot_header
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
-from tradepro.services.backoff import Backoff
-from tradepro.services.runner import no_automatic_full_collections
+from tradepro.runtime.heap import no_automatic_full_collections
+from tradepro.runtime.retry import RetryPause, retry
 
 log = logging.getLogger("tradepro.engine")
 
@@ -123,16 +122,8 @@ class EngineWorker:
         )
 
     async def _restore(self) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                loaded = await self.store.load()
-                break
-            except Exception as error:  # noqa: BLE001 - any database failure: wait and retry
-                delay = backoff.next_delay_s()
-                log.warning("database unavailable while loading the snapshot (%s); retry in %.1fs",
-                            error, delay)  # fmt: skip
-                await asyncio.sleep(delay)
+        # Any database failure: wait and retry.
+        loaded = await retry(self.store.load, "loading the snapshot from the database", log)
         if loaded is not None:
             snapshot, entry_id = loaded
             self.engine = restore_snapshot(snapshot, self.config)
@@ -153,15 +144,13 @@ class EngineWorker:
             await self._final_snapshot()
 
     async def _trade_until(self, stop: asyncio.Event) -> None:
-        backoff = Backoff()
+        pause = RetryPause("reading or publishing on the bus", log, stop=stop)
         while not stop.is_set():
             try:
                 await self._step()
-                backoff.reset()
+                pause.succeeded()
             except BusUnavailableError as error:
-                delay = backoff.next_delay_s()
-                log.warning("bus unavailable (%s); retry in %.1fs", error, delay)
-                await _sleep_or_stop(stop, delay)
+                await pause.after(error)
             if time.monotonic() >= self._next_snapshot_at:
                 self._start_snapshot()
 
@@ -226,31 +215,25 @@ class EngineWorker:
             )
         except BusUnavailableError:
             pass
-        backoff = Backoff()
-        while True:
-            try:
-                await self.bus.publish_callbacks(bodies)
-                return []
-            except BusUnavailableError as error:
-                delay = backoff.next_delay_s()
-                log.warning("cannot publish %d callbacks (%s); retry in %.1fs",
-                            len(bodies), error, delay)  # fmt: skip
-                await asyncio.sleep(delay)
+        await retry(
+            lambda: self.bus.publish_callbacks(bodies),
+            f"publishing {len(bodies)} callbacks",
+            log,
+            retry_on=BusUnavailableError,
+        )
+        return []
 
     async def _last_published_entry(self) -> str | None:
-        backoff = Backoff()
-        while True:
-            try:
-                last = await self.bus.last_callback()
-            except BusUnavailableError as error:
-                delay = backoff.next_delay_s()
-                log.warning("bus unavailable at start (%s); retry in %.1fs", error, delay)
-                await asyncio.sleep(delay)
-                continue
-            if last is None:
-                return None
-            entry_id = orjson.loads(last.body).get("entryId")
-            return entry_id if isinstance(entry_id, str) else None
+        last = await retry(
+            self.bus.last_callback,
+            "reading the last callback at start",
+            log,
+            retry_on=BusUnavailableError,
+        )
+        if last is None:
+            return None
+        entry_id = orjson.loads(last.body).get("entryId")
+        return entry_id if isinstance(entry_id, str) else None
 
     async def _record(self, trades: list[ClosedTrade]) -> None:
         """Write closed trades right away (history is readable before the next snapshot)."""
@@ -320,8 +303,3 @@ class EngineWorker:
             await asyncio.sleep(0.1 * attempt)
         log.error("final snapshot not saved; the stream still holds every entry since %s",
                   self.snapshot_entry_id)  # fmt: skip
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay_s)

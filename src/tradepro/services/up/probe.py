@@ -9,7 +9,7 @@ import contextlib
 import errno
 import socket
 
-from tradepro.services.up_plan import ServiceSpec
+from tradepro.services.up.plan import ServiceSpec
 
 LOCALHOST = "127.0.0.1"
 

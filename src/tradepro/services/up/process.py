@@ -1,4 +1,4 @@
-"""One service as a child process of ``tradepro up``: started through ``up_guard`` (it dies
+"""One service as a child process of ``tradepro up``: started through ``up.guard`` (it dies
 with ``up``), in a process group of its own (a Ctrl-C in the terminal reaches ``up`` only,
 which then stops the services in order), its output forwarded line by line with the
 service's name in front and its last lines kept for error messages.
@@ -16,8 +16,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TextIO
 
-from tradepro.services.up_guard import guard_command
-from tradepro.services.up_plan import ServiceSpec, describe_ending
+from tradepro.services.up.guard import guard_command
+from tradepro.services.up.plan import ServiceSpec, describe_ending
 
 PREFIX_WIDTH = 6
 """The longest service name (``engine``, ``poller``): every prefix has the same width."""

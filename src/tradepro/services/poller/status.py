@@ -29,7 +29,7 @@ def _zeros(keys: Sequence[str]) -> dict[str, int]:
 
 
 class CandleCounts(Protocol):
-    """The candle recorder's counters (``feeds.candle_store.CandleRecorder``)."""
+    """The candle recorder's counters (``candle_store.CandleRecorder``)."""
 
     saved: int
     failures: int

@@ -21,10 +21,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
-from tradepro.services.folder_lock import EXIT_LOCKED
-from tradepro.services.up_plan import RestartPolicy, ServiceSpec, UpOptions, describe_exit
-from tradepro.services.up_probe import port_taken, readiness
-from tradepro.services.up_process import Console, ServiceProcess
+from tradepro.runtime.folder_lock import EXIT_LOCKED
+from tradepro.services.up.plan import RestartPolicy, ServiceSpec, UpOptions, describe_exit
+from tradepro.services.up.probe import port_taken, readiness
+from tradepro.services.up.process import Console, ServiceProcess
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2

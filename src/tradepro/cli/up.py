@@ -1,0 +1,58 @@
+"""``tradepro up``: its options; the command itself is ``tradepro.services.up``."""
+
+from __future__ import annotations
+
+import argparse
+
+from tradepro.cli.arguments import (
+    Commands,
+    add_feed_options,
+    check_websocket_url,
+    positive_float,
+    settings_or_exit,
+)
+
+
+def add_up(commands: Commands) -> None:
+    up = commands.add_parser(
+        "up",
+        help="run the whole platform: engine, api, ws and poller, with one banner",
+        description="Migrate the database, then run the engine, api, ws and poller as child "
+        "processes (embedded SQLite bus and database in TRADEPRO_DATA_DIR unless REDIS_URL / "
+        "DATABASE_URL are set), their output prefixed with their names. A banner gives the "
+        "URLs once healthy; a crashed service is restarted. Ctrl-C stops everything (the "
+        "engine last, with a final snapshot); a second Ctrl-C forces it.",
+    )
+    add_feed_options(up)
+    up.add_argument(
+        "--start-timeout",
+        type=positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="stop everything if not healthy after this long (default: 120)",
+    )
+    up.add_argument(
+        "--stop-timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on stop, kill a service still running after this long (default: 30)",
+    )
+    up.set_defaults(handler=_run_up)
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from tradepro.services.up.main import run_up  # noqa: PLC0415
+    from tradepro.services.up.plan import UpOptions  # noqa: PLC0415
+
+    settings = settings_or_exit()
+    if args.feed == "backpack":
+        check_websocket_url(settings.backpack_ws_url)
+    options = UpOptions(
+        feed=args.feed,
+        sim_rate_per_s=args.rate,
+        seed=args.seed,
+        start_timeout_s=args.start_timeout,
+        stop_timeout_s=args.stop_timeout,
+    )
+    return run_up(settings, options)
