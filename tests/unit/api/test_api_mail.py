@@ -8,7 +8,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from servers import free_port
+from tests.support.servers import free_port
 from tradepro.api.mail import Mailer
 
 LINK = "http://tradepro.test/api/v1/auth/signin/verify?token=abc.def.ghi"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.services.folder_lock import EXIT_LOCKED, FolderLock
 from tradepro.services.up_instance import INSTANCE_LOCK_FILE, claim_data_folder
 from tradepro.services.up_plan import ServiceSpec, UpOptions

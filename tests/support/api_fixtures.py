@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from redis.asyncio import Redis
 
-from api_support import Mailbox, Stack, stack_settings
-from servers import free_port
+from tests.support.api import Mailbox, Stack, stack_settings
+from tests.support.servers import free_port
 
 STACKS = ["redis-postgres", "embedded"]
 

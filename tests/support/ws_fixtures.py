@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from servers import free_port
-from stack import EngineProcess
+from tests.support.servers import free_port
+from tests.support.stack import EngineProcess
+from tests.support.ws import JWT_SECRET, WsProcess
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
 from tradepro.db.migrate import upgrade
-from ws_support import JWT_SECRET, WsProcess
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def database_url(postgres_url: str) -> str:
 @pytest.fixture
 def engine(redis_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
     """``tradepro engine`` on the test's Redis namespace and a fresh PostgreSQL database,
-    started (not yet necessarily answering: see ``ws_support.engine_answers``)."""
+    started (not yet necessarily answering: see ``tests.support.ws.engine_answers``)."""
     env = redis_env | {
         "DATABASE_URL": database_url,
         "JWT_SECRET": JWT_SECRET,
