@@ -96,7 +96,7 @@ import psutil
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from _cpu import CpuMeter, cpu_text
+from _common import CpuMeter, cpu_text
 from tradepro.bus.base import entry_order
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester, new_request_id

@@ -1,18 +1,52 @@
-"""Where the CPU went during a benchmark phase (Linux): shared by the benchmarks.
+"""What the benchmarks share: progress lines, percentiles, free ports, and where the CPU
+went during a phase (Linux).
 
 On a 2-core machine the benchmark client, the services, Redis and PostgreSQL share the
 cores, so each phase reports each process's CPU time and the time it spent runnable but
-waiting for a CPU, and the machine's CPU pressure (PSI).
+waiting for a CPU, and the machine's CPU pressure (PSI): ``CpuMeter``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
+
+_T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """A progress line, stamped with the seconds since the benchmark started."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", flush=True)
+
+
+def percentile(samples: Iterable[float], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` 0.99 for p99, 1.0 for the maximum), in the
+    samples' unit; NaN without samples. Sorting a sorted list costs one pass."""
+    ordered = sorted(samples)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded."""
+    return [round(load, 2) for load in os.getloadavg()]
 
 
 def cpu_s(pid: int) -> float:
