@@ -101,19 +101,30 @@ class CpuMeter:
         self.started = time.perf_counter()
         self.before = self._read()
 
-    def _read(self) -> dict[str, float]:
-        readings = {"psi": cpu_pressure_s()}
+    def _read(self) -> dict[tuple[str, int], float]:
+        """Per process: ``(name, pid)`` CPU seconds and ``(name + "_wait", pid)`` waiting
+        seconds; ``("psi", 0)`` for the machine."""
+        readings = {("psi", 0): cpu_pressure_s()}
         for name, group in self.processes.items():
-            readings[name] = sum(cpu_s(process.pid) for process in group)
-            readings[name + "_wait"] = sum(run_queue_wait_s(process.pid) for process in group)
+            for process in group:
+                readings[name, process.pid] = cpu_s(process.pid)
+                readings[name + "_wait", process.pid] = run_queue_wait_s(process.pid)
         return readings
 
     def percent(self) -> dict[str, float]:
+        """Each name's use over the phase. A process of a group that was gone at either
+        end (a PostgreSQL backend that exited) is left out rather than making it NaN."""
         elapsed = time.perf_counter() - self.started
         after = self._read()
+        totals: dict[str, float] = {}
+        for (name, pid), value in after.items():
+            used = value - self.before[name, pid]
+            if name not in totals or not math.isnan(used):
+                previous = totals.get(name, math.nan)
+                totals[name] = used if math.isnan(previous) else previous + used
         return {
-            name: round(100 * (after[name] - self.before[name]) / elapsed, 1)
-            for name in sorted(after, key=lambda name: name == "psi")
+            name: round(100 * used / elapsed, 1)
+            for name, used in sorted(totals.items(), key=lambda item: item[0] == "psi")
         }
 
 
