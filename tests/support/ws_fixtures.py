@@ -1,6 +1,6 @@
 """Fixtures of the WebSocket tests: the real ``tradepro ws`` and ``tradepro engine``
 processes on Redis (each test in its own namespace), and a bus and requester in the test.
-This folder's conftest and the security suite import them."""
+A pytest plugin registered in ``tests/conftest.py``: the ws and security suites use them."""
 
 from __future__ import annotations
 
