@@ -331,6 +331,9 @@ def start_server(
         "LOG_LEVEL": "WARNING",
         "TRADEPRO_DATA_DIR": str(data_dir),
         "DATABASE_URL": "",
+        # Every client comes from 127.0.0.1: lift the per-address cap (a defence against one
+        # host holding all connections) above the number of clients.
+        "WS_MAX_CONNECTIONS_PER_ADDRESS": str(options.clients + 16),
     }
     command = [sys.executable, "-m", "tradepro.cli", "ws", "--send-queue", str(options.send_queue)]
     return subprocess.Popen(command, env=env, cwd=REPO)
