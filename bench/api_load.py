@@ -38,7 +38,6 @@ import contextlib
 import gc
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,24 +55,12 @@ import orjson
 import psutil
 from redis.asyncio import Redis
 
-from _cpu import CpuMeter, cpu_text
+from _common import CpuMeter, cpu_text, free_port, percentile
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.security.tokens import SESSION, issue
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-" + uuid.uuid4().hex
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 async def service_processes(

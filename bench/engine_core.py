@@ -66,6 +66,7 @@ from typing import Any, NamedTuple
 import orjson
 import psutil
 
+from _common import load_average, say
 from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.events import PositionOpened, UserRegistered
 from tradepro.domain.fixed import POW10, USD_DECIMALS, format_scaled
@@ -108,18 +109,10 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
 def rss_after_collect() -> int:
     gc.collect()
     gc.collect()
     return int(psutil.Process().memory_info().rss)
-
-
-def load_average() -> str:
-    return " ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def median_us(samples_ns: Sequence[int]) -> float:

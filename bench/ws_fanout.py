@@ -38,14 +38,12 @@ import argparse
 import asyncio
 import base64
 import json
-import math
 import multiprocessing
 import os
 import random
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,13 +61,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
+import psutil
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.utils import accept_key
 
-from _cpu import cpu_pressure_s, cpu_s, run_queue_wait_s
+from _common import CpuMeter, free_port, percentile, say
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.db.migrate import upgrade
 from tradepro.domain.fixed import format_scaled
@@ -124,17 +123,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         args.clients, assets, args.rate, args.duration_s, args.grace_s,
         max(1, args.client_processes), args.send_queue, args.redis_url, args.client,
     )  # fmt: skip
-
-
-def say(message: str) -> None:
-    print(f"[ws_fanout] {message}", flush=True)
-
-
-def percentile(sorted_samples: Sequence[float], fraction: float) -> float:
-    if not sorted_samples:
-        return math.nan
-    index = min(len(sorted_samples) - 1, math.ceil(fraction * len(sorted_samples)) - 1)
-    return round(sorted_samples[max(0, index)], 2)
 
 
 # -- the client processes ----------------------------------------------------------------
@@ -343,6 +331,9 @@ def start_server(
         "LOG_LEVEL": "WARNING",
         "TRADEPRO_DATA_DIR": str(data_dir),
         "DATABASE_URL": "",
+        # Every client comes from 127.0.0.1: lift the per-address cap (a defence against one
+        # host holding all connections) above the number of clients.
+        "WS_MAX_CONNECTIONS_PER_ADDRESS": str(options.clients + 16),
     }
     command = [sys.executable, "-m", "tradepro.cli", "ws", "--send-queue", str(options.send_queue)]
     return subprocess.Popen(command, env=env, cwd=REPO)
@@ -402,28 +393,25 @@ async def publish_prices(bus: RedisBus, options: Options) -> int:
     return total
 
 
-class CpuMeter:
-    """CPU used and CPU waited for, in percent of one core, over a phase."""
-
-    def __init__(self, server_pid: int, client_pids: list[int]) -> None:
-        self.groups = {"server": [server_pid], "clients": client_pids}
-        self.started = time.perf_counter()
-        self.before = self._read()
-
-    def _read(self) -> dict[str, float]:
-        readings = {"psi": cpu_pressure_s()}
-        for name, pids in self.groups.items():
-            readings[f"{name}_cpu"] = sum(cpu_s(pid) for pid in pids)
-            readings[f"{name}_wait"] = sum(run_queue_wait_s(pid) for pid in pids)
-        return readings
-
-    def percent(self) -> dict[str, float]:
-        elapsed = time.perf_counter() - self.started
-        after = self._read()
-        return {
-            f"{name}_percent": round(100 * (after[name] - self.before[name]) / elapsed, 1)
-            for name in after
+def cpu_meter(server_pid: int, client_pids: list[int]) -> CpuMeter:
+    """The shared meter over the server and the client processes (as one group)."""
+    return CpuMeter(
+        {
+            "server": psutil.Process(server_pid),
+            "clients": [psutil.Process(pid) for pid in client_pids],
         }
+    )
+
+
+def cpu_figures(percent: dict[str, float]) -> dict[str, float]:
+    """The meter's readings under this benchmark's keys: ``server_cpu_percent``,
+    ``server_wait_percent``, the same for ``clients``, and ``psi_percent``."""
+    return {
+        (
+            f"{name}_percent" if name == "psi" or name.endswith("_wait") else f"{name}_cpu_percent"
+        ): value
+        for name, value in percent.items()
+    }
 
 
 async def delete_namespace(redis_url: str, namespace: str) -> None:
@@ -496,7 +484,7 @@ async def measure(
     try:
         bus = RedisBus(options.redis_url, namespace=namespace)
         pids = [process.pid for process in clients.processes if process.pid is not None]
-        meter = CpuMeter(server.pid, pids)
+        meter = cpu_meter(server.pid, pids)
         wall_before = time.perf_counter()
         try:
             say(f"publishing {options.rate:g} updates/s over {len(options.assets)} assets "
@@ -505,7 +493,7 @@ async def measure(
         finally:
             await bus.close()
         publish_s = time.perf_counter() - wall_before
-        cpu = meter.percent()
+        cpu = cpu_figures(meter.percent())
         await asyncio.sleep(options.grace_s)
         latencies, closed = await asyncio.to_thread(clients.stop)
     finally:
@@ -518,15 +506,15 @@ async def measure(
         "received_messages": received,
         "messages_per_s": round(received / publish_s),
         **cpu,
-        "p90_ms": percentile(latencies, 0.90),
-        "max_ms": percentile(latencies, 1.0),
+        "p90_ms": round(percentile(latencies, 0.90), 2),
+        "max_ms": round(percentile(latencies, 1.0), 2),
         "close_codes": {str(code): count for code, count in sorted(closed.items())},
         "server_closed": server_closed_clients(port),
         "loadavg_end": [round(value, 2) for value in os.getloadavg()],
         "clients": options.clients,
         "updates_per_s": round(received / options.clients / publish_s, 2),
-        "p50_ms": percentile(latencies, 0.50),
-        "p99_ms": percentile(latencies, 0.99),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
         "dropped": sum(closed.values()),
     }
 
@@ -554,13 +542,6 @@ async def run(options: Options) -> dict[str, Any]:
         await delete_namespace(options.redis_url, namespace)
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def raise_file_limit(needed: int) -> None:

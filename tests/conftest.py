@@ -5,6 +5,10 @@ Integration tests need the servers named by ``TRADEPRO_TEST_REDIS_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``, used to create throwaway databases).
 Without them the tests skip, unless ``TRADEPRO_REQUIRE_SERVICES=1`` (as in CI), which
 turns a missing server into a failure: integration tests can never silently skip there.
+
+The helpers of every suite live in the package ``tests.support`` (the repository root is on
+``sys.path`` through ``pythonpath`` in pyproject.toml); the fixtures that several folders
+share are its plugins, registered here once.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import pytest
 import redis
 from hypothesis import settings
 
-from servers import services_required
+from tests.support.servers import services_required
+
+pytest_plugins = ["tests.support.api_fixtures", "tests.support.ws_fixtures"]
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.load_profile("ci")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from e2e_stack import ARTIFACTS, Stack
-from servers import services_required
+from tests.support.e2e_stack import ARTIFACTS, Stack
+from tests.support.servers import services_required
 from tradepro.web.serve import CHART_LIBRARY
 
 CHROMIUM = os.environ.get("TRADEPRO_TEST_CHROMIUM", "/usr/bin/chromium")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e_pages import contract, fill_ticket, new_email, price, usd
-from e2e_stack import Stack, wait_until
+from tests.support.e2e_pages import contract, fill_ticket, new_email, price, usd
+from tests.support.e2e_stack import Stack, wait_until
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
 

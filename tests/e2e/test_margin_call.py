@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e_pages import contract, fill_ticket, new_email, pick, price, sign_in, usd
-from e2e_stack import Stack
+from tests.support.e2e_pages import contract, fill_ticket, new_email, pick, price, sign_in, usd
+from tests.support.e2e_stack import Stack
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e_pages import new_email
-from e2e_stack import Stack
+from tests.support.e2e_pages import new_email
+from tests.support.e2e_stack import Stack
 
 pytestmark = pytest.mark.integration
 

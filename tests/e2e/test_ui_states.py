@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e_pages import fill_ticket, new_email, pick, sign_in
-from e2e_stack import MAX_PRICE_AGE_S, Stack
+from tests.support.e2e_pages import fill_ticket, new_email, pick, sign_in
+from tests.support.e2e_stack import MAX_PRICE_AGE_S, Stack
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from stack import eventually
-from up_support import (
+from tests.support.stack import eventually
+from tests.support.up import (
     SERVICES,
     SLOW_START_S,
     Up,

@@ -15,10 +15,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from api_support import API, JSON, PUBLIC_URL, Session, Stack, assert_error, local_path
-from stack import EngineProcess
+from tests.support.api import API, JSON, PUBLIC_URL, Session, Stack, assert_error, local_path
+from tests.support.stack import EngineProcess
+from tests.support.ws import Inbox, WsProcess, cookie_headers, engine_answers, register
 from tradepro.bus.requests import Requester
-from ws_support import Inbox, WsProcess, cookie_headers, engine_answers, register
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api_support import API, Session, Stack, assert_error
-from stack import eventually
+from tests.support.api import API, Session, Stack, assert_error
+from tests.support.stack import eventually
 from tradepro.bus.base import entry_order
 from tradepro.db.models import ExistingTrade, IdempotencyKey, OpenPosition, User
 from tradepro.db.session import open_database

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from api_support import API, Stack, assert_error, new_email
+from tests.support.api import API, Stack, assert_error, new_email
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from api_support import API, JWT_SECRET, Stack, assert_error, new_email
-from servers import free_port
-from stack import EngineProcess, ServiceProcess, eventually
+from tests.support.api import API, JWT_SECRET, Stack, assert_error, new_email
+from tests.support.servers import free_port
+from tests.support.stack import EngineProcess, ServiceProcess, eventually
 from tradepro.db.migrate import upgrade
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from api_support import API, Stack, assert_error
+from tests.support.api import API, Stack, assert_error
 
 pytestmark = pytest.mark.integration
 

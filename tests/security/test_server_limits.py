@@ -16,8 +16,8 @@ import orjson
 import pytest
 import uvicorn
 
-from api_support import API, Stack
-from stack import eventually
+from tests.support.api import API, Stack
+from tests.support.stack import eventually
 from tradepro.api.server import http_server_options
 
 pytestmark = pytest.mark.integration

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from api_support import API, BASE_URL, JWT_SECRET, PUBLIC_URL, Session, Stack, assert_error
-from servers import free_port
-from stack import eventually
+from tests.support.api import API, BASE_URL, JWT_SECRET, PUBLIC_URL, Session, Stack, assert_error
+from tests.support.servers import free_port
+from tests.support.stack import eventually
+from tests.support.ws import Inbox, WsProcess
 from tradepro.api.app import create_app
-from ws_support import Inbox, WsProcess
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from http.cookies import Morsel, SimpleCookie
 
 import pytest
 
-from api_support import API, PUBLIC_URL, Stack
+from tests.support.api import API, PUBLIC_URL, Stack
 
 pytestmark = pytest.mark.integration
 

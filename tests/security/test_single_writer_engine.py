@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from stack import CallbackCollector, EngineProcess, eventually
+from tests.support.stack import CallbackCollector, EngineProcess, eventually
+from tests.support.ws import create_order, engine_answers, publish_price, register
 from tradepro.bus.requests import Requester
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.runtime.folder_lock import EXIT_LOCKED
-from ws_support import create_order, engine_answers, publish_price, register
 
 pytestmark = pytest.mark.integration
 

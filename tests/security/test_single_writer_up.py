@@ -8,7 +8,7 @@ new instance had been started while a service of the old one was still alive. Th
 engine is made slow to drain (its final snapshot waits for the database, which the test
 keeps busy until the new ``up`` has shown its hand), so the test does not depend on how
 fast the machine happens to be. The test adopts the killed instance's orphans, as ``init``
-or systemd would (see ``up_support.adopting_orphans``).
+or systemd would (see ``tests.support.up.adopting_orphans``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stack import eventually
-from up_support import (
+from tests.support.stack import eventually
+from tests.support.up import (
     SERVICES,
     SLOW_START_S,
     Up,

@@ -11,7 +11,7 @@ import jwt
 import orjson
 import pytest
 
-from api_support import API, JSON, JWT_SECRET, Stack, assert_error, local_path, new_email
+from tests.support.api import API, JSON, JWT_SECRET, Stack, assert_error, local_path, new_email
 from tradepro.security.tokens import LINK, SESSION, issue
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from servers import free_port
-from stack import eventually
+from tests.support.servers import free_port
+from tests.support.stack import eventually
+from tests.support.ws import JWT_SECRET, Inbox, WsProcess
 from tradepro.security.tokens import SESSION, issue
-from ws_support import JWT_SECRET, Inbox, WsProcess
 
 pytestmark = pytest.mark.integration
 

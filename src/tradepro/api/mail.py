@@ -15,12 +15,9 @@ class Mailer:
     def __init__(self, smtp_url: str | None, sender: str = "TradePro <no-reply@tradepro.local>"):
         self.smtp_url = smtp_url
         self.sender = sender
-        self.last_link: str | None = None
-        """The last link written to the log in dev mode (the UI never shows links)."""
 
     async def send_sign_in_link(self, email: str, link: str) -> None:
         if not self.smtp_url:
-            self.last_link = link
             log.warning("dev mode, no SMTP_URL: sign-in link for %s: %s", email, link)
             return
         message = EmailMessage()

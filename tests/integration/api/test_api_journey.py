@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api_support import (
+from tests.support.api import (
     API,
     JSON,
     PUBLIC_URL,
@@ -20,7 +20,7 @@ from api_support import (
     local_path,
     new_email,
 )
-from stack import eventually
+from tests.support.stack import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from api_support import API, Stack, assert_error, new_email
+from tests.support.api import API, Stack, assert_error, new_email
 from tradepro.api.app import create_app
 from tradepro.api.ratelimit import MemoryRateLimiter
 from tradepro.bus.ratelimit import RedisRateLimiter

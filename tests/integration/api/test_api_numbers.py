@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api_support import API, Stack
+from tests.support.api import API, Stack
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api_support import API, Stack
+from tests.support.api import API, Stack
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api_support import API, Mailbox, Stack, assert_error, new_email, stack_settings
-from servers import OwnedRedis, free_port
-from stack import eventually
+from tests.support.api import API, Mailbox, Stack, assert_error, new_email, stack_settings
+from tests.support.servers import OwnedRedis, free_port
+from tests.support.stack import eventually
 from tradepro.api.app import create_app
 from tradepro.bus.base import BusUnavailableError
 

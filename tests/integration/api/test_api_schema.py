@@ -31,9 +31,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from api_support import Mailbox, Session, Stack, stack_settings
-from live_server import LiveServer
-from servers import free_port
+from tests.support.api import Mailbox, Session, Stack, stack_settings
+from tests.support.live_server import LiveServer
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

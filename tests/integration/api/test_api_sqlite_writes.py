@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from api_support import API, Stack, new_email
+from tests.support.api import API, Stack, new_email
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import insert
 
-from api_support import API, Stack, assert_error
+from tests.support.api import API, Stack, assert_error
 from tradepro.db.models import Candle
 from tradepro.domain.fixed import format_scaled
 

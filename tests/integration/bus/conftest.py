@@ -1,21 +1,15 @@
-"""A Redis bus per test in its own key namespace (deleted afterwards), and the shared
-bus contracts on ``sys.path`` (``tests`` is not a package)."""
+"""A Redis bus per test in its own key namespace (deleted afterwards); the shared bus
+contracts are in ``tests.support.contracts``."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from tradepro.bus.names import CALLBACK_QUEUE, ENGINE_STREAM
 from tradepro.bus.redis_bus import RedisBus
-
-_CONTRACTS = str(Path(__file__).resolve().parents[2] / "contracts")
-if _CONTRACTS not in sys.path:
-    sys.path.insert(0, _CONTRACTS)
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from bus_contract import GUARD_S, AppendRawEntry, BusContract
 from redis.asyncio import Redis
 
+from tests.support.contracts.bus import GUARD_S, AppendRawEntry, BusContract
 from tradepro.bus.base import START_ID, BusUnavailableError
 from tradepro.bus.names import CALLBACK_QUEUE, ENGINE_STREAM
 from tradepro.bus.redis_bus import RedisBus

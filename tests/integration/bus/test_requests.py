@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from requester_contract import RequesterContract
+
+from tests.support.contracts.requester import RequesterContract
 
 pytestmark = pytest.mark.integration
 

@@ -19,18 +19,18 @@ from typing import Any
 
 import pytest
 
-from stack import (
+from tests.support.stack import (
     CallbackCollector,
     EngineProcess,
     eventually,
     publish_retrying,
     verify_against_reference,
 )
+from tests.support.workload import Workload
 from tradepro.bus.base import Bus, Entry
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.config import Settings
-from workload import Workload
 
 pytestmark = pytest.mark.integration
 

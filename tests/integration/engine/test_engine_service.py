@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.bus.base import Bus
 from tradepro.bus.names import ENGINE_STREAM
 from tradepro.bus.redis_bus import RedisBus

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from servers import OwnedPostgres, OwnedRedis
-from stack import (
+from tests.support.servers import OwnedPostgres, OwnedRedis
+from tests.support.stack import (
     CallbackCollector,
     EngineProcess,
     eventually,
     publish_retrying,
     verify_against_reference,
 )
+from tests.support.workload import Workload
 from tradepro.bus.base import START_ID, Entry
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.config import Settings
-from workload import Workload
 
 pytestmark = pytest.mark.integration
 

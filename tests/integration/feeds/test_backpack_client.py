@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fakes.backpack import FakeBackpack
-from servers import free_port
-from stack import eventually
+from tests.support.fakes.backpack import FakeBackpack
+from tests.support.servers import free_port
+from tests.support.stack import eventually
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.feeds.backpack import BookTicker, Dropped, DropReason
 from tradepro.feeds.backpack_client import BackpackClient

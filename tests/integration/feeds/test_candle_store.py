@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from servers import free_port
+from tests.support.servers import free_port
 from tradepro.db.models import Candle as CandleRow
 from tradepro.db.session import open_database
 from tradepro.feeds.candles import Candle, CandleAggregator

@@ -19,16 +19,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from fakes.backpack import FakeBackpack
-from poller_support import (
+from tests.support.fakes.backpack import FakeBackpack
+from tests.support.poller import (
     EntryCollector,
     PollerProcess,
     engine_answers,
     requester_started,
     show_logs,
 )
-from servers import free_port
-from stack import EngineProcess, eventually
+from tests.support.servers import free_port
+from tests.support.stack import EngineProcess, eventually
 from tradepro.bus.base import Entry
 from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from poller_support import (
+from tests.support.poller import (
     EntryCollector,
     PollerProcess,
     engine_answers,
     requester_started,
     show_logs,
 )
-from stack import EngineProcess, eventually
+from tests.support.stack import EngineProcess, eventually
 from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
 from tradepro.db.models import Candle

@@ -1,6 +1,8 @@
-"""The WebSocket tests' fixtures live in ``ws_fixtures`` so that the security suite shares
-them."""
+"""The WebSocket tests' fixtures come from the plugin ``tests.support.ws_fixtures``. Its
+``database_url`` (one PostgreSQL database, migrated before the servers start) is imported
+here because the two-database ``database_url`` of ``tests/integration/conftest.py`` would
+otherwise be the nearer one for this folder."""
 
-from ws_fixtures import bus, database_url, engine, redis_env, requester, ws_server
+from tests.support.ws_fixtures import database_url
 
-__all__ = ["bus", "database_url", "engine", "redis_env", "requester", "ws_server"]
+__all__ = ["database_url"]

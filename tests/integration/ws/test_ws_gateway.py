@@ -17,14 +17,9 @@ import jwt
 import pytest
 from websockets.asyncio.client import connect
 
-from servers import free_port
-from stack import EngineProcess
-from tradepro.bus.redis_bus import RedisBus
-from tradepro.bus.requests import Requester
-from tradepro.bus.sqlite_bus import SqliteBus
-from tradepro.protocol.render import iso_time
-from tradepro.security.tokens import LINK, SESSION, issue
-from ws_support import (
+from tests.support.servers import free_port
+from tests.support.stack import EngineProcess
+from tests.support.ws import (
     JWT_SECRET,
     Inbox,
     Trader,
@@ -35,6 +30,11 @@ from ws_support import (
     publish_price,
     register,
 )
+from tradepro.bus.redis_bus import RedisBus
+from tradepro.bus.requests import Requester
+from tradepro.bus.sqlite_bus import SqliteBus
+from tradepro.protocol.render import iso_time
+from tradepro.security.tokens import LINK, SESSION, issue
 
 pytestmark = pytest.mark.integration
 

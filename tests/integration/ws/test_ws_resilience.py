@@ -12,10 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from servers import OwnedRedis, free_port
-from stack import eventually, publish_retrying
+from tests.support.servers import OwnedRedis, free_port
+from tests.support.stack import eventually, publish_retrying
+from tests.support.ws import Inbox, Trader, WsProcess, publish_price
 from tradepro.bus.redis_bus import RedisBus
-from ws_support import Inbox, Trader, WsProcess, publish_price
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""The engine-less API app of ``api_app`` for every test here."""
+"""The engine-less API app of ``tests.support.api_app`` for every test here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from api_app import Api, running_api
+from tests.support.api_app import Api, running_api
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api_app import SECRET, Api, running_api
+from tests.support.api_app import SECRET, Api, running_api
 from tradepro.api.app import create_app
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.fastpath import FastPath, NotFastError

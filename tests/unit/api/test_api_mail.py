@@ -1,23 +1,26 @@
-"""Sign-in e-mails: through a real (local) SMTP server, or kept for the dev helper."""
+"""Sign-in e-mails: through a real (local) SMTP server, or, in dev without SMTP, the log."""
 
 from __future__ import annotations
 
+import logging
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
-from servers import free_port
+from tests.support.servers import free_port
 from tradepro.api.mail import Mailer
 
 LINK = "http://tradepro.test/api/v1/auth/signin/verify?token=abc.def.ghi"
 
 
-async def test_without_smtp_the_link_is_kept_not_sent() -> None:
+async def test_without_smtp_the_link_is_kept_not_sent(caplog: pytest.LogCaptureFixture) -> None:
     mailer = Mailer(None)
-    await mailer.send_sign_in_link("dev@example.com", LINK)
-    assert mailer.last_link == LINK
+    with caplog.at_level(logging.WARNING, logger="tradepro.mail"):
+        await mailer.send_sign_in_link("dev@example.com", LINK)
+    assert dev_links(caplog) == [LINK]  # kept in the log, where dev mode shows it
 
 
 class Inbox:
@@ -31,14 +34,24 @@ class Inbox:
         return "250 OK"
 
 
-async def test_the_link_is_mailed_to_the_address_only() -> None:
+def dev_links(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The links the mailer wrote to its log (dev mode only)."""
+    return [
+        str(record.args[-1])
+        for record in caplog.records
+        if record.name == "tradepro.mail" and isinstance(record.args, tuple) and record.args
+    ]
+
+
+async def test_the_link_is_mailed_to_the_address_only(caplog: pytest.LogCaptureFixture) -> None:
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         mailer = Mailer(f"smtp://127.0.0.1:{port}")
-        await mailer.send_sign_in_link("trader@example.com", LINK)
+        with caplog.at_level(logging.DEBUG, logger="tradepro.mail"):
+            await mailer.send_sign_in_link("trader@example.com", LINK)
     finally:
         controller.stop()
     [(sender, recipients, message)] = inbox.envelopes
@@ -49,4 +62,5 @@ async def test_the_link_is_mailed_to_the_address_only() -> None:
     body = message.get_body(("plain",))
     assert isinstance(body, EmailMessage)
     assert LINK in body.get_content()
-    assert mailer.last_link is None  # only dev mode keeps links
+    assert dev_links(caplog) == []  # only dev mode keeps links
+    assert LINK not in caplog.text

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import httpx
 
-from api_app import Api
+from tests.support.api_app import Api
 from tradepro.web.serve import CHART_LIBRARY, STATIC_DIR
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api_app import Api
+from tests.support.api_app import Api
 from tradepro.api.app import MAX_BODY_BYTES
 
 CREATE = "/api/v1/trade/create-order"

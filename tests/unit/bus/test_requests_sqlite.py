@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from requester_contract import RequesterContract
+from tests.support.contracts.requester import RequesterContract
 
 
 class TestRequesterOnSqlite(RequesterContract):

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bus_contract import GUARD_S, AppendRawEntry, BusContract, publish_many
 
+from tests.support.contracts.bus import GUARD_S, AppendRawEntry, BusContract, publish_many
 from tradepro.bus.base import START_ID, Entry
 from tradepro.bus.sqlite_bus import SqliteBus
 

@@ -33,7 +33,8 @@ from unittest import mock
 import orjson
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from reference import (
+
+from tests.support.engine_reference import (
     OrderRequest,
     Reference,
     RefPosition,
@@ -41,7 +42,6 @@ from reference import (
     exact_margin_cents,
     margin_call_price,
 )
-
 from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.events import (
     CommandRejected,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.bus.base import BusUnavailableError, Entry
 from tradepro.bus.requests import RequestTimeoutError
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS

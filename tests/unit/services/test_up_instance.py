@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.runtime.folder_lock import EXIT_LOCKED, FolderLock
 from tradepro.services.up.instance import INSTANCE_LOCK_FILE, claim_data_folder
 from tradepro.services.up.plan import ServiceSpec, UpOptions

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from servers import free_port
-from stack import eventually
+from tests.support.servers import free_port
+from tests.support.stack import eventually
 from tradepro.services.up.plan import RestartPolicy, ServiceSpec, UpOptions
 from tradepro.services.up.process import Console
 from tradepro.services.up.supervisor import Supervisor

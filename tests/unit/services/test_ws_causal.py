@@ -13,7 +13,7 @@ import orjson
 import pytest
 from test_ws_hub import Harness
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.config import Settings
 from tradepro.services.ws.causal import CausalGate

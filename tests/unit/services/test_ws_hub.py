@@ -14,7 +14,7 @@ import orjson
 import pytest
 from websockets.protocol import State
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.services.ws.clients import WRITE_LIMIT_BYTES, Client, outgoing
 from tradepro.services.ws.hub import QUEUE_FULL, Hub
 

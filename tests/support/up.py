@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import psutil
 
-from servers import free_port
-from stack import eventually
+from tests.support.servers import free_port
+from tests.support.stack import eventually
 
 SLOW_START_S = 60.0
 """For the tests that are not about the start-up time."""

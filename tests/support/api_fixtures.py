@@ -1,5 +1,5 @@
-"""Fixtures of the API tests (a local SMTP server and a running stack on both stacks),
-imported by this folder's conftest and by the security suite."""
+"""Fixtures of the API tests (a local SMTP server and a running stack on both stacks), a
+pytest plugin registered in ``tests/conftest.py``: the API and security suites use them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from redis.asyncio import Redis
 
-from api_support import Mailbox, Stack, stack_settings
-from servers import free_port
+from tests.support.api import Mailbox, Stack, stack_settings
+from tests.support.servers import free_port
 
 STACKS = ["redis-postgres", "embedded"]
 

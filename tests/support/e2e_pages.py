@@ -6,7 +6,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from e2e_stack import Stack
+from tests.support.e2e_stack import Stack
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from tradepro.domain.positions import Contract

@@ -19,7 +19,7 @@ book tickers:
 
 Run it by hand for demos, with a seeded random walk of quotes::
 
-    python -m tests.fakes.backpack --port 9010 --rate 5
+    python -m tests.support.fakes.backpack --port 9010 --rate 5
     BACKPACK_WS_URL=ws://127.0.0.1:9010 tradepro poller
 """
 

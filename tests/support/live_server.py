@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from api_support import Stack
-from stack import eventually
+from tests.support.api import Stack
+from tests.support.stack import eventually
 
 _T = TypeVar("_T")
 START_TIMEOUT_S = 60

@@ -1,6 +1,6 @@
 """Fixtures of the WebSocket tests: the real ``tradepro ws`` and ``tradepro engine``
 processes on Redis (each test in its own namespace), and a bus and requester in the test.
-This folder's conftest and the security suite import them."""
+A pytest plugin registered in ``tests/conftest.py``: the ws and security suites use them."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from servers import free_port
-from stack import EngineProcess
+from tests.support.servers import free_port
+from tests.support.stack import EngineProcess
+from tests.support.ws import JWT_SECRET, WsProcess
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
 from tradepro.db.migrate import upgrade
-from ws_support import JWT_SECRET, WsProcess
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ async def database_url(postgres_url: str) -> str:
 @pytest.fixture
 def engine(redis_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[EngineProcess]:
     """``tradepro engine`` on the test's Redis namespace and a fresh PostgreSQL database,
-    started (not yet necessarily answering: see ``ws_support.engine_answers``)."""
+    started (not yet necessarily answering: see ``tests.support.ws.engine_answers``)."""
     env = redis_env | {
         "DATABASE_URL": database_url,
         "JWT_SECRET": JWT_SECRET,

@@ -1,18 +1,52 @@
-"""Where the CPU went during a benchmark phase (Linux): shared by the benchmarks.
+"""What the benchmarks share: progress lines, percentiles, free ports, and where the CPU
+went during a phase (Linux).
 
 On a 2-core machine the benchmark client, the services, Redis and PostgreSQL share the
 cores, so each phase reports each process's CPU time and the time it spent runnable but
-waiting for a CPU, and the machine's CPU pressure (PSI).
+waiting for a CPU, and the machine's CPU pressure (PSI): ``CpuMeter``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
+
+_T0 = time.monotonic()
+
+
+def say(message: str) -> None:
+    """A progress line, stamped with the seconds since the benchmark started."""
+    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", flush=True)
+
+
+def percentile(samples: Iterable[float], fraction: float) -> float:
+    """Nearest-rank percentile (``fraction`` 0.99 for p99, 1.0 for the maximum), in the
+    samples' unit; NaN without samples. Sorting a sorted list costs one pass."""
+    ordered = sorted(samples)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded."""
+    return [round(load, 2) for load in os.getloadavg()]
 
 
 def cpu_s(pid: int) -> float:
@@ -67,19 +101,30 @@ class CpuMeter:
         self.started = time.perf_counter()
         self.before = self._read()
 
-    def _read(self) -> dict[str, float]:
-        readings = {"psi": cpu_pressure_s()}
+    def _read(self) -> dict[tuple[str, int], float]:
+        """Per process: ``(name, pid)`` CPU seconds and ``(name + "_wait", pid)`` waiting
+        seconds; ``("psi", 0)`` for the machine."""
+        readings = {("psi", 0): cpu_pressure_s()}
         for name, group in self.processes.items():
-            readings[name] = sum(cpu_s(process.pid) for process in group)
-            readings[name + "_wait"] = sum(run_queue_wait_s(process.pid) for process in group)
+            for process in group:
+                readings[name, process.pid] = cpu_s(process.pid)
+                readings[name + "_wait", process.pid] = run_queue_wait_s(process.pid)
         return readings
 
     def percent(self) -> dict[str, float]:
+        """Each name's use over the phase. A process of a group that was gone at either
+        end (a PostgreSQL backend that exited) is left out rather than making it NaN."""
         elapsed = time.perf_counter() - self.started
         after = self._read()
+        totals: dict[str, float] = {}
+        for (name, pid), value in after.items():
+            used = value - self.before[name, pid]
+            if name not in totals or not math.isnan(used):
+                previous = totals.get(name, math.nan)
+                totals[name] = used if math.isnan(previous) else previous + used
         return {
-            name: round(100 * (after[name] - self.before[name]) / elapsed, 1)
-            for name in sorted(after, key=lambda name: name == "psi")
+            name: round(100 * used / elapsed, 1)
+            for name, used in sorted(totals.items(), key=lambda item: item[0] == "psi")
         }
 
 

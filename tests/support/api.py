@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from fastapi import FastAPI
 
-from stack import eventually
+from tests.support.stack import eventually
 from tradepro.api.app import create_app
 from tradepro.api.context import ApiContext
 from tradepro.bus.base import Bus

@@ -1,8 +1,8 @@
 """The whole stack as real processes, for the browser: api, engine, ws and poller.
 
-The poller reads quotes from ``FakeBackpack`` (tests/fakes/backpack.py), which runs on an
-event loop in a background thread, so a synchronous test (Playwright's sync API) moves the
-market with ``stack.quote(...)`` and watches the page follow. Like a real exchange, the fake
+The poller reads quotes from ``FakeBackpack`` (``tests.support.fakes.backpack``), which runs
+on an event loop in a background thread, so a synchronous test (Playwright's sync API) moves
+the market with ``stack.quote(...)`` and watches the page follow. Like a real exchange, the fake
 repeats each asset's current quote every second, so prices never go stale while a slow
 machine runs the test. The services run on the test's Redis namespace and PostgreSQL
 database, in ``dev`` with no SMTP: the API logs sign-in links, as a developer sees them.
@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from fakes.backpack import FakeBackpack
-from servers import free_port
+from tests.support.fakes.backpack import FakeBackpack
+from tests.support.servers import free_port
 from tradepro.bus.factory import open_bus
 from tradepro.db.migrate import upgrade
 

@@ -15,7 +15,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from stack import EngineProcess, ServiceProcess, eventually
+from tests.support.stack import EngineProcess, ServiceProcess, eventually
 from tradepro.bus.base import Bus, Entry
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.security.tokens import SESSION, issue

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stack import EngineProcess, ServiceProcess
+from tests.support.stack import EngineProcess, ServiceProcess
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
 from tradepro.bus.requests import Requester, RequestTimeoutError
 
