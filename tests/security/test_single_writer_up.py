@@ -37,6 +37,9 @@ from tests.support.up import (
 pytestmark = pytest.mark.integration
 
 READS = 25
+UNLIMITED_READS = {"READ_LIMIT_PER_S": "10000", "READ_BURST": "10000"}
+"""The journey's reads come back to back (50 of them): the per-user read limit is not what
+this test is about, so it must not answer one of them 429."""
 STOP_TIMEOUT = ("--stop-timeout", "20")
 SAMPLE_EVERY_S = 0.005
 
@@ -96,7 +99,13 @@ async def replaced_at_once(tmp_path: Path, orphans: list[int]) -> None:
         try:
             first.process.send_signal(signal.SIGKILL)  # what a crash or an OOM kill does
             first.wait()
-            second = Up(tmp_path, first.api_port, ws_port=first.ws_port, args=STOP_TIMEOUT)
+            second = Up(
+                tmp_path,
+                first.api_port,
+                ws_port=first.ws_port,
+                args=STOP_TIMEOUT,
+                env=UNLIMITED_READS,
+            )
             watch = OverlapWatch(old, second)
             await eventually(
                 lambda: (

@@ -31,7 +31,7 @@ from tradepro.engine.snapshot import take_snapshot
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def eventually(
