@@ -51,15 +51,8 @@ def ws_env(stack: Stack) -> dict[str, str]:
     }
 
 
-@contextlib.asynccontextmanager
-async def ws_process(stack: Stack, log: Path) -> AsyncIterator[WsProcess]:
-    server = WsProcess(ws_env(stack), free_port(), log)
-    server.start()
-    try:
-        await server.wait_healthy()
-        yield server
-    finally:
-        server.close()
+def ws_process(stack: Stack, log: Path) -> contextlib.AbstractAsyncContextManager[WsProcess]:
+    return WsProcess(ws_env(stack), free_port(), log).running()
 
 
 async def status(client: httpx.AsyncClient, session: Session) -> int:

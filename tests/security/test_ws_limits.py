@@ -37,13 +37,8 @@ async def limited_ws(
         "WS_MAX_UNAUTHENTICATED": str(WITHOUT_SESSION),
         "WS_HANDSHAKE_TIMEOUT_S": str(HANDSHAKE_TIMEOUT_S),
     }
-    server = WsProcess(env, free_port(), tmp_path / "ws.log")
-    server.start()
-    try:
-        await server.wait_healthy()
+    async with WsProcess(env, free_port(), tmp_path / "ws.log").running() as server:
         yield server
-    finally:
-        server.close()
 
 
 def session_token() -> str:

@@ -4,10 +4,11 @@ what they receive, traders with session tokens, and orders placed through the en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,16 @@ class WsProcess(ServiceProcess):
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/"
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[WsProcess]:
+        """Started, answering ``/health`` with its sessions loaded, and closed afterwards."""
+        self.start()
+        try:
+            await self.wait_healthy()
+            yield self
+        finally:
+            self.close()
 
     async def wait_healthy(self, timeout_s: float = 30.0) -> None:
         async def healthy() -> bool:

@@ -73,10 +73,5 @@ async def ws_server(
     marker = request.node.get_closest_marker("ws_args")
     args = tuple(marker.args) if marker is not None else ()
     env = redis_env | {"DATABASE_URL": database_url}
-    server = WsProcess(env, free_port(), tmp_path / "ws.log", *args)
-    server.start()
-    try:
-        await server.wait_healthy()
+    async with WsProcess(env, free_port(), tmp_path / "ws.log", *args).running() as server:
         yield server
-    finally:
-        server.close()
