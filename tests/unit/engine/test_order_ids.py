@@ -6,8 +6,8 @@ import uuid
 
 import orjson
 import pytest
-from test_rules import BTC, Desk, rejected
 
+from tests.support.desk import BTC, Desk, rejected
 from tradepro.domain.commands import CreateOrder
 from tradepro.domain.events import PositionOpened
 from tradepro.domain.order_ids import new_order_id, order_id_time_ms

@@ -5,43 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.slow_store import SlowFirstSaveStore
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.db.bulk import Pacer
-from tradepro.domain.events import ClosedTrade
 from tradepro.engine import EngineConfig
-from tradepro.engine.changes import ChangeSet
 from tradepro.services.engine.worker import SAVE_PACE, EngineWorker
-
-
-class SlowFirstSaveStore:
-    """Remembers each save's pace; the first save takes a while (the next falls due)."""
-
-    def __init__(self) -> None:
-        self.pacers: list[Pacer | None] = []
-
-    async def load(self) -> tuple[dict[str, Any], str] | None:
-        return None
-
-    async def save(
-        self,
-        header: dict[str, Any],
-        changes: Sequence[ChangeSet],
-        last_entry_id: str,
-        *,
-        pacer: Pacer | None = None,
-    ) -> None:
-        self.pacers.append(pacer)
-        if len(self.pacers) == 1:
-            await asyncio.sleep(0.3)
-
-    async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
-        return None
 
 
 async def test_saves_are_paced_unless_behind_or_final(tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from test_engine_worker_pace import SlowFirstSaveStore
-
+from tests.support.slow_store import SlowFirstSaveStore
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.engine import EngineConfig
 from tradepro.runtime.heap import NO_FULL_COLLECTIONS, collect_on_schedule

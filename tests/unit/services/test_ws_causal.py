@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
-from test_ws_hub import Harness
 
 from tests.support.stack import eventually
+from tests.support.ws_hub import Harness
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.config import Settings
 from tradepro.services.ws.causal import CausalGate

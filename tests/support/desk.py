@@ -1,0 +1,72 @@
+"""A hand-written factory for the pure engine's rule tests: an engine with users and a
+clock that only moves forward, and small assertions on the events it returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.events import CommandRejected, Event, PositionClosed, PositionOpened
+from tradepro.domain.order_ids import new_order_id
+from tradepro.domain.orders import RejectReason, Side
+from tradepro.engine import Engine, EngineConfig
+
+BTC = "BTC_USDC"  # price tick 0.1, qty lot 0.00001
+START = 500_000  # $5,000.00
+START_US = 1_780_000_000_000_000
+"""The desk's first entry time (2026): order ids carry real times."""
+
+
+class Desk:
+    """A hand-written factory: an engine with users and a clock that only moves forward."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.engine = Engine(config)
+        self.now_us = START_US
+        self.counter = 0
+        for user in ("alice", "bob"):
+            self.engine.apply(RegisterUser(self.next_id(), self.now_us, user))
+
+    def next_id(self) -> str:
+        """A fresh correlation id, made now: a time-ordered UUID, as order ids must be."""
+        self.counter += 1
+        return new_order_id(self.now_us // 1000, self.counter)
+
+    def tick(self, bid: int, ask: int, asset: str = BTC, after_us: int = 1) -> list[Event]:
+        self.now_us += after_us
+        return self.engine.apply(UpdatePrice(self.next_id(), self.now_us, asset, bid, ask))
+
+    def order(
+        self, side: Side = Side.BUY, qty: int = 1_000, leverage: int = 10, **kw: Any
+    ) -> Event:
+        self.now_us += kw.pop("after_us", 1)
+        command = CreateOrder(
+            self.next_id(), self.now_us, kw.pop("user", "alice"), kw.pop("asset", BTC),
+            side, qty, leverage, **kw,
+        )  # fmt: skip
+        [event] = self.engine.apply(command)
+        return event
+
+    def opened(self, side: Side = Side.BUY, **kw: Any) -> PositionOpened:
+        event = self.order(side, **kw)
+        assert isinstance(event, PositionOpened), event
+        return event
+
+    def close(self, order_id: str, user: str = "alice", after_us: int = 1) -> Event:
+        self.now_us += after_us
+        [event] = self.engine.apply(CloseOrder(self.next_id(), self.now_us, user, order_id))
+        return event
+
+    def balance(self, user: str = "alice") -> int:
+        return self.engine.accounts[user].balance
+
+
+def rejected(event: Event, reason: RejectReason) -> None:
+    assert isinstance(event, CommandRejected), event
+    assert event.reason is reason, event
+
+
+def only_close(events: list[Event]) -> PositionClosed:
+    [event] = events
+    assert isinstance(event, PositionClosed), event
+    return event

@@ -1,0 +1,36 @@
+"""An engine state store whose first save is slow, for the worker's pacing and GC tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from tradepro.db.bulk import Pacer
+from tradepro.domain.events import ClosedTrade
+from tradepro.engine.changes import ChangeSet
+
+
+class SlowFirstSaveStore:
+    """Remembers each save's pace; the first save takes a while (the next falls due)."""
+
+    def __init__(self) -> None:
+        self.pacers: list[Pacer | None] = []
+
+    async def load(self) -> tuple[dict[str, Any], str] | None:
+        return None
+
+    async def save(
+        self,
+        header: dict[str, Any],
+        changes: Sequence[ChangeSet],
+        last_entry_id: str,
+        *,
+        pacer: Pacer | None = None,
+    ) -> None:
+        self.pacers.append(pacer)
+        if len(self.pacers) == 1:
+            await asyncio.sleep(0.3)
+
+    async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
+        return None
