@@ -70,10 +70,13 @@ def _sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor = dbapi_connection.cursor()
     try:
         for pragma in (
+            # First: the others take locks too (switching to WAL, or reading the journal
+            # mode while another connection writes), and without a busy timeout a new
+            # connection failed at once with "database is locked" beside a busy writer.
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",  # durable across process crashes in WAL mode
             "PRAGMA foreign_keys=ON",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
         ):
             cursor.execute(pragma)
     finally:
