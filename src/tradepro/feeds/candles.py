@@ -14,28 +14,14 @@ newer, so nothing is lost or reordered while the database is away.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
+from tradepro.domain.candles import Candle
 from tradepro.domain.fixed import div_round_half_even
 
 MINUTE_S = 60
 MAX_PENDING_CANDLES = 100_000
 """Memory bound while the database is down (about 23 days of 3 assets); beyond it the
 oldest pending minutes are dropped, and counted."""
-
-
-class Candle(NamedTuple):
-    """OHLC of the mid in integer ticks, for one asset and one interval (a minute as it is
-    aggregated and stored; wider ones as the candles route builds them from minutes)."""
-
-    asset: str
-    start_s: int
-    open: int
-    high: int
-    low: int
-    close: int
-    quotes: int
-    simulated: bool
 
 
 def mid_ticks(bid: int, ask: int) -> int:

@@ -8,22 +8,10 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.models import Candle as CandleRow
+from tradepro.domain.candles import Candle
 
 MINUTE_S = 60
 """The width of a stored row."""
-
-
-class StoredCandle(NamedTuple):
-    """OHLC of the mid in integer ticks of the instrument's price."""
-
-    asset: str
-    start_s: int
-    open: int
-    high: int
-    low: int
-    close: int
-    quotes: int
-    simulated: bool
 
 
 class Window(NamedTuple):
@@ -40,7 +28,7 @@ class Window(NamedTuple):
 
 async def read_candles(
     database: AsyncEngine, asset: str, width_s: int, window: Window
-) -> list[StoredCandle]:
+) -> list[Candle]:
     """Candles of ``width_s`` seconds built exactly from the one-minute rows, oldest first:
     open of the first minute, close of the last, the highest high, the lowest low."""
     table = CandleRow.__table__
@@ -54,7 +42,7 @@ async def read_candles(
         async with database.connect() as connection:
             rows = (await connection.execute(query)).all()
         found = [
-            StoredCandle(
+            Candle(
                 asset, row.start_s, row.open, row.high, row.low, row.close, row.quotes, bool(row[6])
             )
             for row in rows
@@ -80,7 +68,7 @@ async def read_candles(
         )
         edges = {row.start_s: row for row in (await connection.execute(edges_query)).all()}
     found = [
-        StoredCandle(
+        Candle(
             asset=asset,
             start_s=int(group.bucket),
             open=edges[group.first_s].open,
