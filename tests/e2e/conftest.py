@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from tests.support.e2e_pages import Device
 from tests.support.e2e_stack import ARTIFACTS, Stack
 from tests.support.servers import services_required
 from tradepro.web.serve import CHART_LIBRARY
 
 CHROMIUM = os.environ.get("TRADEPRO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1400, "height": 900}
+DEFAULT_DEVICE = Device("desktop", 1400, 900)
 
 Shot = Callable[[str], Path]
 
@@ -71,9 +72,13 @@ def artifacts_for(node: pytest.Item) -> Path:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A page in a new browser context (no cookies); uncaught script errors fail the test."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in a new browser context (no cookies); uncaught script errors fail the test.
+
+    A test parametrized indirectly on ``page`` gets a ``Device`` of its choice (e.g. the
+    phone, with touch and mobile emulation); by default, a desktop window."""
+    device: Device = getattr(request, "param", DEFAULT_DEVICE)
+    context = browser.new_context(**device.context_options())
     opened = context.new_page()
     crashes: list[str] = []
     opened.on("pageerror", lambda error: crashes.append(str(error)))

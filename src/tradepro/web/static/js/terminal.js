@@ -10,10 +10,11 @@ import { ApiError, api, newKey } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
 import { groupDigits, usd } from "./format.js";
-import { History, confirmClose } from "./history.js";
+import { History } from "./history.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
+import { symbolLabel } from "./symbols.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
@@ -33,8 +34,9 @@ export class Terminal {
     this.account = null;
     this.knownOpen = new Set();
     this.closingByUser = new Set();
-    this.history = new History((path, options) => this.call(path, options), report);
+    this.history = new History((path, options) => this.call(path, options), report, user.id);
     this.connection = "connecting";
+    this.wasLive = false;
     this.timers = [];
     this.refreshing = null;
     this.refreshAgain = false;
@@ -69,7 +71,7 @@ export class Terminal {
     this.chart.start(this.config.chartLibrary).then(() => this.showChart());
     this.feed.start();
     this.refresh();
-    this.history.refresh();
+    this.history.catchUp();
     this.timers.push(setInterval(() => this.renderQuote(), 1000));
     this.scheduleRefresh();
   }
@@ -87,7 +89,7 @@ export class Terminal {
     const picker = byId("asset");
     const saved = localStorage.getItem(ASSET_KEY);
     if (saved && this.instruments.has(saved)) this.asset = saved;
-    picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbol.replace("_", " / ") })));
+    picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbolLabel(symbol) })));
     picker.value = this.asset;
     picker.addEventListener("change", () => {
       this.asset = picker.value;
@@ -110,6 +112,7 @@ export class Terminal {
 
   showChart() {
     const { priceDecimals } = this.instruments.get(this.asset).info;
+    setText(byId("chart-title"), `${symbolLabel(this.asset)} · ${this.interval}`);
     this.chart.show(this.asset, this.interval, priceDecimals);
   }
 
@@ -156,6 +159,9 @@ export class Terminal {
     badge.dataset.state = state;
     badge.title = detail || (state === "live" ? "Live prices and order events" : "");
     if (state === "live") this.report("live", null);
+    // Back after a lost connection: list what closed meanwhile that nobody announced.
+    if (state === "live" && this.wasLive && paceChanged) this.history.catchUp();
+    if (state === "live") this.wasLive = true;
     else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
     if (paceChanged) this.scheduleRefresh();
   }
@@ -171,7 +177,7 @@ export class Terminal {
     const limit = `orders need a price at most ${this.config.staleAfterS} s old`;
     if (quote === undefined) {
       setText(stale, "No price yet");
-      stale.title = `No quote has arrived for ${this.asset} yet: ${limit}`;
+      stale.title = `No quote has arrived for ${symbolLabel(this.asset)} yet: ${limit}`;
     } else {
       setText(stale, `Stale ${Math.floor(age)} s`);
       stale.title = `No quote for ${Math.floor(age)} s: ${limit}`;
@@ -274,11 +280,11 @@ export class Terminal {
     show(positionsError, false);
     try {
       const closed = await this.call("/api/v1/trade/close-order", { method: "POST", body: { orderId: order.orderId } });
-      confirmClose(order, closed);
+      this.history.confirmClose(order, closed);
     } catch (error) {
       this.closingByUser.delete(order.orderId);
       button.disabled = false;
-      setText(positionsError, `Could not close the ${order.asset} position: ${error.message}`);
+      setText(positionsError, `Could not close the ${symbolLabel(order.asset)} position: ${error.message}`);
       show(positionsError, true);
       return;
     }
