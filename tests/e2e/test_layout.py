@@ -62,6 +62,7 @@ class OtherDevice:
         self.call("/api/v1/trade/close-order", {"orderId": order_id})
 
     def closed(self) -> list[dict[str, Any]]:
+        time.sleep(0.25)  # polled: gently, the page shares this user's reads a second
         orders: list[dict[str, Any]] = self.call("/api/v1/trade/get-close-orders?limit=5")["orders"]
         return orders
 
@@ -175,6 +176,22 @@ def test_every_screen_fits_orders_go_by_touch_and_notices_cover_nothing(
     assert covered_controls(page) == []
     assert_fits(page, device)
     shot("closed-while-away")
+    device.press(panel.get_by_role("button", name="Dismiss the list of trades closed"))
+    expect(panel).to_be_hidden()
+
+    # The network drops (and the live connection with it: the ws server restarts meanwhile,
+    # which closes it). Back online, the page lists what closed in between.
+    badge = page.get_by_test_id("badge-connection")
+    page.context.set_offline(True)
+    stack.restart("ws")
+    expect(badge).not_to_have_text("Live")
+    other.close(other.open())
+    page.context.set_offline(False)
+    expect(badge).to_have_text("Live", timeout=30_000)
+    expect(panel.get_by_test_id("away-trade")).to_have_count(1)
+    expect(panel.get_by_test_id("away-trade")).to_contain_text("Closed by you at 95,600.0")
+    assert_fits(page, device)
+    shot("closed-while-offline")
     device.press(panel.get_by_role("button", name="Dismiss the list of trades closed"))
     expect(panel).to_be_hidden()
 

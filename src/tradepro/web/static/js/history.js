@@ -8,6 +8,7 @@ import { byId, setText, show } from "./dom.js";
 import { groupDigits, reasonLabel, sideLabel, signedUsd } from "./format.js";
 import { USD_DECIMALS, parseSigned } from "./money.js";
 import { renderClosedOrders } from "./orders.js";
+import { Coalesced } from "./pace.js";
 import { symbolLabel } from "./symbols.js";
 import { toast } from "./toasts.js";
 
@@ -15,6 +16,8 @@ export const PAGE_SIZE = 20;
 const ENGINE_REASONS = new Set(["take_profit", "stop_loss", "margin_call"]);
 const RETRY_MS = [0, 250, 500, 1000, 2000, 4000, 8000];
 const AWAY_PAGES = 5;
+const RELOAD_GAP_MS = 300;
+const CATCH_UP_RETRY_MS = 5000;
 
 export class History {
   /** @param call  the API call that handles a 401; @param report  the error banner;
@@ -29,6 +32,7 @@ export class History {
     this.stopped = false;
     this.marker = new SeenMarker(userId);
     this.away = new AwayPanel();
+    this.loads = new Coalesced(() => this.load(), RELOAD_GAP_MS);
     this.moreButton = byId("history-more");
     this.moreButton.addEventListener("click", () => this.more());
   }
@@ -39,8 +43,13 @@ export class History {
     return this.call(`/api/v1/trade/get-close-orders?${query}`);
   }
 
-  /** Reload the newest page; returns its orders, or null when they could not be loaded (said why). */
-  async refresh() {
+  /** Reload the newest page (paced: the calls of a burst share one); returns its orders,
+   * or null when they could not be loaded (said why). */
+  refresh() {
+    return this.loads.call();
+  }
+
+  async load() {
     let body;
     try {
       body = await this.page(null);
@@ -78,9 +87,9 @@ export class History {
       this.orders = this.orders.concat(body.orders.filter((order) => !shown.has(order.orderId)));
       this.cursor = body.nextCursor;
       this.extended = true;
-      this.report("history", null);
+      this.report("history-more", null);
     } catch (error) {
-      if (error.status !== 401) this.report("history", `Cannot load older closed trades: ${error.message}`);
+      if (error.status !== 401) this.report("history-more", `Cannot load older closed trades: ${error.message}`);
     } finally {
       this.moreButton.disabled = false;
       setText(this.moreButton, "Show older trades");
@@ -111,7 +120,11 @@ export class History {
       try {
         body = await this.page(cursor);
       } catch (error) {
-        if (error.status !== 401) this.report("history", `Cannot load your closed trades: ${error.message}`);
+        if (error.status === 401 || this.stopped) return;
+        this.report("history", `Cannot load your closed trades: ${error.message}`);
+        setTimeout(() => {
+          if (!this.stopped) this.catchUp();
+        }, CATCH_UP_RETRY_MS);
         return;
       }
       if (cursor === null) this.mergeNewest(body);

@@ -15,10 +15,12 @@ import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
 import { symbolLabel } from "./symbols.js";
+import { Coalesced } from "./pace.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
 const REFRESH_OFFLINE_MS = 2000;
+const REFRESH_GAP_MS = 300;
 const ASSET_KEY = "tradepro.asset";
 
 export class Terminal {
@@ -38,8 +40,7 @@ export class Terminal {
     this.connection = "connecting";
     this.wasLive = false;
     this.timers = [];
-    this.refreshing = null;
-    this.refreshAgain = false;
+    this.accountLoads = new Coalesced(() => this.loadAccount(), REFRESH_GAP_MS);
     this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), (order, button) =>
       this.close(order, button),
     );
@@ -218,20 +219,9 @@ export class Terminal {
     }, delay);
   }
 
-  /** Reload open orders and balance (one at a time; a call during one runs once after). */
-  async refresh() {
-    if (this.refreshing !== null) {
-      this.refreshAgain = true;
-      return this.refreshing;
-    }
-    this.refreshing = this.loadAccount().finally(() => {
-      this.refreshing = null;
-    });
-    await this.refreshing;
-    if (this.refreshAgain) {
-      this.refreshAgain = false;
-      await this.refresh();
-    }
+  /** Reload open orders and balance (one at a time, paced: the calls of a burst share one). */
+  refresh() {
+    return this.accountLoads.call();
   }
 
   async loadAccount() {
