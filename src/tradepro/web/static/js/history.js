@@ -37,7 +37,8 @@ export class History {
     this.moreButton.addEventListener("click", () => this.more());
   }
 
-  page(cursor) {
+  /** One page of closed trades, newest first, from `cursor` (null: the newest). */
+  fetchPage(cursor) {
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (cursor !== null) query.set("cursor", cursor);
     return this.call(`/api/v1/trade/get-close-orders?${query}`);
@@ -52,7 +53,7 @@ export class History {
   async load() {
     let body;
     try {
-      body = await this.page(null);
+      body = await this.fetchPage(null);
     } catch (error) {
       if (error.status !== 401) this.report("history", `Cannot load your closed trades: ${error.message}`);
       return null;
@@ -82,7 +83,7 @@ export class History {
     this.moreButton.disabled = true;
     setText(this.moreButton, "Loading…");
     try {
-      const body = await this.page(this.cursor);
+      const body = await this.fetchPage(this.cursor);
       const shown = new Set(this.orders.map((order) => order.orderId));
       this.orders = this.orders.concat(body.orders.filter((order) => !shown.has(order.orderId)));
       this.cursor = body.nextCursor;
@@ -118,7 +119,7 @@ export class History {
     for (let pages = 0; pages < AWAY_PAGES && !reached; pages += 1) {
       let body;
       try {
-        body = await this.page(cursor);
+        body = await this.fetchPage(cursor);
       } catch (error) {
         if (error.status === 401 || this.stopped) return;
         this.report("history", `Cannot load your closed trades: ${error.message}`);

@@ -14,8 +14,8 @@ import { History } from "./history.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
-import { symbolLabel } from "./symbols.js";
 import { Coalesced } from "./pace.js";
+import { symbolLabel } from "./symbols.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
@@ -160,10 +160,10 @@ export class Terminal {
     badge.dataset.state = state;
     badge.title = detail || (state === "live" ? "Live prices and order events" : "");
     if (state === "live") this.report("live", null);
+    else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
     // Back after a lost connection: list what closed meanwhile that nobody announced.
     if (state === "live" && this.wasLive && paceChanged) this.history.catchUp();
     if (state === "live") this.wasLive = true;
-    else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
     if (paceChanged) this.scheduleRefresh();
   }
 
