@@ -131,7 +131,7 @@ export class Terminal {
         arrivedAt: performance.now(),
       });
     } catch (error) {
-      this.report("live", `Live feed sent an unreadable ${message.asset} quote: ${error.message}`);
+      this.report("live", `Live feed sent an unreadable ${symbolLabel(message.asset)} quote: ${error.message}`);
       return;
     }
     this.chart.onQuote(message.asset, message.mid, message.ts);
