@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.e2e_pages import (
     DESKTOP,
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 ASSET = "BTC_USDC"
 PAGE_SIZE = 20  # history.js PAGE_SIZE
 MORE_TRADES = PAGE_SIZE + 3  # closed from "another device": with the one closed by tap, 24
+NARROW = Device("narrow window", 800, 900)
 ORDER = {"asset": ASSET, "side": "buy", "qty": "0.01", "leverage": 10}
 
 
@@ -65,6 +66,14 @@ class OtherDevice:
         time.sleep(0.25)  # polled: gently, the page shares this user's reads a second
         orders: list[dict[str, Any]] = self.call("/api/v1/trade/get-close-orders?limit=5")["orders"]
         return orders
+
+
+def within_width(device: Device, *parts: Locator) -> None:
+    """Each part, scrolled to, lies within the screen's width (not off to the right)."""
+    for part in parts:
+        part.scroll_into_view_if_needed()
+        box = part.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= device.width
 
 
 @pytest.mark.parametrize(
@@ -120,12 +129,15 @@ def test_every_screen_fits_orders_go_by_touch_and_notices_cover_nothing(
     expect(row.locator("td.asset")).to_have_text("BTC/USDC")
     expect(row.get_by_test_id("pnl")).to_have_text("-$0.10")
     close = row.get_by_role("button", name="Close the long 0.01000 BTC/USDC position")
-    for part in (row.get_by_test_id("pnl"), close):  # on screen, not off to the right
-        part.scroll_into_view_if_needed()
-        box = part.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= device.width
+    within_width(device, row.get_by_test_id("pnl"), close)
     assert_fits(page, device)
     shot("position-open")
+    if not device.touch:  # a window made narrow (split screen): cards too, nothing cut off
+        page.set_viewport_size({"width": NARROW.width, "height": NARROW.height})
+        within_width(NARROW, row.get_by_test_id("pnl"), close)
+        assert_fits(page, NARROW)
+        shot("position-open-narrow-window")
+        page.set_viewport_size({"width": device.width, "height": device.height})
 
     # ... and closed by a tap: the notification takes its own place, over nothing.
     device.press(close)
