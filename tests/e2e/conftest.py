@@ -15,15 +15,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
+from tests.support.e2e_pages import Device
 from tests.support.e2e_stack import ARTIFACTS, Stack
 from tests.support.servers import services_required
-from tradepro.web.serve import CHART_LIBRARY
+from tradepro.web.serve import CHART_LIBRARY, STATIC_DIR
 
 CHROMIUM = os.environ.get("TRADEPRO_TEST_CHROMIUM", "/usr/bin/chromium")
+MODULES_ORIGIN = "http://tradepro.test"
+"""Where ``module_page`` serves the static files (routed by the test: never on the network)."""
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1400, "height": 900}
+DEFAULT_DEVICE = Device("desktop", 1400, 900)
 
 Shot = Callable[[str], Path]
 
@@ -71,9 +74,13 @@ def artifacts_for(node: pytest.Item) -> Path:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A page in a new browser context (no cookies); uncaught script errors fail the test."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in a new browser context (no cookies); uncaught script errors fail the test.
+
+    A test parametrized indirectly on ``page`` gets a ``Device`` of its choice (e.g. the
+    phone, with touch and mobile emulation); by default, a desktop window."""
+    device: Device = getattr(request, "param", DEFAULT_DEVICE)
+    context = browser.new_context(**device.context_options())
     opened = context.new_page()
     crashes: list[str] = []
     opened.on("pageerror", lambda error: crashes.append(str(error)))
@@ -129,3 +136,24 @@ def stack(
         folder.mkdir(parents=True, exist_ok=True)
         for log in tmp_path.glob("*.log"):
             shutil.copy(log, folder / log.name)
+
+
+@pytest.fixture
+def module_page(page: Page) -> Iterator[Page]:
+    """A blank page on an origin that serves the UI's static files from the source tree:
+    a test imports the page's modules and runs their functions (no server needed)."""
+
+    def serve(route: Route) -> None:
+        path = route.request.url.removeprefix(MODULES_ORIGIN).split("?")[0]
+        if path == "/":
+            route.fulfill(body="<!doctype html><title>modules</title>", content_type="text/html")
+            return
+        local = (STATIC_DIR / path.removeprefix("/static/")).resolve()
+        if not local.is_relative_to(STATIC_DIR) or not local.is_file():
+            route.fulfill(status=404, body="not found")
+            return
+        route.fulfill(body=local.read_bytes(), content_type="text/javascript")
+
+    page.route(f"{MODULES_ORIGIN}/**", serve)
+    page.goto(f"{MODULES_ORIGIN}/")
+    yield page

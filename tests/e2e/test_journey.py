@@ -67,9 +67,9 @@ def test_sign_in_buy_watch_the_pnl_close_and_find_it_in_history(
     expect(page.get_by_test_id("preview-free")).to_have_text(usd(STARTING_CENTS - margin))
     shot("order-ticket")
 
-    page.get_by_role("button", name="Buy BTC_USDC").click()
+    page.get_by_role("button", name="Buy BTC/USDC").click()
     expect(page.get_by_test_id("ticket-result")).to_contain_text(
-        "Bought 0.01000 BTC_USDC at 95,010.0"
+        "Bought 0.01000 BTC/USDC at 95,010.0"
     )
     row = page.get_by_test_id("open-order")
     expect(row).to_have_count(1)
@@ -92,7 +92,7 @@ def test_sign_in_buy_watch_the_pnl_close_and_find_it_in_history(
     shot("position-in-profit")
 
     # Close it: the trade leaves the open positions and shows in history with its reason.
-    row.get_by_role("button", name="Close the long 0.01000 BTC_USDC position").click()
+    row.get_by_role("button", name="Close the long 0.01000 BTC/USDC position").click()
     expect(page.get_by_test_id("open-order")).to_have_count(0)
     closed = page.get_by_test_id("closed-order")
     expect(closed).to_have_count(1)
@@ -101,7 +101,7 @@ def test_sign_in_buy_watch_the_pnl_close_and_find_it_in_history(
     expect(closed).to_contain_text("95,600.0")
     expect(page.get_by_test_id("balance")).to_have_text(usd(STARTING_CENTS + pnl))
     expect(page.get_by_test_id("locked-margin")).to_have_text("$0.00")
-    toast = page.get_by_test_id("toast").filter(has_text="Closed BTC_USDC long")
+    toast = page.get_by_test_id("toast").filter(has_text="Closed BTC/USDC long")
     expect(toast).to_contain_text("PnL +$5.90")
     shot("closed-in-history")
 

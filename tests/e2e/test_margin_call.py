@@ -41,7 +41,7 @@ def test_a_margin_call_from_the_feed_shows_a_notification(
     margin = eth.margin(ask, qty, 50)
     liquidation = eth.liquidation_price(Side.BUY, ask, qty, margin)
     expect(page.get_by_test_id("preview-liquidation")).to_have_text(price(liquidation, ASSET))
-    page.get_by_role("button", name="Buy ETH_USDC").click()
+    page.get_by_role("button", name="Buy ETH/USDC").click()
     row = page.get_by_test_id("open-order")
     expect(row).to_have_count(1)
     expect(row.get_by_test_id("liquidation-price")).to_have_text(price(liquidation, ASSET))

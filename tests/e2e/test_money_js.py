@@ -9,19 +9,15 @@ to the cent and the tick. Number parsing must accept and refuse the same inputs.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page
 
 from tradepro.domain.fixed import InvalidNumberError, format_scaled, parse_scaled
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Contract, Position
-from tradepro.web.serve import STATIC_DIR
 
-ORIGIN = "http://tradepro.test"
 CASES = 3000
 
 RUN_CASES = """async (cases) => {
@@ -49,26 +45,6 @@ RUN_PARSES = """async (cases) => {
     }
   });
 }"""
-
-
-@pytest.fixture
-def module_page(page: Page) -> Iterator[Page]:
-    """A blank page on an origin that serves the UI's static files from the source tree."""
-
-    def serve(route: Route) -> None:
-        path = route.request.url.removeprefix(ORIGIN).split("?")[0]
-        if path == "/":
-            route.fulfill(body="<!doctype html><title>money</title>", content_type="text/html")
-            return
-        local = (STATIC_DIR / path.removeprefix("/static/")).resolve()
-        if not local.is_relative_to(STATIC_DIR) or not local.is_file():
-            route.fulfill(status=404, body="not found")
-            return
-        route.fulfill(body=local.read_bytes(), content_type="text/javascript")
-
-    page.route(f"{ORIGIN}/**", serve)
-    page.goto(f"{ORIGIN}/")
-    yield page
 
 
 def random_case(rng: random.Random) -> tuple[dict[str, Any], Instrument, int]:

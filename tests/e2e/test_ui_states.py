@@ -42,7 +42,7 @@ def test_badges_and_errors_are_shown_in_words(
     # A quantity finer than the instrument's step is refused before anything is sent.
     fill_ticket(page, "buy", "0.001", 5)
     expect(page.get_by_test_id("ticket-note")).to_have_text("qty: has more than 2 decimal places")
-    page.get_by_role("button", name="Buy SOL_USDC").click()
+    page.get_by_role("button", name="Buy SOL/USDC").click()
     expect(page.get_by_test_id("ticket-error")).to_have_text("qty: has more than 2 decimal places")
 
     # Too big for the balance: the preview warns, and the engine's refusal is shown in words.
@@ -52,7 +52,7 @@ def test_badges_and_errors_are_shown_in_words(
     )
     stack.publish_simulated(ASSET, "180.02", "180.08")  # fresh, so the balance is what fails
     expect(page.get_by_test_id("ask")).to_have_text("180.08")
-    page.get_by_role("button", name="Buy SOL_USDC").click()
+    page.get_by_role("button", name="Buy SOL/USDC").click()
     expect(page.get_by_test_id("ticket-error")).to_have_text(
         "Order refused: margin $18008.00 exceeds the free balance $5000.00"
     )
@@ -64,7 +64,7 @@ def test_badges_and_errors_are_shown_in_words(
     expect(stale).to_have_text(re.compile(r"Stale \d+ s"))
     expect(stale).to_have_attribute("title", re.compile(r"No quote for \d+ s"))
     fill_ticket(page, "buy", "1", 5)
-    page.get_by_role("button", name="Buy SOL_USDC").click()
+    page.get_by_role("button", name="Buy SOL/USDC").click()
     expect(page.get_by_test_id("ticket-error")).to_contain_text(
         "Order refused: last SOL_USDC price is"
     )
@@ -73,7 +73,7 @@ def test_badges_and_errors_are_shown_in_words(
 
     # The session ends (cookie gone): the next call answers 401 and the page asks to sign in.
     page.context.clear_cookies()
-    page.get_by_role("button", name="Buy SOL_USDC").click()
+    page.get_by_role("button", name="Buy SOL/USDC").click()
     expect(page.get_by_role("heading", name="Sign in to TradePro")).to_be_visible()
     expect(page.get_by_test_id("signin-error")).to_have_text(
         "Your session has ended: sign in again."

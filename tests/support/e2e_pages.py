@@ -3,13 +3,80 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.e2e_stack import Stack
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from tradepro.domain.positions import Contract
+
+
+@dataclass(frozen=True)
+class Device:
+    """A screen the page is tried on: a desktop window, or a phone with touch and mobile
+    emulation (where ``innerWidth`` grows to the content: only ``scrollWidth`` tells)."""
+
+    name: str
+    width: int
+    height: int
+    touch: bool = False
+
+    def context_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"viewport": {"width": self.width, "height": self.height}}
+        if self.touch:
+            options |= {"is_mobile": True, "has_touch": True, "device_scale_factor": 3}
+        return options
+
+    def press(self, target: Locator) -> None:
+        """A tap on a touch screen, a click elsewhere; both wait until nothing else would
+        receive the event at the target's place (a covered button fails)."""
+        if self.touch:
+            target.tap()
+        else:
+            target.click()
+
+
+PHONE = Device("phone", 390, 844, touch=True)
+DESKTOP = Device("desktop", 1440, 900)
+
+_COVERED = """() => {
+  const drawn = (node) => {
+    const box = node.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(node).visibility !== "hidden";
+  };
+  const notes = [...document.querySelectorAll("[data-testid=toast], [data-testid=away-panel]")]
+    .filter(drawn);
+  const controls = [...document.querySelectorAll(
+    "button, input:not([type=radio]), select, label.side, [data-testid=pnl], [data-testid=mark]",
+  )].filter(drawn);
+  const found = [];
+  for (const note of notes) {
+    const a = note.getBoundingClientRect();
+    for (const control of controls) {
+      if (note.contains(control)) continue;
+      const b = control.getBoundingClientRect();
+      if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+        found.push(`${note.dataset.testid} covers ${control.outerHTML.slice(0, 100)}`);
+      }
+    }
+  }
+  return found;
+}"""
+
+
+def assert_fits(page: Page, device: Device) -> None:
+    """No sideways panning: the document is no wider than the screen."""
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= device.width, f"the page is {width} px wide on a {device.width} px screen"
+
+
+def covered_controls(page: Page) -> list[str]:
+    """Every control, price or PnL that a notification lies over, as it is drawn now."""
+    found: list[str] = page.evaluate(_COVERED)
+    return found
 
 
 def new_email() -> str:

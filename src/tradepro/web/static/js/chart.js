@@ -6,6 +6,7 @@
 
 import { api } from "./api.js";
 import { el, setText, show } from "./dom.js";
+import { symbolLabel } from "./symbols.js";
 
 const LIBRARY_URL = "/static/vendor/lightweight-charts.standalone.production.js";
 const INTERVAL_S = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 };
@@ -109,7 +110,7 @@ export class PriceChart {
     this.series.setData(bars);
     this.last = bars.length ? { ...bars[bars.length - 1] } : null;
     this.box.dataset.candles = String(bars.length);
-    if (bars.length === 0) this.say(`No recorded prices for ${asset} yet: candles appear as quotes arrive.`);
+    if (bars.length === 0) this.say(`No recorded prices for ${symbolLabel(asset)} yet: candles appear as quotes arrive.`);
     else this.say("");
   }
 

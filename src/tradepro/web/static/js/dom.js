@@ -29,3 +29,9 @@ export function setText(node, text) {
 export function show(node, visible) {
   node.hidden = !visible;
 }
+
+/** The words of a table's column headers, in order (a table shown as cards labels each
+ * cell with them, so the page says each column's name once, in its HTML). */
+export function headerLabels(table) {
+  return [...table.tHead.rows[0].cells].map((cell) => cell.textContent.trim());
+}

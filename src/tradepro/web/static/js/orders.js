@@ -1,11 +1,14 @@
 // The positions tables: open positions (live mark and PnL, a close button) and history.
 //
 // Open rows are keyed by order id and updated in place on every quote, so a row (and its
-// button) is never replaced under the user's pointer.
+// button) is never replaced under the user's pointer. Every cell carries its column's
+// header as `data-label`: on a phone the stylesheet turns each row into a card that shows
+// those labels, so the whole position (PnL and Close included) fits the screen's width.
 
-import { el, setText, show } from "./dom.js";
+import { el, headerLabels, setText, show } from "./dom.js";
 import { groupDigits, reasonLabel, sideLabel, signedUsd, timeLabel, tone, usd } from "./format.js";
 import { USD_DECIMALS, closePriceFor, formatScaled, parseScaled, parseSigned } from "./money.js";
+import { symbolLabel } from "./symbols.js";
 
 /** An open order from the API with its numbers as scaled BigInts. */
 export function parseOpenOrder(order, instrument) {
@@ -33,6 +36,7 @@ export class OpenOrdersTable {
     this.empty = empty;
     this.onClose = onClose;
     this.rows = new Map();
+    this.labels = headerLabels(body.closest("table"));
   }
 
   /** Make the rows match `orders` (parsed), keeping the rows that stay. */
@@ -53,31 +57,33 @@ export class OpenOrdersTable {
   }
 
   addRow(order) {
-    const cell = (text, props = {}) => el("td", { text, ...props });
-    const mark = cell("—", { class: "num", "data-testid": "mark" });
-    const pnl = cell("—", { class: "num pnl", "data-testid": "pnl" });
-    const label = `${sideLabel(order.side).toLowerCase()} ${order.qty} ${order.asset}`;
-    const button = el("button", {
-      type: "button", class: "ghost small", text: "Close", "data-testid": "close-order",
-      "aria-label": `Close the ${label} position`,
-    });
-    const row = { order, mark, pnl, button, node: null };
-    button.addEventListener("click", () => this.onClose(row.order, button));
-    const levels = `${price(order.takeProfit)} / ${price(order.stopLoss)}`;
+    const [asset, side, qty, lev, open, mark, liquidation, levels, margin, pnl] = this.labels;
+    const cell = (label, text, props = {}) => el("td", { text, "data-label": label, ...props });
+    const row = {
+      order,
+      mark: cell(mark, "—", { class: "num", "data-testid": "mark" }),
+      pnl: cell(pnl, "—", { class: "num pnl", "data-testid": "pnl" }),
+      button: el("button", {
+        type: "button", class: "ghost small", text: "Close", "data-testid": "close-order",
+        "aria-label": `Close the ${sideLabel(order.side).toLowerCase()} ${order.qty} ${symbolLabel(order.asset)} position`,
+      }),
+      node: null,
+    };
+    row.button.addEventListener("click", () => this.onClose(row.order, row.button));
     row.node = el(
       "tr",
       { "data-testid": "open-order", dataset: { orderId: order.orderId, asset: order.asset } },
-      cell(order.asset),
-      cell(sideLabel(order.side), { class: `side-${order.side}` }),
-      cell(order.qty, { class: "num" }),
-      cell(`${order.leverage}x`, { class: "num" }),
-      cell(price(order.openPrice), { class: "num" }),
-      mark,
-      cell(price(order.liquidationPrice), { class: "num", "data-testid": "liquidation-price" }),
-      cell(levels, { class: "num muted" }),
-      cell(usd(order.marginCents), { class: "num" }),
-      pnl,
-      el("td", { class: "action" }, button),
+      cell(asset, symbolLabel(order.asset), { class: "asset" }),
+      cell(side, sideLabel(order.side), { class: `side-${order.side}` }),
+      cell(qty, order.qty, { class: "num" }),
+      cell(lev, `${order.leverage}x`, { class: "num" }),
+      cell(open, price(order.openPrice), { class: "num" }),
+      row.mark,
+      cell(liquidation, price(order.liquidationPrice), { class: "num", "data-testid": "liquidation-price" }),
+      cell(levels, `${price(order.takeProfit)} / ${price(order.stopLoss)}`, { class: "num muted" }),
+      cell(margin, usd(order.marginCents), { class: "num" }),
+      row.pnl,
+      el("td", { class: "action" }, row.button),
     );
     this.body.append(row.node);
     return row;
@@ -103,21 +109,24 @@ export class OpenOrdersTable {
   }
 }
 
+/** Show `orders` (closed, newest first) as the rows of `body`'s table. */
 export function renderClosedOrders(body, empty, orders) {
+  const [closed, asset, side, qty, lev, open, close, pnl, reason] = headerLabels(body.closest("table"));
+  const cell = (label, text, props = {}) => el("td", { text, "data-label": label, ...props });
   const rows = orders.map((order) => {
-    const pnl = parseSigned(order.pnl, USD_DECIMALS, "pnl");
+    const result = parseSigned(order.pnl, USD_DECIMALS, "pnl");
     return el(
       "tr",
       { "data-testid": "closed-order", dataset: { orderId: order.orderId, reason: order.reason } },
-      el("td", { text: timeLabel(order.closedAt), title: order.closedAt }),
-      el("td", { text: order.asset }),
-      el("td", { text: sideLabel(order.side), class: `side-${order.side}` }),
-      el("td", { text: order.qty, class: "num" }),
-      el("td", { text: `${order.leverage}x`, class: "num" }),
-      el("td", { text: groupDigits(order.openPrice), class: "num" }),
-      el("td", { text: groupDigits(order.closePrice), class: "num" }),
-      el("td", { text: signedUsd(pnl), class: "num pnl", "data-testid": "pnl", dataset: { tone: tone(pnl) } }),
-      el("td", { text: reasonLabel(order.reason) + (order.liquidated ? " (liquidated)" : ""), "data-testid": "reason" }),
+      cell(closed, timeLabel(order.closedAt), { title: order.closedAt }),
+      cell(asset, symbolLabel(order.asset), { class: "asset" }),
+      cell(side, sideLabel(order.side), { class: `side-${order.side}` }),
+      cell(qty, order.qty, { class: "num" }),
+      cell(lev, `${order.leverage}x`, { class: "num" }),
+      cell(open, groupDigits(order.openPrice), { class: "num" }),
+      cell(close, groupDigits(order.closePrice), { class: "num" }),
+      cell(pnl, signedUsd(result), { class: "num pnl", "data-testid": "pnl", dataset: { tone: tone(result) } }),
+      cell(reason, reasonLabel(order.reason) + (order.liquidated ? " (liquidated)" : ""), { "data-testid": "reason" }),
     );
   });
   body.replaceChildren(...rows);

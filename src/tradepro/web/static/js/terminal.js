@@ -10,14 +10,17 @@ import { ApiError, api, newKey } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
 import { groupDigits, usd } from "./format.js";
-import { History, confirmClose } from "./history.js";
+import { History } from "./history.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
+import { Coalesced } from "./pace.js";
+import { symbolLabel } from "./symbols.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
 const REFRESH_OFFLINE_MS = 2000;
+const REFRESH_GAP_MS = 300;
 const ASSET_KEY = "tradepro.asset";
 
 export class Terminal {
@@ -33,11 +36,11 @@ export class Terminal {
     this.account = null;
     this.knownOpen = new Set();
     this.closingByUser = new Set();
-    this.history = new History((path, options) => this.call(path, options), report);
+    this.history = new History((path, options) => this.call(path, options), report, user.id);
     this.connection = "connecting";
+    this.wasLive = false;
     this.timers = [];
-    this.refreshing = null;
-    this.refreshAgain = false;
+    this.accountLoads = new Coalesced(() => this.loadAccount(), REFRESH_GAP_MS);
     this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), (order, button) =>
       this.close(order, button),
     );
@@ -69,7 +72,7 @@ export class Terminal {
     this.chart.start(this.config.chartLibrary).then(() => this.showChart());
     this.feed.start();
     this.refresh();
-    this.history.refresh();
+    this.history.catchUp();
     this.timers.push(setInterval(() => this.renderQuote(), 1000));
     this.scheduleRefresh();
   }
@@ -87,7 +90,7 @@ export class Terminal {
     const picker = byId("asset");
     const saved = localStorage.getItem(ASSET_KEY);
     if (saved && this.instruments.has(saved)) this.asset = saved;
-    picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbol.replace("_", " / ") })));
+    picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbolLabel(symbol) })));
     picker.value = this.asset;
     picker.addEventListener("change", () => {
       this.asset = picker.value;
@@ -110,6 +113,7 @@ export class Terminal {
 
   showChart() {
     const { priceDecimals } = this.instruments.get(this.asset).info;
+    setText(byId("chart-title"), `${symbolLabel(this.asset)} · ${this.interval}`);
     this.chart.show(this.asset, this.interval, priceDecimals);
   }
 
@@ -127,7 +131,7 @@ export class Terminal {
         arrivedAt: performance.now(),
       });
     } catch (error) {
-      this.report("live", `Live feed sent an unreadable ${message.asset} quote: ${error.message}`);
+      this.report("live", `Live feed sent an unreadable ${symbolLabel(message.asset)} quote: ${error.message}`);
       return;
     }
     this.chart.onQuote(message.asset, message.mid, message.ts);
@@ -157,6 +161,9 @@ export class Terminal {
     badge.title = detail || (state === "live" ? "Live prices and order events" : "");
     if (state === "live") this.report("live", null);
     else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
+    // Back after a lost connection: list what closed meanwhile that nobody announced.
+    if (state === "live" && this.wasLive && paceChanged) this.history.catchUp();
+    if (state === "live") this.wasLive = true;
     if (paceChanged) this.scheduleRefresh();
   }
 
@@ -171,7 +178,7 @@ export class Terminal {
     const limit = `orders need a price at most ${this.config.staleAfterS} s old`;
     if (quote === undefined) {
       setText(stale, "No price yet");
-      stale.title = `No quote has arrived for ${this.asset} yet: ${limit}`;
+      stale.title = `No quote has arrived for ${symbolLabel(this.asset)} yet: ${limit}`;
     } else {
       setText(stale, `Stale ${Math.floor(age)} s`);
       stale.title = `No quote for ${Math.floor(age)} s: ${limit}`;
@@ -212,20 +219,9 @@ export class Terminal {
     }, delay);
   }
 
-  /** Reload open orders and balance (one at a time; a call during one runs once after). */
-  async refresh() {
-    if (this.refreshing !== null) {
-      this.refreshAgain = true;
-      return this.refreshing;
-    }
-    this.refreshing = this.loadAccount().finally(() => {
-      this.refreshing = null;
-    });
-    await this.refreshing;
-    if (this.refreshAgain) {
-      this.refreshAgain = false;
-      await this.refresh();
-    }
+  /** Reload open orders and balance (one at a time, paced: the calls of a burst share one). */
+  refresh() {
+    return this.accountLoads.call();
   }
 
   async loadAccount() {
@@ -274,11 +270,11 @@ export class Terminal {
     show(positionsError, false);
     try {
       const closed = await this.call("/api/v1/trade/close-order", { method: "POST", body: { orderId: order.orderId } });
-      confirmClose(order, closed);
+      this.history.confirmClose(order, closed);
     } catch (error) {
       this.closingByUser.delete(order.orderId);
       button.disabled = false;
-      setText(positionsError, `Could not close the ${order.asset} position: ${error.message}`);
+      setText(positionsError, `Could not close the ${symbolLabel(order.asset)} position: ${error.message}`);
       show(positionsError, true);
       return;
     }

@@ -4,6 +4,7 @@
 import { byId, setText, show } from "./dom.js";
 import { groupDigits, usd } from "./format.js";
 import { InputError, formatScaled, openPriceFor, parseScaled } from "./money.js";
+import { symbolLabel } from "./symbols.js";
 
 const MAX_SLIPPAGE_BPS = 10000;
 
@@ -67,7 +68,7 @@ export class OrderTicket {
     const side = this.side();
     const { info, contract } = this.context.instrument();
     setText(byId("leverage-value"), `${this.leverage.value}x`);
-    setText(this.button, `${side === "buy" ? "Buy" : "Sell"} ${info.symbol}`);
+    setText(this.button, `${side === "buy" ? "Buy" : "Sell"} ${symbolLabel(info.symbol)}`);
     this.button.className = `primary ${side}`;
     const quote = this.context.quote();
     const price = quote ? openPriceFor(side, quote) : null;
@@ -134,7 +135,7 @@ export class OrderTicket {
       const verb = opened.side === "buy" ? "Bought" : "Sold";
       this.say(
         "ticket-ok",
-        `${verb} ${opened.qty} ${opened.asset} at ${groupDigits(opened.openPrice)}: ` +
+        `${verb} ${opened.qty} ${symbolLabel(opened.asset)} at ${groupDigits(opened.openPrice)}: ` +
           `$${groupDigits(opened.margin)} margin locked, liquidation at ${groupDigits(opened.liquidationPrice)}.`,
       );
     } catch (error) {
