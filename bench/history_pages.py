@@ -6,14 +6,14 @@ trades of ``--other-users`` other users, written as the engine writes them
 (``SnapshotStore.record_trades``), ``--tie`` trades per close time (one tick closes several
 positions at the same microsecond), then ``ANALYZE``. Then, ``--page-size`` (50) per page:
 
-1. Query: ``closed_trades_page`` for page 1 and page ``--deep-page`` (2,000: the last
-   page of a 100k history), each ``--repeats`` times, alternating; the medians
-   (``page1_ms``, ``deep_page_ms``) and their ratio (``ratio``, target <= 1.5). Then the
-   whole history page after page, following the cursors (``walk_s``), checking that the
-   pages hold every trade once, in order.
+1. Query, through ``closed_trades_page`` as the route calls it (one row more than a
+   page): the whole history page after page, following the cursors (``walk_s``, checked:
+   every trade once); then page 1 and page ``--deep-page`` (2,000: the last page of a 100k
+   history) ``--repeats`` times each, alternating, and their medians (``page1_ms``,
+   ``deep_page_ms``) and ratio (``ratio``, target <= 1.5).
 2. HTTP (skip with ``--no-http``): a ``tradepro api`` process on the same database (a
-   private Redis namespace, or the embedded bus with ``--sqlite``); the same medians and
-   walk through ``GET /api/v1/trade/get-close-orders`` (``http_*``).
+   private Redis namespace, or the embedded bus with ``--sqlite``); the same walk and
+   medians through ``GET /api/v1/trade/get-close-orders`` (``http_*``).
 
 Last line: JSON with every figure, ``ratio`` and ``http_ratio`` last.
 """
@@ -49,7 +49,6 @@ from tradepro.domain.orders import CloseReason, Side
 from tradepro.domain.positions import Position
 from tradepro.security.tokens import SESSION, issue
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-" + uuid.uuid4().hex
 T0_US = 1_780_000_000 * 10**6
 """The first close time (a recent date): trades close every few milliseconds after it."""
