@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -214,6 +215,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         result |= await through_query(database_url, user_id, args)
         if args.http:
             result |= await through_http(env, user_id, args, work)
+    except BaseException:
+        say(f"stopped: the api's log (and the SQLite files) are kept in {work}")
+        raise
+    else:
+        shutil.rmtree(work)
     finally:
         if admin is not None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
