@@ -9,18 +9,16 @@ test counts the rows PostgreSQL reads for a page of an asset with a long history
 from __future__ import annotations
 
 import functools
-import json
 import random
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.query_plans import postgres_plan, scans_of, statements
 from tradepro.db.migrate import upgrade
 from tradepro.db.models import Candle as CandleRow
 from tradepro.db.queries.candles import MINUTE_S, Window, read_candles
@@ -104,12 +102,6 @@ async def test_every_window_gets_the_candles_merged_from_all_its_minutes(
     assert await read_candles(db_engine, asset, width_s, window) == expected(rows, width_s, window)
 
 
-def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", ()):
-        yield from plan_nodes(child)
-
-
 DAYS = 30
 
 
@@ -127,25 +119,11 @@ async def test_a_page_of_hour_candles_reads_a_page_of_minutes_on_postgresql(
             await connection.exec_driver_sql("ANALYZE")
         end_s = None if before_day is None else T0 + before_day * 86_400
         window = Window(first_s=None, end_s=end_s, forward=False, limit=24)
-        sent: list[tuple[str, Any]] = []
-
-        def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-            sent.append((statement, parameters))
-
-        event.listen(database.sync_engine, "before_cursor_execute", remember)
-        try:
+        with statements(database) as sent:
             found = await read_candles(database, "BTC_USDC", 3600, window)
-        finally:
-            event.remove(database.sync_engine, "before_cursor_execute", remember)
         assert found == expected(rows, 3600, window)
-        grouped = next(pair for pair in sent if "GROUP BY" in pair[0])
-        async with database.connect() as connection:
-            result = await connection.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {grouped[0]}", grouped[1]
-            )
-            document = result.scalar_one()
-        plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
-        [scan] = [node for node in plan_nodes(plan) if node.get("Relation Name") == "candles"]
+        plan = await postgres_plan(database, next(pair for pair in sent if "GROUP BY" in pair[0]))
+        [scan] = scans_of(plan, "candles")
         # 24 hours of minutes, of the 2,880 to 43,200 before the window's end (the
         # group-by used to read all of them).
         assert scan["Actual Rows"] <= 24 * 60, scan

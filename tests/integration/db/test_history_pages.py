@@ -9,20 +9,17 @@ deep page, with the exact statement and parameters the function sent.
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.query_plans import Sent, node_types, postgres_plan, scans_of, statements
 from tradepro.db.migrate import upgrade
 from tradepro.db.queries.trades import TradeRow, closed_trades_page
 from tradepro.db.session import open_database
@@ -119,24 +116,9 @@ def build_history(user_id: str, count: int, tie: int, rng: random.Random) -> lis
     return [closed(user_id, T0_US + (index // tie) * 3000, rng) for index in range(count)]
 
 
-@contextmanager
-def statements(database: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
-    """Every statement sent to the driver meanwhile, with its parameters, as sent."""
-    sent: list[tuple[str, Any]] = []
-
-    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(database.sync_engine, "before_cursor_execute", remember)
-    try:
-        yield sent
-    finally:
-        event.remove(database.sync_engine, "before_cursor_execute", remember)
-
-
 async def deep_page_statement(
     database: AsyncEngine, user_id: str, history: list[ClosedTrade], depth: float
-) -> tuple[str, Any]:
+) -> Sent:
     """The statement and parameters of the page at ``depth`` (0 newest, 1 oldest) of the
     user's history, as ``closed_trades_page`` sends them."""
     ordered = sorted((key(trade) for trade in history), reverse=True)
@@ -176,26 +158,12 @@ async def filled(
         await database.dispose()
 
 
-def plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("Plans", ()):
-        yield from plan_nodes(child)
-
-
 async def test_a_deep_page_on_postgresql_is_an_index_range_from_the_cursor(
     postgres_url: str,
 ) -> None:
     async def check(database: AsyncEngine, me: str, history: list[ClosedTrade]) -> None:
-        statement, parameters = await deep_page_statement(database, me, history, 0.9)
-        async with database.connect() as connection:
-            result = await connection.exec_driver_sql(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters
-            )
-            document = result.scalar_one()
-        plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
-        [scan] = [
-            node for node in plan_nodes(plan) if node.get("Relation Name") == "existing_trades"
-        ]
+        plan = await postgres_plan(database, await deep_page_statement(database, me, history, 0.9))
+        [scan] = scans_of(plan, "existing_trades")
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), plan
         assert scan["Index Name"] == INDEX, plan
         condition = scan["Index Cond"]
@@ -203,7 +171,7 @@ async def test_a_deep_page_on_postgresql_is_an_index_range_from_the_cursor(
         assert "Filter" not in scan, scan
         assert scan.get("Rows Removed by Filter", 0) == 0, scan
         assert scan["Actual Rows"] == 51  # one page read, of 20,000 rows of the user
-        assert not any(node["Node Type"] == "Sort" for node in plan_nodes(plan)), plan
+        assert "Sort" not in node_types(plan), plan  # the index gives the order
 
     await filled(postgres_url, 20_000, check)
 
