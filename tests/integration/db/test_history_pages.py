@@ -182,8 +182,10 @@ async def test_a_deep_page_on_sqlite_searches_the_index_from_the_cursor(sqlite_u
         async with database.connect() as connection:
             result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             details = [row[-1] for row in result.all()]
-        assert details == [
-            f"SEARCH existing_trades USING INDEX {INDEX} (user_id=? AND (closed_at,id)<(?,?))"
-        ]  # and no "USE TEMP B-TREE FOR ORDER BY": the index gives the order
+        # One step (no "USE TEMP B-TREE FOR ORDER BY": the index gives the order), a search
+        # (older SQLite says "SEARCH TABLE") bounded by the user and the cursor.
+        [detail] = details
+        assert detail.startswith("SEARCH"), details
+        assert detail.endswith(f"USING INDEX {INDEX} (user_id=? AND (closed_at,id)<(?,?))")
 
     await filled(sqlite_url, 2_000, check)
