@@ -1,4 +1,11 @@
-"""Candles of the recorded quotes: the one-minute rows, and wider candles built from them."""
+"""Candles of the recorded quotes: the one-minute rows, and wider candles built from them.
+
+A page of candles reads a page of rows, wherever it is in the asset's history: the rows
+come from the primary key ``(asset, start_s)`` as one range from the end the window takes
+from, and a wider candle's group-by only sees the rows that can belong to the page's
+candles (a candle of ``width_s`` holds at most ``width_s / 60`` minute rows), not every
+minute recorded before ``before``.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +45,7 @@ async def read_candles(
             minute, table.c.open, table.c.high, table.c.low, table.c.close,
             table.c.quotes, table.c.simulated,
         )  # fmt: skip
-        query = _bounded(rows_query.where(table.c.asset == asset), minute, window)
+        query = _bounded(rows_query.where(table.c.asset == asset), minute, window, window.limit)
         async with database.connect() as connection:
             rows = (await connection.execute(query)).all()
         found = [
@@ -49,17 +56,25 @@ async def read_candles(
         ]
         return found if window.forward else found[::-1]
 
-    bucket = (minute - minute % width_s).label("bucket")
+    # The window's nearest `limit` candles lie within its nearest `limit * width_s / 60`
+    # minute rows: the fewer rows there are, the fewer candles they spread over, and every
+    # candle but the farthest of them is whole.
+    minutes = select(minute, table.c.high, table.c.low, table.c.quotes, table.c.simulated)
+    most_minutes = window.limit * (width_s // MINUTE_S)
+    in_window = _bounded(minutes.where(table.c.asset == asset), minute, window, most_minutes)
+    nearest = in_window.subquery("nearest")
+    start = nearest.c.start_s
+    bucket = (start - start % width_s).label("bucket")
     grouped = select(
         bucket,
-        func.min(minute).label("first_s"),
-        func.max(minute).label("last_s"),
-        func.max(table.c.high),
-        func.min(table.c.low),
-        func.sum(table.c.quotes),
-        func.max(case((table.c.simulated, 1), else_=0)),
-    ).where(table.c.asset == asset)
-    query = _bounded(grouped, minute, window, order_by=bucket).group_by(bucket)
+        func.min(start).label("first_s"),
+        func.max(start).label("last_s"),
+        func.max(nearest.c.high),
+        func.min(nearest.c.low),
+        func.sum(nearest.c.quotes),
+        func.max(case((nearest.c.simulated, 1), else_=0)),
+    ).group_by(bucket)
+    query = grouped.order_by(_toward_end(bucket, window)).limit(window.limit)
     async with database.connect() as connection:
         groups = (await connection.execute(query)).all()
         edge_minutes = {group.first_s for group in groups} | {group.last_s for group in groups}
@@ -83,11 +98,16 @@ async def read_candles(
     return found if window.forward else found[::-1]
 
 
-def _bounded(query: Select[Any], minute: Any, window: Window, order_by: Any = None) -> Select[Any]:
-    """``query`` limited to the window, ordered from the end the window takes from."""
+def _bounded(query: Select[Any], minute: Any, window: Window, limit: int) -> Select[Any]:
+    """``query``'s rows in the window, the ``limit`` nearest the end the window takes from."""
     if window.first_s is not None:
         query = query.where(minute >= window.first_s)
     if window.end_s is not None:
         query = query.where(minute < window.end_s)
-    key = minute if order_by is None else order_by
-    return query.order_by(key.asc() if window.forward else key.desc()).limit(window.limit)
+    return query.order_by(_toward_end(minute, window)).limit(limit)
+
+
+def _toward_end(key: Any, window: Window) -> Any:
+    """Ordered from the end the window takes from: the earliest first when it goes
+    forward, else the latest first."""
+    return key.asc() if window.forward else key.desc()

@@ -1,12 +1,21 @@
 """Closed trades (``existing_trades``) as the API reads them: one by id, or a page of a
-user's history, newest first."""
+user's history, newest first.
+
+A page is found by keyset, never by offset: the rows after the previous page's last
+``(closed_at, id)``, written as one row comparison ``(closed_at, id) < (:t, :id)``. With the
+user's id it is a range of the index ``(user_id, closed_at DESC, id DESC)``, so the database
+starts the scan at the cursor and reads one page of rows however deep the page is (the
+same condition as ``closed_at < :t OR (closed_at = :t AND id < :id)``, which both
+databases apply as a filter after reading every newer row of the user). SQLite has row
+values since 3.15; ``tests/integration/db/test_history_pages.py`` checks the plans.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.models import ExistingTrade
@@ -51,16 +60,13 @@ async def closed_trades_page(
     database: AsyncEngine, user_id: str, after: tuple[datetime, str] | None, limit: int
 ) -> list[TradeRow]:
     """Up to ``limit`` of the user's closed trades, newest first (by close time, then
-    order id), starting after the ``(closed at, order id)`` of the previous page's last."""
+    order id), starting after the ``(closed at, order id)`` of the previous page's last.
+
+    ``after`` is only a position in the user's own rows: whatever it is, the rows come
+    from ``user_id``'s history alone."""
     query = select(*_COLUMNS).where(_TRADES.c.user_id == user_id)
     if after is not None:
-        closed_at, order_id = after
-        query = query.where(
-            or_(
-                _TRADES.c.closed_at < closed_at,
-                and_(_TRADES.c.closed_at == closed_at, _TRADES.c.id < order_id),
-            )
-        )
+        query = query.where(tuple_(_TRADES.c.closed_at, _TRADES.c.id) < after)
     query = query.order_by(_TRADES.c.closed_at.desc(), _TRADES.c.id.desc()).limit(limit)
     async with database.connect() as connection:
         return [TradeRow(*row) for row in (await connection.execute(query)).all()]
