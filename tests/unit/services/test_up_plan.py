@@ -13,13 +13,13 @@ import pytest
 
 from tradepro.cli import main
 from tradepro.config import Settings
+from tradepro.runtime.urls import without_credentials
 from tradepro.services.up.banner import (
     describe_bus,
     describe_database,
     render_banner,
     ui_url,
     websocket_url,
-    without_credentials,
 )
 from tradepro.services.up.guard import guard_command
 from tradepro.services.up.guard import main as guard_main
@@ -170,7 +170,9 @@ def test_the_banner_on_servers_shows_no_credentials(tmp_path: Path) -> None:
     assert "secret" not in banner and "trader" not in banner and "default:" not in banner
     assert "Bus          Redis at redis://cache.internal:6380/2\n" in banner
     assert "Database     PostgreSQL at db.internal:5433/tradepro\n" in banner
-    assert "Feed         Backpack live at wss://ws.backpack.exchange\n" in banner
+    feed = "Feed         Backpack market prices from wss://ws.backpack.exchange (connecting"
+    assert feed in banner
+    assert "live" not in banner.lower()  # not before the poller has connected
     assert "UI           https://trade.example.com/\n" in banner
     assert "WebSocket    wss://trade.example.com:8080/\n" in banner
     assert "SIMULATED" not in banner

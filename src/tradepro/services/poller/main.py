@@ -9,9 +9,13 @@ held while the ``EngineGuard`` finds the engine unresponsive), which publishes
 quotes it publishes are aggregated into one-minute candles and upserted about once a
 second by the ``CandleRecorder``; a database outage only delays the candles.
 
-State shows in a status log line every ``--status-interval`` seconds and, with
-``--metrics-port``, as Prometheus metrics (``tradepro_poller_*``). SIGTERM/SIGINT (through
-``run_service``) stop every task; the last candles are flushed on the way out.
+The feed's health (live, connected without quotes, exchange unreachable since T,
+simulated) goes to ``engine-stream`` as ``feed-status`` entries for the WebSocket server,
+and an outage is told in the log in plain words with the offline alternative
+(``feed_health``). State also shows in a status log line every ``--status-interval``
+seconds and, with ``--metrics-port``, as Prometheus metrics (``tradepro_poller_*``).
+SIGTERM/SIGINT (through ``run_service``) stop every task; the last candles are flushed on
+the way out.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from tradepro.feeds.sim import SimulatedFeed
 from tradepro.runtime.backoff import FULL_JITTER, Backoff
 from tradepro.runtime.heap import settle_heap
 from tradepro.runtime.retry import RetryStoppedError, retry
+from tradepro.runtime.urls import without_credentials
 from tradepro.services.poller.candle_store import CandleRecorder
+from tradepro.services.poller.feed_health import FeedHealth, FeedStatusReporter, OutageLog
 from tradepro.services.poller.publish import EngineGuard, QuotePublisher
 from tradepro.services.poller.status import DropWarnings, PollerStats, StatsCollector
 
@@ -96,11 +102,16 @@ class Poller:
             on_change=self.publisher.wakeup.set,
         )
         self._drops = DropWarnings()
+        self.health = FeedHealth(options.feed, self.stats.last_quote_us)
+        self.outages = OutageLog(without_credentials(settings.backpack_ws_url))
+        self.reporter = FeedStatusReporter(bus, self.health, self.outages)
 
     # -- what the feed reports (``FeedListener``) ------------------------------------------
 
     def feed_connected(self, streams: Sequence[str], reconnect: bool) -> None:
         self.stats.connected = True
+        self.health.connected()
+        self.outages.connected()
         if reconnect:
             self.stats.reconnects += 1
             log.info("reconnected to Backpack; resubscribed %s", ", ".join(streams))
@@ -109,6 +120,11 @@ class Poller:
 
     def feed_disconnected(self) -> None:
         self.stats.connected = False
+
+    def feed_failed(self, reason: str) -> None:
+        self.stats.connected = False
+        self.health.failed(reason)
+        self.outages.failed(self.health)
 
     def ticker(self, ticker: BookTicker, received_us: int) -> None:
         self.quote(FeedQuote(ticker.asset, ticker.bid, ticker.ask, received_us, False))
@@ -126,12 +142,14 @@ class Poller:
     # -- tasks ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run the feed, publisher, guard, recorder and status line until ``stop``."""
+        """Run the feed, publisher, guard, recorder, feed status and status line until
+        ``stop``."""
         work: list[Coroutine[Any, Any, None]] = [
             self._feed(stop),
             self.publisher.run(stop),
             self.guard.run(stop),
             self.recorder.run(stop),
+            self.reporter.run(stop),
             self._report(stop),
         ]
         tasks = [asyncio.create_task(coroutine) for coroutine in work]
