@@ -10,15 +10,11 @@ import pytest
 
 from tradepro.bus.base import START_ID
 from tradepro.bus.sqlite_bus import SqliteBus
+from tradepro.feeds import FEEDS as FEED_NAMES
 from tradepro.feeds.backpack_client import in_plain_words
+from tradepro.protocol.feed import FEEDS, FeedReport, FeedState, read_feed_report
 from tradepro.protocol.kinds import Kind
-from tradepro.services.poller.feed_health import (
-    FeedHealth,
-    FeedState,
-    FeedStatus,
-    FeedStatusReporter,
-    OutageLog,
-)
+from tradepro.services.poller.feed_health import FeedHealth, FeedStatusReporter, OutageLog
 
 T0_MS = 1_767_225_600_000
 URL = "ws://127.0.0.1:9/"
@@ -47,7 +43,7 @@ def backpack(clock: Clock, quotes: dict[str, int | None]) -> FeedHealth:
 def test_unreachable_keeps_the_time_of_the_first_failure_and_the_last_error() -> None:
     clock = Clock()
     health = backpack(clock, {"BTC_USDC": None})
-    assert health.status() == FeedStatus("backpack", FeedState.CONNECTING, T0_MS)
+    assert health.status() == FeedReport("backpack", FeedState.CONNECTING, T0_MS)
 
     clock.advance(1)
     health.failed("connection refused")
@@ -55,7 +51,7 @@ def test_unreachable_keeps_the_time_of_the_first_failure_and_the_last_error() ->
     health.failed("no answer in time")
 
     status = health.status()
-    assert status == FeedStatus(
+    assert status == FeedReport(
         "backpack", FeedState.UNREACHABLE, T0_MS + 1000, "no answer in time"
     )
     assert health.attempts == 2
@@ -75,20 +71,22 @@ def test_connected_is_live_while_quotes_arrive_and_no_quotes_after_a_quiet_spell
     clock.advance(10)
     health.connected()
     connected_ms = clock.ms
-    assert health.status() == FeedStatus("backpack", FeedState.LIVE, connected_ms)
+    assert health.status() == FeedReport("backpack", FeedState.LIVE, connected_ms)
 
     clock.advance(5)  # connected, subscribed, and nothing came
-    assert health.status() == FeedStatus("backpack", FeedState.NO_QUOTES, connected_ms)
+    assert health.status() == FeedReport("backpack", FeedState.NO_QUOTES, connected_ms)
 
     quotes["ETH_USDC"] = clock.ms * 1000
     assert health.status().state is FeedState.LIVE
     clock.advance(4.9)
     assert health.status().state is FeedState.LIVE
     clock.advance(0.1)
-    assert health.status() == FeedStatus("backpack", FeedState.NO_QUOTES, quotes["ETH_USDC"] // 1000)
+    assert health.status() == FeedReport(
+        "backpack", FeedState.NO_QUOTES, quotes["ETH_USDC"] // 1000
+    )
 
     health.failed("the connection was lost")  # a new outage starts now
-    assert health.status() == FeedStatus(
+    assert health.status() == FeedReport(
         "backpack", FeedState.UNREACHABLE, clock.ms, "the connection was lost"
     )
 
@@ -97,7 +95,7 @@ def test_the_simulated_feed_says_so_whatever_happens() -> None:
     clock = Clock()
     health = FeedHealth("sim", {"BTC_USDC": None}, clock_ms=clock.now_ms)
     clock.advance(60)
-    assert health.status() == FeedStatus("sim", FeedState.SIMULATED, T0_MS)
+    assert health.status() == FeedReport("sim", FeedState.SIMULATED, T0_MS)
 
 
 def test_an_error_is_bounded() -> None:
@@ -142,10 +140,10 @@ def test_the_outage_is_logged_at_its_start_then_sparingly_with_the_offline_hint(
 def test_no_quotes_is_logged_once_per_quiet_spell(caplog: pytest.LogCaptureFixture) -> None:
     outages = OutageLog(URL)
     caplog.set_level(logging.INFO, logger="tradepro.poller")
-    quiet = FeedStatus("backpack", FeedState.NO_QUOTES, T0_MS)
+    quiet = FeedReport("backpack", FeedState.NO_QUOTES, T0_MS)
     for _ in range(5):
         outages.observed(quiet)
-    outages.observed(FeedStatus("backpack", FeedState.LIVE, T0_MS))
+    outages.observed(FeedReport("backpack", FeedState.LIVE, T0_MS))
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2
     assert messages[0].startswith(f"connected to the exchange at {URL}, but no quotes since ")
@@ -182,3 +180,25 @@ async def test_the_reporter_publishes_changes_at_once_and_otherwise_a_heartbeat(
     states = [entry.payload["state"] for entry in entries]  # type: ignore[index]
     assert states == ["connecting", "unreachable", "unreachable"]
     assert entries[1].payload == entries[2].payload
+
+
+def test_a_reader_takes_only_well_formed_reports() -> None:
+    assert set(FEED_NAMES) == FEEDS
+    good = {"feed": "backpack", "state": "unreachable", "since": T0_MS, "error": "refused"}
+    assert read_feed_report(good) == FeedReport("backpack", FeedState.UNREACHABLE, T0_MS, "refused")
+    assert read_feed_report(good | {"error": "e" * 5000}).error == "e" * 200  # type: ignore[union-attr]
+    assert read_feed_report(good | {"since": None, "error": None, "extra": "<script>"}) == (
+        FeedReport("backpack", FeedState.UNREACHABLE, None, None)
+    )
+    for bad in (
+        good | {"feed": "nasdaq"},
+        good | {"state": "LIVE"},
+        good | {"state": ["live"]},
+        good | {"since": "yesterday"},
+        good | {"since": True},
+        good | {"since": -1},
+        good | {"since": 10**20},
+        good | {"error": {"html": "<b>"}},
+        ["not", "an", "object"],
+    ):
+        assert read_feed_report(bad) is None, bad

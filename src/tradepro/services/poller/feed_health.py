@@ -17,11 +17,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 from tradepro.bus.base import Bus
 from tradepro.feeds import Feed
+from tradepro.protocol.feed import MAX_ERROR_CHARS, FeedReport, FeedState
 from tradepro.protocol.kinds import Kind
 
 log = logging.getLogger("tradepro.poller")
@@ -31,39 +30,6 @@ OFFLINE_HINT = "make run FEED=sim"
 QUIET_AFTER_S = 5.0
 """A connected feed with no quote for this long is "connected, no quotes" (Backpack sends
 several book tickers a second per liquid market)."""
-MAX_ERROR_CHARS = 200
-
-
-class FeedState(StrEnum):
-    """The feed's state as every reader of ``feed-status`` spells it."""
-
-    CONNECTING = "connecting"
-    """Started, no connection attempt has finished yet."""
-    LIVE = "live"
-    NO_QUOTES = "no_quotes"
-    """Connected and subscribed, but no quote for ``QUIET_AFTER_S`` or more."""
-    UNREACHABLE = "unreachable"
-    """No connection: the attempts fail (or the connection was lost and not yet back)."""
-    SIMULATED = "simulated"
-
-
-@dataclass(frozen=True, slots=True)
-class FeedStatus:
-    """One report: the state, since when (epoch ms), and the last error in plain words."""
-
-    feed: Feed
-    state: FeedState
-    since_ms: int | None
-    error: str | None = None
-
-    def payload(self) -> dict[str, object]:
-        """The ``feed-status`` entry's payload (docs/websocket.md, the ``feed`` message)."""
-        return {
-            "feed": self.feed,
-            "state": self.state.value,
-            "since": self.since_ms,
-            "error": self.error,
-        }
 
 
 class FeedHealth:
@@ -108,19 +74,19 @@ class FeedHealth:
         if self.outage_ms is None:
             self.outage_ms = self.clock_ms()
 
-    def status(self) -> FeedStatus:
+    def status(self) -> FeedReport:
         """The state now."""
         if self.feed == "sim":
-            return FeedStatus(self.feed, FeedState.SIMULATED, self.started_ms)
+            return FeedReport(self.feed, FeedState.SIMULATED, self.started_ms)
         if self.outage_ms is not None:
-            return FeedStatus(self.feed, FeedState.UNREACHABLE, self.outage_ms, self.error)
+            return FeedReport(self.feed, FeedState.UNREACHABLE, self.outage_ms, self.error)
         if self.connected_ms is None:
-            return FeedStatus(self.feed, FeedState.CONNECTING, self.started_ms)
+            return FeedReport(self.feed, FeedState.CONNECTING, self.started_ms)
         quotes = [us // 1000 for us in self.last_quote_us.values() if us is not None]
         quiet_since = max([self.connected_ms, *quotes])
         if self.clock_ms() - quiet_since >= self.quiet_after_ms:
-            return FeedStatus(self.feed, FeedState.NO_QUOTES, quiet_since)
-        return FeedStatus(self.feed, FeedState.LIVE, self.connected_ms)
+            return FeedReport(self.feed, FeedState.NO_QUOTES, quiet_since)
+        return FeedReport(self.feed, FeedState.LIVE, self.connected_ms)
 
 
 class OutageLog:
@@ -170,7 +136,7 @@ class OutageLog:
         self._started = None
         self._quiet_reported = False
 
-    def observed(self, status: FeedStatus) -> None:
+    def observed(self, status: FeedReport) -> None:
         """Each evaluated status: says once per episode that quotes stopped coming."""
         if status.state is FeedState.NO_QUOTES and not self._quiet_reported:
             self._quiet_reported = True
@@ -213,7 +179,7 @@ class FeedStatusReporter:
         self.clock = clock
         self.published = 0
         self.failures = 0
-        self._last: FeedStatus | None = None
+        self._last: FeedReport | None = None
         self._next_heartbeat = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -245,8 +211,6 @@ class FeedStatusReporter:
 __all__ = [
     "OFFLINE_HINT",
     "FeedHealth",
-    "FeedState",
-    "FeedStatus",
     "FeedStatusReporter",
     "OutageLog",
 ]
