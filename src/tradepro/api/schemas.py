@@ -118,6 +118,10 @@ class CandleOut(BaseModel):
     close: str
     quotes: int = Field(description="How many quotes the candle aggregates.")
     simulated: bool = Field(description="True when any of those quotes was simulated.")
+    backfill: bool = Field(
+        description="True when (part of) the candle is history the simulated feed generated "
+        "on its first run, not recorded quotes."
+    )
 
 
 class CandlesOut(BaseModel):

@@ -36,14 +36,22 @@ async def read_candles(
     if width_s == MINUTE_S:
         rows_query = select(
             minute, table.c.open, table.c.high, table.c.low, table.c.close,
-            table.c.quotes, table.c.simulated,
+            table.c.quotes, table.c.simulated, table.c.backfill,
         )  # fmt: skip
         query = _bounded(rows_query.where(table.c.asset == asset), minute, window)
         async with database.connect() as connection:
             rows = (await connection.execute(query)).all()
         found = [
             Candle(
-                asset, row.start_s, row.open, row.high, row.low, row.close, row.quotes, bool(row[6])
+                asset,
+                row.start_s,
+                row.open,
+                row.high,
+                row.low,
+                row.close,
+                row.quotes,
+                bool(row[6]),
+                bool(row[7]),
             )
             for row in rows
         ]
@@ -58,6 +66,7 @@ async def read_candles(
         func.min(table.c.low),
         func.sum(table.c.quotes),
         func.max(case((table.c.simulated, 1), else_=0)),
+        func.max(case((table.c.backfill, 1), else_=0)),
     ).where(table.c.asset == asset)
     query = _bounded(grouped, minute, window, order_by=bucket).group_by(bucket)
     async with database.connect() as connection:
@@ -77,6 +86,7 @@ async def read_candles(
             close=edges[group.last_s].close,
             quotes=int(group[5]),
             simulated=bool(group[6]),
+            backfill=bool(group[7]),
         )
         for group in groups
     ]

@@ -7,7 +7,9 @@ valid quote goes to the single ``QuotePublisher`` (latest per symbol, paced per 
 held while the ``EngineGuard`` finds the engine unresponsive), which publishes
 ``price-update`` entries ``{asset, bid, ask, simulated}`` with exact decimal strings. The
 quotes it publishes are aggregated into one-minute candles and upserted about once a
-second by the ``CandleRecorder``; a database outage only delays the candles.
+second by the ``CandleRecorder``; a database outage only delays the candles. On its first
+run the simulated feed also backfills a seeded day of candles marked ``backfill``
+(``feeds.backfill``), before the minute it starts in.
 
 The feed's health (live, connected without quotes, exchange unreachable since T,
 simulated) goes to ``engine-stream`` as ``feed-status`` entries for the WebSocket server,
@@ -27,6 +29,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -36,9 +39,10 @@ from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.feeds import Feed
+from tradepro.feeds.backfill import simulated_history
 from tradepro.feeds.backpack import BookTicker, Dropped
 from tradepro.feeds.backpack_client import BackpackClient
-from tradepro.feeds.candles import CandleAggregator
+from tradepro.feeds.candles import CandleAggregator, minute_start_s
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.feeds.sim import SimulatedFeed
 from tradepro.runtime.backoff import FULL_JITTER, Backoff
@@ -85,7 +89,17 @@ class Poller:
         self.instruments = settings.instruments
         self.stats = PollerStats(feed=options.feed, assets=tuple(self.instruments))
         self.aggregator = CandleAggregator()
-        self.recorder = CandleRecorder(settings.effective_database_url, self.aggregator)
+        self.seed: int = (
+            options.seed if options.seed is not None else random.SystemRandom().randrange(10**6)
+        )
+        """``--feed sim``: the walk's seed (a fresh one, logged, when none is given)."""
+        history = None
+        if options.feed == "sim":  # never for the real feed: it has real history
+            end_s = minute_start_s(wall_clock_us())
+            history = partial(simulated_history, self.seed, self.instruments, end_s)
+        self.recorder = CandleRecorder(
+            settings.effective_database_url, self.aggregator, history=history
+        )
         self.stats.candles = self.recorder
         self.publisher = QuotePublisher(
             bus,
@@ -175,9 +189,7 @@ class Poller:
         await client.run(stop)
 
     async def _simulate(self, stop: asyncio.Event) -> None:
-        seed = self.options.seed
-        if seed is None:
-            seed = random.SystemRandom().randrange(1_000_000)
+        seed = self.seed
         rate = self.options.sim_rate_per_s
         log.info("SIMULATED feed: seed %d, %g quotes/s per asset", seed, rate)
         feed = SimulatedFeed(random.Random(seed), self.instruments)
