@@ -150,3 +150,6 @@ class UiConfigOut(BaseModel):
     staleAfterS: float  # noqa: N815
     signInLinksLogged: bool  # noqa: N815
     chartLibrary: bool  # noqa: N815
+    feed: str = Field(
+        description="The price feed that runs: `backpack` (market prices) or `sim` (simulated)."
+    )

@@ -62,6 +62,7 @@ async def test_config_points_the_page_at_the_websocket_on_its_own_host(api: Api)
         "staleAfterS": 10.0,
         "signInLinksLogged": True,
         "chartLibrary": CHART_LIBRARY.is_file(),
+        "feed": "backpack",
     }
     transport = httpx.ASGITransport(app=api.app)
     async with httpx.AsyncClient(transport=transport, base_url="https://[::1]:4000") as secure:

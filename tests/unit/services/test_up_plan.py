@@ -23,7 +23,7 @@ from tradepro.services.up.banner import (
 )
 from tradepro.services.up.guard import guard_command
 from tradepro.services.up.guard import main as guard_main
-from tradepro.services.up.main import run_up
+from tradepro.services.up.main import derived_env, run_up
 from tradepro.services.up.plan import (
     RestartPolicy,
     UpOptions,
@@ -305,3 +305,10 @@ def test_up_says_when_the_database_cannot_be_migrated(
     assert "cannot migrate the database (PostgreSQL at 127.0.0.1:1/tradepro)" in message
     assert "pg-secret" not in message + out.getvalue()
     assert "started" not in out.getvalue()  # no service was started
+
+
+def test_the_services_learn_which_feed_runs_and_the_ui_address(tmp_path: Path) -> None:
+    derived = derived_env(settings(tmp_path, api_port=4321), UpOptions(feed="sim"))
+    assert derived == {"TRADEPRO_FEED": "sim", "PUBLIC_URL": "http://localhost:4321"}
+    public = settings(tmp_path, public_url="https://trade.example.com")
+    assert derived_env(public, UpOptions()) == {"TRADEPRO_FEED": "backpack"}

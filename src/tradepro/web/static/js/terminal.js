@@ -9,6 +9,7 @@
 import { ApiError, api, newKey } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
+import { FeedState } from "./feed.js";
 import { groupDigits, usd } from "./format.js";
 import { History, confirmClose } from "./history.js";
 import { LiveFeed } from "./live.js";
@@ -48,10 +49,16 @@ export class Terminal {
       freeBalance: () => this.account?.balance ?? null,
       submit: (body) => this.create(body),
     });
+    this.feedState = new FeedState(config, {
+      asset: () => this.asset,
+      quote: () => this.quotes.get(this.asset),
+      setTradable: (reason) => this.ticket.setTradable(reason),
+    });
     const channels = [...instruments.keys()].map((symbol) => `prices.${symbol}`).concat("orders");
     this.feed = new LiveFeed(config.wsUrl, channels, {
       onPrice: (message) => this.onPrice(message),
       onOrder: (message) => this.onOrder(message),
+      onFeed: (message) => this.feedState.onFeed(message),
       onState: (state, detail) => this.onConnection(state, detail),
       onUnauthorized: () => this.checkSession("The live feed refused your session."),
       onServerError: (message) => this.report("live", `Live feed: ${message.message}`),
@@ -68,6 +75,7 @@ export class Terminal {
     this.ticket.setInstrument(this.instruments.get(this.asset));
     this.chart.start(this.config.chartLibrary).then(() => this.showChart());
     this.feed.start();
+    this.feedState.start();
     this.refresh();
     this.history.refresh();
     this.timers.push(setInterval(() => this.renderQuote(), 1000));
@@ -76,6 +84,7 @@ export class Terminal {
 
   stop() {
     this.feed.stop();
+    this.feedState.stop();
     this.chart.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.refreshTimer);
@@ -94,6 +103,7 @@ export class Terminal {
       localStorage.setItem(ASSET_KEY, this.asset);
       this.ticket.setInstrument(this.instruments.get(this.asset));
       this.renderQuote();
+      this.feedState.render();
       this.showChart();
     });
     for (const button of document.querySelectorAll("[data-interval]")) {
@@ -134,6 +144,7 @@ export class Terminal {
     if (message.asset === this.asset) {
       this.renderQuote();
       this.ticket.update();
+      this.feedState.render();
     }
     this.renderLive();
   }
@@ -154,7 +165,7 @@ export class Terminal {
     const badge = byId("badge-connection");
     setText(badge, { live: "Live", connecting: "Connecting…", offline: "Offline" }[state]);
     badge.dataset.state = state;
-    badge.title = detail || (state === "live" ? "Live prices and order events" : "");
+    badge.title = detail || (state === "live" ? "Connected to the TradePro server (prices and order events)" : "");
     if (state === "live") this.report("live", null);
     else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
     if (paceChanged) this.scheduleRefresh();
