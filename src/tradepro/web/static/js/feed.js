@@ -88,7 +88,7 @@ export class FeedState {
     }
     if (age > this.config.staleAfterS) {
       return {
-        text: `${asset} prices stale for ${Math.floor(age)} s`,
+        text: `${asset} prices stale for ${Math.ceil(age)} s`,
         detail: `Orders need a price at most ${this.config.staleAfterS} s old.`,
         tone: "warn",
       };
@@ -112,7 +112,7 @@ export class FeedState {
     }
     if (age === null) return `No ${asset} price yet: orders need a live price.`;
     if (age > this.config.staleAfterS) {
-      return `No fresh ${asset} price: the last is ${Math.floor(age)} s old (orders need one at most ${this.config.staleAfterS} s old).`;
+      return `No fresh ${asset} price: the last arrived ${Math.ceil(age)} s ago (orders need one at most ${this.config.staleAfterS} s old).`;
     }
     return null;
   }

@@ -184,8 +184,8 @@ export class Terminal {
       setText(stale, "No price yet");
       stale.title = `No quote has arrived for ${this.asset} yet: ${limit}`;
     } else {
-      setText(stale, `Stale ${Math.floor(age)} s`);
-      stale.title = `No quote for ${Math.floor(age)} s: ${limit}`;
+      setText(stale, `Stale ${Math.ceil(age)} s`);
+      stale.title = `No quote for ${Math.ceil(age)} s: ${limit}`;
     }
     show(stale, quote === undefined || age > this.config.staleAfterS);
   }
