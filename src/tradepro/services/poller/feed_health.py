@@ -177,8 +177,6 @@ class FeedStatusReporter:
         self.tick_s = tick_s
         self.heartbeat_s = heartbeat_s
         self.clock = clock
-        self.published = 0
-        self.failures = 0
         self._last: FeedReport | None = None
         self._next_heartbeat = 0.0
 
@@ -200,10 +198,8 @@ class FeedStatusReporter:
         try:
             await self.bus.publish(Kind.FEED_STATUS, status.payload(), str(uuid.uuid4()))
         except Exception as error:  # noqa: BLE001 - the next tick tries again
-            self.failures += 1
             log.debug("publishing the feed status failed: %s", error)
             return
-        self.published += 1
         self._last = status
         self._next_heartbeat = now + self.heartbeat_s
 

@@ -42,8 +42,6 @@ class FeedRelay:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self.latest: bytes | None = None
-        self.reports = 0
-        """Well-formed ``feed-status`` entries read."""
         self.ignored = 0
         """Malformed ones (not passed on)."""
 
@@ -53,7 +51,6 @@ class FeedRelay:
         if report is None:
             self.ignored += 1
             return
-        self.reports += 1
         message = feed_message(report)
         if message != self.latest:
             self.latest = message
