@@ -52,6 +52,7 @@ def test_a_stopped_exchange_is_said_in_words_and_buy_and_sell_wait_for_a_fresh_p
     stack.quote("BTC_USDC", "95000.0", "95000.5")
     expect(page.get_by_test_id("bid")).to_have_text("95,000.0")
     expect(feed).to_be_hidden()  # live and fresh: nothing to say
+    expect(page.get_by_test_id("chart-backfill")).to_be_hidden()  # real prices, real history
     expect(buy).to_be_enabled()
 
     pick(page, "SOL_USDC")  # never quoted in this test
@@ -89,10 +90,16 @@ def test_a_stopped_exchange_is_said_in_words_and_buy_and_sell_wait_for_a_fresh_p
             "quotes."
         )
         on_phone.screenshot(path=str(folder / "03-signin-simulated-390x844.png"))
-        on_phone.unroute("**/api/v1/config")
-
         phone.add_cookies(page.context.cookies())  # the same session, on the phone
+        on_phone.reload()  # still configured as simulated: the chart says its history is
+        expect(on_phone.get_by_test_id("chart-backfill")).to_have_text("Simulated history")
+        expect(on_phone.get_by_test_id("chart-backfill")).to_have_attribute(
+            "title", "The simulated feed generated the day before its first start as history"
+        )
+
+        on_phone.unroute("**/api/v1/config")
         on_phone.goto(stack.base_url + "/")
+        expect(on_phone.get_by_test_id("chart-backfill")).to_be_hidden()  # Backpack: no backfill
         expect(on_phone.get_by_test_id("feed-state")).to_have_text(UNREACHABLE)  # at once
         expect(on_phone.get_by_test_id("submit-order")).to_be_disabled()
         expect(on_phone.get_by_test_id("ticket-blocked")).to_have_text(PAUSED)
