@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     api_port: int = Field(4000, ge=1, le=65535)
     ws_port: int = Field(8080, ge=1, le=65535)
     backpack_ws_url: str = "wss://ws.backpack.exchange"
+    tradepro_feed: Literal["backpack", "sim"] = "backpack"
+    """Which price feed runs (``tradepro.feeds.Feed``), for what the UI tells people: the
+    sign-in page, ``/api/v1/config``. ``tradepro up`` sets it from ``--feed``."""
     assets: Annotated[tuple[str, ...], NoDecode] = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
     smtp_url: str | None = None
     public_url: str = "http://localhost:4000"

@@ -35,7 +35,7 @@ def test_sign_in_buy_watch_the_pnl_close_and_find_it_in_history(
     page.get_by_label("E-mail").fill(email)
     page.get_by_role("button", name="Send me a sign-in link").click()
     expect(page.get_by_test_id("check-mail")).to_contain_text(f"We sent a sign-in link to {email}")
-    expect(page.get_by_test_id("dev-link-note")).to_contain_text("printed in the API's log")
+    expect(page.get_by_test_id("dev-link-note")).to_contain_text("printed in the terminal")
     shot("check-your-mail")
     # The link asks before it signs this browser in (nobody else's link can sign it in).
     page.goto(stack.sign_in_link(email))

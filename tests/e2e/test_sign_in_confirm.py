@@ -49,4 +49,8 @@ def test_the_link_names_the_account_and_signs_in_only_when_confirmed(
     expect(page.get_by_role("heading", name="Sign in to TradePro")).to_be_visible()
     page.goto(link)  # used: back on the sign-in page, which says why
     expect(page.get_by_test_id("signin-error")).to_contain_text("already used or expired")
+    # The form is above the message: it says so (it used to send people "below").
+    expect(page.get_by_test_id("signin-error")).to_contain_text(
+        "Enter your e-mail above for a new link."
+    )
     shot("link-used-390x844")

@@ -58,20 +58,23 @@ def test_badges_and_errors_are_shown_in_words(
     )
     shot("refused-and-simulated")
 
-    # No quote for longer than the engine accepts: the badge says so, and so does the API.
+    # No quote for longer than the engine accepts: the badge says so, and Buy waits for a
+    # fresh price, saying why (the API's own refusal is tested with the API).
     stale = page.get_by_test_id("badge-stale")
     expect(stale).to_be_visible(timeout=(MAX_PRICE_AGE_S + 10) * 1000)
     expect(stale).to_have_text(re.compile(r"Stale \d+ s"))
     expect(stale).to_have_attribute("title", re.compile(r"No quote for \d+ s"))
     fill_ticket(page, "buy", "1", 5)
-    page.get_by_role("button", name="Buy SOL/USDC").click()
-    expect(page.get_by_test_id("ticket-error")).to_contain_text(
-        "Order refused: last SOL_USDC price is"
+    expect(page.get_by_role("button", name="Buy SOL/USDC")).to_be_disabled()
+    expect(page.get_by_test_id("ticket-blocked")).to_have_text(
+        re.compile(r"^No fresh SOL/USDC price: the last arrived \d+ s ago \(orders need one")
     )
     expect(page.get_by_test_id("open-order")).to_have_count(0)
     shot("stale-price")
 
     # The session ends (cookie gone): the next call answers 401 and the page asks to sign in.
+    stack.publish_simulated(ASSET, "180.04", "180.10")
+    expect(page.get_by_role("button", name="Buy SOL/USDC")).to_be_enabled()
     page.context.clear_cookies()
     page.get_by_role("button", name="Buy SOL/USDC").click()
     expect(page.get_by_role("heading", name="Sign in to TradePro")).to_be_visible()

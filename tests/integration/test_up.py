@@ -10,6 +10,7 @@ or a zombie.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -149,3 +150,36 @@ async def test_a_port_in_use_stops_up_with_a_message_naming_the_service(
     started = up.all_pids()
     assert up.pids("api") and up.pids("engine"), up.output
     assert not [pid for pid in started if alive(pid)], up.output
+
+
+async def test_an_unreachable_exchange_is_said_in_plain_words_with_the_offline_hint(
+    tmp_path: Path,
+) -> None:
+    """The issue's promise: within 10 s, that the exchange cannot be reached (with its URL)
+    and how to run offline, once at the outage and not once per reconnect attempt."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    url = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
+    up = Up(tmp_path, env={"BACKPACK_WS_URL": url}, feed="backpack")
+    try:
+
+        def said() -> list[str]:
+            return [line for line in up.lines_of("poller") if "cannot reach the exchange" in line]
+
+        await eventually(lambda: bool(said()), SLOW_START_S, "the unreachable message")
+        print(f"unreachable said {time.monotonic() - up.started_s:.1f} s after tradepro up")
+        message = said()[0]
+        assert f"cannot reach the exchange at {url}: connection refused" in message, up.output
+        assert "Prices are not updating" in message
+        assert "To trade offline on simulated prices, run: make run FEED=sim" in message
+
+        banner = next(line for line in up.stdout if line.strip().startswith("Feed "))
+        assert f"Backpack market prices from {url} (connecting" in banner, up.output
+        assert "live" not in banner.lower()
+
+        await asyncio.sleep(5)  # many reconnect attempts (0.25 s doubling, full jitter)
+        assert len(said()) == 1, up.output
+        assert not [line for line in up.lines_of("poller") if "reconnecting" in line], up.output
+    finally:
+        closed.close()
+        up.close()

@@ -214,6 +214,11 @@ class Stack:
         sent = self.background.call(self.backpack.push_quote(asset, bid, ask))
         assert sent > 0, "the poller is not connected to the fake Backpack"
 
+    def stop_feed(self) -> None:
+        """The exchange goes away: the fake Backpack drops its connections and stops
+        listening, so the poller's reconnects are refused."""
+        self.background.call(self.backpack.stop())
+
     def publish_simulated(self, asset: str, bid: str, ask: str) -> None:
         """A simulated quote straight onto the bus (as ``tradepro poller --feed sim`` sends)."""
 

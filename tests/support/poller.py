@@ -23,10 +23,12 @@ class PollerProcess(ServiceProcess):
 
 @dataclass
 class EntryCollector:
-    """Reads ``engine-stream`` from the start, keeping the ``price-update`` entries."""
+    """Reads ``engine-stream`` from the start, keeping the ``price-update`` and
+    ``feed-status`` entries."""
 
     bus: Bus
     prices: list[Entry] = field(default_factory=list)
+    feed_reports: list[Entry] = field(default_factory=list)
     last_id: str = START_ID
     _task: asyncio.Task[None] | None = None
 
@@ -57,6 +59,8 @@ class EntryCollector:
                 self.last_id = entry.entry_id
                 if entry.kind == "price-update":
                     self.prices.append(entry)
+                elif entry.kind == "feed-status":
+                    self.feed_reports.append(entry)
 
 
 async def engine_answers(requester: Requester) -> bool:

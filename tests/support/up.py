@@ -45,7 +45,8 @@ OWN_VARIABLES = {
 
 
 class Up:
-    """``tradepro up --feed sim`` in ``folder``; stdout and stderr collected line by line."""
+    """``tradepro up --feed sim`` (or ``--feed backpack`` with ``feed="backpack"``) in
+    ``folder``; stdout and stderr collected line by line."""
 
     def __init__(
         self,
@@ -55,6 +56,7 @@ class Up:
         *,
         ws_port: int | None = None,
         args: tuple[str, ...] = (),
+        feed: str = "sim",
     ) -> None:
         self.folder = folder
         self.api_port = api_port or free_port()
@@ -67,9 +69,11 @@ class Up:
         }
         ports = {"API_PORT": str(self.api_port), "WS_PORT": str(self.ws_port)}
         self.started_s = time.monotonic()
+        feed_args = ("--feed", "sim", "--rate", "20", "--seed", "7") if feed == "sim" else (
+            "--feed", feed,
+        )  # fmt: skip
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tradepro.cli", "up", "--feed", "sim", "--rate", "20",
-             "--seed", "7", *args],
+            [sys.executable, "-m", "tradepro.cli", "up", *feed_args, *args],
             cwd=folder, env=inherited | ports | (env or {}),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip

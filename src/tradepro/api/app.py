@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tradepro import __version__
 from tradepro.api.bodylimit import BodyLimit
 from tradepro.api.context import ApiContext
+from tradepro.api.docs_pages import install_docs
 from tradepro.api.errors import install_error_handlers
 from tradepro.api.fastpath import FastPath
 from tradepro.api.idempotency import purge_forever
@@ -152,8 +153,11 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         "strings; errors are `{error, message}`.",
         lifespan=lambda app: _lifespan(app, settings),
         telemetry=NO_TELEMETRY,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,  # not served (docs_pages.py says why)
     )
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(auth.router)
     app.include_router(trade.router)
     app.include_router(balance.router)

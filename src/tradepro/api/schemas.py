@@ -118,6 +118,10 @@ class CandleOut(BaseModel):
     close: str
     quotes: int = Field(description="How many quotes the candle aggregates.")
     simulated: bool = Field(description="True when any of those quotes was simulated.")
+    backfill: bool = Field(
+        description="True when (part of) the candle is history the simulated feed generated "
+        "on its first run, not recorded quotes."
+    )
 
 
 class CandlesOut(BaseModel):
@@ -146,3 +150,6 @@ class UiConfigOut(BaseModel):
     staleAfterS: float  # noqa: N815
     signInLinksLogged: bool  # noqa: N815
     chartLibrary: bool  # noqa: N815
+    feed: str = Field(
+        description="The price feed that runs: `backpack` (market prices) or `sim` (simulated)."
+    )

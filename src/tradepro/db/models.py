@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -244,6 +245,9 @@ class Candle(Base):
     """How many quotes the minute aggregates."""
     simulated: Mapped[bool] = mapped_column(Boolean)
     """True when any of those quotes came from the simulated feed."""
+    backfill: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """True when the simulated feed generated the minute as history on its first run (no
+    quote was recorded: ``quotes`` is 0)."""
 
 
 class RevokedSession(Base):

@@ -18,3 +18,5 @@ class Candle(NamedTuple):
     close: int
     quotes: int
     simulated: bool
+    backfill: bool = False
+    """Generated history (the simulated feed's first-run backfill), not recorded quotes."""

@@ -71,4 +71,15 @@ class EndSession(NamedTuple):
     """When the token would have expired anyway (epoch seconds): forgetting it is safe then."""
 
 
-Command = RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount | EndSession
+class FeedNote(NamedTuple):
+    """The poller's report of its feed's health (``feed-status``): it travels on
+    ``engine-stream`` for the WebSocket server's sake. The engine orders it with everything
+    else and ignores it: no state, no event, nothing read from its payload."""
+
+    request_id: str
+    ts_us: int
+
+
+Command = (
+    RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount | EndSession | FeedNote
+)

@@ -14,6 +14,7 @@ from tradepro.domain.commands import (
     Command,
     CreateOrder,
     EndSession,
+    FeedNote,
     RegisterUser,
     ReportAccount,
     UpdatePrice,
@@ -86,6 +87,7 @@ class Engine:
             CloseOrder: self._close_by_user,  # type: ignore[dict-item]
             ReportAccount: self._report,  # type: ignore[dict-item]
             EndSession: _end_session,  # type: ignore[dict-item]
+            FeedNote: _ignored,
         }
 
     # -- commands -------------------------------------------------------------------------
@@ -345,6 +347,11 @@ class Engine:
         """Balances + locked margin + house result: equals ``deposits_cents`` at all times."""
         accounts = self.accounts.values()
         return sum(a.balance for a in accounts) + sum(a.locked for a in accounts) + self.house_cents
+
+
+def _ignored(_command: object) -> list[Event]:
+    """A feed report (``FeedNote``): for the other readers of the stream, not the engine."""
+    return []
 
 
 def _end_session(command: EndSession) -> list[Event]:

@@ -12,19 +12,26 @@ closes a client that has not answered within 120 s), and this client sends its o
 keepalive ping every ``ping_interval_s``; a connection that has not answered one within
 ``ping_timeout_s`` is declared dead and replaced, so a silently broken network path is
 noticed within about 40 s instead of never.
+
+Every failed or lost connection is reported to the listener in plain words
+(``feed_failed``), which decides what a person is told and how often; the client itself
+logs each attempt only at debug level, so an outage does not fill the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import socket
+import ssl
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from tradepro.domain.instruments import Instrument
 from tradepro.feeds.backpack import (
@@ -55,6 +62,9 @@ class FeedListener(Protocol):
     def feed_connected(self, streams: Sequence[str], reconnect: bool) -> None: ...
 
     def feed_disconnected(self) -> None: ...
+
+    def feed_failed(self, reason: str) -> None:
+        """A connection attempt failed, or a connection ended; ``reason`` in plain words."""
 
     def ticker(self, ticker: BookTicker, received_us: int) -> None: ...
 
@@ -104,7 +114,8 @@ class BackpackClient:
             if self._connected_for_s() >= self.healthy_after_s:
                 self.backoff.reset()
             delay_s = self.backoff.next_delay_s()
-            log.warning("Backpack feed %s (%s); reconnecting in %.2fs", self.url, outcome, delay_s)
+            self.listener.feed_failed(outcome)
+            log.debug("Backpack feed %s (%s); reconnecting in %.2fs", self.url, outcome, delay_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay_s)
 
@@ -130,13 +141,9 @@ class BackpackClient:
                 finally:
                     if self.connections:
                         self.listener.feed_disconnected()
-            return "closed by the server"
-        except ConnectionClosed as closed:
-            return f"connection lost: {closed}"
-        except (OSError, TimeoutError) as error:
-            return f"cannot connect: {error or type(error).__name__}"
+            return "the exchange closed the connection"
         except Exception as error:  # noqa: BLE001 - the feed must outlive any failure
-            return f"{type(error).__name__}: {error}"
+            return in_plain_words(error)
 
     async def _session(self, connection: ClientConnection) -> None:
         self._request_id += 1
@@ -157,6 +164,30 @@ class BackpackClient:
                 log.error("Backpack refused subscription %s: %s", parsed.request_id, parsed.error)
 
 
+def in_plain_words(error: BaseException) -> str:
+    """Why a connection failed, for a person (the poller's log, the UI's feed line)."""
+    if isinstance(error, ConnectionClosed):
+        return "the connection was lost"
+    if isinstance(error, InvalidStatus):
+        return f"the exchange refused the connection (HTTP {error.response.status_code})"
+    if isinstance(error, InvalidURI):
+        return "the address is not a valid WebSocket URL"
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    if isinstance(error, socket.gaierror):
+        return "its host name cannot be resolved (no network or no DNS?)"
+    if isinstance(error, ssl.SSLError):
+        return f"the secure connection failed ({error.reason or error})"
+    if isinstance(error, ConnectionRefusedError) or (
+        isinstance(error, OSError)
+        and (error.errno == errno.ECONNREFUSED or "Connect call failed" in str(error))
+    ):
+        return "connection refused (nothing accepts connections at that address)"
+    if isinstance(error, OSError):
+        return error.strerror or str(error) or type(error).__name__
+    return f"{type(error).__name__}: {error}"
+
+
 async def _until_stopped(work: Coroutine[Any, Any, str], stop: asyncio.Event) -> str:
     """Run ``work`` until it ends or ``stop`` is set (then cancel it); its result or ''."""
     task = asyncio.ensure_future(work)
@@ -172,4 +203,4 @@ async def _until_stopped(work: Coroutine[Any, Any, str], stop: asyncio.Event) ->
     return "" if task.cancelled() else task.result()
 
 
-__all__ = ["BackpackClient", "FeedListener", "reconnect_backoff"]
+__all__ = ["BackpackClient", "FeedListener", "in_plain_words", "reconnect_backoff"]

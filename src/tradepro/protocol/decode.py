@@ -16,6 +16,7 @@ from tradepro.domain.commands import (
     Command,
     CreateOrder,
     EndSession,
+    FeedNote,
     RegisterUser,
     ReportAccount,
     UpdatePrice,
@@ -148,6 +149,13 @@ def _end_session(
     return EndSession(request_id, ts_us, uuid_field(payload, "userId"), token_id, expires_at_s)
 
 
+def _feed_status(
+    request_id: str, ts_us: int, _payload: Mapping[str, object], _: Mapping[str, Instrument]
+) -> FeedNote:
+    """Not read: the engine ignores feed reports, so a bad one cannot cost it anything."""
+    return FeedNote(request_id, ts_us)
+
+
 _TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 _DECODERS: dict[str, Decoder] = {
@@ -157,5 +165,6 @@ _DECODERS: dict[str, Decoder] = {
     Kind.CLOSE_ORDER.value: _close_order,
     Kind.GET_ACCOUNT.value: _get_account,
     Kind.END_SESSION.value: _end_session,
+    Kind.FEED_STATUS.value: _feed_status,
 }
 """One decoder per kind (keyed by the plain strings: the bus hands over plain strings)."""

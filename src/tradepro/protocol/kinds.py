@@ -20,6 +20,8 @@ class Kind(StrEnum):
     CLOSE_ORDER = "close-order"
     GET_ACCOUNT = "get-account"
     END_SESSION = "end-session"
+    FEED_STATUS = "feed-status"
+    """The poller's feed health, for the WebSocket server; the engine ignores it."""
 
 
 class Status(StrEnum):

@@ -17,6 +17,8 @@ from tradepro.domain.fixed import format_scaled
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000 // 3600 * 3600  # an hour boundary
+BACKFILLED = 40
+"""The first minutes of every series are the simulated feed's backfill."""
 PRICE_DECIMALS = {"BTC_USDC": 1, "ETH_USDC": 2}
 
 
@@ -39,8 +41,9 @@ def minute_rows(asset: str, seed: int, minutes: int = 200) -> list[dict[str, Any
                 "high": max([opened, *moves]) + rng.randint(0, 50),
                 "low": min([opened, *moves]) - rng.randint(0, 50),
                 "close": price,
-                "quotes": rng.randint(1, 600),
-                "simulated": rng.random() < 0.1,
+                "quotes": 0 if index < BACKFILLED else rng.randint(1, 600),
+                "simulated": index < BACKFILLED or rng.random() < 0.1,
+                "backfill": index < BACKFILLED,
             }
         )
     return rows
@@ -61,6 +64,7 @@ def reference(rows: list[dict[str, Any]], width_s: int) -> list[dict[str, Any]]:
             "close": format_scaled(members[-1]["close"], decimals),
             "quotes": sum(row["quotes"] for row in members),
             "simulated": any(row["simulated"] for row in members),
+            "backfill": any(row["backfill"] for row in members),
         }
         for start, members in sorted(buckets.items())
     ]
@@ -90,6 +94,8 @@ async def test_minute_candles_come_oldest_first_at_the_instruments_scale(stack: 
     assert len(candles[0]["open"].split(".")[1]) == 2
     assert any(candle["simulated"] for candle in candles)
     assert not all(candle["simulated"] for candle in candles)
+    assert any(candle["backfill"] for candle in candles)
+    assert not all(candle["backfill"] for candle in candles)
 
 
 @pytest.mark.parametrize("interval, width_s", [("5m", 300), ("15m", 900), ("1h", 3600)])

@@ -34,6 +34,7 @@ class Recorder:
 
     connects: list[bool] = field(default_factory=list)
     disconnects: int = 0
+    failures: list[str] = field(default_factory=list)
     tickers: list[BookTicker] = field(default_factory=list)
     drops: list[Dropped] = field(default_factory=list)
 
@@ -43,6 +44,9 @@ class Recorder:
 
     def feed_disconnected(self) -> None:
         self.disconnects += 1
+
+    def feed_failed(self, reason: str) -> None:
+        self.failures.append(reason)
 
     def ticker(self, ticker: BookTicker, received_us: int) -> None:
         self.tickers.append(ticker)

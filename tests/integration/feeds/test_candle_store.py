@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.servers import free_port
 from tradepro.db.models import Candle as CandleRow
 from tradepro.db.session import open_database
+from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
+from tradepro.feeds.backfill import simulated_history
 from tradepro.feeds.candles import Candle, CandleAggregator
 from tradepro.services.poller.candle_store import CandleRecorder, CandleStore
 
@@ -89,3 +91,21 @@ async def test_the_recorder_keeps_candles_while_the_database_is_unreachable(
                                                  False)]  # fmt: skip
     finally:
         await db_engine.dispose()
+
+
+async def test_the_backfill_goes_only_into_assets_without_candles_and_only_once(
+    db_engine: AsyncEngine,
+) -> None:
+    store = CandleStore(db_engine)
+    recorded = Candle("ETH_USDC", START_S + 600, 50, 50, 50, 50, 1, True)
+    await store.save([recorded])
+    history = simulated_history(3, DEFAULT_INSTRUMENTS, START_S, minutes=30)
+
+    assert await store.backfill(history) == ["BTC_USDC", "SOL_USDC"]
+    first = await stored(db_engine)
+    assert first == sorted(
+        [candle for candle in history if candle.asset != "ETH_USDC"] + [recorded],
+        key=lambda candle: (candle.start_s, candle.asset),
+    )
+    assert await store.backfill(history) == []  # a restart: nothing again
+    assert await stored(db_engine) == first

@@ -1,4 +1,5 @@
-"""``tradepro poller --feed sim``: a seeded walk, marked simulated in the stream and candles.
+"""``tradepro poller --feed sim``: a seeded walk, marked simulated in the stream, the feed
+reports and the candles, with a seeded day of backfilled candles on the first run only.
 
 The real poller and engine run as processes on the embedded default; the engine trades
 on the simulated prices like on any others, and every entry and candle says simulated.
@@ -22,8 +23,11 @@ from tests.support.poller import (
 from tests.support.stack import EngineProcess, eventually
 from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
-from tradepro.db.models import Candle
+from tradepro.db.models import Candle as CandleRow
 from tradepro.db.session import open_database
+from tradepro.domain.candles import Candle
+from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
+from tradepro.feeds.backfill import DAY_MINUTES, simulated_history
 
 pytestmark = pytest.mark.integration
 
@@ -60,12 +64,42 @@ async def test_the_simulated_feed_is_marked_simulated_everywhere(tmp_path: Path)
         database = open_database(f"sqlite:///{data_dir / 'tradepro.db'}")
         try:
             async with database.connect() as connection:
-                found = (await connection.execute(select(Candle.__table__))).all()
+                found = (await connection.execute(select(CandleRow.__table__))).all()
         finally:
             await database.dispose()
         assert {row.asset for row in found} == {"BTC_USDC", "SOL_USDC"}
         assert all(row.simulated for row in found)
         assert sum(row.quotes for row in found) == len(entries.prices) > 0
+        reports = [entry.payload for entry in entries.feed_reports]
+        assert reports and all(report["state"] == "simulated" for report in reports)  # type: ignore[index]
+
+        # The first run backfilled a seeded day before its first minute, marked as such.
+        by_time = sorted(found, key=lambda row: (row.start_s, row.asset))
+        backfill = [Candle(*row) for row in by_time if row.backfill]
+        assert len(backfill) == 2 * DAY_MINUTES
+        end_s = max(candle.start_s for candle in backfill) + 60
+        instruments = {name: DEFAULT_INSTRUMENTS[name] for name in ("BTC_USDC", "SOL_USDC")}
+        assert backfill == simulated_history(3, instruments, end_s)
+        assert all(row.start_s >= end_s for row in found if not row.backfill)
+
+        # A restart (even with another seed) does not backfill again.
+        again = PollerProcess(env, tmp_path / "poller-2.log", ["--feed", "sim", "--seed", "4"])
+        try:
+            again.start()
+            published = len(entries.prices)
+            await eventually(lambda: len(entries.prices) > published + 10, 30, "quotes again")
+            assert again.terminate() == 0
+        finally:
+            show_logs(again)
+            again.close()
+        database = open_database(f"sqlite:///{data_dir / 'tradepro.db'}")
+        try:
+            async with database.connect() as connection:
+                rows = (await connection.execute(select(CandleRow.__table__))).all()
+        finally:
+            await database.dispose()
+        rows = sorted(rows, key=lambda row: (row.start_s, row.asset))
+        assert [Candle(*row) for row in rows if row.backfill] == backfill
     finally:
         show_logs(poller, engine)
         poller.close()

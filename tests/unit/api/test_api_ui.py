@@ -62,6 +62,7 @@ async def test_config_points_the_page_at_the_websocket_on_its_own_host(api: Api)
         "staleAfterS": 10.0,
         "signInLinksLogged": True,
         "chartLibrary": CHART_LIBRARY.is_file(),
+        "feed": "backpack",
     }
     transport = httpx.ASGITransport(app=api.app)
     async with httpx.AsyncClient(transport=transport, base_url="https://[::1]:4000") as secure:
@@ -99,3 +100,21 @@ def test_every_module_the_page_imports_exists() -> None:
     }
     assert imports
     assert [pair for pair in imports if not (scripts / pair[1]).is_file()] == []
+
+
+async def test_the_docs_page_loads_only_its_own_pinned_assets(api: Api) -> None:
+    page = await api.client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r"""(?:src|href)=["']([^"']+)""", page.text)
+    sources += re.findall(r"""url: ?["']([^"']+)""", page.text)
+    assert "/docs-assets/swagger-ui-bundle.js" in sources
+    assert "/docs-assets/swagger-ui.css" in sources
+    assert [source for source in sources if "//" in source] == []  # nothing from elsewhere
+    assert "cdn" not in page.text and "validatorUrl" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
+        response = await api.client.get(f"/docs-assets/{asset}")
+        assert response.status_code == 200, asset
+        assert len(response.content) > 1000, asset
+    assert (await api.client.get("/redoc")).status_code == 404  # not served (see docs_pages)

@@ -124,3 +124,12 @@ def test_a_session_ended_body_is_read_only_when_well_formed() -> None:
     assert (ended.token_id, ended.expires_at_s) == ("t1", 9)
     assert session_ended_in(body | {"expiresAt": "9"}) is None
     assert session_ended_in(body | {"status": "closed"}) is None
+
+
+def test_the_engine_ignores_feed_reports_whatever_their_payload() -> None:
+    engine = Engine()
+    before = (dict(engine.accounts), dict(engine.quotes), engine.next_seq)
+    for payload in ({"feed": "backpack", "state": "unreachable"}, {}, {"state": ["x"] * 100}):
+        assert apply_entry(engine, Kind.FEED_STATUS, "f1", NOW_MS * 1000, payload) == []
+    assert (dict(engine.accounts), dict(engine.quotes), engine.next_seq) == before
+    assert not engine.changes.drain(lambda _user: 0)

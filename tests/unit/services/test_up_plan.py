@@ -13,17 +13,17 @@ import pytest
 
 from tradepro.cli import main
 from tradepro.config import Settings
+from tradepro.runtime.urls import without_credentials
 from tradepro.services.up.banner import (
     describe_bus,
     describe_database,
     render_banner,
     ui_url,
     websocket_url,
-    without_credentials,
 )
 from tradepro.services.up.guard import guard_command
 from tradepro.services.up.guard import main as guard_main
-from tradepro.services.up.main import run_up
+from tradepro.services.up.main import derived_env, run_up
 from tradepro.services.up.plan import (
     RestartPolicy,
     UpOptions,
@@ -170,7 +170,9 @@ def test_the_banner_on_servers_shows_no_credentials(tmp_path: Path) -> None:
     assert "secret" not in banner and "trader" not in banner and "default:" not in banner
     assert "Bus          Redis at redis://cache.internal:6380/2\n" in banner
     assert "Database     PostgreSQL at db.internal:5433/tradepro\n" in banner
-    assert "Feed         Backpack live at wss://ws.backpack.exchange\n" in banner
+    feed = "Feed         Backpack market prices from wss://ws.backpack.exchange (connecting"
+    assert feed in banner
+    assert "live" not in banner.lower()  # not before the poller has connected
     assert "UI           https://trade.example.com/\n" in banner
     assert "WebSocket    wss://trade.example.com:8080/\n" in banner
     assert "SIMULATED" not in banner
@@ -303,3 +305,10 @@ def test_up_says_when_the_database_cannot_be_migrated(
     assert "cannot migrate the database (PostgreSQL at 127.0.0.1:1/tradepro)" in message
     assert "pg-secret" not in message + out.getvalue()
     assert "started" not in out.getvalue()  # no service was started
+
+
+def test_the_services_learn_which_feed_runs_and_the_ui_address(tmp_path: Path) -> None:
+    derived = derived_env(settings(tmp_path, api_port=4321), UpOptions(feed="sim"))
+    assert derived == {"TRADEPRO_FEED": "sim", "PUBLIC_URL": "http://localhost:4321"}
+    public = settings(tmp_path, public_url="https://trade.example.com")
+    assert derived_env(public, UpOptions()) == {"TRADEPRO_FEED": "backpack"}

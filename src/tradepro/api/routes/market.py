@@ -71,6 +71,7 @@ async def candles(
                 "close": format_scaled(candle.close, decimals),
                 "quotes": candle.quotes,
                 "simulated": candle.simulated,
+                "backfill": candle.backfill,
             }
             for candle in found
         ],

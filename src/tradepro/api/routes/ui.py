@@ -13,7 +13,8 @@ router = APIRouter()
 
 @router.get("/api/v1/config", response_model=UiConfigOut, tags=["ui"])
 async def ui_config(request: Request, context: Context) -> dict[str, object]:
-    """What the browser UI needs to know: where live data comes from, when it is stale."""
+    """What the browser UI needs to know: where live data comes from, when it is stale,
+    and which price feed runs."""
     settings = context.settings
     host = request.url.hostname or "localhost"
     if ":" in host:  # an IPv6 literal goes back in brackets
@@ -25,4 +26,5 @@ async def ui_config(request: Request, context: Context) -> dict[str, object]:
         "staleAfterS": settings.max_price_age_s,
         "signInLinksLogged": settings.tradepro_env == "dev" and not settings.smtp_url,
         "chartLibrary": CHART_LIBRARY.is_file(),
+        "feed": settings.tradepro_feed,
     }

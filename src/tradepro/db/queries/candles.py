@@ -43,14 +43,22 @@ async def read_candles(
     if width_s == MINUTE_S:
         rows_query = select(
             minute, table.c.open, table.c.high, table.c.low, table.c.close,
-            table.c.quotes, table.c.simulated,
+            table.c.quotes, table.c.simulated, table.c.backfill,
         )  # fmt: skip
         query = _bounded(rows_query.where(table.c.asset == asset), minute, window, window.limit)
         async with database.connect() as connection:
             rows = (await connection.execute(query)).all()
         found = [
             Candle(
-                asset, row.start_s, row.open, row.high, row.low, row.close, row.quotes, bool(row[6])
+                asset,
+                row.start_s,
+                row.open,
+                row.high,
+                row.low,
+                row.close,
+                row.quotes,
+                bool(row[6]),
+                bool(row[7]),
             )
             for row in rows
         ]
@@ -59,7 +67,9 @@ async def read_candles(
     # The window's nearest `limit` candles lie within its nearest `limit * width_s / 60`
     # minute rows: the fewer rows there are, the fewer candles they spread over, and every
     # candle but the farthest of them is whole.
-    minutes = select(minute, table.c.high, table.c.low, table.c.quotes, table.c.simulated)
+    minutes = select(
+        minute, table.c.high, table.c.low, table.c.quotes, table.c.simulated, table.c.backfill
+    )
     most_minutes = window.limit * (width_s // MINUTE_S)
     in_window = _bounded(minutes.where(table.c.asset == asset), minute, window, most_minutes)
     nearest = in_window.subquery("nearest")
@@ -73,6 +83,7 @@ async def read_candles(
         func.min(nearest.c.low),
         func.sum(nearest.c.quotes),
         func.max(case((nearest.c.simulated, 1), else_=0)),
+        func.max(case((nearest.c.backfill, 1), else_=0)),
     ).group_by(bucket)
     query = grouped.order_by(_toward_end(bucket, window)).limit(window.limit)
     async with database.connect() as connection:
@@ -92,6 +103,7 @@ async def read_candles(
             close=edges[group.last_s].close,
             quotes=int(group[5]),
             simulated=bool(group[6]),
+            backfill=bool(group[7]),
         )
         for group in groups
     ]

@@ -6,6 +6,10 @@ two-argument ``max``/``min``). The update is ``candles.merge`` in SQL: the store
 kept, high and low widen, close is the newer one, quote counts add up, and a minute is
 simulated if any of its quotes was. Flushes therefore must arrive oldest first, which the
 poller's single flusher guarantees.
+
+The simulated feed's first-run history (``feeds.backfill``) goes in through ``backfill``
+before the first flush: only for assets that have no candle yet, so a restart, or a
+database that already holds recorded prices, never gets it (again).
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, or_
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,6 +52,21 @@ class CandleStore:
                 rows = [candle._asdict() for candle in candles[start : start + CHUNK_ROWS]]
                 await connection.execute(self._statement, rows)
 
+    async def backfill(self, candles: Sequence[Candle]) -> list[str]:
+        """Insert ``candles`` for the assets that have no candle at all, in one transaction;
+        returns those assets (the others are left as they are)."""
+        assets = sorted({candle.asset for candle in candles})
+        if not assets:
+            return []
+        async with self.database.begin() as connection:
+            query = select(CANDLES.c.asset).where(CANDLES.c.asset.in_(assets)).distinct()
+            recorded = set((await connection.execute(query)).scalars())
+            empty = [asset for asset in assets if asset not in recorded]
+            rows = [candle._asdict() for candle in candles if candle.asset in empty]
+            for start in range(0, len(rows), CHUNK_ROWS):
+                await connection.execute(self._statement, rows[start : start + CHUNK_ROWS])
+        return empty
+
 
 def _upsert_statement(dialect: str) -> Any:
     table = CANDLES.c
@@ -68,6 +87,7 @@ def _upsert_statement(dialect: str) -> Any:
             "close": new.close,
             "quotes": table.quotes + new.quotes,
             "simulated": or_(table.simulated, new.simulated),
+            "backfill": or_(table.backfill, new.backfill),
         },
     )
 
@@ -87,9 +107,12 @@ class CandleRecorder:
         *,
         interval_s: float = 1.0,
         timeout_s: float = 10.0,
+        history: Callable[[], Sequence[Candle]] | None = None,
     ) -> None:
         self.database_url = database_url
         self.aggregator = aggregator
+        self.history = history
+        """Backfill candles to insert once, before the first flush (``CandleStore.backfill``)."""
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.saved = 0
@@ -147,6 +170,14 @@ class CandleRecorder:
             options = {"pool_size": 2, "max_overflow": 2} if _is_postgres(self.database_url) else {}
             self._database = open_database(self.database_url, **options)
             self._store = CandleStore(self._database)
+        if self.history is not None:
+            filled = await self._store.backfill(self.history())
+            self.history = None
+            if filled:
+                log.info(
+                    "backfilled a day of SIMULATED one-minute candles (marked backfill) for %s",
+                    ", ".join(filled),
+                )
         return self._store
 
 

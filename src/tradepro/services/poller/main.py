@@ -7,11 +7,17 @@ valid quote goes to the single ``QuotePublisher`` (latest per symbol, paced per 
 held while the ``EngineGuard`` finds the engine unresponsive), which publishes
 ``price-update`` entries ``{asset, bid, ask, simulated}`` with exact decimal strings. The
 quotes it publishes are aggregated into one-minute candles and upserted about once a
-second by the ``CandleRecorder``; a database outage only delays the candles.
+second by the ``CandleRecorder``; a database outage only delays the candles. On its first
+run the simulated feed also backfills a seeded day of candles marked ``backfill``
+(``feeds.backfill``), before the minute it starts in.
 
-State shows in a status log line every ``--status-interval`` seconds and, with
-``--metrics-port``, as Prometheus metrics (``tradepro_poller_*``). SIGTERM/SIGINT (through
-``run_service``) stop every task; the last candles are flushed on the way out.
+The feed's health (live, connected without quotes, exchange unreachable since T,
+simulated) goes to ``engine-stream`` as ``feed-status`` entries for the WebSocket server,
+and an outage is told in the log in plain words with the offline alternative
+(``feed_health``). State also shows in a status log line every ``--status-interval``
+seconds and, with ``--metrics-port``, as Prometheus metrics (``tradepro_poller_*``).
+SIGTERM/SIGINT (through ``run_service``) stop every task; the last candles are flushed on
+the way out.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -32,15 +39,18 @@ from tradepro.bus.factory import open_bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.feeds import Feed
+from tradepro.feeds.backfill import simulated_history
 from tradepro.feeds.backpack import BookTicker, Dropped
 from tradepro.feeds.backpack_client import BackpackClient
-from tradepro.feeds.candles import CandleAggregator
+from tradepro.feeds.candles import CandleAggregator, minute_start_s
 from tradepro.feeds.coalesce import FeedQuote, LatestQuotes
 from tradepro.feeds.sim import SimulatedFeed
 from tradepro.runtime.backoff import FULL_JITTER, Backoff
 from tradepro.runtime.heap import settle_heap
 from tradepro.runtime.retry import RetryStoppedError, retry
+from tradepro.runtime.urls import without_credentials
 from tradepro.services.poller.candle_store import CandleRecorder
+from tradepro.services.poller.feed_health import FeedHealth, FeedStatusReporter, OutageLog
 from tradepro.services.poller.publish import EngineGuard, QuotePublisher
 from tradepro.services.poller.status import DropWarnings, PollerStats, StatsCollector
 
@@ -79,7 +89,17 @@ class Poller:
         self.instruments = settings.instruments
         self.stats = PollerStats(feed=options.feed, assets=tuple(self.instruments))
         self.aggregator = CandleAggregator()
-        self.recorder = CandleRecorder(settings.effective_database_url, self.aggregator)
+        self.seed: int = (
+            options.seed if options.seed is not None else random.SystemRandom().randrange(10**6)
+        )
+        """``--feed sim``: the walk's seed (a fresh one, logged, when none is given)."""
+        history = None
+        if options.feed == "sim":  # never for the real feed: it has real history
+            end_s = minute_start_s(wall_clock_us())
+            history = partial(simulated_history, self.seed, self.instruments, end_s)
+        self.recorder = CandleRecorder(
+            settings.effective_database_url, self.aggregator, history=history
+        )
         self.stats.candles = self.recorder
         self.publisher = QuotePublisher(
             bus,
@@ -96,11 +116,16 @@ class Poller:
             on_change=self.publisher.wakeup.set,
         )
         self._drops = DropWarnings()
+        self.health = FeedHealth(options.feed, self.stats.last_quote_us)
+        self.outages = OutageLog(without_credentials(settings.backpack_ws_url))
+        self.reporter = FeedStatusReporter(bus, self.health, self.outages)
 
     # -- what the feed reports (``FeedListener``) ------------------------------------------
 
     def feed_connected(self, streams: Sequence[str], reconnect: bool) -> None:
         self.stats.connected = True
+        self.health.connected()
+        self.outages.connected()
         if reconnect:
             self.stats.reconnects += 1
             log.info("reconnected to Backpack; resubscribed %s", ", ".join(streams))
@@ -109,6 +134,11 @@ class Poller:
 
     def feed_disconnected(self) -> None:
         self.stats.connected = False
+
+    def feed_failed(self, reason: str) -> None:
+        self.stats.connected = False
+        self.health.failed(reason)
+        self.outages.failed(self.health)
 
     def ticker(self, ticker: BookTicker, received_us: int) -> None:
         self.quote(FeedQuote(ticker.asset, ticker.bid, ticker.ask, received_us, False))
@@ -126,12 +156,14 @@ class Poller:
     # -- tasks ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run the feed, publisher, guard, recorder and status line until ``stop``."""
+        """Run the feed, publisher, guard, recorder, feed status and status line until
+        ``stop``."""
         work: list[Coroutine[Any, Any, None]] = [
             self._feed(stop),
             self.publisher.run(stop),
             self.guard.run(stop),
             self.recorder.run(stop),
+            self.reporter.run(stop),
             self._report(stop),
         ]
         tasks = [asyncio.create_task(coroutine) for coroutine in work]
@@ -157,9 +189,7 @@ class Poller:
         await client.run(stop)
 
     async def _simulate(self, stop: asyncio.Event) -> None:
-        seed = self.options.seed
-        if seed is None:
-            seed = random.SystemRandom().randrange(1_000_000)
+        seed = self.seed
         rate = self.options.sim_rate_per_s
         log.info("SIMULATED feed: seed %d, %g quotes/s per asset", seed, rate)
         feed = SimulatedFeed(random.Random(seed), self.instruments)

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from tradepro.bus.factory import EMBEDDED_BUS_FILE
 from tradepro.config import Settings
+from tradepro.runtime.urls import bracketed, without_credentials
 from tradepro.services.up.plan import UpOptions
 
 RULE = "=" * 72
@@ -27,18 +28,7 @@ def websocket_url(settings: Settings) -> str:
     """The WebSocket server as the UI reaches it: the page's host name at ``WS_PORT``."""
     parts = urlsplit(ui_url(settings))
     scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{_host(parts.hostname or 'localhost')}:{settings.ws_port}/"
-
-
-def without_credentials(url: str) -> str:
-    """``url`` with no user name, password or query: ``scheme://host:port/path``."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return f"{parts.scheme}://{parts.path}" if parts.scheme else url
-    netloc = _host(parts.hostname)
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    return f"{scheme}://{bracketed(parts.hostname or 'localhost')}:{settings.ws_port}/"
 
 
 def describe_bus(settings: Settings) -> str:
@@ -62,7 +52,8 @@ def describe_database(settings: Settings) -> str:
 
 def describe_feed(settings: Settings, options: UpOptions) -> str:
     if options.feed == "backpack":
-        return f"Backpack live at {without_credentials(settings.backpack_ws_url)}"
+        url = without_credentials(settings.backpack_ws_url)
+        return f"Backpack market prices from {url} (connecting; the poller says if it cannot)"
     seed = f"seed {options.seed}" if options.seed is not None else "its seed in the poller's log"
     return (
         f"SIMULATED: not real prices (seeded random walk, {seed}, "
@@ -95,10 +86,6 @@ def render_banner(settings: Settings, options: UpOptions, healthy_after_s: float
         RULE,
     ]
     return "\n".join(lines)
-
-
-def _host(hostname: str) -> str:
-    return f"[{hostname}]" if ":" in hostname else hostname
 
 
 def _absolute(path: Path) -> Path:

@@ -63,7 +63,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
                 filter(None, (render_banner(settings, options, healthy_after_s), warning))
             ),
             started_s=started_s,
-            extra_env=_derived_env(settings),
+            extra_env=derived_env(settings, options),
             inherited_fds=(lock.fileno,),  # the services hold the instance lock too
         )
         return asyncio.run(supervisor.run())
@@ -71,12 +71,14 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
         lock.release()
 
 
-def _derived_env(settings: Settings) -> dict[str, str]:
-    """``PUBLIC_URL`` when unset: the banner's UI address, so the sign-in links the api
-    sends point where the api listens (the setting's own default assumes port 4000)."""
-    if "public_url" in settings.model_fields_set:
-        return {}
-    return {"PUBLIC_URL": ui_url(settings)}
+def derived_env(settings: Settings, options: UpOptions) -> dict[str, str]:
+    """``TRADEPRO_FEED`` from ``--feed`` (the api tells the UI which feed runs), and
+    ``PUBLIC_URL`` when unset: the banner's UI address, so the sign-in links the api sends
+    point where the api listens (the setting's own default assumes port 4000)."""
+    derived: dict[str, str] = {"TRADEPRO_FEED": options.feed}
+    if "public_url" not in settings.model_fields_set:
+        derived["PUBLIC_URL"] = ui_url(settings)
+    return derived
 
 
 def _migrate(settings: Settings, console: Console) -> bool:

@@ -17,6 +17,7 @@ from tradepro.domain.instruments import Instrument
 from tradepro.protocol.kinds import Kind
 from tradepro.runtime.backoff import Backoff
 from tradepro.runtime.retry import RetryPause, retry
+from tradepro.services.ws.feed_status import FeedRelay
 from tradepro.services.ws.hub import Hub
 from tradepro.services.ws.messages import order_message, price_message
 
@@ -40,6 +41,8 @@ class PriceFeed:
         self.bus = bus
         self.instruments = instruments
         self.hub = hub
+        self.feed_reports = FeedRelay(hub)
+        """Where ``feed-status`` entries go (``feed_status.py``)."""
         self.read_count = read_count
         self.block_ms = block_ms
         self.pause = RetryPause(
@@ -72,6 +75,8 @@ class PriceFeed:
             self.connected = True
             for entry in entries:
                 self.last_seen_id = entry.entry_id
+                if entry.kind == Kind.FEED_STATUS:
+                    self.feed_reports.seen(entry)
                 fanned_out = entry.kind == Kind.PRICE_UPDATE and self._fan_out(entry)
                 self.hub.stream_passed(entry.entry_id)  # order events it caused may follow
                 if fanned_out:

@@ -107,6 +107,11 @@ class Hub:
         message = self.latest_prices[asset] = outgoing(payload)
         self._fan_out(self._prices.get(asset), message)
 
+    def publish_to_price_subscribers(self, payload: bytes) -> None:
+        """One message to every client subscribed to any price channel, once each."""
+        clients: set[Client] = set().union(*self._prices.values())
+        self._fan_out(clients, outgoing(payload))
+
     def publish_order(self, user_id: str, payload: bytes, caused_by: str | None = None) -> None:
         """Send an order event to its owner once the price reader has passed ``caused_by``
         (the ``engine-stream`` entry it answers), so it never overtakes that quote."""

@@ -238,6 +238,7 @@ class Gateway:
         added = self.hub.subscribe(client, channels)
         self.hub.reply(client, subscriptions_message(client.channels))
         self.hub.send_latest_prices(client, added)
+        self.prices.feed_reports.greet(client, added)
 
     def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
         """Verify ``token``; a bad one closes the client with 4401 and returns ``False``."""

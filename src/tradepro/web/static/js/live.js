@@ -13,8 +13,8 @@ export class LiveFeed {
   /**
    * @param {string} url  the ws:// URL from /api/v1/config
    * @param {string[]} channels  e.g. ["prices.BTC_USDC", "orders"]
-   * @param {object} handlers  onPrice(message), onOrder(message), onState(state, detail),
-   *   onUnauthorized(), onServerError(message)
+   * @param {object} handlers  onPrice(message), onOrder(message), onFeed(message),
+   *   onState(state, detail), onUnauthorized(), onServerError(message)
    */
   constructor(url, channels, handlers) {
     this.url = url;
@@ -87,6 +87,7 @@ export class LiveFeed {
     }
     if (message.type === "price") this.handlers.onPrice(message);
     else if (message.type === "order") this.handlers.onOrder(message);
+    else if (message.type === "feed") this.handlers.onFeed(message);
     else if (message.type === "error") this.handlers.onServerError(message);
   }
 }

@@ -49,7 +49,7 @@ async function boot() {
   } catch (error) {
     show(byId("loading"), false);
     if (error instanceof ApiError && error.status === 401) {
-      signIn(linkError ? `Sign-in failed: ${linkError}. Ask for a new link below.` : "");
+      signIn(linkError ? `Sign-in failed: ${linkError}. Enter your e-mail above for a new link.` : "");
     } else report("start", `Cannot check your session: ${error.message}`);
     return;
   }

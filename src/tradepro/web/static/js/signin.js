@@ -7,12 +7,20 @@ import { byId, setText, show } from "./dom.js";
 
 let bound = false;
 
+const FEEDS = {
+  backpack: "Prices come from the Backpack exchange (real market quotes).",
+  sim: "Prices are SIMULATED on this server (a random walk for offline use), not market quotes.",
+};
+
 /** Show the sign-in view; `reason` (optional) says why, e.g. an expired session. */
 export function showSignIn(config, reason = "") {
   show(byId("signin-view"), true);
   show(byId("signin-form"), true);
   show(byId("signin-sent"), false);
   say(reason);
+  const feed = FEEDS[config?.feed];
+  setText(byId("signin-feed"), feed ?? "");
+  show(byId("signin-feed"), Boolean(feed));
   if (bound) return;
   bound = true;
   byId("signin-form").addEventListener("submit", async (event) => {

@@ -9,6 +9,7 @@
 import { ApiError, api, newKey } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
+import { FeedState } from "./feed.js";
 import { groupDigits, usd } from "./format.js";
 import { History } from "./history.js";
 import { LiveFeed } from "./live.js";
@@ -51,10 +52,16 @@ export class Terminal {
       freeBalance: () => this.account?.balance ?? null,
       submit: (body) => this.create(body),
     });
+    this.feedState = new FeedState(config, {
+      asset: () => this.asset,
+      quote: () => this.quotes.get(this.asset),
+      setTradable: (reason) => this.ticket.setTradable(reason),
+    });
     const channels = [...instruments.keys()].map((symbol) => `prices.${symbol}`).concat("orders");
     this.feed = new LiveFeed(config.wsUrl, channels, {
       onPrice: (message) => this.onPrice(message),
       onOrder: (message) => this.onOrder(message),
+      onFeed: (message) => this.feedState.onFeed(message),
       onState: (state, detail) => this.onConnection(state, detail),
       onUnauthorized: () => this.checkSession("The live feed refused your session."),
       onServerError: (message) => this.report("live", `Live feed: ${message.message}`),
@@ -71,6 +78,7 @@ export class Terminal {
     this.ticket.setInstrument(this.instruments.get(this.asset));
     this.chart.start(this.config.chartLibrary).then(() => this.showChart());
     this.feed.start();
+    this.feedState.start();
     this.refresh();
     this.history.catchUp();
     this.timers.push(setInterval(() => this.renderQuote(), 1000));
@@ -79,6 +87,7 @@ export class Terminal {
 
   stop() {
     this.feed.stop();
+    this.feedState.stop();
     this.chart.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.refreshTimer);
@@ -97,6 +106,7 @@ export class Terminal {
       localStorage.setItem(ASSET_KEY, this.asset);
       this.ticket.setInstrument(this.instruments.get(this.asset));
       this.renderQuote();
+      this.feedState.render();
       this.showChart();
     });
     for (const button of document.querySelectorAll("[data-interval]")) {
@@ -138,6 +148,7 @@ export class Terminal {
     if (message.asset === this.asset) {
       this.renderQuote();
       this.ticket.update();
+      this.feedState.render();
     }
     this.renderLive();
   }
@@ -158,7 +169,7 @@ export class Terminal {
     const badge = byId("badge-connection");
     setText(badge, { live: "Live", connecting: "Connecting…", offline: "Offline" }[state]);
     badge.dataset.state = state;
-    badge.title = detail || (state === "live" ? "Live prices and order events" : "");
+    badge.title = detail || (state === "live" ? "Connected to the TradePro server (prices and order events)" : "");
     if (state === "live") this.report("live", null);
     else if (state === "offline" && detail) this.report("live", `Live prices unavailable: ${detail}.`);
     // Back after a lost connection: list what closed meanwhile that nobody announced.
@@ -180,8 +191,8 @@ export class Terminal {
       setText(stale, "No price yet");
       stale.title = `No quote has arrived for ${symbolLabel(this.asset)} yet: ${limit}`;
     } else {
-      setText(stale, `Stale ${Math.floor(age)} s`);
-      stale.title = `No quote for ${Math.floor(age)} s: ${limit}`;
+      setText(stale, `Stale ${Math.ceil(age)} s`);
+      stale.title = `No quote for ${Math.ceil(age)} s: ${limit}`;
     }
     show(stale, quote === undefined || age > this.config.staleAfterS);
   }

@@ -145,6 +145,13 @@ export class OrderTicket {
     }
   }
 
+  /** Whether an order can be sent now: null, or the reason it cannot (shown under Buy/Sell). */
+  setTradable(reason) {
+    this.button.disabled = reason !== null;
+    this.button.title = reason ?? "";
+    this.say("ticket-blocked", reason ?? "");
+  }
+
   say(id, text) {
     setText(byId(id), text);
     show(byId(id), Boolean(text));
