@@ -13,19 +13,31 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
 from tests.support.e2e_stack import ARTIFACTS, Stack
 from tests.support.servers import services_required
-from tradepro.web.serve import CHART_LIBRARY
+from tradepro.web.serve import CHART_LIBRARY, STATIC_DIR
 
 CHROMIUM = os.environ.get("TRADEPRO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1400, "height": 900}
+SCREENS: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1440, "height": 900}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "device_scale_factor": 3,
+        "is_mobile": True,
+        "has_touch": True,
+    },
+}
+"""Screens a test can ask for with ``@pytest.mark.parametrize("page", [...], indirect=True)``."""
 
 Shot = Callable[[str], Path]
+MODULE_ORIGIN = "http://tradepro.test"
 
 expect.set_options(timeout=10_000)
 
@@ -71,9 +83,12 @@ def artifacts_for(node: pytest.Item) -> Path:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A page in a new browser context (no cookies); uncaught script errors fail the test."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
+    """A page in a new browser context (no cookies); uncaught script errors fail the test.
+    At 1400x900 unless the test names one of ``SCREENS`` (indirect parametrization)."""
+    screen = getattr(request, "param", None)
+    options = SCREENS[screen] if screen is not None else {"viewport": VIEWPORT}
+    context = browser.new_context(**options)
     opened = context.new_page()
     crashes: list[str] = []
     opened.on("pageerror", lambda error: crashes.append(str(error)))
@@ -129,3 +144,23 @@ def stack(
         folder.mkdir(parents=True, exist_ok=True)
         for log in tmp_path.glob("*.log"):
             shutil.copy(log, folder / log.name)
+
+
+@pytest.fixture
+def module_page(page: Page) -> Iterator[Page]:
+    """A blank page on an origin that serves the UI's static files from the source tree."""
+
+    def serve(route: Route) -> None:
+        path = route.request.url.removeprefix(MODULE_ORIGIN).split("?")[0]
+        if path == "/":
+            route.fulfill(body="<!doctype html><title>money</title>", content_type="text/html")
+            return
+        local = (STATIC_DIR / path.removeprefix("/static/")).resolve()
+        if not local.is_relative_to(STATIC_DIR) or not local.is_file():
+            route.fulfill(status=404, body="not found")
+            return
+        route.fulfill(body=local.read_bytes(), content_type="text/javascript")
+
+    page.route(f"{MODULE_ORIGIN}/**", serve)
+    page.goto(f"{MODULE_ORIGIN}/")
+    yield page

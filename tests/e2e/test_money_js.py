@@ -9,19 +9,15 @@ to the cent and the tick. Number parsing must accept and refuse the same inputs.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page
 
 from tradepro.domain.fixed import InvalidNumberError, format_scaled, parse_scaled
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Contract, Position
-from tradepro.web.serve import STATIC_DIR
 
-ORIGIN = "http://tradepro.test"
 CASES = 3000
 
 RUN_CASES = """async (cases) => {
@@ -49,26 +45,6 @@ RUN_PARSES = """async (cases) => {
     }
   });
 }"""
-
-
-@pytest.fixture
-def module_page(page: Page) -> Iterator[Page]:
-    """A blank page on an origin that serves the UI's static files from the source tree."""
-
-    def serve(route: Route) -> None:
-        path = route.request.url.removeprefix(ORIGIN).split("?")[0]
-        if path == "/":
-            route.fulfill(body="<!doctype html><title>money</title>", content_type="text/html")
-            return
-        local = (STATIC_DIR / path.removeprefix("/static/")).resolve()
-        if not local.is_relative_to(STATIC_DIR) or not local.is_file():
-            route.fulfill(status=404, body="not found")
-            return
-        route.fulfill(body=local.read_bytes(), content_type="text/javascript")
-
-    page.route(f"{ORIGIN}/**", serve)
-    page.goto(f"{ORIGIN}/")
-    yield page
 
 
 def random_case(rng: random.Random) -> tuple[dict[str, Any], Instrument, int]:
@@ -145,3 +121,81 @@ def test_decimal_inputs_are_taken_or_refused_like_the_api(module_page: Page) -> 
         except InvalidNumberError:
             want = None
         assert result == want, (text, decimals)
+
+
+RUN_SIZER = """async (cases) => {
+  const money = await import("/static/js/money.js");
+  return cases.map((c) => {
+    const contract = new money.Contract(c.instrument);
+    const budget = money.percentOf(BigInt(c.equity), BigInt(c.hundredths));
+    const lots = contract.maxQtyForLoss(c.side, BigInt(c.entry), BigInt(c.stop), budget);
+    return { budget: budget.toString(), lots: lots.toString() };
+  });
+}"""
+
+
+def sizer_case(rng: random.Random) -> tuple[dict[str, Any], Contract]:
+    """An entry, a stop loss on the losing side (often a single tick away, where a lot's loss
+    is a fraction of a cent and half-cent ties happen), an equity and a percentage."""
+    case, instrument, maintenance_bps = random_case(rng)
+    entry = int(case["price"]) + 1
+    distance = rng.choice([1, 2, 5, rng.randint(1, entry - 1 if entry > 1 else 1)])
+    stop = entry - distance if case["side"] == "buy" else entry + distance
+    case |= {
+        "entry": str(entry),
+        "stop": str(max(stop, 1)),
+        "equity": str(rng.choice([0, 1, 99, rng.randint(1, 10**9)])),
+        "hundredths": rng.choice([1, 50, 100, 250, 10_000, rng.randint(1, 10_000)]),
+    }
+    return case, Contract(instrument, maintenance_bps)
+
+
+def loss_at_stop(contract: Contract, case: dict[str, Any], lots: int) -> int:
+    side = Side(case["side"])
+    position = Position(1, "o", "u", "X_USDC", side, lots, 1, int(case["entry"]), 0, None, None,
+                        0, None, 0)  # fmt: skip
+    return -contract.pnl(position, int(case["stop"]))
+
+
+def test_the_risk_sizer_takes_the_largest_quantity_whose_loss_at_the_stop_fits(
+    module_page: Page,
+) -> None:
+    """For N % of equity, the quantity is the largest whole number of steps whose loss at
+    the stop loss, rounded as the engine rounds PnL, is at most N % of equity (rounded down
+    to the cent): one step more would lose more."""
+    rng = random.Random(20_261_204)
+    drawn = [sizer_case(rng) for _ in range(CASES)]
+    drawn = [(case, contract) for case, contract in drawn if case["entry"] != case["stop"]]
+    results = module_page.evaluate(RUN_SIZER, [case for case, _ in drawn])
+    wrong = []
+    for (case, contract), result in zip(drawn, results, strict=True):
+        budget = int(case["equity"]) * case["hundredths"] // 10_000
+        lots = int(result["lots"])
+        fits = lots == 0 or loss_at_stop(contract, case, lots) <= budget
+        one_more_does_not = loss_at_stop(contract, case, lots + 1) > budget
+        if int(result["budget"]) != budget or not (fits and one_more_does_not):
+            wrong.append((case, result, budget))
+    assert not wrong, wrong[:5]
+    assert sum(int(result["lots"]) > 0 for result in results) > CASES // 2  # not all trivial
+
+
+RUN_INPUT_CODES = """async (texts) => {
+  const money = await import("/static/js/money.js");
+  return texts.map((text) => {
+    try {
+      money.parseScaled(text, 2, "qty");
+      return "ok";
+    } catch (error) {
+      return error.code;
+    }
+  });
+}"""
+
+
+def test_each_refused_number_says_what_is_wrong_with_it(module_page: Page) -> None:
+    """The ticket words its errors from these codes: "1,5" asks for a dot, not a number."""
+    texts = ["", "1,5", "12,50", "1,500,000", "abc", "-1", "0", "0.001", "1" * 19, "1" * 41, "1.5"]
+    assert module_page.evaluate(RUN_INPUT_CODES, texts) == [
+        "required", "comma", "comma", "not_number", "not_number", "negative", "zero",
+        "too_precise", "too_large", "too_large", "ok",
+    ]  # fmt: skip
