@@ -14,6 +14,7 @@ import { History, confirmClose } from "./history.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
+import { INTERVALS, loadInterval, saveInterval } from "./saved.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
@@ -28,7 +29,8 @@ export class Terminal {
     this.report = report;
     this.signIn = signIn;
     this.asset = instruments.keys().next().value;
-    this.interval = "1m";
+    this.interval = loadInterval(INTERVALS[0]);
+    this.equity = null;
     this.quotes = new Map();
     this.account = null;
     this.knownOpen = new Set();
@@ -41,11 +43,17 @@ export class Terminal {
     this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), (order, button) =>
       this.close(order, button),
     );
-    this.chart = new PriceChart(byId("chart"), byId("chart-note"), (message) => this.report("chart", message));
+    this.chart = new PriceChart(
+      { box: byId("chart"), note: byId("chart-note"), legend: byId("chart-legend"), lines: byId("chart-lines") },
+      (message) => this.report("chart", message),
+    );
     this.ticket = new OrderTicket({
+      instruments,
       instrument: () => this.instruments.get(this.asset),
       quote: () => this.quotes.get(this.asset) ?? null,
       freeBalance: () => this.account?.balance ?? null,
+      equity: () => this.equity,
+      staleAfterS: config.staleAfterS,
       submit: (body) => this.create(body),
     });
     const channels = [...instruments.keys()].map((symbol) => `prices.${symbol}`).concat("orders");
@@ -96,12 +104,14 @@ export class Terminal {
       this.renderQuote();
       this.showChart();
     });
-    for (const button of document.querySelectorAll("[data-interval]")) {
+    const intervals = [...document.querySelectorAll("[data-interval]")];
+    const press = (pressed) => intervals.forEach((other) => other.setAttribute("aria-pressed", String(other === pressed)));
+    press(intervals.find((button) => button.dataset.interval === this.interval));
+    for (const button of intervals) {
       button.addEventListener("click", () => {
         this.interval = button.dataset.interval;
-        for (const other of document.querySelectorAll("[data-interval]")) {
-          other.setAttribute("aria-pressed", String(other === button));
-        }
+        saveInterval(this.interval);
+        press(button);
         this.showChart();
       });
     }
@@ -130,7 +140,8 @@ export class Terminal {
       this.report("live", `Live feed sent an unreadable ${message.asset} quote: ${error.message}`);
       return;
     }
-    this.chart.onQuote(message.asset, message.mid, message.ts);
+    const quote = this.quotes.get(message.asset);
+    this.chart.onQuote(message.asset, quote.bid, quote.ask, message.ts);
     if (message.asset === this.asset) {
       this.renderQuote();
       this.ticket.update();
@@ -186,7 +197,8 @@ export class Terminal {
     const { balance, locked } = this.account;
     setText(byId("balance"), usd(balance));
     setText(byId("locked"), usd(locked));
-    setText(byId("equity"), usd(balance + locked + pnl));
+    this.equity = balance + locked + pnl;
+    setText(byId("equity"), usd(this.equity));
   }
 
   // -- REST ---------------------------------------------------------------------------------
@@ -251,6 +263,7 @@ export class Terminal {
     const vanished = [...this.knownOpen].filter((id) => !present.has(id) && !this.closingByUser.has(id));
     this.knownOpen = present;
     this.openTable.sync(parsed);
+    this.chart.setPositions(parsed);
     this.renderLive();
     this.ticket.update();
     if (vanished.length) await this.history.waitFor(vanished);
