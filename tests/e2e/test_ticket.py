@@ -136,19 +136,40 @@ def test_the_ticket_checks_warns_sizes_and_the_chart_draws_the_position(
     )
 
     # Risk 1 % of equity at that stop: the quantity, rounded down to the step, exactly.
+    # (Enter in the sizer's field sizes too, and sends nothing.)
     page.get_by_test_id("risk-percent").fill("1")
-    page.get_by_test_id("size-by-risk").click()
+    page.get_by_test_id("risk-percent").press("Enter")
     lots = sized(btc, 945_000, STARTING_CENTS // 100)
     qty_text = f"0.{lots:05d}"
+    expect(page.get_by_test_id("qty")).to_have_value(qty_text)
+    assert creates == []
+    page.get_by_test_id("qty").fill("0.01")
+    page.get_by_test_id("size-by-risk").click()
     expect(page.get_by_test_id("qty")).to_have_value(qty_text)
     expect(page.get_by_test_id("preview-risk")).to_contain_text(
         usd(btc.pnl(position(btc, lots, 100), 945_000))
     )
     shot("sized-by-risk")
 
+    # A server's refusal that names a field is shown next to it, in the same words (the
+    # engine's own answer when the price moved between the check here and its own).
+    moved = {"error": "invalid_order", "message": "takeProfit must be above the open price"}
+    refuse = "**/api/v1/trade/create-order"
+    page.route(refuse, lambda route: route.fulfill(status=400, json=moved))
+    page.get_by_role("button", name="Buy BTC_USDC").click()
+    expect(tp_error).to_have_text(
+        "For a long, the take profit must be above the price it opens at (the ask). "
+        "The price moved: check it and send again."
+    )
+    expect(page.get_by_test_id("ticket-error")).to_be_hidden()
+    shot("server-refusal-next-to-its-field")
+    page.unroute(refuse)
+    page.get_by_test_id("take-profit").fill("96000")
+    expect(tp_error).to_be_hidden()
+
     page.get_by_role("button", name="Buy BTC_USDC").click()
     expect(page.get_by_test_id("ticket-result")).to_contain_text(f"Bought {qty_text} BTC_USDC")
-    assert len(creates) == 1
+    assert len(creates) == 2  # the refused one above, and this one
     opened = position(btc, lots, 100)
 
     # The chart: a line at the entry, the take profit, the stop loss and the liquidation.
@@ -206,6 +227,11 @@ def test_a_reload_keeps_the_ticket_and_the_interval_and_drops_what_is_not_valid(
     page.get_by_test_id("interval-15m").click()
     pick(page, ASSET)  # BTC's ticket is its own
     expect(page.get_by_test_id("qty")).to_have_value("")
+    page.get_by_test_id("size-by-risk").click()  # the 2 % are shared, the stop loss is not
+    expect(page.get_by_test_id("risk-percent-error")).to_have_text(
+        "Set a stop loss first: the sizer picks the quantity that loses this share of your "
+        "equity there."
+    )
     pick(page, "ETH_USDC")
 
     page.reload()

@@ -50,6 +50,12 @@ export class OrderTicket {
       this.send();
     });
     byId("size-by-risk").addEventListener("click", () => this.sizeByRisk());
+    // Enter in the sizer's field sizes; it must not send the order like Enter elsewhere.
+    this.input("riskPercent").addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      this.sizeByRisk();
+    });
   }
 
   input(field) {
