@@ -205,12 +205,15 @@ def test_the_ticket_checks_warns_sizes_and_the_chart_draws_the_position(
     expect(page.get_by_test_id("ticket-note")).to_be_hidden()
     shot("refused-by-the-engine")
 
+    # The position closes: its lines go.
+    page.get_by_test_id("open-order").get_by_role("button", name=re.compile("^Close")).click()
+    expect(chart).to_have_attribute("data-lines", "0")
+    expect(page.get_by_test_id("chart-lines")).to_be_hidden()
+
     # Another asset: the messages about this one go.
     pick(page, "ETH_USDC")
     expect(page.get_by_test_id("ticket-result")).to_be_hidden()
     expect(page.get_by_test_id("ticket-error")).to_be_hidden()
-    expect(chart).to_have_attribute("data-lines", "0")
-    expect(page.get_by_test_id("chart-lines")).to_be_hidden()
 
 
 @SCREENS
