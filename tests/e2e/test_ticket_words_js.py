@@ -34,7 +34,10 @@ REFUSALS: list[tuple[tuple[int, str, str, str], dict[str, Any]]] = [
      {"field": "stopLoss", "text": "For a short, the stop loss must be above the price it "
       "opens at (the bid). The price moved: check it and send again."}),
     ((400, "invalid_order", "leverage must be 1..100", "buy"),
-     {"field": "leverage", "text": "The leverage can be 1x to 100x here."}),
+     {"field": "leverage", "text": "The leverage can be 1x to 100x on BTC_USDC."}),
+    ((503, "stale_price", "the price is old", "buy"),
+     {"field": None, "text": "Order refused: the last BTC_USDC price is too old, and orders "
+      "need one at most 4 s old. Wait for a fresh price, then send again."}),
     ((409, "insufficient_balance", "margin $95,780,400.00 exceeds the free balance $10,000.00",
       "buy"),
      {"field": None, "text": "Order refused: margin $95,780,400.00 exceeds the free balance "

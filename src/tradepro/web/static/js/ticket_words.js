@@ -92,7 +92,7 @@ function problemCode(problem) {
 }
 
 /** The words of a rule the engine checks on an order's levels or size (400 invalid_order). */
-function engineRule(message, side) {
+function engineRule(message, side, asset) {
   const level = /^(takeProfit|stopLoss) must be (above|below) the open price$/.exec(message);
   if (level !== null) {
     const where = side === "buy" ? "the ask" : "the bid";
@@ -100,7 +100,7 @@ function engineRule(message, side) {
     return { field: level[1], text };
   }
   const leverage = /^leverage must be 1\.\.(\d+)/.exec(message);
-  if (leverage !== null) return { field: "leverage", text: `The leverage can be 1x to ${leverage[1]}x here.` };
+  if (leverage !== null) return { field: "leverage", text: `The leverage can be 1x to ${leverage[1]}x on ${asset}.` };
   if (/^qty must be positive$/.test(message)) return { field: "qty", text: "The quantity must be more than 0." };
   return null;
 }
@@ -134,7 +134,7 @@ export function refusalWords(error, order) {
         return { field, text };
       }
     }
-    const rule = engineRule(error.message, side);
+    const rule = engineRule(error.message, side, asset);
     if (rule !== null) return rule;
   }
   switch (error.error) {
@@ -149,9 +149,9 @@ export function refusalWords(error, order) {
       return general(`Order refused: no ${asset} price has arrived yet. Wait for the first price, then send again.`);
     case "stale_price": {
       const age = /(\d+) ms old/.exec(error.message);
-      const seconds = age === null ? "too many" : String(Math.floor(Number(age[1]) / 1000));
+      const old = age === null ? "too old" : `${Math.floor(Number(age[1]) / 1000)} s old`;
       return general(
-        `Order refused: the last ${asset} price is ${seconds} s old, and orders need one at most ` +
+        `Order refused: the last ${asset} price is ${old}, and orders need one at most ` +
           `${staleAfterS} s old. Wait for a fresh price, then send again.`,
       );
     }
