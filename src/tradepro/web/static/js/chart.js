@@ -28,7 +28,7 @@ function loadLibrary() {
 /** How each kind of position line looks (lightweight-charts line styles: 0 solid, 1 dotted,
  * 2 dashed). The price scale stretches to show entries, TPs and SLs, not liquidations: at
  * low leverage they lie so far away that the candles would flatten into a line (the words
- * over the chart always give every level). */
+ * above the chart always give every level). */
 const LINES = {
   entry: { color: "#5b9dff", lineStyle: 0, words: "opened at", autoscale: true },
   takeProfit: { color: "#1fb58f", lineStyle: 2, title: "TP", words: "take profit", autoscale: true },

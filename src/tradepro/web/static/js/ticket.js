@@ -11,6 +11,7 @@ import { byId, setText, show } from "./dom.js";
 import { groupDigits, priceText, signedUsd, tone, usd } from "./format.js";
 import { InputError, formatScaled, openPriceFor, parseScaled, percentOf } from "./money.js";
 import { RISK_DECIMALS, isRiskPercent, isSlippage, loadTicket, saveTicket } from "./saved.js";
+import { previewOrder, shareOfEquity } from "./ticket_preview.js";
 import { inputWords, refusalWords, wrongSideWords } from "./ticket_words.js";
 
 /** Each field of the ticket: its input and where its error goes. */
@@ -25,7 +26,6 @@ const FIELDS = {
 /** Prices and sizes differ per market: they are kept per asset, the rest for all. */
 const PER_ASSET = ["qty", "takeProfit", "stopLoss"];
 const TYPED = ["qty", "takeProfit", "stopLoss", "slippage", "riskPercent"];
-const HUNDRED_PERCENT = 100n * 10n ** BigInt(RISK_DECIMALS);
 
 export class OrderTicket {
   /**
@@ -205,69 +205,40 @@ export class OrderTicket {
     setText(this.button, `${side === "buy" ? "Buy" : "Sell"} ${info.symbol}`);
     this.button.className = `primary ${side}`;
     const entry = this.entry();
-    setText(byId("preview-price"), entry === null ? "waiting for a live price" : priceText(entry, decimals));
-    const qty = this.peek("qty");
-    let margin = null;
-    let liquidation = null;
-    if (qty !== null && entry !== null) {
-      margin = contract.margin(entry, qty, Number(this.leverage.value));
-      liquidation = contract.liquidationPrice(side, entry, qty, margin);
-    }
-    setText(byId("preview-margin"), margin === null ? "—" : usd(margin));
-    setText(byId("preview-liquidation"), liquidation === null ? "—" : priceText(liquidation, decimals));
-    const free = this.context.freeBalance();
-    const after = free !== null && margin !== null ? free - margin : null;
-    const freeCell = byId("preview-free");
-    setText(freeCell, after === null ? "—" : usd(after));
-    freeCell.dataset.tone = after !== null && after < 0n ? "down" : "flat";
-    const position = margin === null ? null : { side, entry, qty, margin, liquidation };
-    this.previewLevels(position);
-    const short = after !== null && after < 0n && byId("ticket-error").hidden;
-    this.say("ticket-note", short ? "Not enough free balance for this margin: lower the quantity or raise the leverage." : "");
-  }
-
-  /** Loss at the stop loss, profit at the take profit, and the stop loss that cannot fire. */
-  previewLevels(position) {
-    const { info, contract } = this.context.instrument();
-    const at = (field) => {
-      const level = this.peek(field);
-      return position === null || level === null || !this.onRightSide(field, level, position.entry) ? null : level;
+    const level = (field) => {
+      const value = this.peek(field);
+      return value === null || entry === null || !this.onRightSide(field, value, entry) ? null : value;
     };
-    const stop = at("stopLoss");
-    const profit = at("takeProfit");
-    let riskText = "—";
-    let warning = "";
-    if (stop !== null) {
-      const { side, entry, qty, margin, liquidation } = position;
-      const beyond = side === "buy" ? stop <= liquidation : stop >= liquidation;
-      if (beyond) {
-        // The margin call outranks the stop loss at the same price (the engine's rule), and
-        // a close never takes more than the margin.
-        const lost = -contract.pnl(side, entry, qty, liquidation);
-        riskText = `${usd(-(lost < margin ? lost : margin))} at the margin call`;
-        const where = priceText(liquidation, info.priceDecimals);
-        warning = `This stop loss can never fire: a margin call would close the position first, at ${where}.`;
-      } else {
-        const loss = -contract.pnl(side, entry, qty, stop);
-        riskText = `${usd(-loss)}${this.shareOfEquity(loss)}`;
-      }
-    }
-    const riskCell = byId("preview-risk");
-    setText(riskCell, riskText);
-    riskCell.dataset.tone = stop === null ? "flat" : "down";
-    const reward = profit === null ? null : contract.pnl(position.side, position.entry, position.qty, profit);
-    const rewardCell = byId("preview-reward");
-    setText(rewardCell, reward === null ? "—" : signedUsd(reward));
-    rewardCell.dataset.tone = reward === null ? "flat" : tone(reward);
-    this.say("stop-loss-warning", this.settled.has("stopLoss") ? warning : "");
+    const order = {
+      side, entry, qty: this.peek("qty"), leverage: Number(this.leverage.value),
+      stop: level("stopLoss"), profit: level("takeProfit"),
+    };
+    const { margin, liquidation, freeAfter, loss, stopNeverFires, profit } = previewOrder(
+      contract, order, this.context.freeBalance(),
+    );
+    const cell = (id, text, tone = "flat") => {
+      setText(byId(id), text);
+      byId(id).dataset.tone = tone;
+    };
+    cell("preview-price", entry === null ? "waiting for a live price" : priceText(entry, decimals));
+    cell("preview-margin", margin === null ? "—" : usd(margin));
+    cell("preview-liquidation", liquidation === null ? "—" : priceText(liquidation, decimals));
+    const short = freeAfter !== null && freeAfter < 0n;
+    cell("preview-free", freeAfter === null ? "—" : usd(freeAfter), short ? "down" : "flat");
+    cell("preview-risk", loss === null ? "—" : this.lossText(loss, stopNeverFires), loss === null ? "flat" : "down");
+    cell("preview-reward", profit === null ? "—" : signedUsd(profit), profit === null ? "flat" : tone(profit));
+    const where = liquidation === null ? "" : priceText(liquidation, decimals);
+    const warning = `This stop loss can never fire: a margin call would close the position first, at ${where}.`;
+    this.say("stop-loss-warning", stopNeverFires && this.settled.has("stopLoss") ? warning : "");
+    const note = "Not enough free balance for this margin: lower the quantity or raise the leverage.";
+    this.say("ticket-note", short && byId("ticket-error").hidden ? note : "");
   }
 
-  /** " (1.25 % of equity)", rounded down, or "" without a positive equity. */
-  shareOfEquity(loss) {
-    const equity = this.context.equity();
-    if (equity === null || equity <= 0n || loss < 0n) return "";
-    const hundredths = (loss * HUNDRED_PERCENT) / equity;
-    return ` (${formatScaled(hundredths, RISK_DECIMALS)} % of equity)`;
+  /** "-$50.00 (1.00 % of equity)", or "-$9.04 at the margin call" for a stop that never fires. */
+  lossText(loss, byMarginCall) {
+    if (byMarginCall) return `${usd(-loss)} at the margin call`;
+    const share = shareOfEquity(loss, this.context.equity());
+    return share === null ? usd(-loss) : `${usd(-loss)} (${formatScaled(share, RISK_DECIMALS)} % of equity)`;
   }
 
   // -- the sizer -------------------------------------------------------------------------------
