@@ -260,11 +260,14 @@ def test_a_reload_keeps_the_ticket_and_the_interval_and_drops_what_is_not_valid(
         """([ticket, interval]) => {
             localStorage.setItem("tradepro.ticket", ticket);
             localStorage.setItem("tradepro.interval", interval);
+            localStorage.setItem("tradepro.asset", "NOPE_USDC");
         }""",
         [json.dumps(junk), json.dumps("2h")],
     )
     page.reload()
     expect(page.get_by_test_id("user-email")).to_be_visible()
+    expect(page.get_by_label("Market")).to_have_value(ASSET)  # the first market
+    pick(page, "ETH_USDC")
     expect(page.locator("#side-buy")).to_be_checked()
     expect(page.get_by_test_id("leverage-value")).to_have_text("100x")  # the asset's cap
     for test_id in ("qty", "take-profit", "slippage", "risk-percent"):

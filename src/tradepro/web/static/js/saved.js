@@ -1,10 +1,11 @@
-// What the page remembers across reloads (localStorage, this browser only): the ticket's
-// values and the chart interval. Anything read back is checked as if a person had typed
-// it; a value that does not pass is dropped, never guessed at (storage can hold another
-// version's values, or anything a user put there).
+// What the page remembers across reloads (localStorage, this browser only): the asset, the
+// ticket's values and the chart interval. Anything read back is checked as if a person had
+// typed it; a value that does not pass is dropped, never guessed at (storage can hold
+// another version's values, or anything a user put there).
 
 import { parseScaled } from "./money.js";
 
+const ASSET_KEY = "tradepro.asset";
 const TICKET_KEY = "tradepro.ticket";
 const INTERVAL_KEY = "tradepro.interval";
 const MAX_STORED_LENGTH = 20000;
@@ -12,19 +13,27 @@ const MAX_SLIPPAGE_BPS = 10000;
 export const RISK_DECIMALS = 2;
 export const INTERVALS = ["1m", "5m", "15m", "1h"];
 
-function read(key) {
+/** The text stored under `key`, or null (none, too long, or storage disabled). */
+function stored(key) {
   try {
     const text = localStorage.getItem(key);
-    if (text === null || text.length > MAX_STORED_LENGTH) return null;
-    return JSON.parse(text);
+    return text === null || text.length > MAX_STORED_LENGTH ? null : text;
   } catch {
-    return null; // storage disabled, or not JSON: nothing remembered
+    return null;
   }
 }
 
-function write(key, value) {
+function read(key) {
   try {
-    localStorage.setItem(key, JSON.stringify(value));
+    return JSON.parse(stored(key) ?? "null");
+  } catch {
+    return null; // not JSON: nothing remembered
+  }
+}
+
+function write(key, text) {
+  try {
+    localStorage.setItem(key, text);
   } catch {
     // storage full or disabled: the page works, it just forgets
   }
@@ -78,7 +87,7 @@ export function loadTicket(instruments) {
 }
 
 export function saveTicket(values) {
-  write(TICKET_KEY, values);
+  write(TICKET_KEY, JSON.stringify(values));
 }
 
 /** The saved chart interval, or `fallback` when none (or an unknown one) is saved. */
@@ -88,5 +97,15 @@ export function loadInterval(fallback) {
 }
 
 export function saveInterval(interval) {
-  write(INTERVAL_KEY, interval);
+  write(INTERVAL_KEY, JSON.stringify(interval));
+}
+
+/** The saved asset if it is one of `instruments` (a Map by symbol), else `fallback`. */
+export function loadAsset(instruments, fallback) {
+  const saved = stored(ASSET_KEY);
+  return saved !== null && instruments.has(saved) ? saved : fallback;
+}
+
+export function saveAsset(symbol) {
+  write(ASSET_KEY, symbol);
 }

@@ -14,12 +14,11 @@ import { History, confirmClose } from "./history.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
-import { INTERVALS, loadInterval, saveInterval } from "./saved.js";
+import { INTERVALS, loadAsset, loadInterval, saveAsset, saveInterval } from "./saved.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
 const REFRESH_OFFLINE_MS = 2000;
-const ASSET_KEY = "tradepro.asset";
 
 export class Terminal {
   constructor(config, instruments, user, report, signIn) {
@@ -93,13 +92,12 @@ export class Terminal {
 
   setupPicker() {
     const picker = byId("asset");
-    const saved = localStorage.getItem(ASSET_KEY);
-    if (saved && this.instruments.has(saved)) this.asset = saved;
+    this.asset = loadAsset(this.instruments, this.asset);
     picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbol.replace("_", " / ") })));
     picker.value = this.asset;
     picker.addEventListener("change", () => {
       this.asset = picker.value;
-      localStorage.setItem(ASSET_KEY, this.asset);
+      saveAsset(this.asset);
       this.ticket.setInstrument(this.instruments.get(this.asset));
       this.renderQuote();
       this.showChart();
