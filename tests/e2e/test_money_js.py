@@ -199,3 +199,25 @@ def test_each_refused_number_says_what_is_wrong_with_it(module_page: Page) -> No
         "required", "comma", "comma", "not_number", "not_number", "negative", "zero",
         "too_precise", "too_large", "too_large", "ok",
     ]  # fmt: skip
+
+
+RUN_FORMATS = """async () => {
+  const format = await import("/static/js/format.js");
+  return [
+    format.usd(9578040000n), format.usd(-1234n), format.signedUsd(990n),
+    format.priceText(950100n, 1), format.priceText(350050n, 2), format.priceText(7n, 0),
+    format.axisPrice(95005.7, 1), format.axisPrice(1234567.891, 2), format.axisPrice(-1500, 1),
+  ];
+}"""
+
+
+def test_money_and_prices_read_the_same_in_messages_previews_and_on_the_chart_axis(
+    module_page: Page,
+) -> None:
+    """Dollars grouped with 2 decimals; prices grouped with the instrument's decimals, also
+    the chart's axis labels (which lightweight-charts gives as numbers: drawing, not money)."""
+    assert module_page.evaluate(RUN_FORMATS) == [
+        "$95,780,400.00", "-$12.34", "+$9.90",
+        "95,010.0", "3,500.50", "7",
+        "95,005.7", "1,234,567.89", "-1,500.0",
+    ]  # fmt: skip
