@@ -27,6 +27,9 @@ const FIELDS = {
 const PER_ASSET = ["qty", "takeProfit", "stopLoss"];
 const TYPED = ["qty", "takeProfit", "stopLoss", "slippage", "riskPercent"];
 
+/** "BTC" of "BTC_USDC": the unit a quantity is counted in. */
+const baseUnit = (symbol) => symbol.split("_")[0];
+
 export class OrderTicket {
   /**
    * @param {object} context  instruments: Map symbol -> {info, contract};
@@ -83,7 +86,7 @@ export class OrderTicket {
     this.asset = symbol;
     this.leverage.max = String(maxLeverage);
     if (Number(this.leverage.value) > maxLeverage) this.leverage.value = String(maxLeverage);
-    setText(byId("qty-unit"), `(${symbol.split("_")[0]}, step ${formatScaled(1n, qtyDecimals)})`);
+    setText(byId("qty-unit"), `(${baseUnit(symbol)}, step ${formatScaled(1n, qtyDecimals)})`);
     const values = this.saved.perAsset[symbol] ?? {};
     for (const field of PER_ASSET) {
       this.input(field).value = values[field] ?? "";
@@ -128,7 +131,7 @@ export class OrderTicket {
         return hundredths;
       }
       default:
-        return BigInt(this.leverage.value);
+        throw new Error(`the ticket has no typed field ${field}`);
     }
   }
 
@@ -151,7 +154,7 @@ export class OrderTicket {
       if (!(error instanceof InputError)) throw error;
       const { info } = this.context.instrument();
       const decimals = field === "qty" ? info.qtyDecimals : field === "riskPercent" ? RISK_DECIMALS : info.priceDecimals;
-      return inputWords(error, { decimals, unit: info.symbol.split("_")[0], text: this.text(field) });
+      return inputWords(error, { decimals, unit: baseUnit(info.symbol), text: this.text(field) });
     }
     const entry = this.entry();
     if ((field === "takeProfit" || field === "stopLoss") && value !== null && entry !== null) {
@@ -185,7 +188,7 @@ export class OrderTicket {
     this.update();
   }
 
-  /** The user left `field` (or let go of the slider): check it. */
+  /** The user left `field` after changing it: check it. */
   left(field) {
     if (!TYPED.includes(field)) return;
     this.settled.add(field);
@@ -266,7 +269,7 @@ export class OrderTicket {
     const budget = percentOf(equity, hundredths);
     const lots = contract.maxQtyForLoss(this.side(), entry, this.parse("stopLoss"), budget);
     if (lots === 0n) {
-      const step = `${formatScaled(1n, info.qtyDecimals)} ${info.symbol.split("_")[0]}`;
+      const step = `${formatScaled(1n, info.qtyDecimals)} ${baseUnit(info.symbol)}`;
       return refuse(`${usd(budget)} is less than one step (${step}) would lose at this stop loss.`);
     }
     this.input("qty").value = formatScaled(lots, info.qtyDecimals);
@@ -338,7 +341,7 @@ export class OrderTicket {
       side,
       asset: info.symbol,
       decimalsOf: (name) => (name === "qty" ? info.qtyDecimals : info.priceDecimals),
-      unitOf: () => info.symbol.split("_")[0],
+      unitOf: () => baseUnit(info.symbol),
       staleAfterS: this.context.staleAfterS,
     });
     if (field !== null && field in FIELDS) this.showError(field, text);
