@@ -13,11 +13,12 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
-from tests.support.e2e_pages import Device
+from tests.support.e2e_pages import DESKTOP, PHONE, Device
 from tests.support.e2e_stack import ARTIFACTS, Stack
 from tests.support.servers import services_required
 from tradepro.web.serve import CHART_LIBRARY, STATIC_DIR
@@ -27,6 +28,7 @@ MODULES_ORIGIN = "http://tradepro.test"
 """Where ``module_page`` serves the static files (routed by the test: never on the network)."""
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DEFAULT_DEVICE = Device("desktop", 1400, 900)
+DEVICES = {device.name: device for device in (DESKTOP, PHONE)}
 
 Shot = Callable[[str], Path]
 
@@ -77,9 +79,11 @@ def artifacts_for(node: pytest.Item) -> Path:
 def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
     """A page in a new browser context (no cookies); uncaught script errors fail the test.
 
-    A test parametrized indirectly on ``page`` gets a ``Device`` of its choice (e.g. the
-    phone, with touch and mobile emulation); by default, a desktop window."""
-    device: Device = getattr(request, "param", DEFAULT_DEVICE)
+    A test parametrized indirectly on ``page`` gets a ``Device`` of its choice, or its name
+    (``"desktop"``, ``"phone"``: with touch and mobile emulation); by default, a desktop
+    window."""
+    chosen: Device | str = getattr(request, "param", DEFAULT_DEVICE)
+    device = DEVICES[chosen] if isinstance(chosen, str) else chosen
     context = browser.new_context(**device.context_options())
     opened = context.new_page()
     crashes: list[str] = []

@@ -121,3 +121,103 @@ def test_decimal_inputs_are_taken_or_refused_like_the_api(module_page: Page) -> 
         except InvalidNumberError:
             want = None
         assert result == want, (text, decimals)
+
+
+RUN_SIZER = """async (cases) => {
+  const money = await import("/static/js/money.js");
+  return cases.map((c) => {
+    const contract = new money.Contract(c.instrument);
+    const budget = money.percentOf(BigInt(c.equity), BigInt(c.hundredths));
+    const lots = contract.maxQtyForLoss(c.side, BigInt(c.entry), BigInt(c.stop), budget);
+    return { budget: budget.toString(), lots: lots.toString() };
+  });
+}"""
+
+
+def sizer_case(rng: random.Random) -> tuple[dict[str, Any], Contract]:
+    """An entry, a stop loss on the losing side (often a single tick away, where a lot's loss
+    is a fraction of a cent and half-cent ties happen), an equity and a percentage."""
+    case, instrument, maintenance_bps = random_case(rng)
+    entry = int(case["price"]) + 1
+    distance = rng.choice([1, 2, 5, rng.randint(1, entry - 1 if entry > 1 else 1)])
+    stop = entry - distance if case["side"] == "buy" else entry + distance
+    case |= {
+        "entry": str(entry),
+        "stop": str(max(stop, 1)),
+        "equity": str(rng.choice([0, 1, 99, rng.randint(1, 10**9)])),
+        "hundredths": rng.choice([1, 50, 100, 250, 10_000, rng.randint(1, 10_000)]),
+    }
+    return case, Contract(instrument, maintenance_bps)
+
+
+def loss_at_stop(contract: Contract, case: dict[str, Any], lots: int) -> int:
+    side = Side(case["side"])
+    position = Position(1, "o", "u", "X_USDC", side, lots, 1, int(case["entry"]), 0, None, None,
+                        0, None, 0)  # fmt: skip
+    return -contract.pnl(position, int(case["stop"]))
+
+
+def test_the_risk_sizer_takes_the_largest_quantity_whose_loss_at_the_stop_fits(
+    module_page: Page,
+) -> None:
+    """For N % of equity, the quantity is the largest whole number of steps whose loss at
+    the stop loss, rounded as the engine rounds PnL, is at most N % of equity (rounded down
+    to the cent): one step more would lose more."""
+    rng = random.Random(20_261_204)
+    drawn = [sizer_case(rng) for _ in range(CASES)]
+    drawn = [(case, contract) for case, contract in drawn if case["entry"] != case["stop"]]
+    results = module_page.evaluate(RUN_SIZER, [case for case, _ in drawn])
+    wrong = []
+    for (case, contract), result in zip(drawn, results, strict=True):
+        budget = int(case["equity"]) * case["hundredths"] // 10_000
+        lots = int(result["lots"])
+        fits = lots == 0 or loss_at_stop(contract, case, lots) <= budget
+        one_more_does_not = loss_at_stop(contract, case, lots + 1) > budget
+        if int(result["budget"]) != budget or not (fits and one_more_does_not):
+            wrong.append((case, result, budget))
+    assert not wrong, wrong[:5]
+    assert sum(int(result["lots"]) > 0 for result in results) > CASES // 2  # not all trivial
+
+
+RUN_INPUT_CODES = """async (texts) => {
+  const money = await import("/static/js/money.js");
+  return texts.map((text) => {
+    try {
+      money.parseScaled(text, 2, "qty");
+      return "ok";
+    } catch (error) {
+      return error.code;
+    }
+  });
+}"""
+
+
+def test_each_refused_number_says_what_is_wrong_with_it(module_page: Page) -> None:
+    """The ticket words its errors from these codes: "1,5" asks for a dot, not a number."""
+    texts = ["", "1,5", "12,50", "1,500,000", "abc", "-1", "0", "0.001", "1" * 19, "1" * 41, "1.5"]
+    assert module_page.evaluate(RUN_INPUT_CODES, texts) == [
+        "required", "comma", "comma", "not_number", "not_number", "negative", "zero",
+        "too_precise", "too_large", "too_large", "ok",
+    ]  # fmt: skip
+
+
+RUN_FORMATS = """async () => {
+  const format = await import("/static/js/format.js");
+  return [
+    format.usd(9578040000n), format.usd(-1234n), format.signedUsd(990n),
+    format.priceText(950100n, 1), format.priceText(350050n, 2), format.priceText(7n, 0),
+    format.axisPrice(95005.7, 1), format.axisPrice(1234567.891, 2), format.axisPrice(-1500, 1),
+  ];
+}"""
+
+
+def test_money_and_prices_read_the_same_in_messages_previews_and_on_the_chart_axis(
+    module_page: Page,
+) -> None:
+    """Dollars grouped with 2 decimals; prices grouped with the instrument's decimals, also
+    the chart's axis labels (which lightweight-charts gives as numbers: drawing, not money)."""
+    assert module_page.evaluate(RUN_FORMATS) == [
+        "$95,780,400.00", "-$12.34", "+$9.90",
+        "95,010.0", "3,500.50", "7",
+        "95,005.7", "1,234,567.89", "-1,500.0",
+    ]  # fmt: skip

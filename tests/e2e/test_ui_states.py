@@ -41,20 +41,23 @@ def test_badges_and_errors_are_shown_in_words(
 
     # A quantity finer than the instrument's step is refused before anything is sent.
     fill_ticket(page, "buy", "0.001", 5)
-    expect(page.get_by_test_id("ticket-note")).to_have_text("qty: has more than 2 decimal places")
     page.get_by_role("button", name="Buy SOL/USDC").click()
-    expect(page.get_by_test_id("ticket-error")).to_have_text("qty: has more than 2 decimal places")
+    expect(page.get_by_test_id("qty-error")).to_have_text(
+        "Quantities go in steps of 0.01 SOL: use at most 2 decimals."
+    )
+    expect(page.get_by_test_id("ticket-error")).to_be_hidden()
 
     # Too big for the balance: the preview warns, and the engine's refusal is shown in words.
     fill_ticket(page, "buy", "100", 1)
     expect(page.get_by_test_id("ticket-note")).to_have_text(
-        "Not enough free balance for this margin."
+        "Not enough free balance for this margin: lower the quantity or raise the leverage."
     )
     stack.publish_simulated(ASSET, "180.02", "180.08")  # fresh, so the balance is what fails
     expect(page.get_by_test_id("ask")).to_have_text("180.08")
     page.get_by_role("button", name="Buy SOL/USDC").click()
     expect(page.get_by_test_id("ticket-error")).to_have_text(
-        "Order refused: margin $18008.00 exceeds the free balance $5000.00"
+        "Order refused: margin $18,008.00 exceeds the free balance $5,000.00. "
+        "Lower the quantity or raise the leverage."
     )
     shot("refused-and-simulated")
 

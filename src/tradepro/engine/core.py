@@ -368,9 +368,14 @@ def _reject(
 
 
 def _insufficient(request_id: str, user_id: str, margin: int, balance: int) -> CommandRejected:
-    needed, free = format_scaled(margin, USD_DECIMALS), format_scaled(balance, USD_DECIMALS)
-    message = f"margin ${needed} exceeds the free balance ${free}"
+    message = f"margin {_dollars(margin)} exceeds the free balance {_dollars(balance)}"
     return _reject(request_id, user_id, RejectReason.INSUFFICIENT_BALANCE, message)
+
+
+def _dollars(cents: int) -> str:
+    """Cents (never negative here) as "$95,780,400.00": grouped as the UI shows money."""
+    whole, fraction = format_scaled(cents, USD_DECIMALS).split(".")
+    return f"${int(whole):,}.{fraction}"
 
 
 __all__ = ["MAX_SEQ", "Account", "Engine", "EngineConfig", "Quote"]

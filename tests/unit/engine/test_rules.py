@@ -64,6 +64,15 @@ def test_margin_equal_to_balance_is_allowed_and_one_cent_more_is_not() -> None:
     assert desk.opened(qty=5_000, leverage=1).balance == 0
 
 
+def test_the_refusal_for_too_little_balance_groups_its_dollars_as_the_page_does() -> None:
+    desk = Desk()
+    desk.tick(9_577_900, 9_578_040)  # 1,000 BTC at 957,804.0 unlevered: $957,804,000.00
+    event = desk.order(qty=100_000_000, leverage=1)
+    rejected(event, RejectReason.INSUFFICIENT_BALANCE)
+    assert isinstance(event, CommandRejected)
+    assert event.message == "margin $957,804,000.00 exceeds the free balance $5,000.00"
+
+
 # -- take-profit and stop-loss -------------------------------------------------------------
 
 

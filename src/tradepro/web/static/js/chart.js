@@ -1,11 +1,15 @@
 // The candlestick chart: TradingView's lightweight-charts (installed from npm by
-// `make install`), fed by GET /api/v1/candles and moved live by each quote's mid price.
+// `make install`), fed by GET /api/v1/candles and moved live by each quote's mid price,
+// with an OHLC legend under the pointer and lines at the entry, take profit, stop loss and
+// liquidation price of each open position in the asset shown.
 //
-// Chart coordinates are JS numbers: that is drawing, not money. Every figure the user
-// reads as money or a price elsewhere on the page comes from the decimal strings.
+// Chart coordinates are JS numbers: that is drawing, not money. What the legend and the
+// line descriptions say comes from the exact ticks (BigInt), like every price on the page.
 
 import { api } from "./api.js";
 import { el, setText, show } from "./dom.js";
+import { axisPrice, priceText, sideLabel } from "./format.js";
+import { divRoundHalfEven, formatScaled, parseScaled } from "./money.js";
 import { symbolLabel } from "./symbols.js";
 
 const LIBRARY_URL = "/static/vendor/lightweight-charts.standalone.production.js";
@@ -22,17 +26,46 @@ function loadLibrary() {
   });
 }
 
+/** How each kind of position line looks (lightweight-charts line styles: 0 solid, 1 dotted,
+ * 2 dashed). The price scale stretches to show entries, TPs and SLs, not liquidations: at
+ * low leverage they lie so far away that the candles would flatten into a line (the words
+ * above the chart always give every level). */
+const LINES = {
+  entry: { color: "#5b9dff", lineStyle: 0, words: "opened at", autoscale: true },
+  takeProfit: { color: "#1fb58f", lineStyle: 2, title: "TP", words: "take profit", autoscale: true },
+  stopLoss: { color: "#f0506e", lineStyle: 2, title: "SL", words: "stop loss", autoscale: true },
+  liquidation: { color: "#e8a33d", lineStyle: 1, title: "Liq.", words: "liquidation", autoscale: false },
+};
+
+/** A stored candle's decimal strings as exact ticks. */
+function candleTicks(candle, decimals) {
+  const ticks = (text) => parseScaled(text, decimals, "candle", { allowZero: true });
+  return { open: ticks(candle.open), high: ticks(candle.high), low: ticks(candle.low), close: ticks(candle.close) };
+}
+
 export class PriceChart {
-  /** @param {HTMLElement} box  holds the chart; @param {HTMLElement} note  its messages */
-  constructor(box, note, onError) {
+  /**
+   * @param {object} parts  box: holds the chart; note: its messages; legend: the OHLC
+   *   line; lines: every position line in words
+   */
+  constructor({ box, note, legend, lines }, onError) {
     this.box = box;
     this.note = note;
+    this.legend = legend;
+    this.linesText = lines;
     this.onError = onError;
     this.series = null;
     this.chart = null;
     this.asset = null;
     this.interval = "1m";
+    this.decimals = 0;
+    /** Exact ticks of each candle shown, by time: what the legend reads. */
+    this.bars = new Map();
     this.last = null;
+    this.positions = [];
+    this.priceLines = [];
+    this.levels = [];
+    this.hovered = undefined;
     this.timer = null;
   }
 
@@ -65,6 +98,11 @@ export class PriceChart {
     this.series = this.chart.addSeries(library.CandlestickSeries, {
       upColor: "#1fb58f", downColor: "#f0506e", borderVisible: false,
       wickUpColor: "#1fb58f", wickDownColor: "#f0506e",
+      autoscaleInfoProvider: (original) => this.autoscale(original()),
+    });
+    this.chart.subscribeCrosshairMove((param) => {
+      this.hovered = param.time;
+      this.showLegend(param.time);
     });
     this.box.dataset.chart = "ready";
     this.timer = setInterval(() => this.reload(), RELOAD_MS);
@@ -75,16 +113,87 @@ export class PriceChart {
     if (this.chart !== null) this.chart.remove();
     this.chart = null;
     this.series = null;
+    this.priceLines = [];
   }
 
   /** Show `asset` at `interval` (decimals: the instrument's price decimals). */
   async show(asset, interval, decimals) {
     this.asset = asset;
     this.interval = interval;
+    this.decimals = decimals;
+    this.drawLines();
     if (this.series === null) return;
     const minMove = Number(`1e-${decimals}`);
     this.series.applyOptions({ priceFormat: { type: "price", precision: decimals, minMove } });
+    this.chart.applyOptions({ localization: { priceFormatter: (value) => axisPrice(value, decimals) } });
     await this.reload();
+  }
+
+  /** The open positions (parsed, every asset): their lines follow. */
+  setPositions(positions) {
+    this.positions = positions;
+    this.drawLines();
+  }
+
+  /** One line per level of each open position in the asset shown, and the same in words. */
+  drawLines() {
+    const mine = this.positions.filter((position) => position.asset === this.asset);
+    const levels = [];
+    const described = [];
+    for (const position of mine) {
+      const side = sideLabel(position.side);
+      const prices = {
+        entry: position.openPrice,
+        takeProfit: position.takeProfit,
+        stopLoss: position.stopLoss,
+        liquidation: position.liquidationPrice,
+      };
+      const words = [];
+      for (const [kind, text] of Object.entries(prices)) {
+        if (text == null) continue;
+        const ticks = parseScaled(text, this.decimals, kind);
+        const title = LINES[kind].title ?? `${side} ${position.qty}`;
+        levels.push({ kind, title, value: Number(formatScaled(ticks, this.decimals)) });
+        words.push(`${LINES[kind].words} ${priceText(ticks, this.decimals)}`);
+      }
+      described.push(`${side.toLowerCase()} ${position.qty} ${symbolLabel(position.asset)}: ${words.join(", ")}`);
+    }
+    this.levels = levels;
+    setText(this.linesText, described.length ? `Lines: ${described.join("; ")}.` : "");
+    show(this.linesText, described.length > 0);
+    this.box.dataset.lines = String(levels.length);
+    if (this.series === null) return;
+    for (const line of this.priceLines) this.series.removePriceLine(line);
+    this.priceLines = levels.map(({ kind, title, value }) =>
+      this.series.createPriceLine({
+        price: value, title, color: LINES[kind].color, lineStyle: LINES[kind].lineStyle,
+        lineWidth: 1, axisLabelVisible: true,
+      }),
+    );
+  }
+
+  /** The price range the candles need, stretched to show the entries, TPs and SLs. */
+  autoscale(original) {
+    if (original === null) return null;
+    let { minValue, maxValue } = original.priceRange;
+    for (const { kind, value } of this.levels) {
+      if (!LINES[kind].autoscale) continue;
+      minValue = Math.min(minValue, value);
+      maxValue = Math.max(maxValue, value);
+    }
+    return { ...original, priceRange: { minValue, maxValue } };
+  }
+
+  /** "O 95,000.0  H 95,010.0  L 94,990.0  C 95,005.0" of the candle at `time` (the one
+   * under the pointer), or of the latest one when the pointer is elsewhere. */
+  showLegend(time) {
+    const bar = (time === undefined ? null : this.bars.get(time)) ?? (this.last && this.bars.get(this.last.time));
+    if (!bar) {
+      setText(this.legend, "");
+      return;
+    }
+    const f = (ticks) => priceText(ticks, this.decimals);
+    setText(this.legend, `O ${f(bar.open)}  H ${f(bar.high)}  L ${f(bar.low)}  C ${f(bar.close)}`);
   }
 
   async reload() {
@@ -100,6 +209,7 @@ export class PriceChart {
       return;
     }
     if (asset !== this.asset || interval !== this.interval) return; // switched meanwhile
+    this.bars = new Map(body.candles.map((candle) => [candle.time, candleTicks(candle, this.decimals)]));
     const bars = body.candles.map((candle) => ({
       time: candle.time,
       open: Number(candle.open),
@@ -109,29 +219,38 @@ export class PriceChart {
     }));
     this.series.setData(bars);
     this.last = bars.length ? { ...bars[bars.length - 1] } : null;
+    this.showLegend(this.hovered);
     this.box.dataset.candles = String(bars.length);
     if (bars.length === 0) this.say(`No recorded prices for ${symbolLabel(asset)} yet: candles appear as quotes arrive.`);
     else this.say("");
   }
 
-  /** Move the current candle with a quote's mid price (`ts`: the quote's ISO time). */
-  onQuote(asset, mid, ts) {
+  /**
+   * Move the current candle with a quote's mid price: (bid + ask) / 2 rounded half to even
+   * to the tick, as the recorded candles are (`ts`: the quote's ISO time).
+   */
+  onQuote(asset, bid, ask, ts) {
     if (this.series === null || asset !== this.asset) return;
     const width = INTERVAL_S[this.interval];
     const seconds = Math.floor(Date.parse(ts) / 1000);
     if (!Number.isFinite(seconds)) return;
     const time = seconds - (seconds % width);
-    const price = Number(mid);
+    const mid = divRoundHalfEven(bid + ask, 2n);
     const last = this.last;
     if (last !== null && time < last.time) return; // late quote: the stored candles have it
-    if (last !== null && time === last.time) {
-      last.high = Math.max(last.high, price);
-      last.low = Math.min(last.low, price);
-      last.close = price;
+    const exact = this.bars.get(time);
+    if (last !== null && time === last.time && exact !== undefined) {
+      exact.high = mid > exact.high ? mid : exact.high;
+      exact.low = mid < exact.low ? mid : exact.low;
+      exact.close = mid;
     } else {
-      this.last = { time, open: price, high: price, low: price, close: price };
+      this.bars.set(time, { open: mid, high: mid, low: mid, close: mid });
     }
+    const bar = this.bars.get(time);
+    const drawn = (ticks) => Number(formatScaled(ticks, this.decimals));
+    this.last = { time, open: drawn(bar.open), high: drawn(bar.high), low: drawn(bar.low), close: drawn(bar.close) };
     this.series.update({ ...this.last });
+    this.showLegend(this.hovered);
     this.say("");
   }
 

@@ -16,6 +16,19 @@ export function usd(cents) {
   return cents < 0n ? `-$${text}` : `$${text}`;
 }
 
+/** A price in ticks as "95,010.0": grouped, with the instrument's decimals. */
+export function priceText(ticks, decimals) {
+  return groupDigits(formatScaled(ticks, decimals));
+}
+
+/**
+ * A chart coordinate (a JS number: drawing, not money) as the axis and the legend show it,
+ * grouped like every other price on the page.
+ */
+export function axisPrice(value, decimals) {
+  return groupDigits(value.toFixed(decimals));
+}
+
 /** Cents as a signed amount: "+$12.34", "-$5.00", "$0.00". */
 export function signedUsd(cents) {
   return cents > 0n ? `+${usd(cents)}` : usd(cents);

@@ -16,11 +16,16 @@ export function pow10(exponent) {
   return 10n ** BigInt(exponent);
 }
 
-/** An input the user typed that cannot be taken exactly; `message` names the field. */
+/**
+ * An input that cannot be taken exactly. `message` is for logs ("qty: is too large");
+ * `code` says what is wrong ("required", "comma", "not_number", "negative", "zero",
+ * "too_precise", "too_large") so the page can say it in plain words next to the field.
+ */
 export class InputError extends Error {
-  constructor(field, problem) {
+  constructor(field, code, problem) {
     super(`${field}: ${problem}`);
     this.field = field;
+    this.code = code;
   }
 }
 
@@ -48,18 +53,22 @@ export function divRoundHalfEven(numerator, denominator) {
 /** A positive decimal string as an integer scaled by `decimals` (like parse_scaled). */
 export function parseScaled(text, decimals, field, { allowZero = false } = {}) {
   const value = String(text).trim();
-  if (value === "") throw new InputError(field, "is required");
-  if (value.length > MAX_TEXT_LENGTH) throw new InputError(field, "is too long");
-  if (value.startsWith("-")) throw new InputError(field, "must not be negative");
+  if (value === "") throw new InputError(field, "required", "is required");
+  if (value.length > MAX_TEXT_LENGTH) throw new InputError(field, "too_large", "is too long");
+  if (value.startsWith("-")) throw new InputError(field, "negative", "must not be negative");
   const match = /^([0-9]+)(?:\.([0-9]+))?$/.exec(value);
-  if (match === null) throw new InputError(field, `is not a decimal number: ${value}`);
+  if (match === null) {
+    // "1,5": a decimal comma. Refused, not guessed: "1,500" would read as 1500 to others.
+    const code = /^[0-9]+,[0-9]+$/.test(value) ? "comma" : "not_number";
+    throw new InputError(field, code, `is not a decimal number: ${value}`);
+  }
   const significant = (match[2] ?? "").replace(/0+$/, "");
   if (significant.length > decimals) {
-    throw new InputError(field, `has more than ${decimals} decimal places`);
+    throw new InputError(field, "too_precise", `has more than ${decimals} decimal places`);
   }
   const scaled = BigInt(match[1]) * pow10(decimals) + BigInt(significant.padEnd(decimals, "0") || "0");
-  if (scaled === 0n && !allowZero) throw new InputError(field, "must be greater than zero");
-  if (scaled > MAX_SCALED) throw new InputError(field, "is too large");
+  if (scaled === 0n && !allowZero) throw new InputError(field, "zero", "must be greater than zero");
+  if (scaled > MAX_SCALED) throw new InputError(field, "too_large", "is too large");
   return scaled;
 }
 
@@ -112,6 +121,29 @@ export class Contract {
     if (this.scale >= 0) return divRoundHalfEven(move * qty, pow10(this.scale));
     return move * qty * pow10(-this.scale);
   }
+
+  /**
+   * The largest quantity (in lots, so already a whole number of steps) whose loss at
+   * `stop`, rounded to the cent as `pnl` rounds it, is at most `budget` cents; 0n when not
+   * even one lot fits. `stop` must lie on the losing side of `entry`.
+   */
+  maxQtyForLoss(side, entry, stop, budget) {
+    const move = side === "buy" ? entry - stop : stop - entry; // ticks lost per lot
+    if (move <= 0n) throw new RangeError("the stop must be on the losing side of the entry");
+    if (budget < 0n) return 0n;
+    if (this.scale < 0) return budget / (move * pow10(-this.scale));
+    // loss(q) = move * q / 10^scale rounded half to even <= budget
+    //   <=> 2 * move * q < (2 * budget + 1) * 10^scale, or equal when budget is even.
+    const limit = (2n * budget + 1n) * pow10(this.scale);
+    const twice = 2n * move;
+    if (budget % 2n === 0n && limit % twice === 0n) return limit / twice;
+    return floorDiv(limit - 1n, twice);
+  }
+}
+
+/** `hundredths` % (a percentage scaled by 100: 150n is 1.5 %) of `cents`, rounded down. */
+export function percentOf(cents, hundredths) {
+  return floorDiv(cents * hundredths, 100n * 100n);
 }
 
 /** A buy is valued and closed at the bid, a sell at the ask. */

@@ -17,12 +17,12 @@ import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
 import { Coalesced } from "./pace.js";
 import { symbolLabel } from "./symbols.js";
+import { INTERVALS, loadAsset, loadInterval, saveAsset, saveInterval } from "./saved.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
 const REFRESH_OFFLINE_MS = 2000;
 const REFRESH_GAP_MS = 300;
-const ASSET_KEY = "tradepro.asset";
 
 export class Terminal {
   constructor(config, instruments, user, report, signIn) {
@@ -32,7 +32,8 @@ export class Terminal {
     this.report = report;
     this.signIn = signIn;
     this.asset = instruments.keys().next().value;
-    this.interval = "1m";
+    this.interval = loadInterval(INTERVALS[0]);
+    this.equity = null;
     this.quotes = new Map();
     this.account = null;
     this.knownOpen = new Set();
@@ -45,11 +46,17 @@ export class Terminal {
     this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), (order, button) =>
       this.close(order, button),
     );
-    this.chart = new PriceChart(byId("chart"), byId("chart-note"), (message) => this.report("chart", message));
+    this.chart = new PriceChart(
+      { box: byId("chart"), note: byId("chart-note"), legend: byId("chart-legend"), lines: byId("chart-lines") },
+      (message) => this.report("chart", message),
+    );
     this.ticket = new OrderTicket({
+      instruments,
       instrument: () => this.instruments.get(this.asset),
       quote: () => this.quotes.get(this.asset) ?? null,
       freeBalance: () => this.account?.balance ?? null,
+      equity: () => this.equity,
+      staleAfterS: config.staleAfterS,
       submit: (body) => this.create(body),
     });
     this.feedState = new FeedState(config, {
@@ -97,24 +104,25 @@ export class Terminal {
 
   setupPicker() {
     const picker = byId("asset");
-    const saved = localStorage.getItem(ASSET_KEY);
-    if (saved && this.instruments.has(saved)) this.asset = saved;
+    this.asset = loadAsset(this.instruments, this.asset);
     picker.replaceChildren(...[...this.instruments.keys()].map((symbol) => el("option", { value: symbol, text: symbolLabel(symbol) })));
     picker.value = this.asset;
     picker.addEventListener("change", () => {
       this.asset = picker.value;
-      localStorage.setItem(ASSET_KEY, this.asset);
+      saveAsset(this.asset);
       this.ticket.setInstrument(this.instruments.get(this.asset));
       this.renderQuote();
       this.feedState.render();
       this.showChart();
     });
-    for (const button of document.querySelectorAll("[data-interval]")) {
+    const intervals = [...document.querySelectorAll("[data-interval]")];
+    const press = (pressed) => intervals.forEach((other) => other.setAttribute("aria-pressed", String(other === pressed)));
+    press(intervals.find((button) => button.dataset.interval === this.interval));
+    for (const button of intervals) {
       button.addEventListener("click", () => {
         this.interval = button.dataset.interval;
-        for (const other of document.querySelectorAll("[data-interval]")) {
-          other.setAttribute("aria-pressed", String(other === button));
-        }
+        saveInterval(this.interval);
+        press(button);
         this.showChart();
       });
     }
@@ -144,7 +152,8 @@ export class Terminal {
       this.report("live", `Live feed sent an unreadable ${symbolLabel(message.asset)} quote: ${error.message}`);
       return;
     }
-    this.chart.onQuote(message.asset, message.mid, message.ts);
+    const quote = this.quotes.get(message.asset);
+    this.chart.onQuote(message.asset, quote.bid, quote.ask, message.ts);
     if (message.asset === this.asset) {
       this.renderQuote();
       this.ticket.update();
@@ -204,7 +213,8 @@ export class Terminal {
     const { balance, locked } = this.account;
     setText(byId("balance"), usd(balance));
     setText(byId("locked"), usd(locked));
-    setText(byId("equity"), usd(balance + locked + pnl));
+    this.equity = balance + locked + pnl;
+    setText(byId("equity"), usd(this.equity));
   }
 
   // -- REST ---------------------------------------------------------------------------------
@@ -258,6 +268,7 @@ export class Terminal {
     const vanished = [...this.knownOpen].filter((id) => !present.has(id) && !this.closingByUser.has(id));
     this.knownOpen = present;
     this.openTable.sync(parsed);
+    this.chart.setPositions(parsed);
     this.renderLive();
     this.ticket.update();
     if (vanished.length) await this.history.waitFor(vanished);
