@@ -247,7 +247,7 @@ def test_a_reload_keeps_the_ticket_and_the_interval_and_drops_what_is_not_valid(
         expect(page.get_by_test_id(test_id)).to_have_value(text)
     expect(page.get_by_test_id("interval-15m")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_test_id("interval-1m")).to_have_attribute("aria-pressed", "false")
-    expect(page.get_by_role("button", name="Sell ETH_USDC")).to_be_visible()
+    expect(page.get_by_role("button", name="Sell ETH/USDC")).to_be_visible()
     shot("restored-after-reload")
     fits_the_screen(page)
 

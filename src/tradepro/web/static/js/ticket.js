@@ -305,7 +305,7 @@ export class OrderTicket {
     const { info } = this.context.instrument();
     const side = this.side();
     const body = {
-      asset: symbolLabel(info.symbol),
+      asset: info.symbol,
       side,
       qty: formatScaled(this.parse("qty"), info.qtyDecimals),
       leverage: Number(this.leverage.value),
