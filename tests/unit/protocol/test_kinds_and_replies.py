@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import get_args
 
+import orjson
+
+from tradepro.bus.requests import EVENT_STATUSES, peek_reply
 from tradepro.domain.commands import Command
 from tradepro.domain.events import (
     AccountReported,
@@ -19,6 +22,7 @@ from tradepro.engine import Engine
 from tradepro.protocol import Kind, Status
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.decode import decode_entry
+from tradepro.protocol.kinds import ORDER_EVENTS
 from tradepro.protocol.prices import PriceQuote, tradable_price
 from tradepro.protocol.render import callback_body
 from tradepro.protocol.replies import (
@@ -124,3 +128,15 @@ def test_a_session_ended_body_is_read_only_when_well_formed() -> None:
     assert (ended.token_id, ended.expires_at_s) == ("t1", 9)
     assert session_ended_in(body | {"expiresAt": "9"}) is None
     assert session_ended_in(body | {"status": "closed"}) is None
+
+
+def test_every_rendered_body_can_be_routed_without_parsing_it() -> None:
+    """The Requester reads the id and the status of a callback from its prefix and parses
+    only what its process awaits or subscribed to (``bus.requests.peek_reply``)."""
+    ended = SessionEnded("s1", U1, "t1", 9)
+    bodies = [*_bodies(), callback_body(ended, DEFAULT_INSTRUMENTS)]
+    for body in bodies:
+        assert peek_reply(orjson.dumps(body)) == (body["id"], body["status"])
+    assert peek_reply(b'{"status":"closed","id":"x"}') is None  # another order: parsed
+    assert peek_reply(b'{"id":"a\\"b","status":"closed"}') is None  # an escape: parsed
+    assert ORDER_EVENTS | {Status.SESSION_ENDED} == EVENT_STATUSES
