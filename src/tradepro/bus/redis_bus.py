@@ -14,7 +14,8 @@ its own (``_cancellable``).
 Commands are not retried by the client: an ``XADD`` whose reply was lost may or may not
 have been appended, and only the caller (who owns the correlation id) can decide what a
 retry means. Connection failures and timeouts surface as ``BusUnavailableError``; the pool
-reconnects on the next call.
+reconnects on the next call. A write Redis refuses for lack of memory (``OOM``, at
+``maxmemory`` with ``noeviction``) surfaces as ``BusFullError``, one of them.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.typing import EncodableT, FieldT
 
-from tradepro.bus.base import START_ID, BusUnavailableError, Callback, Entry
+from tradepro.bus.base import START_ID, BusFullError, BusUnavailableError, Callback, Entry
 from tradepro.bus.names import (
     CALLBACK_BYTES_SUFFIX,
     CALLBACK_QUEUE,
@@ -286,6 +287,11 @@ async def _command(name: str, call: Awaitable[_T]) -> _T:
         return await call
     except _UNAVAILABLE as error:
         raise BusUnavailableError(f"Redis {name} failed: {error}") from error
+    except redis_errors.ResponseError as error:  # OutOfMemoryError, or one inside a script
+        if not isinstance(error, redis_errors.OutOfMemoryError) and "OOM" not in str(error):
+            raise
+        message = f"Redis refused {name}: out of memory (maxmemory reached): {error}"
+        raise BusFullError(message) from error
 
 
 async def _cancellable(call: Awaitable[_T]) -> _T:
