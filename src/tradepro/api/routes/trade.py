@@ -6,7 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+import orjson
+from fastapi import APIRouter, Header, Query, Response
 
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
@@ -172,7 +173,7 @@ async def get_open_orders(
     context: Context,
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Your open positions with their unrealized PnL at the live price, oldest first (by
     order id); pass ``nextCursor`` back as ``cursor`` for the next page."""
     context.reads.enforce(user.id)
@@ -180,7 +181,11 @@ async def get_open_orders(
     if cursor is not None:
         request["after"] = _open_cursor(cursor)
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
-    return {"orders": account.orders, "nextCursor": account.next_cursor}
+    # The engine renders the orders in exactly the response model's shape (a unit test
+    # keeps it so): checking 500 of them against the model again cost the API's loop
+    # 3 ms a page, which every other request waited for.
+    page = {"orders": account.orders, "nextCursor": account.next_cursor}
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 def _open_cursor(cursor: str) -> str:
