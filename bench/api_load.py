@@ -26,11 +26,12 @@ Then, with all users signed in at once:
 
 4. A heavy reader (``--heavy-positions``, 5,000): one user opens that many positions, then
    another user places create-orders on a schedule (``--heavy-rate``, 50/s) for
-   ``--duration-s``, first alone (``quiet_create_p99_ms``), then while the heavy user
-   polls ``--heavy-polls`` times a second (16, as a bot was seen to; 0: flat out, one
-   request at a time), each poll one page of get-open-orders (500, walking the pages by
-   ``nextCursor``) and balance/me (``heavy_create_p99_ms``; ``heavy_reads_per_s`` counts
-   both). ``heavy_ratio`` = heavy p99 / quiet p99 (target <= 2).
+   ``--duration-s``, in ``--rounds`` windows alone (``quiet_create_p99_ms``) alternating
+   with as many while the heavy user polls ``--heavy-polls`` times a second (16, as a bot
+   was seen to; 0: flat out, one request at a time), each poll one page of
+   get-open-orders (500, walking the pages by ``nextCursor``) and balance/me
+   (``heavy_create_p99_ms``; ``heavy_reads_per_s`` counts both). ``heavy_ratio`` = heavy
+   p99 / quiet p99 (target <= 2).
    ``--only-heavy`` runs this phase alone.
 
 ``ratio_to_bare`` = ``create_per_s`` / ``bare_per_s`` (both at saturation). Both servers
@@ -379,13 +380,11 @@ async def heavy_reader(
             opening = [call(client, "POST", path, headers, small) for _ in range(count)]
             await asyncio.gather(*opening)
     print(f"heavy reader: {args.heavy_positions} positions open", flush=True)
-    duration_s, rate = args.duration_s, args.heavy_rate
+    window_s, rate = args.duration_s / args.rounds, args.heavy_rate
     await drive_on_schedule(measured, 2, rate, create, base)  # warm up
-    quiet = await drive_on_schedule(measured, duration_s, rate, create, base)
-    reads = 0
-    stop = asyncio.Event()
+    reads, polling_s = 0, 0.0
 
-    async def poll() -> None:
+    async def poll(stop: asyncio.Event) -> None:
         nonlocal reads
         async with aiohttp.ClientSession(base) as client:
             cursor: str | None = None
@@ -400,13 +399,20 @@ async def heavy_reader(
                 await call(client, "GET", "/api/v1/balance/me", headers)
                 reads += 2
 
-    polling = asyncio.create_task(poll())
-    await asyncio.sleep(1.0)
-    before, started = reads, time.monotonic()
-    loaded = await drive_on_schedule(measured, duration_s, rate, create, base)
-    reads_per_s = (reads - before) / (time.monotonic() - started)
-    stop.set()
-    await polling
+    # Quiet and heavy windows alternate, so a noisy spell of the machine weighs on both.
+    quiet: list[float] = []
+    loaded: list[float] = []
+    for _ in range(args.rounds):
+        quiet += await drive_on_schedule(measured, window_s, rate, create, base)
+        stop = asyncio.Event()
+        polling = asyncio.create_task(poll(stop))
+        await asyncio.sleep(0.5)  # the reader at its pace first
+        started = time.monotonic()
+        loaded += await drive_on_schedule(measured, window_s, rate, create, base)
+        polling_s += time.monotonic() - started + 0.5
+        stop.set()
+        await polling
+    reads_per_s = reads / polling_s
     figures = {
         "heavy_positions": args.heavy_positions,
         "heavy_polls_per_s": args.heavy_polls,
