@@ -24,6 +24,16 @@ Then, with all users signed in at once:
    returns once the trade is in the history), every 4th round also reading
    get-close-orders and balance/me: ``mixed_rounds_per_s`` and ``mixed_p99_ms``.
 
+4. A heavy reader (``--heavy-positions``, 5,000): one user opens that many positions, then
+   another user places create-orders on a schedule (``--heavy-rate``, 50/s) for
+   ``--duration-s``, in ``--rounds`` windows alone (``quiet_create_p99_ms``) alternating
+   with as many while the heavy user polls ``--heavy-polls`` times a second (16, as a bot
+   was seen to; 0: flat out, one request at a time), each poll one page of
+   get-open-orders (500, walking the pages by ``nextCursor``) and balance/me
+   (``heavy_create_p99_ms``; ``heavy_reads_per_s`` counts both). ``heavy_ratio`` = heavy
+   p99 / quiet p99 (target <= 2).
+   ``--only-heavy`` runs this phase alone.
+
 ``ratio_to_bare`` = ``create_per_s`` / ``bare_per_s`` (both at saturation). Both servers
 are single processes; the load generator runs in this process (so it shares the 2 cores
 with everything else). Last line: JSON with create_per_s, create_p50_ms, create_p99_ms,
@@ -279,6 +289,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await call(client, "POST", "/bare", headers)
 
             await first_quote_applied(base, users[0][1])
+            if args.only_heavy:
+                result |= await heavy_reader(users, base, create, args)
+                return result
             await drive(users[:4], 2, create, base)  # warm up
             await drive(users[:4], 1, bare, bare_base)
             stack = await service_processes(args.redis, {"api": api, "engine": engine})
@@ -329,6 +342,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result["mixed_rounds_per_s"] = round(len(latencies) / elapsed, 1)
             result["mixed_p99_ms"] = ms(percentile(latencies, 0.99))
             print(f"close and read: {result}", flush=True)
+            result |= await heavy_reader(users, base, create, args)
     finally:
         await bus.close()
         raw = Redis.from_url(args.redis)
@@ -338,12 +352,80 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await raw.aclose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
-    result["ratio_to_bare"] = round(result["create_per_s"] / result["bare_per_s"], 3)
     result["users"] = args.users
     result["load_average"] = os.getloadavg()[0]
     # The figures the targets are about come last.
-    headline = ("create_per_s", "create_p50_ms", "create_p99_ms", "bare_per_s", "ratio_to_bare")
+    headline: tuple[str, ...] = ("quiet_create_p99_ms", "heavy_create_p99_ms", "heavy_ratio")
+    if not args.only_heavy:
+        result["ratio_to_bare"] = round(result["create_per_s"] / result["bare_per_s"], 3)
+        headline = ("create_per_s", "create_p50_ms", "create_p99_ms", "bare_per_s",
+                    "ratio_to_bare", *headline)  # fmt: skip
     return {k: v for k, v in result.items() if k not in headline} | {k: result[k] for k in headline}
+
+
+async def heavy_reader(
+    users: list[tuple[str, str]],
+    base: str,
+    create: Callable[[aiohttp.ClientSession, dict[str, str], int], Awaitable[None]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Phase 4: another user's create-order p99, alone and beside a heavy reader."""
+    (_, heavy), measured = users[-1], users[:1]
+    small = orjson.dumps({"asset": "BTC_USDC", "side": "buy", "qty": "0.00001", "leverage": 100})
+    headers = {"authorization": f"Bearer {heavy}"}
+    async with aiohttp.ClientSession(base) as client:
+        path = "/api/v1/trade/create-order"
+        for start in range(0, args.heavy_positions, 100):
+            count = min(100, args.heavy_positions - start)
+            opening = [call(client, "POST", path, headers, small) for _ in range(count)]
+            await asyncio.gather(*opening)
+    print(f"heavy reader: {args.heavy_positions} positions open", flush=True)
+    window_s, rate = args.duration_s / args.rounds, args.heavy_rate
+    await drive_on_schedule(measured, 2, rate, create, base)  # warm up
+    reads, polling_s = 0, 0.0
+
+    async def poll(stop: asyncio.Event) -> None:
+        nonlocal reads
+        async with aiohttp.ClientSession(base) as client:
+            cursor: str | None = None
+            due = time.perf_counter()
+            while not stop.is_set():
+                if args.heavy_polls > 0:
+                    due += 1 / args.heavy_polls
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                query = "?limit=500" + (f"&cursor={cursor}" if cursor else "")
+                page = await call(client, "GET", f"/api/v1/trade/get-open-orders{query}", headers)
+                cursor = page["nextCursor"]
+                await call(client, "GET", "/api/v1/balance/me", headers)
+                reads += 2
+
+    # Quiet and heavy windows alternate, so a noisy spell of the machine weighs on both.
+    quiet: list[float] = []
+    loaded: list[float] = []
+    for _ in range(args.rounds):
+        quiet += await drive_on_schedule(measured, window_s, rate, create, base)
+        stop = asyncio.Event()
+        polling = asyncio.create_task(poll(stop))
+        await asyncio.sleep(0.5)  # the reader at its pace first
+        started = time.monotonic()
+        loaded += await drive_on_schedule(measured, window_s, rate, create, base)
+        polling_s += time.monotonic() - started + 0.5
+        stop.set()
+        await polling
+    reads_per_s = reads / polling_s
+    figures = {
+        "heavy_positions": args.heavy_positions,
+        "heavy_polls_per_s": args.heavy_polls,
+        "heavy_reads_per_s": round(reads_per_s, 1),
+        "quiet_create_p50_ms": ms(statistics.median(quiet)),
+        "heavy_create_p50_ms": ms(statistics.median(loaded)),
+        "quiet_create_p99_ms": ms(percentile(quiet, 0.99)),
+        "heavy_create_p99_ms": ms(percentile(loaded, 0.99)),
+    }
+    ratio = figures["heavy_create_p99_ms"] / figures["quiet_create_p99_ms"]
+    figures["heavy_ratio"] = round(ratio, 2)
+    print(f"heavy reader: {figures}", flush=True)
+    return figures
 
 
 class Saturation:
@@ -450,6 +532,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--load", type=float, default=0.5, help="latency phase rate, x the saturated rate"
     )
+    parser.add_argument("--heavy-positions", type=int, default=5000)
+    parser.add_argument(
+        "--heavy-rate", type=float, default=50.0, help="the measured user's orders per second"
+    )
+    parser.add_argument(
+        "--heavy-polls",
+        type=float,
+        default=16.0,
+        help="the heavy reader's polls a second (0: flat out)",
+    )
+    parser.add_argument("--only-heavy", action="store_true", help="run the heavy-reader phase only")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     outcome = asyncio.run(main(parser.parse_args()))

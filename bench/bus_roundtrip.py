@@ -230,7 +230,7 @@ async def run(options: Options) -> dict[str, Any]:
                 redis_process=await redis_process(redis),
                 results=results,
             )
-            stack.requester.subscribe(stack.tracker)
+            stack.requester.subscribe(stack.tracker, None)  # fills' replies and refusals too
             await stack.requester.start()
             await run_phases(stack)
         except Exception:

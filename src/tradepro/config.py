@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     """WebSocket connections without a session, over all clients; more are closed with 4503."""
     ws_handshake_timeout_s: float = Field(10.0, gt=0)
     """A WebSocket opening handshake must complete within this."""
+    callback_queue_max_bytes: int = Field(256 * 1024 * 1024, ge=1_000_000)
+    """The most bytes of callback bodies the engine keeps in ``callback-queue`` (besides
+    at most 100,000 entries): the oldest are dropped first."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
 

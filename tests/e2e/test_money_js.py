@@ -30,6 +30,7 @@ RUN_CASES = """async (cases) => {
       margin: margin.toString(),
       liquidation: contract.liquidationPrice(c.side, price, qty, margin).toString(),
       pnl: contract.pnl(c.side, price, qty, close).toString(),
+      cents: contract.cents(BigInt(c.amount)).toString(),
     };
   });
 }"""
@@ -63,6 +64,7 @@ def random_case(rng: random.Random) -> tuple[dict[str, Any], Instrument, int]:
         "qty": str(rng.randint(1, 10 ** rng.randint(1, 9))),
         "leverage": rng.randint(1, 1000),
         "close": str(max(1, price + rng.randint(-price, price))),
+        "amount": str(rng.randint(-(10**15), 10**15)),  # a sum of PnLs: equity per asset
     }
     return case, instrument, maintenance_bps
 
@@ -79,6 +81,7 @@ def expected(case: dict[str, Any], instrument: Instrument, maintenance_bps: int)
         "margin": str(margin),
         "liquidation": str(liquidation),
         "pnl": str(contract.pnl(position, int(case["close"]))),
+        "cents": str(contract.cents(int(case["amount"]))),
     }
 
 
@@ -88,7 +91,7 @@ def tie_cases() -> list[tuple[dict[str, Any], Instrument, int]]:
     scales = {"priceDecimals": 1, "qtyDecimals": 5, "maintenanceMarginBps": 500}
     return [
         ({"instrument": scales, "side": side, "price": "1000", "qty": "1000", "leverage": 3,
-          "close": str(1000 + move)}, instrument, 500)
+          "close": str(1000 + move), "amount": str(move * 1000)}, instrument, 500)
         for side in ("buy", "sell")
         for move in (5, 15, -5, -15)
     ]  # fmt: skip

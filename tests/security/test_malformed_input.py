@@ -123,3 +123,23 @@ async def test_sign_up_on_a_full_disk_is_a_503(embedded: Stack) -> None:
     body = assert_error(response, 503, "unavailable")
     assert "database" in body["message"]
     assert embedded.mailbox.links_to(email) == []
+
+
+OPEN_ORDER_QUERIES = [
+    {"cursor": "x" * 36},
+    {"cursor": ORDER_ID.upper()},
+    {"cursor": f"1700000000000000.{ORDER_ID}"},  # a get-close-orders cursor
+    {"cursor": ""},
+    {"limit": 0},
+    {"limit": 501},
+    {"limit": "ten"},
+]
+
+
+@pytest.mark.parametrize("params", OPEN_ORDER_QUERIES)
+async def test_a_bad_open_orders_page_is_a_422(stack: Stack, params: dict[str, Any]) -> None:
+    session = await stack.sign_in()
+    response = await stack.client.get(
+        f"{API}/trade/get-open-orders", params=params, headers=session.auth
+    )
+    assert_error(response, 422, "validation_error")

@@ -48,6 +48,11 @@ async def test_another_users_order_can_be_neither_closed_nor_seen(stack: Stack) 
     assert without_ids(stolen["message"]) == without_ids(unknown["message"])  # no hint
     assert await stack.open_orders(bob) == []
     assert [o["orderId"] for o in await stack.open_orders(alice)] == [order_id]  # untouched
+    # Alice's order id as bob's cursor pages bob's own (empty) list: nothing of hers.
+    paged = await stack.client.get(
+        f"{API}/trade/get-open-orders", params={"cursor": order_id}, headers=bob.auth
+    )
+    assert paged.status_code == 200 and paged.json() == {"orders": [], "nextCursor": None}
 
     closed = await stack.close_order(alice, order_id)
     assert closed.status_code == 200, closed.text

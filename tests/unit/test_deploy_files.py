@@ -78,6 +78,9 @@ def test_services_wait_for_healthy_redis_and_postgres_and_the_migration(
     redis = services["redis"]
     assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    # Never evict a stream silently: at its memory limit Redis refuses writes instead.
+    assert redis["command"][redis["command"].index("--maxmemory-policy") + 1] == "noeviction"
+    assert redis["command"][redis["command"].index("--maxmemory") + 1]
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
     postgres = services["postgres"]
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])

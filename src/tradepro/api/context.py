@@ -18,7 +18,7 @@ from tradepro.bus.base import Bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.db.idempotency import IdempotencyStore
-from tradepro.protocol.kinds import Kind
+from tradepro.protocol.kinds import Kind, Status
 from tradepro.protocol.replies import ReplyView, rejection_in
 from tradepro.security.tokens import SessionVerifier
 
@@ -54,8 +54,8 @@ class ApiContext:
         self.idempotency = IdempotencyStore(self.database)
         self.public_origins = self.settings.public_origins
         self.reads = ReadLimiter(self.settings.read_limit_per_s, self.settings.read_burst)
-        self.requester.subscribe(self.recent_closes.see)
-        self.requester.subscribe(self.sessions.revoked.see)
+        self.requester.subscribe(self.recent_closes.see, {Status.CLOSED})
+        self.requester.subscribe(self.sessions.revoked.see, {Status.SESSION_ENDED})
 
     async def ask_engine(
         self,

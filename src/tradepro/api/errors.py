@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tradepro.bus.base import BusUnavailableError
+from tradepro.bus.base import BusFullError, BusUnavailableError
 from tradepro.bus.requests import RequestTimeoutError
 
 log = logging.getLogger("tradepro.api")
@@ -79,6 +79,12 @@ def install_error_handlers(app: FastAPI) -> None:
             str(error.detail),
             getattr(error, "headers", None),
         )
+
+    @app.exception_handler(BusFullError)
+    async def bus_full(_: Request, error: BusFullError) -> JSONResponse:
+        log.error("bus full: %s", error)
+        message = "the platform cannot take requests now: its message bus is out of memory"
+        return error_response(503, "unavailable", message)
 
     @app.exception_handler(BusUnavailableError)
     async def bus_down(_: Request, error: BusUnavailableError) -> JSONResponse:

@@ -76,6 +76,7 @@ class OpenOrderOut(OrderOut):
 
 class OpenOrdersOut(BaseModel):
     orders: list[OpenOrderOut]
+    nextCursor: str | None  # noqa: N815
 
 
 class CloseOrderOut(BaseModel):

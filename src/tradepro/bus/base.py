@@ -45,6 +45,12 @@ class BusUnavailableError(ConnectionError):
     """The bus cannot be reached now; the caller decides whether to retry."""
 
 
+class BusFullError(BusUnavailableError):
+    """The bus refuses writes: Redis has reached its ``maxmemory`` (with ``noeviction``,
+    as the deployment notes require). Nothing was appended; reads still work, and writes
+    succeed again once memory is freed (the engine trims what its snapshots cover)."""
+
+
 class Bus(Protocol):
     async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         """Append one entry to ``engine-stream``; return it exactly as readers will see it."""

@@ -14,7 +14,8 @@ its own (``_cancellable``).
 Commands are not retried by the client: an ``XADD`` whose reply was lost may or may not
 have been appended, and only the caller (who owns the correlation id) can decide what a
 retry means. Connection failures and timeouts surface as ``BusUnavailableError``; the pool
-reconnects on the next call.
+reconnects on the next call. A write Redis refuses for lack of memory (``OOM``, at
+``maxmemory`` with ``noeviction``) surfaces as ``BusFullError``, one of them.
 """
 
 from __future__ import annotations
@@ -31,17 +32,48 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.typing import EncodableT, FieldT
 
-from tradepro.bus.base import START_ID, BusUnavailableError, Callback, Entry
-from tradepro.bus.names import CALLBACK_QUEUE, CALLBACK_QUEUE_MAXLEN, ENGINE_STREAM
+from tradepro.bus.base import START_ID, BusFullError, BusUnavailableError, Callback, Entry
+from tradepro.bus.names import (
+    CALLBACK_BYTES_SUFFIX,
+    CALLBACK_QUEUE,
+    CALLBACK_QUEUE_MAX_BYTES,
+    CALLBACK_QUEUE_MAXLEN,
+    ENGINE_STREAM,
+)
 
 _T = TypeVar("_T")
 _CANCELLATION_CAN_BE_SWALLOWED = sys.version_info < (3, 12)  # see _cancellable
 _APPEND_CALLBACKS = """
-for i = 2, #ARGV do
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'body', ARGV[i])
+local maxlen, maxbytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local total = 0
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    total = tonumber(redis.call('GET', KEYS[2]) or '0')
 end
-return #ARGV - 1
+for i = 3, #ARGV do
+    redis.call('XADD', KEYS[1], '*', 'body', ARGV[i])
+    total = total + #ARGV[i]
+end
+local length = redis.call('XLEN', KEYS[1])
+local drop, after = 0, '-'
+while length - drop > 1 and (length - drop > maxlen or total > maxbytes) do
+    local oldest = redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', 256)
+    for _, entry in ipairs(oldest) do
+        if length - drop <= 1 or (length - drop <= maxlen and total <= maxbytes) then break end
+        local fields = entry[2]
+        for f = 1, #fields, 2 do
+            if fields[f] == 'body' then total = total - #fields[f + 1] end
+        end
+        drop = drop + 1
+        after = '(' .. entry[1]
+    end
+end
+if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', length - drop) end
+redis.call('SET', KEYS[2], total)
+return #ARGV - 2
 """
+"""Append a batch of callbacks (atomically: a script), then drop the oldest while the
+queue holds more than ARGV[1] entries or ARGV[2] bytes of bodies (KEYS[2] counts them),
+always keeping the newest. Each dropped body is read once, when it is dropped."""
 
 _APPEND_ENTRIES = """
 local ids = {}
@@ -90,11 +122,14 @@ class RedisBus:
         socket_timeout_s: float = 5.0,
         max_connections: int = 32,
         callback_maxlen: int = CALLBACK_QUEUE_MAXLEN,
+        callback_max_bytes: int = CALLBACK_QUEUE_MAX_BYTES,
         client_name: str | None = None,
     ) -> None:
         self.callback_maxlen = callback_maxlen
+        self.callback_max_bytes = callback_max_bytes
         self.engine_stream = namespace + ENGINE_STREAM
         self.callback_queue = namespace + CALLBACK_QUEUE
+        self._callback_keys = [self.callback_queue, self.callback_queue + CALLBACK_BYTES_SUFFIX]
         self.max_block_ms = max(1, int(socket_timeout_s * 1000) // 2)
         """A blocking read never waits longer than half the socket timeout."""
         pool = BlockingConnectionPool.from_url(
@@ -188,7 +223,8 @@ class RedisBus:
         # One Lua call: a batch is published whole or not at all (scripts are atomic), even
         # if this process dies mid-send, so after a restart the engine knows exactly which
         # replies went out; and it costs one command instead of N XADDs in MULTI/EXEC.
-        await self._append_script(keys=[self.callback_queue], args=[self.callback_maxlen, *bodies])
+        limits = [self.callback_maxlen, self.callback_max_bytes]
+        await self._append_script(keys=self._callback_keys, args=[*limits, *bodies])
 
     async def publish_callbacks_and_read(
         self, bodies: Sequence[bytes], after_id: str, count: int
@@ -206,7 +242,8 @@ class RedisBus:
         # round trip on every execute).
         async with self._redis.pipeline(transaction=False) as pipe:
             if bodies:
-                pipe.eval(_APPEND_CALLBACKS, 1, self.callback_queue, self.callback_maxlen, *bodies)
+                limits = (self.callback_maxlen, self.callback_max_bytes)
+                pipe.eval(_APPEND_CALLBACKS, 2, *self._callback_keys, *limits, *bodies)
             pipe.xread({self.engine_stream: after_id}, count=count)
             replies: list[Any] = await pipe.execute()
         return _stream_messages(replies[-1], self.engine_stream)
@@ -250,6 +287,11 @@ async def _command(name: str, call: Awaitable[_T]) -> _T:
         return await call
     except _UNAVAILABLE as error:
         raise BusUnavailableError(f"Redis {name} failed: {error}") from error
+    except redis_errors.ResponseError as error:  # OutOfMemoryError, or one inside a script
+        if not isinstance(error, redis_errors.OutOfMemoryError) and "OOM" not in str(error):
+            raise
+        message = f"Redis refused {name}: out of memory (maxmemory reached): {error}"
+        raise BusFullError(message) from error
 
 
 async def _cancellable(call: Awaitable[_T]) -> _T:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -28,9 +28,15 @@ from tradepro.runtime.retry import RetryPause
 log = logging.getLogger("tradepro.bus.requests")
 
 Subscriber = Callable[[dict[str, Any]], None]
-"""Sees every callback body the reader decodes, in stream order (the WebSocket fan-out),
-which is every callback but the account reports other processes asked for. The body is
+"""Sees the callback bodies of the statuses it subscribed to, in stream order (the
+WebSocket fan-out, the API's recent closes and signed-out sessions). The body may be
 shared with the waiting request: read it, never change it."""
+
+EVENT_STATUSES = frozenset({"created", "closed", "session_ended"})
+"""The statuses that announce something to everyone (``protocol.kinds``: ``ORDER_EVENTS``
+and ``SESSION_ENDED``; a unit test keeps them equal): what a subscriber sees unless it
+names its own. Every other status (an account report, a registration, a refusal) is a
+reply, of interest only to the process that asked."""
 
 
 class TimeOrderedIds:
@@ -61,26 +67,28 @@ new_request_id = TimeOrderedIds()
 """A fresh correlation id (a time-ordered random UUID: also a valid new order id)."""
 
 
-ACCOUNT_REPORT_AFTER_ID = b',"status":"account"'
-"""What follows the ``id`` of an account report as the engine writes it (``id`` first,
-``status`` second, no spaces)."""
+_ID_FIRST = b'{"id":"'
+_STATUS_NEXT = b',"status":"'
 
 
-def foreign_account_report(raw: bytes, waiting: Mapping[str, object]) -> bool:
-    """Whether ``raw`` is an account report (a ``get-account`` reply, with up to every
-    position of its user) that no request in ``waiting`` asked for. Every process reads
-    every callback; such a reply is nobody's business here, so it is not even decoded
-    (one user polling 600 positions once cost every other reader a 175 KB parse per poll).
-    Anything not plainly of that shape is decoded as usual."""
-    if not raw.startswith(b'{"id":"'):
-        return False
-    end = raw.find(b'"', 7)
-    if end < 0 or not raw.startswith(ACCOUNT_REPORT_AFTER_ID, end + 1):
-        return False
-    request_id = raw[7:end]
-    if b"\\" in request_id:  # an escape: leave it to the decoder
-        return False
-    return request_id.decode("utf-8", "replace") not in waiting
+def peek_reply(raw: bytes) -> tuple[str, str] | None:
+    """The correlation id and the status of a callback body, read from its fixed prefix
+    ``{"id":"<id>","status":"<status>"`` (the engine writes ``id`` first and ``status``
+    second, without spaces) without parsing the JSON; None when the body does not start
+    exactly so (or escapes either), and must be decoded to be known."""
+    if not raw.startswith(_ID_FIRST):
+        return None
+    id_end = raw.find(b'"', 7)
+    if id_end < 0 or not raw.startswith(_STATUS_NEXT, id_end + 1):
+        return None
+    status_start = id_end + 1 + len(_STATUS_NEXT)
+    status_end = raw.find(b'"', status_start)
+    if status_end < 0:
+        return None
+    request_id, status = raw[7:id_end], raw[status_start:status_end]
+    if b"\\" in request_id or b"\\" in status:  # an escape: leave it to the decoder
+        return None
+    return request_id.decode("utf-8", "replace"), status.decode("utf-8", "replace")
 
 
 class RequestTimeoutError(TimeoutError):
@@ -108,8 +116,15 @@ class Requester:
         self.backoff_cap_s = backoff_cap_s
         self.last_seen_id: str | None = None
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, frozenset[str] | None]] = []
+        self._wanted: frozenset[str] = frozenset()
+        """Every status some subscriber wants: the others are decoded only when awaited."""
+        self._wants_all = False
         self._reader: asyncio.Task[None] | None = None
+        self.decoded = 0
+        """Callbacks parsed as JSON by this process (awaited replies and subscribed events)."""
+        self.skipped = 0
+        """Callbacks passed over unparsed: other processes' replies, unwanted events."""
 
     async def start(self) -> None:
         """Start reading after the newest callback now (raises if the bus is down)."""
@@ -131,15 +146,27 @@ class Requester:
                 if not future.done():
                     future.set_exception(stopped)
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber`` with every callback body; returns the unsubscribe function."""
-        self._subscribers.append(subscriber)
+    def subscribe(
+        self, subscriber: Subscriber, statuses: Iterable[str] | None = EVENT_STATUSES
+    ) -> Callable[[], None]:
+        """Call ``subscriber`` with every callback body of ``statuses`` (by default the
+        announcements, ``EVENT_STATUSES``; None: every body, which makes this process
+        decode every callback: for tools); returns the unsubscribe function."""
+        entry = (subscriber, None if statuses is None else frozenset(statuses))
+        self._subscribers.append(entry)
+        self._update_wanted()
 
         def unsubscribe() -> None:
             with contextlib.suppress(ValueError):
-                self._subscribers.remove(subscriber)
+                self._subscribers.remove(entry)
+            self._update_wanted()
 
         return unsubscribe
+
+    def _update_wanted(self) -> None:
+        wanted = [statuses for _, statuses in self._subscribers]
+        self._wants_all = None in wanted
+        self._wanted = frozenset().union(*(s for s in wanted if s is not None))
 
     async def send_request_and_wait(
         self,
@@ -207,8 +234,19 @@ class Requester:
                 self._dispatch(callback.body)
 
     def _dispatch(self, raw: bytes) -> None:
-        if foreign_account_report(raw, self._waiters):
+        """Decode a callback only if a request here awaits it or a subscriber wants its
+        status: every process reads every callback, and most are nobody's business here
+        (one user polling 600 positions once cost every other reader a 175 KB parse)."""
+        peeked = peek_reply(raw)
+        if (
+            peeked is not None
+            and peeked[0] not in self._waiters
+            and peeked[1] not in self._wanted
+            and not self._wants_all
+        ):
+            self.skipped += 1
             return
+        self.decoded += 1
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -216,7 +254,12 @@ class Requester:
             return
         if not isinstance(body, dict):
             return
-        for subscriber in list(self._subscribers):
+        status = body.get("status")
+        if not isinstance(status, str):
+            status = ""
+        for subscriber, wanted in list(self._subscribers):
+            if wanted is not None and status not in wanted:
+                continue
             try:
                 subscriber(body)
             except Exception:

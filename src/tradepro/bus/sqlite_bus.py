@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 import orjson
 
 from tradepro.bus.base import START_ID, BusUnavailableError, Callback, Entry
-from tradepro.bus.names import CALLBACK_QUEUE_MAXLEN
+from tradepro.bus.names import CALLBACK_QUEUE_MAX_BYTES, CALLBACK_QUEUE_MAXLEN
 
 _T = TypeVar("_T")
 _Row = tuple[Any, ...]
@@ -56,6 +56,13 @@ CREATE TABLE IF NOT EXISTS stream_clock (
     last_ts_us INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO stream_clock (id, last_ts_us) VALUES (1, 0);
+CREATE TABLE IF NOT EXISTS callback_bytes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    total INTEGER NOT NULL
+);
+INSERT INTO callback_bytes (id, total)
+    SELECT 1, (SELECT coalesce(sum(length(body)), 0) FROM callback_queue)
+    WHERE NOT EXISTS (SELECT 1 FROM callback_bytes);
 """
 
 
@@ -74,12 +81,14 @@ class SqliteBus:
         max_poll_interval_s: float = 0.05,
         busy_timeout_s: float = 5.0,
         callback_maxlen: int = CALLBACK_QUEUE_MAXLEN,
+        callback_max_bytes: int = CALLBACK_QUEUE_MAX_BYTES,
         clock_us: Callable[[], int] = wall_clock_us,
     ) -> None:
         self.path = path
         self.poll_interval_s = poll_interval_s
         self.max_poll_interval_s = max(poll_interval_s, max_poll_interval_s)
         self.callback_maxlen = callback_maxlen
+        self.callback_max_bytes = callback_max_bytes
         self._cap_every = max(1, min(1000, callback_maxlen // 10))
         self._callbacks_since_cap = 0
         self._clock_us = clock_us
@@ -152,20 +161,42 @@ class SqliteBus:
         if cap:
             self._callbacks_since_cap = 0
         rows = [(bytes(body),) for body in bodies]
-        maxlen = self.callback_maxlen
+        size = sum(len(body) for (body,) in rows)
 
         def append(connection: sqlite3.Connection) -> None:
             with _write_transaction(connection):
                 connection.executemany("INSERT INTO callback_queue (body) VALUES (?)", rows)
-                if cap:
-                    connection.execute(
-                        "DELETE FROM callback_queue "
-                        "WHERE id <= (SELECT max(id) FROM callback_queue) - ?",
-                        (maxlen,),
-                    )
+                (total,) = connection.execute(
+                    "UPDATE callback_bytes SET total = total + ? WHERE id = 1 RETURNING total",
+                    (size,),
+                ).fetchall()[0]
+                if cap or total > self.callback_max_bytes:
+                    self._trim_callbacks(connection, total)
 
         await self._writer.run(append)
         self._callbacks_appended.notify()
+
+    def _trim_callbacks(self, connection: sqlite3.Connection, total: int) -> None:
+        """Drop the oldest callbacks beyond ``callback_maxlen`` entries, then while the
+        bodies exceed ``callback_max_bytes`` (never the newest), keeping the count."""
+        (newest,) = connection.execute("SELECT max(id) FROM callback_queue").fetchall()[0]
+        cut = newest - self.callback_maxlen  # ids are contiguous: only the head is deleted
+        (dropped,) = connection.execute(
+            "SELECT coalesce(sum(length(body)), 0) FROM callback_queue WHERE id <= ?", (cut,)
+        ).fetchall()[0]
+        total -= dropped
+        if total > self.callback_max_bytes:
+            oldest = connection.execute(
+                "SELECT id, length(body) FROM callback_queue WHERE id > ? AND id < ? ORDER BY id",
+                (cut, newest),
+            )
+            for row_id, length in oldest:
+                if total <= self.callback_max_bytes:
+                    break
+                total, cut = total - length, row_id
+            oldest.close()
+        connection.execute("DELETE FROM callback_queue WHERE id <= ?", (cut,))
+        connection.execute("UPDATE callback_bytes SET total = ? WHERE id = 1", (total,))
 
     async def read_callbacks(self, after_id: str, count: int, block_ms: int) -> list[Callback]:
         after = int(after_id)

@@ -55,7 +55,13 @@ class ReportAccount(NamedTuple):
     ts_us: int
     user_id: str
     orders: bool = True
-    """Whether the answer lists the open positions (a balance alone does not need them)."""
+    """Whether the answer lists open positions (a balance alone does not need them)."""
+    limit: int = 100
+    """At most this many positions are listed (a page; the engine caps it)."""
+    after: str | None = None
+    """List the positions whose order id sorts after this one (the previous page's last)."""
+    order_id: str | None = None
+    """List only this order, if it is open (one lookup, whatever the account holds)."""
 
 
 class EndSession(NamedTuple):

@@ -62,10 +62,15 @@ class AccountReported(NamedTuple):
     balance: int
     locked: int
     positions: tuple[tuple[Position, int | None], ...]
-    """Open positions in open order, each with its unrealized PnL in cents at the last
-    quote (None when the asset has no quote yet)."""
+    """One page of open positions (sorted by order id), each with its unrealized PnL in
+    cents at the last quote (None when the asset has no quote yet)."""
     orders: bool = True
     """Whether the positions are to be listed in the answer (else only the totals)."""
+    unrealized: int = 0
+    """The account's unrealized PnL in cents: per asset with a quote, the exact sum over
+    its positions rounded half-even once (positions without a quote count 0)."""
+    next_cursor: str | None = None
+    """The last listed order id when more positions follow the page, else None."""
 
     @property
     def status(self) -> str:
@@ -73,8 +78,8 @@ class AccountReported(NamedTuple):
 
     @property
     def equity(self) -> int:
-        """Balance + locked margin + unrealized PnL (positions without a quote count 0)."""
-        return self.balance + self.locked + sum(pnl or 0 for _, pnl in self.positions)
+        """Balance + locked margin + unrealized PnL."""
+        return self.balance + self.locked + self.unrealized
 
 
 class CommandRejected(NamedTuple):

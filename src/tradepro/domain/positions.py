@@ -92,6 +92,14 @@ class Contract:
             return div_round_half_even(move * position.qty, POW10[exponent])
         return move * position.qty * POW10[-exponent]
 
+    def cents(self, amount: int) -> int:
+        """``amount`` in price x qty units (a sum of PnLs before rounding) in cents, rounded
+        half-even once: how an account's unrealized PnL per asset is rounded."""
+        exponent = self._scale
+        if exponent >= 0:
+            return div_round_half_even(amount, POW10[exponent])
+        return amount * POW10[-exponent]
+
 
 def close_price_for(side: Side, bid: int, ask: int) -> int:
     """A buy is valued and closed at the bid, a sell at the ask."""

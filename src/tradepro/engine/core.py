@@ -35,13 +35,13 @@ from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.domain.positions import (
     Contract,
     Position,
-    close_price_for,
     stop_level,
     trigger_reason,
 )
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
+from tradepro.engine.reads import PAGE_MAX, reads_of, unrealized_pnl
 from tradepro.engine.state import Account, EngineConfig, Quote
 from tradepro.engine.validation import MAX_ID_LENGTH, levels_problem, order_shape_problem, slipped
 
@@ -268,24 +268,34 @@ class Engine:
         return [self._close(position, price, _USER, request_id, command.ts_us)]
 
     def _report(self, command: ReportAccount) -> list[Event]:
+        """A read: totals from the account's running sums, and at most one page of its
+        positions (``engine.reads``), never a pass over all of them."""
         account = self.accounts.get(command.user_id)
         if account is None:
             message = "unknown user"
             return [
                 _reject(command.request_id, command.user_id, RejectReason.UNKNOWN_USER, message)
             ]
-        # The caller's own positions only, already in open order: ``account.positions`` is
-        # filled in seq order (at open, and by a restore that loads them by seq).
-        unrealized = self.unrealized_pnl
-        report = tuple((position, unrealized(position)) for position in account.positions.values())
+        reads = reads_of(account)
+        listed: list[Position] = []
+        next_cursor = None
+        if command.order_id is not None:
+            one = account.positions.get(command.order_id)
+            listed = [] if one is None else [one]
+        elif command.orders:
+            limit = min(max(command.limit, 1), PAGE_MAX)
+            listed, next_cursor = reads.page(account.positions, command.after, limit)
+        valued = tuple((position, self.unrealized_pnl(position)) for position in listed)
         return [
             AccountReported(
                 command.request_id,
                 command.user_id,
                 account.balance,
                 account.locked,
-                report,
-                command.orders,
+                valued,
+                command.orders or command.order_id is not None,
+                reads.unrealized(self.contracts, self.quotes),
+                next_cursor,
             )
         ]
 
@@ -293,6 +303,8 @@ class Engine:
 
     def _index(self, position: Position, account: Account) -> None:
         account.positions[position.order_id] = position
+        if account.reads is not None:
+            account.reads.opened(position)
         self.open_by_seq[position.seq] = position
         profit, stop = self.books[position.asset].by_side[position.side]
         seq = position.seq
@@ -317,6 +329,8 @@ class Engine:
         account.locked -= margin
         self.house_cents += margin - credit
         del account.positions[position.order_id]
+        if account.reads is not None:
+            account.reads.closed(position)
         del self.open_by_seq[position.seq]
         is_open = self.open_by_seq.__contains__
         profit, stop = self.books[position.asset].by_side[position.side]
@@ -337,11 +351,7 @@ class Engine:
 
     def unrealized_pnl(self, position: Position) -> int | None:
         """PnL in cents if the position were closed at the last quote; None without one."""
-        quote = self.quotes.get(position.asset)
-        if quote is None:
-            return None
-        price = close_price_for(position.side, quote.bid, quote.ask)
-        return self.contracts[position.asset].pnl(position, price)
+        return unrealized_pnl(position, self.contracts, self.quotes)
 
     def ledger_total(self) -> int:
         """Balances + locked margin + house result: equals ``deposits_cents`` at all times."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
 from tradepro.domain.positions import MAINTENANCE_MARGIN_BPS, Position
+
+if TYPE_CHECKING:
+    from tradepro.engine.reads import AccountReads
 
 ORDER_ID_WINDOW_US = 25 * 3600 * 1_000_000
 """How long the engine remembers an opened order id (see ``engine.order_window``): the
@@ -39,9 +42,11 @@ class Quote(NamedTuple):
 class Account:
     """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins."""
 
-    __slots__ = ("balance", "locked", "positions")
+    __slots__ = ("balance", "locked", "positions", "reads")
 
     def __init__(self, balance: int) -> None:
         self.balance = balance
         self.locked = 0
         self.positions: dict[str, Position] = {}
+        self.reads: AccountReads | None = None
+        """Built by the account's first read (``engine.reads``), then kept by the engine."""

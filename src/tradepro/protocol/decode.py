@@ -25,6 +25,7 @@ from tradepro.domain.events import CommandRejected
 from tradepro.domain.fixed import InvalidNumberError, parse_scaled
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import RejectReason, Side
+from tradepro.engine.reads import PAGE_DEFAULT, PAGE_MAX
 from tradepro.protocol.fields import (
     MalformedEntryError,
     instrument_of,
@@ -128,7 +129,13 @@ def _get_account(
     orders = payload.get("orders", True) if isinstance(payload, Mapping) else True
     if not isinstance(orders, bool):
         raise MalformedEntryError("orders must be true or false")
-    return ReportAccount(request_id, ts_us, uuid_field(payload, "userId"), orders)
+    user_id = uuid_field(payload, "userId")
+    limit = payload.get("limit", PAGE_DEFAULT)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= PAGE_MAX:
+        raise MalformedEntryError(f"limit: must be an integer from 1 to {PAGE_MAX}")
+    after = uuid_field(payload, "after") if payload.get("after") is not None else None
+    order_id = uuid_field(payload, "orderId") if payload.get("orderId") is not None else None
+    return ReportAccount(request_id, ts_us, user_id, orders, limit, after, order_id)
 
 
 def _register_user(

@@ -28,8 +28,8 @@ from tradepro.domain.positions import Position
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LISTED_ORDERS_CACHED = 20_000
-"""Rendered positions kept for get-open-orders (about 1 KB each): a user who polls their
-600 positions costs the engine's loop half as much per poll."""
+"""Rendered positions kept for get-open-orders (about 1 KB each): a user who polls a page
+of positions again and again costs the engine's loop half as much per poll."""
 
 
 def iso_time(ts_us: int) -> str:
@@ -134,6 +134,7 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
                 | {"unrealizedPnl": None if pnl is None else money(pnl)}
                 for position, pnl in event.positions
             ]
+            body["nextCursor"] = event.next_cursor
         return body
     if isinstance(event, UserRegistered):
         return {

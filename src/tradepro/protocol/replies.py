@@ -63,12 +63,14 @@ class Account(NamedTuple):
     locked_margin: str
     equity: str
     orders: list[OrderShape] | None
-    """The open positions with ``unrealizedPnl``; None when they were not asked for."""
+    """A page of open positions with ``unrealizedPnl``; None when they were not asked for."""
+    next_cursor: str | None = None
+    """Where the next page starts (the ``after`` of the next request); None at the end."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Self:
-        orders = body.get("orders")
-        return cls(body["balance"], body["lockedMargin"], body["equity"], orders)
+        orders, cursor = body.get("orders"), body.get("nextCursor")
+        return cls(body["balance"], body["lockedMargin"], body["equity"], orders, cursor)
 
 
 class Registered(NamedTuple):

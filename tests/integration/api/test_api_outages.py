@@ -14,12 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from tests.support.api import API, Mailbox, Stack, assert_error, new_email, stack_settings
 from tests.support.servers import OwnedRedis, free_port
 from tests.support.stack import eventually
 from tradepro.api.app import create_app
-from tradepro.bus.base import BusUnavailableError
+from tradepro.bus.base import BusFullError, BusUnavailableError
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +189,32 @@ async def test_a_mail_server_down_is_a_503(embedded: Stack) -> None:
         signup = await embedded.client.post(f"{API}/auth/signup", json={"email": new_email()})
     assert signup.status_code == 503, signup.text
     assert signup.json()["error"] != "internal_error"
+
+
+async def test_a_full_redis_is_a_clear_503_and_nothing_crashes(
+    redis_outage_stack: Stack, owned_redis: OwnedRedis
+) -> None:
+    """Redis at ``maxmemory`` with ``noeviction`` refuses every write (``OOM``): the API
+    says so in words (503), the engine keeps running, and both carry on once it has room."""
+    stack = redis_outage_stack
+    session = await stack.sign_in()
+    await stack.publish_price("BTC_USDC", "100000.0", "100001.0")
+    assert (await stack.create_order(session)).status_code == 200
+    raw = Redis.from_url(owned_redis.url)
+    try:
+        assert (await raw.config_get("maxmemory-policy"))["maxmemory-policy"] == "noeviction"
+        await raw.config_set("maxmemory", "1")  # below what it holds: every write refused
+        async with asyncio.timeout(HANG_GUARD_S):
+            refused = assert_error(await stack.create_order(session), 503, "unavailable")
+            assert "out of memory" in refused["message"]
+            with pytest.raises(BusFullError, match="maxmemory"):
+                await stack.context.bus.publish("price-update", {}, str(uuid.uuid4()))
+            # The engine's own write: an outage to it (it keeps its state, backs off, retries).
+            with pytest.raises(BusFullError, match="out of memory"):
+                await stack.context.bus.publish_callbacks_and_read([b"{}"], "0", 1)
+        await raw.config_set("maxmemory", "0")
+    finally:
+        await raw.aclose()
+    created = await stack.create_order(session)
+    assert created.status_code == 200, created.text
+    assert len(await stack.open_orders(session)) == 2

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from tradepro.bus.names import CALLBACK_QUEUE, ENGINE_STREAM
+from tradepro.bus.names import CALLBACK_BYTES_SUFFIX, CALLBACK_QUEUE, ENGINE_STREAM
 from tradepro.bus.redis_bus import RedisBus
 
 
@@ -17,7 +17,8 @@ async def raw_redis(redis_url: str, bus_namespace: str) -> AsyncIterator[Redis]:
     """A plain client; deletes this test's streams at the end."""
     client = Redis.from_url(redis_url)
     yield client
-    await client.delete(bus_namespace + ENGINE_STREAM, bus_namespace + CALLBACK_QUEUE)
+    queue = bus_namespace + CALLBACK_QUEUE
+    await client.delete(bus_namespace + ENGINE_STREAM, queue, queue + CALLBACK_BYTES_SUFFIX)
     await client.aclose()
 
 

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from tests.support.contracts.bus import GUARD_S, AppendRawEntry, BusContract
 from tradepro.bus.base import START_ID, BusUnavailableError
-from tradepro.bus.names import CALLBACK_QUEUE, ENGINE_STREAM
+from tradepro.bus.names import CALLBACK_BYTES_SUFFIX, CALLBACK_QUEUE, ENGINE_STREAM
 from tradepro.bus.redis_bus import RedisBus
 
 pytestmark = pytest.mark.integration
@@ -132,9 +132,18 @@ async def test_the_callback_queue_is_capped(
     finally:
         await bus.close()
 
-    length = await raw_redis.xlen(bus_namespace + CALLBACK_QUEUE)
+    assert await raw_redis.xlen(bus_namespace + CALLBACK_QUEUE) == 10
 
-    assert 10 <= length < 500  # approximate: Redis drops whole nodes only
+
+async def test_the_bytes_beside_the_callback_queue_are_its_bodies(
+    bus: RedisBus, bus_namespace: str, raw_redis: Redis
+) -> None:
+    bus.callback_max_bytes = 5_000
+    for n in range(30):
+        await bus.publish_callbacks([b"z" * (n * 37 % 900)] * 3)
+    kept = [callback.body for callback in await bus.read_callbacks(START_ID, 1000, 0)]
+    counted = int(await raw_redis.get(bus_namespace + CALLBACK_QUEUE + CALLBACK_BYTES_SUFFIX))
+    assert counted == sum(len(body) for body in kept) <= 5_000
 
 
 async def test_cancelling_a_reader_always_stops_it(bus: RedisBus) -> None:

@@ -135,7 +135,7 @@ async def test_round_trips_and_rejections(service: Service) -> None:
 async def test_a_malformed_entry_is_answered_and_the_engine_goes_on(service: Service) -> None:
     request_id = new_id()
     answers: list[dict[str, object]] = []
-    service.requester.subscribe(answers.append)
+    service.requester.subscribe(answers.append, {"invalid_request"})
     await service.inject_raw("create-order", request_id, b"{not json")  # type: ignore[operator]
     await eventually(lambda: any(a["id"] == request_id for a in answers), 10, "an error reply")
     [reply] = [a for a in answers if a["id"] == request_id]

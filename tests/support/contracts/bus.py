@@ -177,3 +177,18 @@ class BusContract:
         (entry,) = await bus.read_entries(START_ID, 10, 0)
 
         assert entry.payload == {"email": "a@b.c"}
+
+    async def test_the_callback_queue_is_bounded_in_bytes_keeping_the_newest(
+        self, bus: Bus
+    ) -> None:
+        bus.callback_max_bytes = 10_000  # type: ignore[attr-defined]  # both buses have it
+        bodies = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * (n % 7 * 300)) for n in range(400)]
+        for start in range(0, 400, 37):  # batches of every size, big and small bodies
+            await bus.publish_callbacks(bodies[start : start + 37])
+            kept = [callback.body for callback in await bus.read_callbacks(START_ID, 1000, 0)]
+            assert sum(len(body) for body in kept) <= 10_000
+            assert kept == bodies[: start + 37][-len(kept) :]  # the newest, in order
+            if len(kept) < start + 37:  # and no more than needed was dropped
+                assert sum(len(body) for body in bodies[: start + 37][-len(kept) - 1 :]) > 10_000
+        await bus.publish_callbacks([b"y" * 50_000])  # bigger than the bound: kept alone
+        assert [c.body for c in await bus.read_callbacks(START_ID, 10, 0)] == [b"y" * 50_000]

@@ -256,24 +256,25 @@ class RequesterContract:
                 await requester.send_request_and_wait("create-order", {})
             assert requester.pending == 0
 
-    async def test_foreign_and_malformed_callbacks_are_ignored_and_seen_by_subscribers(
+    async def test_subscribers_see_the_statuses_they_asked_for_and_malformed_is_ignored(
         self, bus: Bus
     ) -> None:
         engine = FakeEngine(bus)
-        seen: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        everything: list[dict[str, Any]] = []
         async with running(engine, Requester(bus)) as requester:
-            unsubscribe = requester.subscribe(seen.append)
+            unsubscribe = requester.subscribe(events.append)  # the announcements
+            requester.subscribe(everything.append, None)
             await bus.publish_callbacks([b"not json", b'{"id":"nobody","status":"closed"}'])
             body = await requester.send_request_and_wait("create-order", {"n": 4})
             unsubscribe()
             await bus.publish_callbacks([b'{"id":"after","status":"closed"}'])
             await requester.send_request_and_wait("create-order", {"n": 5})
         assert_own_reply(body, {"n": 4})
-        assert seen[0]["id"] == "nobody"
-        assert "after" not in [item["id"] for item in seen]
-        assert any(item.get("echo") == {"n": 4} for item in seen)
+        assert [item["id"] for item in events] == ["nobody"]  # not the "ok" replies
+        assert [item.get("echo") for item in everything[1:]] == [{"n": 4}, None, {"n": 5}]
 
-    async def test_account_reports_asked_for_elsewhere_are_not_decoded_here(self, bus: Bus) -> None:
+    async def test_replies_to_other_processes_are_never_parsed(self, bus: Bus) -> None:
         engine = FakeEngine(bus, ignore=["mine"])
         seen: list[dict[str, Any]] = []
         async with running(engine, Requester(bus)) as requester:
@@ -283,14 +284,30 @@ class RequesterContract:
             )
             await eventually(lambda: requester.pending == 1, "the request to wait")
             report = {"status": "account", "orders": [{"orderId": "o"}] * 3}
-            await bus.publish_callbacks(
-                [orjson.dumps({"id": "theirs"} | report), orjson.dumps({"id": "mine"} | report)]
-            )
+            theirs = [
+                orjson.dumps({"id": f"theirs-{n}", "status": status, "orders": report["orders"]})
+                for n in range(50)
+                for status in ("account", "registered", "insufficient_balance", "created")
+            ]
+            await bus.publish_callbacks([*theirs, orjson.dumps({"id": "mine"} | report)])
             answer = await asking
             await bus.publish_callbacks([b'{"id":"after","status":"closed"}'])
             await eventually(lambda: any(item["id"] == "after" for item in seen), "the last")
         assert answer == {"id": "mine"} | report
-        assert [item["id"] for item in seen] == ["mine", "after"]  # never "theirs"
+        # Replies and refusals for others: skipped; their "created" announcements are
+        # decoded for the subscriber, as are this process's own reply and the "closed".
+        assert requester.skipped == 150
+        assert requester.decoded == 50 + 1 + 1
+        assert [item["id"] for item in seen][-1] == "after"
+        assert all(item["status"] in ("created", "closed") for item in seen)
+
+    async def test_without_subscribers_only_awaited_replies_are_parsed(self, bus: Bus) -> None:
+        async with running(FakeEngine(bus), Requester(bus)) as requester:
+            created = [{"id": f"o{n}", "status": "created", "order": {}} for n in range(200)]
+            others = [orjson.dumps(body) for body in created]
+            await bus.publish_callbacks(others)
+            await requester.send_request_and_wait("create-order", {"n": 6})
+        assert requester.decoded == 1 and requester.skipped == 200
 
     async def test_sending_before_start_is_a_programming_error(self, bus: Bus) -> None:
         with pytest.raises(RuntimeError, match="start"):

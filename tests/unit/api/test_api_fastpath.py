@@ -45,7 +45,7 @@ class EngineStandIn:
         self.orders = 0
         self.calls: list[str] = []
 
-    def subscribe(self, subscriber: Any) -> Any:
+    def subscribe(self, subscriber: Any, statuses: Any = None) -> Any:
         return lambda: None
 
     async def send_request_and_wait(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tradepro.bus.factory import open_bus
+from tradepro.bus.names import CALLBACK_QUEUE_MAX_BYTES
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.sqlite_bus import SqliteBus
+from tradepro.config import Settings
 
 
 async def test_without_redis_it_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
@@ -28,3 +30,9 @@ async def test_with_a_url_it_is_redis_and_connects_lazily(tmp_path: Path) -> Non
         assert not list(tmp_path.iterdir())  # no journal file in Redis mode
     finally:
         await bus.close()
+
+
+def test_the_setting_defaults_to_the_bus_bound() -> None:
+    """``config`` may not import the bus, so it spells the default again: kept equal here."""
+    field = Settings.model_fields["callback_queue_max_bytes"]
+    assert field.default == CALLBACK_QUEUE_MAX_BYTES

@@ -398,7 +398,10 @@ def test_account_report_reflects_every_earlier_command() -> None:
     assert positions == [first.position, second.position]
     # buy: (100010.0 - 100000.5) x 0.01 = +0.095 -> 0.10; sell: -(100010.5 - 100000.0) x 0.02
     assert [pnl for _, pnl in report.positions] == [10, -21]
-    assert report.equity == START - 10_001 - 10_000 + 20_001 + 10 - 21
+    # Equity rounds once per asset: +0.095 - 0.21 = -0.115 -> -0.12 (half-even), where the
+    # positions' own rounded figures add up to -0.11 (docs/architecture.md "Reads").
+    assert report.unrealized == -12
+    assert report.equity == START - 10_001 - 10_000 + 20_001 - 12
     [unknown] = desk.engine.apply(ReportAccount("read2", desk.now_us, "mallory"))
     rejected(unknown, RejectReason.UNKNOWN_USER)
     # A balance-only read: the same totals, and the answer lists no positions.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import get_args
 
+import orjson
+
+from tradepro.bus.requests import EVENT_STATUSES, peek_reply
 from tradepro.domain.commands import Command
 from tradepro.domain.events import (
     AccountReported,
@@ -19,6 +22,7 @@ from tradepro.engine import Engine
 from tradepro.protocol import Kind, Status
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.decode import decode_entry
+from tradepro.protocol.kinds import ORDER_EVENTS
 from tradepro.protocol.prices import PriceQuote, tradable_price
 from tradepro.protocol.render import callback_body
 from tradepro.protocol.replies import (
@@ -133,3 +137,15 @@ def test_the_engine_ignores_feed_reports_whatever_their_payload() -> None:
         assert apply_entry(engine, Kind.FEED_STATUS, "f1", NOW_MS * 1000, payload) == []
     assert (dict(engine.accounts), dict(engine.quotes), engine.next_seq) == before
     assert not engine.changes.drain(lambda _user: 0)
+
+
+def test_every_rendered_body_can_be_routed_without_parsing_it() -> None:
+    """The Requester reads the id and the status of a callback from its prefix and parses
+    only what its process awaits or subscribed to (``bus.requests.peek_reply``)."""
+    ended = SessionEnded("s1", U1, "t1", 9)
+    bodies = [*_bodies(), callback_body(ended, DEFAULT_INSTRUMENTS)]
+    for body in bodies:
+        assert peek_reply(orjson.dumps(body)) == (body["id"], body["status"])
+    assert peek_reply(b'{"status":"closed","id":"x"}') is None  # another order: parsed
+    assert peek_reply(b'{"id":"a\\"b","status":"closed"}') is None  # an escape: parsed
+    assert ORDER_EVENTS | {Status.SESSION_ENDED} == EVENT_STATUSES

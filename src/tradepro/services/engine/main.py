@@ -72,7 +72,10 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     # a connection that failed with a disconnect, so a restarted database costs one retry.
     database = open_database(database_url, pool_pre_ping=False)
     bus = open_bus(
-        settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
+        settings.redis_url,
+        settings.tradepro_data_dir,
+        namespace=settings.tradepro_bus_namespace,
+        callback_max_bytes=settings.callback_queue_max_bytes,
     )
     worker = EngineWorker(
         bus,

@@ -118,8 +118,13 @@ export class Contract {
   /** PnL in cents = (close - open) x qty x (+1 buy, -1 sell), rounded half to even. */
   pnl(side, openPrice, qty, closePrice) {
     const move = side === "buy" ? closePrice - openPrice : openPrice - closePrice;
-    if (this.scale >= 0) return divRoundHalfEven(move * qty, pow10(this.scale));
-    return move * qty * pow10(-this.scale);
+    return this.cents(move * qty);
+  }
+
+  /** A price x qty amount (a sum of PnLs) in cents, rounded half to even once. */
+  cents(amount) {
+    if (this.scale >= 0) return divRoundHalfEven(amount, pow10(this.scale));
+    return amount * pow10(-this.scale);
   }
 
   /**

@@ -91,6 +91,9 @@ export class OpenOrdersTable {
 
   /** Refresh every row's mark price and PnL; returns the summed PnL in cents. */
   updateLive(instruments, quotes) {
+    // Equity rounds once per asset, as the engine does: the exact sum of the positions'
+    // PnL (price x qty units) per asset, then half to even to the cent.
+    const exact = new Map();
     let total = 0n;
     for (const row of this.rows.values()) {
       const order = row.order;
@@ -99,12 +102,15 @@ export class OpenOrdersTable {
       if (quote != null) {
         const ticks = closePriceFor(order.side, quote);
         setText(row.mark, groupDigits(formatScaled(ticks, instrument.info.priceDecimals)));
+        const move = order.side === "buy" ? ticks - order.openTicks : order.openTicks - ticks;
+        exact.set(order.asset, (exact.get(order.asset) ?? 0n) + move * order.qtyLots);
       }
       const pnl = instrument ? livePnl(order, instrument, quote) : order.restPnl;
       setText(row.pnl, pnl == null ? "no price" : signedUsd(pnl));
       row.pnl.dataset.tone = pnl == null ? "flat" : tone(pnl);
-      total += pnl ?? 0n;
+      if (quote == null) total += pnl ?? 0n;
     }
+    for (const [asset, amount] of exact) total += instruments.get(asset).contract.cents(amount);
     return total;
   }
 }

@@ -249,10 +249,7 @@ export class Terminal {
     let orders;
     let balance;
     try {
-      [{ orders }, balance] = await Promise.all([
-        this.call("/api/v1/trade/get-open-orders"),
-        this.call("/api/v1/balance/me"),
-      ]);
+      [orders, balance] = await Promise.all([this.openOrders(), this.call("/api/v1/balance/me")]);
     } catch (error) {
       if (error.status !== 401) this.report("account", `Cannot load your account: ${error.message}`);
       return;
@@ -272,6 +269,18 @@ export class Terminal {
     this.renderLive();
     this.ticket.update();
     if (vanished.length) await this.history.waitFor(vanished);
+  }
+
+  /** Every open order: the first page, then the rest 500 at a time (the API's largest). */
+  async openOrders() {
+    let { orders, nextCursor } = await this.call("/api/v1/trade/get-open-orders");
+    while (nextCursor != null) {
+      const query = `limit=500&cursor=${encodeURIComponent(nextCursor)}`;
+      const page = await this.call(`/api/v1/trade/get-open-orders?${query}`);
+      orders = orders.concat(page.orders);
+      nextCursor = page.nextCursor;
+    }
+    return orders;
   }
 
   async create(body) {
