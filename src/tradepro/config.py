@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     """WebSocket connections without a session, over all clients; more are closed with 4503."""
     ws_handshake_timeout_s: float = Field(10.0, gt=0)
     """A WebSocket opening handshake must complete within this."""
+    ws_price_rate_per_s: float = Field(20.0, gt=0, le=1000)
+    """Most ``price`` messages a WebSocket client gets per second per asset: quotes that
+    come faster are conflated to the latest (docs/websocket.md "Conflation")."""
+    ws_processes: int = Field(1, ge=1, le=64)
+    """WebSocket server processes sharing ``WS_PORT`` (``SO_REUSEPORT``); ``tradepro up``
+    starts this many, each reading the bus itself."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
 
