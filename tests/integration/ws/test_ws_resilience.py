@@ -79,14 +79,14 @@ async def test_a_client_that_stops_reading_gets_the_latest_quote_and_every_order
         received.append(orjson.loads(await asyncio.wait_for(stalled.recv(), 15)))
     prices = [m["bid"] for m in received if m["type"] == "price"]
     assert len(prices) <= slots + 1  # +1: the latest quote when it subscribed
-    assert slots < len(bids) / 10  # the flood was conflated, not relayed
+    assert slots < len(bids) / 3  # the flood was conflated, not relayed
     assert prices == sorted(prices, key=bids.index) and prices[-1] == bids[-1]
     events = [m for m in received if m["type"] == "order"]
     assert [(m["event"], m["order"]["orderId"]) for m in events] == [("created", order["orderId"])]
     assert stalled.close_code is None
     assert await ws_server.metric("tradepro_ws_closed_by_server_total", reason="queue_full") == 0
     reader_prices = [m["bid"] for m in reader.of_type("price")]
-    assert reader_prices[-1] == bids[-1] and len(reader_prices) <= slots
+    assert reader_prices[-1] == bids[-1] and len(reader_prices) <= slots + 1
     await stalled.close()
 
 
