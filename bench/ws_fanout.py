@@ -38,7 +38,7 @@ The last line is a JSON object ending with the keys ``clients, updates_per_s, p5
 p99_ms, dropped``. Usage (from the repository root)::
 
     .venv/bin/python bench/ws_fanout.py                 # 1,000 clients, 50/s, 30 s
-    .venv/bin/python bench/ws_fanout.py --clients 5000 --client-processes 3
+    .venv/bin/python bench/ws_fanout.py --clients 5000     # 3 client processes
     .venv/bin/python bench/ws_fanout.py --clients 100 --duration-s 5    # smoke run
 """
 
@@ -48,6 +48,7 @@ import argparse
 import asyncio
 import base64
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -117,7 +118,10 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--rate", type=float, default=50.0, help="price updates per second")
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--grace-s", type=float, default=2.0)
-    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--client-processes", type=int, default=None,
+        help="default: one per 2,000 clients, at least 2",
+    )  # fmt: skip
     parser.add_argument("--send-queue", type=int, default=256)
     parser.add_argument("--ws-processes", type=int, default=2, help="WS_PROCESSES")
     parser.add_argument(
@@ -144,9 +148,10 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     unknown = [asset for asset in assets if asset not in START_TICKS]
     if unknown or not assets:
         parser.error(f"--assets: choose among {', '.join(START_TICKS)}")
+    client_processes = max(1, args.client_processes or max(2, math.ceil(args.clients / 2000)))
     return Options(
         args.clients, assets, args.rate, args.duration_s, args.grace_s,
-        max(1, args.client_processes), args.send_queue, args.redis_url, args.client,
+        client_processes, args.send_queue, args.redis_url, args.client,
         max(1, args.ws_processes), args.price_rate, max(1, args.signed_in_every),
         args.order_rate,
     )  # fmt: skip
