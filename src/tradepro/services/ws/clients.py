@@ -93,7 +93,7 @@ class Client:
         self.user_id: str | None = None
         self.channels: set[str] = set()
         self.price_assets: tuple[str, ...] = ()
-        """The assets of its price channels, sorted (the order of a flush's frames)."""
+        """The assets of its price channels, sorted (the order of a price slot's frames)."""
         self.sent = 0
         """Messages handed to the connection (counted for the metrics)."""
         self.closing: asyncio.Task[None] | None = None
