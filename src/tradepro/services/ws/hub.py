@@ -38,9 +38,6 @@ log = logging.getLogger("tradepro.ws")
 
 QUEUE_FULL_CLOSE_CODE = 1013
 QUEUE_FULL = "queue_full"
-PRICE_RATE_PER_S = 20.0
-"""The default of ``WS_PRICE_RATE_PER_S``: smooth for a ticker and a chart, and a quote
-waits at most 50 ms for its slot."""
 
 
 class Hub:
@@ -50,7 +47,7 @@ class Hub:
         self,
         *,
         close_timeout_s: float,
-        price_rate_per_s: float = PRICE_RATE_PER_S,
+        price_rate_per_s: float,
         order_hold_max_s: float = ORDER_HOLD_MAX_S,
     ) -> None:
         self.close_timeout_s = close_timeout_s
