@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -181,3 +183,24 @@ async def test_an_order_event_released_before_its_quotes_slot_goes_right_after_i
     assert [(m["type"], m["n"]) for m in peer.messages()] == [
         ("price", 1), ("price", 2), ("order", 7)
     ]  # fmt: skip
+
+
+async def test_a_slot_that_takes_long_spaces_out_the_next(harness: Harness) -> None:
+    """Slots keep at least half the process's time free: after a slot that took ``t``,
+    the next comes ``2 t`` later at the soonest (here ``t`` >= 20 ms of slow writes)."""
+    peers = [(await harness.client("prices.BTC_USDC"))[1] for _ in range(10)]
+    for peer in peers:
+        write = peer.transport.write
+
+        def slow_write(data: bytes | bytearray | memoryview, write: Any = write) -> None:
+            time.sleep(0.002)  # a write that costs 2 ms (a saturated machine)
+            write(data)
+
+        peer.transport.write = slow_write  # type: ignore[method-assign]
+
+    harness.hub.publish_price("BTC_USDC", price(1))
+
+    assert harness.hub.price_gap_s >= 2 * 10 * 0.002
+    harness.hub.publish_price("BTC_USDC", price(2))
+    await eventually(lambda: not harness.hub.quotes_waiting, 5, "the next slot")
+    assert all([m["n"] for m in peer.messages()] == [1, 2] for peer in peers)

@@ -13,6 +13,7 @@ market costs no latency); one that comes sooner waits for the next slot, where o
 newest quote of each asset that changed is sent. So each client gets at most that many
 ``price`` messages per second per asset, each the latest, whatever the feed's rate; a
 client that cannot take a slot's quotes gets the latest ones when it can (``clients.py``).
+Slots also space out when sending one takes long (``SLOT_DUTY``).
 In a slot, every client with the same assets gets the same bytes (the frames of those
 quotes, joined: one write per client).
 
@@ -38,6 +39,11 @@ log = logging.getLogger("tradepro.ws")
 
 QUEUE_FULL_CLOSE_CODE = 1013
 QUEUE_FULL = "queue_full"
+SLOT_DUTY = 0.5
+"""The largest share of the time a process spends sending price slots: when a slot takes
+longer than ``SLOT_DUTY / price_rate_per_s`` (many clients, a saturated machine), the next
+one waits accordingly, so the quotes each client gets are fewer but stay the latest, and
+the process keeps time for everything else (reading the bus, order events, handshakes)."""
 
 
 class Hub:
@@ -53,6 +59,9 @@ class Hub:
         self.close_timeout_s = close_timeout_s
         self.price_interval_s = 1.0 / price_rate_per_s
         """The least time between two price slots."""
+        self.price_gap_s = self.price_interval_s
+        """The time from the last slot to the next: ``price_interval_s``, or more after a
+        slot that took long (``SLOT_DUTY``)."""
         self.causal: CausalGate[tuple[str, bytes]] = CausalGate(order_hold_max_s)
         """Order events waiting for the quote that caused them."""
         self._expiry: asyncio.TimerHandle | None = None
@@ -146,7 +155,7 @@ class Hub:
         if self._slot_timer is not None:
             return  # the next slot takes it
         loop = asyncio.get_running_loop()
-        due_s = self._last_slot_s + self.price_interval_s
+        due_s = self._last_slot_s + self.price_gap_s
         if loop.time() >= due_s:
             self._price_slot()
         else:
@@ -157,6 +166,7 @@ class Hub:
         client), then the order events that waited for it."""
         self._slot_timer = None
         self._last_slot_s = asyncio.get_running_loop().time()
+        started_s = time.monotonic()  # (the loop's clock may stand still within a callback)
         changed, self._changed = self._changed, set()
         self.price_slots += 1
         latest = self.latest_prices
@@ -177,6 +187,8 @@ class Hub:
                 if frames_of is None:
                     frames_of = joined[assets] = b"".join(latest[a].frame for a in assets)
                 client.offer_prices(assets, frames_of)
+        took_s = time.monotonic() - started_s
+        self.price_gap_s = max(self.price_interval_s, took_s / SLOT_DUTY)
         if self._orders_after_slot:
             waiting, self._orders_after_slot = self._orders_after_slot, []
             self._deliver_orders(waiting)
