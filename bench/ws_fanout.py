@@ -1,27 +1,36 @@
 """Benchmark of the WebSocket fan-out: ``tradepro ws`` on the real Redis, many clients.
 
-``python -m tradepro.cli ws`` runs as a child process, exactly as deployed, on the Redis at
-``--redis-url`` with a bus namespace of its own (``bench-ws-<hex>:``, whose keys are
-deleted at the end) and ``LOG_LEVEL=WARNING``. ``--clients`` WebSocket clients are spread
-over ``--client-processes`` processes (on uvloop when installed) so that the client side
-does not become the bottleneck on 2 cores: by default a lean client (``LightClient``: the
-handshake and its masked frames come from the ``websockets`` library's helpers, the
-server's frames are parsed by hand, pings are answered); ``--client websockets`` uses the
-library's own client, which took about twice the CPU per message here. Each client
-subscribes to the price channel of every asset and waits for the server's
-``subscriptions`` reply. Then this process publishes ``price-update`` entries on
-``engine-stream`` with ``RedisBus.publish`` at ``--rate`` per second in total, round-robin
-over the assets (a random walk in whole ticks with a spread of 1-5 ticks), for
-``--duration-s`` seconds, and waits ``--grace-s`` for the last messages.
+``--ws-processes`` (default 2) ``python -m tradepro.cli ws`` processes run as children,
+exactly as deployed with ``WS_PROCESSES`` (sharing one port), on the Redis at
+``--redis-url`` with a bus namespace of its own (``bench-ws-<hex>:``, whose keys are deleted
+at the end) and ``LOG_LEVEL=WARNING``; ``--price-rate`` sets their ``WS_PRICE_RATE_PER_S``
+(quotes are conflated to at most that many per asset a second). ``--clients`` WebSocket
+clients are spread over ``--client-processes`` processes (on uvloop when installed) so that
+the client side does not become the bottleneck on 2 cores: by default a lean client
+(``LightClient``: the handshake and its masked frames come from the ``websockets`` library's
+helpers, the server's frames are parsed by hand, pings are answered); ``--client
+websockets`` uses the library's own client, which took about twice the CPU per message here.
+Each client subscribes to the price channel of every asset and waits for the server's
+``subscriptions`` reply; every ``--signed-in-every``-th client signs in (a session token of
+a user of its own) and subscribes to ``orders`` too. Then this process publishes
+``price-update`` entries on ``engine-stream`` with ``RedisBus.publish`` at ``--rate`` per
+second in total, round-robin over the assets (a random walk in whole ticks with a spread of
+1-5 ticks), for ``--duration-s`` seconds, and meanwhile ``--order-rate`` order events a
+second (``created`` callbacks on ``callback-queue``, as the engine writes them) round-robin
+over the signed-in users; then it waits ``--grace-s`` for the last messages.
 
 Latency runs from the entry's bus time to the moment a client process has the message in
 hand: each price message carries ``ts``, the time Redis gave the entry on ``XADD``
 (milliseconds of its stream id, so every figure is rounded *up* by less than 1 ms), and
 the client subtracts it from its own wall clock (same machine, same clock). p50/p99 are
-over every price message every client received. ``updates_per_s`` is the price messages
-one client received per second, on average (the publish rate when nothing is lost);
-``dropped`` is the number of clients the server closed (every client here keeps up, so
-the target is 0). For the publishing phase the CPU used and the time spent runnable but
+over every price message every client received (with conflation, the quotes delivered:
+the latest of each asset per slot). ``updates_per_s`` is the price messages one client
+received per second, on average (at most ``--price-rate`` per asset); ``dropped`` is the
+number of clients the server closed (every client here keeps up, so the target is 0);
+``order_events_dropped`` is the order events published minus those the signed-in clients
+received (never conflated: the target is 0). ``server_cpu_us_per_client_s`` is the ws
+processes' CPU over the publishing phase per client: microseconds of CPU per client per
+second. For the publishing phase the CPU used and the time spent runnable but
 waiting for a CPU are reported for the server and the client processes (percent of one
 core), with the machine's CPU pressure (Linux PSI): other work on the 2 cores shows there.
 
@@ -29,6 +38,7 @@ The last line is a JSON object ending with the keys ``clients, updates_per_s, p5
 p99_ms, dropped``. Usage (from the repository root)::
 
     .venv/bin/python bench/ws_fanout.py                 # 1,000 clients, 50/s, 30 s
+    .venv/bin/python bench/ws_fanout.py --clients 5000     # 3 client processes
     .venv/bin/python bench/ws_fanout.py --clients 100 --duration-s 5    # smoke run
 """
 
@@ -38,6 +48,7 @@ import argparse
 import asyncio
 import base64
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -73,10 +84,11 @@ from tradepro.bus.redis_bus import RedisBus
 from tradepro.db.migrate import upgrade
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
+from tradepro.security.tokens import SESSION, issue, verify
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRED_LAST = ("clients", "updates_per_s", "p50_ms", "p99_ms", "dropped")
-TARGETS = {"p99_ms": ("<=", 50.0), "dropped": ("<=", 0)}
+TARGETS = {"p99_ms": ("<=", 100.0), "dropped": ("<=", 0), "order_events_dropped": ("<=", 0)}
 START_TICKS = {"BTC_USDC": 1_000_000, "ETH_USDC": 350_000, "SOL_USDC": 18_000}
 """Starting bids in ticks: 100000.0, 3500.00 and 180.00 USD."""
 JWT_SECRET = "bench-ws-jwt-secret-0123456789abcdef0123456789"  # noqa: S105 (a bench secret)
@@ -93,6 +105,10 @@ class Options:
     send_queue: int
     redis_url: str
     client: str
+    ws_processes: int
+    price_rate: float | None
+    signed_in_every: int
+    order_rate: float
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -102,8 +118,21 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--rate", type=float, default=50.0, help="price updates per second")
     parser.add_argument("--duration-s", type=float, default=30.0)
     parser.add_argument("--grace-s", type=float, default=2.0)
-    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument(
+        "--client-processes", type=int, default=None,
+        help="default: one per 2,000 clients, at least 2",
+    )  # fmt: skip
     parser.add_argument("--send-queue", type=int, default=256)
+    parser.add_argument("--ws-processes", type=int, default=2, help="WS_PROCESSES")
+    parser.add_argument(
+        "--price-rate", type=float, default=None,
+        help="WS_PRICE_RATE_PER_S of the servers (default: theirs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--signed-in-every", type=int, default=50,
+        help="every n-th client signs in and subscribes to orders",
+    )  # fmt: skip
+    parser.add_argument("--order-rate", type=float, default=20.0, help="order events per second")
     parser.add_argument(
         "--client",
         choices=("light", "websockets"),
@@ -119,9 +148,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     unknown = [asset for asset in assets if asset not in START_TICKS]
     if unknown or not assets:
         parser.error(f"--assets: choose among {', '.join(START_TICKS)}")
+    client_processes = max(1, args.client_processes or max(2, math.ceil(args.clients / 2000)))
     return Options(
         args.clients, assets, args.rate, args.duration_s, args.grace_s,
-        max(1, args.client_processes), args.send_queue, args.redis_url, args.client,
+        client_processes, args.send_queue, args.redis_url, args.client,
+        max(1, args.ws_processes), args.price_rate, max(1, args.signed_in_every),
+        args.order_rate,
     )  # fmt: skip
 
 
@@ -139,6 +171,7 @@ class ClientStats:
     latencies_ms: array[float] = field(default_factory=lambda: array("d"))
     closed_by_server: Counter[int] = field(default_factory=Counter)
     subscribed: int = 0
+    orders: int = 0
     stopping: bool = False
 
 
@@ -147,15 +180,19 @@ TS_FIELD = b'"ts":"'
 
 
 def record(payload: bytes, received_ms: float, stats: ClientStats) -> None:
-    """Keep a price message's latency; count ``subscriptions`` replies. A price message is
-    recognized by its first key and its ``ts`` found without a full parse (this server
-    renders ``type`` first), which halves the client's cost per message."""
+    """Keep a price message's latency; count ``subscriptions`` replies and order events. A
+    price message is recognized by its first key and its ``ts`` found without a full parse
+    (this server renders ``type`` first), which halves the client's cost per message."""
     if payload.startswith(PRICE_PREFIX):
         start = payload.index(TS_FIELD, len(PRICE_PREFIX)) + len(TS_FIELD)
         ts = payload[start : payload.index(b'"', start)]
         stats.latencies_ms.append(received_ms - bus_time_ms(ts))
-    elif orjson.loads(payload)["type"] == "subscriptions":
+        return
+    kind = orjson.loads(payload)["type"]
+    if kind == "subscriptions":
         stats.subscribed += 1
+    elif kind == "order":
+        stats.orders += 1
 
 
 class LightClient(asyncio.Protocol):
@@ -167,9 +204,10 @@ class LightClient(asyncio.Protocol):
     its code kept.
     """
 
-    def __init__(self, stats: ClientStats, subscribe: bytes) -> None:
+    def __init__(self, stats: ClientStats, subscribe: bytes, path: str) -> None:
         self.stats = stats
         self.subscribe = subscribe
+        self.path = path
         self.key = base64.b64encode(os.urandom(16)).decode()
         self.buffer = bytearray()
         self.open = False
@@ -179,7 +217,7 @@ class LightClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.transport.write(
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
             f"Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )
@@ -246,13 +284,16 @@ class LightClient(asyncio.Protocol):
 
 
 async def open_light(
-    port: int, subscribe: bytes, stats: ClientStats, gate: asyncio.Semaphore
-) -> Callable[[], Awaitable[None]]:
+    port: int, token: str | None, assets: Sequence[str], stats: ClientStats,
+    gate: asyncio.Semaphore,
+) -> Callable[[], Awaitable[None]]:  # fmt: skip
     async with gate:
         loop = asyncio.get_running_loop()
         subscribed = stats.subscribed
+        path = "/" if token is None else f"/?token={token}"
+        subscribe = subscribe_message(assets, orders=token is not None)
         _, client = await loop.create_connection(
-            lambda: LightClient(stats, subscribe), "127.0.0.1", port
+            lambda: LightClient(stats, subscribe, path), "127.0.0.1", port
         )
         while stats.subscribed == subscribed:  # the gate lets one reply in at a time
             await asyncio.sleep(0.001)
@@ -271,12 +312,13 @@ async def receive(connection: ClientConnection, stats: ClientStats) -> None:
 
 
 async def open_library(
-    port: int, subscribe: bytes, stats: ClientStats, gate: asyncio.Semaphore
-) -> Callable[[], Awaitable[None]]:
+    port: int, token: str | None, assets: Sequence[str], stats: ClientStats,
+    gate: asyncio.Semaphore,
+) -> Callable[[], Awaitable[None]]:  # fmt: skip
     async with gate:
-        url = f"ws://127.0.0.1:{port}/"
+        url = f"ws://127.0.0.1:{port}/" + ("" if token is None else f"?token={token}")
         connection = await connect(url, compression=None, open_timeout=60, max_size=2**16)
-        await connection.send(subscribe, text=True)
+        await connection.send(subscribe_message(assets, orders=token is not None), text=True)
         record(await connection.recv(decode=False), time.time() * 1000.0, stats)
     reader = asyncio.create_task(receive(connection, stats))
 
@@ -288,39 +330,45 @@ async def open_library(
     return close
 
 
+def subscribe_message(assets: Sequence[str], *, orders: bool) -> bytes:
+    channels = [f"prices.{asset}" for asset in assets] + (["orders"] if orders else [])
+    return orjson.dumps({"type": "subscribe", "channels": channels})
+
+
 async def run_clients(
-    port: int, count: int, assets: Sequence[str], kind: str, pipe: Connection
+    port: int, tokens: Sequence[str | None], assets: Sequence[str], kind: str, pipe: Connection
 ) -> None:
+    """One client per entry of ``tokens`` (a session token, or None for prices only)."""
     stats = ClientStats()
-    subscribe = orjson.dumps({"type": "subscribe", "channels": [f"prices.{a}" for a in assets]})
     opener = open_light if kind == "light" else open_library
     gate = asyncio.Semaphore(1 if kind == "light" else 32)
-    closers = await asyncio.gather(*(opener(port, subscribe, stats, gate) for _ in range(count)))
+    closers = await asyncio.gather(*(opener(port, token, assets, stats, gate) for token in tokens))
     pipe.send(("ready", stats.subscribed))
     await asyncio.to_thread(pipe.recv)  # "stop"
     stats.stopping = True
     await asyncio.gather(*(close() for close in closers), return_exceptions=True)
-    pipe.send(("result", stats.latencies_ms.tobytes(), dict(stats.closed_by_server)))
+    pipe.send(("result", stats.latencies_ms.tobytes(), dict(stats.closed_by_server), stats.orders))
 
 
 def client_process(
-    port: int, count: int, assets: Sequence[str], kind: str, pipe: Connection
+    port: int, tokens: Sequence[str | None], assets: Sequence[str], kind: str, pipe: Connection
 ) -> None:
-    """A process of ``count`` clients (the entry point of ``multiprocessing``)."""
+    """A process of ``len(tokens)`` clients (the entry point of ``multiprocessing``)."""
     try:
         import uvloop  # noqa: PLC0415 - optional: the clients' own CPU is not what is measured
     except ImportError:
-        asyncio.run(run_clients(port, count, assets, kind, pipe))
+        asyncio.run(run_clients(port, tokens, assets, kind, pipe))
     else:
-        uvloop.run(run_clients(port, count, assets, kind, pipe))
+        uvloop.run(run_clients(port, tokens, assets, kind, pipe))
 
 
 # -- the server and the publisher --------------------------------------------------------
 
 
-def start_server(
+def start_servers(
     options: Options, port: int, namespace: str, data_dir: Path
-) -> subprocess.Popen[bytes]:
+) -> list[subprocess.Popen[bytes]]:
+    """``--ws-processes`` servers on ``port`` (each its own process, as ``up`` runs them)."""
     env = {
         **os.environ,
         "REDIS_URL": options.redis_url,
@@ -334,9 +382,13 @@ def start_server(
         # Every client comes from 127.0.0.1: lift the per-address cap (a defence against one
         # host holding all connections) above the number of clients.
         "WS_MAX_CONNECTIONS_PER_ADDRESS": str(options.clients + 16),
+        "WS_MAX_UNAUTHENTICATED": str(options.clients + 16),
+        "WS_PROCESSES": str(options.ws_processes),
     }
+    if options.price_rate is not None:
+        env["WS_PRICE_RATE_PER_S"] = f"{options.price_rate:g}"
     command = [sys.executable, "-m", "tradepro.cli", "ws", "--send-queue", str(options.send_queue)]
-    return subprocess.Popen(command, env=env, cwd=REPO)
+    return [subprocess.Popen(command, env=env, cwd=REPO) for _ in range(options.ws_processes)]
 
 
 def http_get(port: int, path: str) -> tuple[int, bytes]:
@@ -349,27 +401,41 @@ def http_get(port: int, path: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-async def wait_healthy(port: int, server: subprocess.Popen[bytes], timeout_s: float) -> None:
+async def wait_healthy(port: int, servers: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Until every server has answered ``/health`` 200 (requests reach one of them each,
+    by the kernel's choice: ``pid`` says which)."""
+    healthy: set[int] = set()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"tradepro ws exited with code {server.returncode}")
-        status, _ = await asyncio.to_thread(http_get, port, "/health")
+        for server in servers:
+            if server.poll() is not None:
+                raise RuntimeError(f"tradepro ws exited with code {server.returncode}")
+        status, body = await asyncio.to_thread(http_get, port, "/health")
         if status == 200:
-            return
-        await asyncio.sleep(0.1)
+            healthy.add(orjson.loads(body)["pid"])
+            if healthy == {server.pid for server in servers}:
+                return
+        else:
+            await asyncio.sleep(0.1)
     raise TimeoutError(f"tradepro ws did not become healthy within {timeout_s}s")
 
 
-def server_closed_clients(port: int) -> dict[str, float]:
-    """``tradepro_ws_closed_by_server_total`` by reason, from ``/metrics``."""
-    _, body = http_get(port, "/metrics")
-    closed: dict[str, float] = {}
-    for line in body.decode().splitlines():
-        if line.startswith("tradepro_ws_closed_by_server_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            closed[reason] = float(line.rsplit(" ", 1)[1])
-    return closed
+async def publish_orders(bus: RedisBus, options: Options, users: Sequence[str]) -> int:
+    """``created`` callbacks at ``options.order_rate`` a second over the publishing phase,
+    round-robin over ``users``; returns how many."""
+    if not users or options.order_rate <= 0:
+        return 0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    total = int(options.order_rate * options.duration_s)
+    for n in range(total):
+        delay_s = started + n / options.order_rate - loop.time()
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        order = {"orderId": str(uuid.uuid4()), "asset": options.assets[0], "side": "buy"}
+        body = {"status": "created", "userId": users[n % len(users)], "order": order}
+        await bus.publish_callbacks([orjson.dumps(body)])
+    return total
 
 
 async def publish_prices(bus: RedisBus, options: Options) -> int:
@@ -393,11 +459,11 @@ async def publish_prices(bus: RedisBus, options: Options) -> int:
     return total
 
 
-def cpu_meter(server_pid: int, client_pids: list[int]) -> CpuMeter:
-    """The shared meter over the server and the client processes (as one group)."""
+def cpu_meter(server_pids: list[int], client_pids: list[int]) -> CpuMeter:
+    """The shared meter over the servers and the client processes (as two groups)."""
     return CpuMeter(
         {
-            "server": psutil.Process(server_pid),
+            "server": [psutil.Process(pid) for pid in server_pids],
             "clients": [psutil.Process(pid) for pid in client_pids],
         }
     )
@@ -429,21 +495,24 @@ class ClientSide:
     processes: list[multiprocessing.process.BaseProcess]
     pipes: list[Connection]
 
-    def stop(self) -> tuple[list[float], Counter[int]]:
+    def stop(self) -> tuple[list[float], Counter[int], int]:
+        """Every price latency, the close codes, and the order events received."""
         latencies: list[float] = []
         closed: Counter[int] = Counter()
+        orders = 0
         for pipe in self.pipes:
             pipe.send("stop")
         for pipe in self.pipes:
-            kind, raw, codes = pipe.recv()
+            kind, raw, codes, received_orders = pipe.recv()
             assert kind == "result"
             samples: array[float] = array("d")
             samples.frombytes(raw)
             latencies.extend(samples)
             closed.update(codes)
+            orders += received_orders
         for process in self.processes:
             process.join(30)
-        return latencies, closed
+        return latencies, closed, orders
 
     def kill(self) -> None:
         for process in self.processes:
@@ -451,13 +520,25 @@ class ClientSide:
                 process.kill()
 
 
-async def start_clients(options: Options, port: int) -> ClientSide:
+def session_tokens(options: Options) -> list[str | None]:
+    """Per client: a session token of a user of its own for every ``signed_in_every``-th,
+    else None."""
+    tokens: list[str | None] = []
+    for n in range(options.clients):
+        user_id = str(uuid.uuid4())
+        signed_in = n % options.signed_in_every == 0
+        tokens.append(
+            issue(JWT_SECRET, SESSION, user_id, f"{user_id[:8]}@bench.test", 3600)[0]
+            if signed_in
+            else None
+        )
+    return tokens
+
+
+async def start_clients(options: Options, port: int, tokens: list[str | None]) -> ClientSide:
     context = multiprocessing.get_context("spawn")
-    shares = [
-        options.clients // options.client_processes
-        + (1 if n < options.clients % options.client_processes else 0)
-        for n in range(options.client_processes)
-    ]
+    per_process = options.client_processes
+    shares = [tokens[n::per_process] for n in range(per_process)]
     side = ClientSide([], [])
     for share in shares:
         ours, theirs = context.Pipe()
@@ -469,47 +550,55 @@ async def start_clients(options: Options, port: int) -> ClientSide:
         side.pipes.append(ours)
     for pipe, share in zip(side.pipes, shares, strict=True):
         kind, connected = await asyncio.to_thread(pipe.recv)
-        assert (kind, connected) == ("ready", share), (kind, connected)
+        assert (kind, connected) == ("ready", len(share)), (kind, connected)
     return side
 
 
 async def measure(
-    options: Options, port: int, namespace: str, server: subprocess.Popen[bytes]
+    options: Options, port: int, namespace: str, servers: list[subprocess.Popen[bytes]]
 ) -> dict[str, Any]:
-    await wait_healthy(port, server, 30)
+    await wait_healthy(port, servers, 60)
+    tokens = session_tokens(options)
+    users = [verify(JWT_SECRET, token, SESSION).user_id for token in tokens if token is not None]
     connect_started = time.perf_counter()
-    clients = await start_clients(options, port)
+    clients = await start_clients(options, port, tokens)
     say(f"{options.clients} clients connected and subscribed in "
-        f"{time.perf_counter() - connect_started:.1f}s")  # fmt: skip
+        f"{time.perf_counter() - connect_started:.1f}s ({len(users)} signed in)")  # fmt: skip
     try:
         bus = RedisBus(options.redis_url, namespace=namespace)
         pids = [process.pid for process in clients.processes if process.pid is not None]
-        meter = cpu_meter(server.pid, pids)
+        meter = cpu_meter([server.pid for server in servers], pids)
         wall_before = time.perf_counter()
         try:
-            say(f"publishing {options.rate:g} updates/s over {len(options.assets)} assets "
-                f"for {options.duration_s:g}s")  # fmt: skip
-            published = await publish_prices(bus, options)
+            say(f"publishing {options.rate:g} updates/s over {len(options.assets)} assets and "
+                f"{options.order_rate:g} order events/s for {options.duration_s:g}s")  # fmt: skip
+            published, orders_sent = await asyncio.gather(
+                publish_prices(bus, options), publish_orders(bus, options, users)
+            )
         finally:
             await bus.close()
         publish_s = time.perf_counter() - wall_before
-        cpu = cpu_figures(meter.percent())
+        percent = meter.percent()
+        cpu = cpu_figures(percent)
         await asyncio.sleep(options.grace_s)
-        latencies, closed = await asyncio.to_thread(clients.stop)
+        latencies, closed, orders_received = await asyncio.to_thread(clients.stop)
     finally:
         clients.kill()
     latencies.sort()
     received = len(latencies)
     return {
+        "ws_processes": options.ws_processes,
+        "price_rate_per_s": options.price_rate,
         "published": published,
-        "expected_messages": published * options.clients,
         "received_messages": received,
         "messages_per_s": round(received / publish_s),
         **cpu,
+        "server_cpu_us_per_client_s": round(percent["server"] / 100 * 1e6 / options.clients, 1),
         "p90_ms": round(percentile(latencies, 0.90), 2),
         "max_ms": round(percentile(latencies, 1.0), 2),
         "close_codes": {str(code): count for code, count in sorted(closed.items())},
-        "server_closed": server_closed_clients(port),
+        "order_events_sent": orders_sent,
+        "order_events_dropped": orders_sent - orders_received,
         "loadavg_end": [round(value, 2) for value in os.getloadavg()],
         "clients": options.clients,
         "updates_per_s": round(received / options.clients / publish_s, 2),
@@ -524,19 +613,21 @@ async def run(options: Options) -> dict[str, Any]:
     port = free_port()
     say(f"load average at the start {[round(v, 2) for v in os.getloadavg()]}; "
         f"namespace {namespace}, port {port}")  # fmt: skip
-    # The server reads the signed-out sessions from a database: a migrated SQLite file of
-    # its own (the clients here sign nobody in), never one in the working folder.
+    # The servers read the signed-out sessions from a database: a migrated SQLite file of
+    # their own (no session here is ever signed out), never one in the working folder.
     data_dir = Path(tempfile.mkdtemp(prefix="ws-fanout-"))
     await upgrade(f"sqlite:///{data_dir / 'tradepro.db'}")
-    server = start_server(options, port, namespace, data_dir)
+    servers = start_servers(options, port, namespace, data_dir)
     try:
-        results = await measure(options, port, namespace, server)
+        results = await measure(options, port, namespace, servers)
     finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+        for server in servers:
             try:
                 code = await asyncio.to_thread(server.wait, 30)
-                say(f"tradepro ws exited with code {code} after SIGTERM")
+                say(f"tradepro ws (pid {server.pid}) exited with code {code} after SIGTERM")
             except subprocess.TimeoutExpired:
                 server.kill()
         await delete_namespace(options.redis_url, namespace)

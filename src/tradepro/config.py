@@ -98,6 +98,14 @@ class Settings(BaseSettings):
     callback_queue_max_bytes: int = Field(256 * 1024 * 1024, ge=1_000_000)
     """The most bytes of callback bodies the engine keeps in ``callback-queue`` (besides
     at most 100,000 entries): the oldest are dropped first."""
+    ws_price_rate_per_s: float = Field(20.0, gt=0, le=1000)
+    """Most ``price`` messages a WebSocket client gets per second per asset: quotes that
+    come faster are conflated to the latest (docs/websocket.md "Conflation"). 20 is smooth
+    for a ticker and a chart, and a quote then waits at most 50 ms for its slot (longer
+    only while the process is saturated: ``services/ws/hub.py`` ``SLOT_DUTY``)."""
+    ws_processes: int = Field(1, ge=1, le=64)
+    """WebSocket server processes sharing ``WS_PORT`` (``SO_REUSEPORT``); ``tradepro up``
+    starts this many, each reading the bus itself."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
 

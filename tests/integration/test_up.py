@@ -183,3 +183,27 @@ async def test_an_unreachable_exchange_is_said_in_plain_words_with_the_offline_h
     finally:
         closed.close()
         up.close()
+
+
+async def test_ws_processes_share_the_port_and_a_killed_one_is_restarted_beside_the_other(
+    tmp_path: Path,
+) -> None:
+    up = Up(tmp_path, env={"WS_PROCESSES": "2"})
+    try:
+        async with httpx.AsyncClient(base_url=up.base_url) as client:
+            await eventually(lambda: up.healthy(client), SLOW_START_S, "/health 200")
+        await eventually(lambda: "TradePro is up" in up.output, 10, "the banner")
+        first, second = up.pids("ws-1"), up.pids("ws-2")
+        assert len(first) == len(second) == 1 and up.pids("ws") == [], up.output
+
+        os.kill(second[0], signal.SIGKILL)  # its port stays open in ws-1: not "taken"
+        await eventually(lambda: len(up.pids("ws-2")) == 2, 30, "ws-2 restarted")
+        assert "another program uses it" not in up.output, up.output
+        with socket.create_connection(("127.0.0.1", up.ws_port), timeout=5):
+            pass  # still served
+
+        up.process.send_signal(signal.SIGINT)
+        assert up.wait() == 0, up.output
+        assert not alive(up.pids("ws-1")[0]) and not alive(up.pids("ws-2")[-1])
+    finally:
+        up.close()

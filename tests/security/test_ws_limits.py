@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from tests.support.servers import free_port
 from tests.support.stack import eventually
-from tests.support.ws import JWT_SECRET, Inbox, WsProcess
+from tests.support.ws import JWT_SECRET, Inbox, WsGroup, WsProcess
 from tradepro.security.tokens import SESSION, issue
 
 pytestmark = pytest.mark.integration
@@ -144,3 +144,26 @@ async def test_a_handshake_that_never_completes_is_cut_off(limited_ws: WsProcess
         # Generous against the 2 s setting, and short of the library's default (10 s).
         waited = await asyncio.to_thread(closed_within, silent, 7.0)
     assert waited is not None, "the unfinished handshake was not cut off"
+
+
+async def test_with_several_processes_each_applies_the_per_address_cap_to_its_own_share(
+    redis_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    """``WS_PROCESSES=2``: an address may hold the cap on each process, so twice the cap
+    in all, never more (docs/websocket.md "Several processes")."""
+    env = redis_env | {"DATABASE_URL": database_url, "WS_MAX_CONNECTIONS_PER_ADDRESS": "3"}
+    async with WsGroup(env, 2, tmp_path).running() as group:
+        attempts = [Inbox(await connect(group.url)) for _ in range(30)]
+
+        async def each_holds_its_cap() -> bool:
+            bodies = await group.health_by_pid()
+            return sorted(body["connections"] for body in bodies.values()) == [3, 3]
+
+        await eventually(each_holds_its_cap, 30, "each process to keep 3 connections")
+        await eventually(
+            lambda: sum(inbox.close_code is None for inbox in attempts) == 2 * 3,
+            30,
+            "the refused connections to be closed",
+        )
+        refused = {inbox.close_code for inbox in attempts if inbox.close_code is not None}
+        assert refused == {4429}

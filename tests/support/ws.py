@@ -16,6 +16,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.servers import free_port
 from tests.support.stack import EngineProcess, ServiceProcess, eventually
 from tradepro.bus.base import Bus, Entry
 from tradepro.bus.requests import Requester, RequestTimeoutError
@@ -80,6 +81,56 @@ class WsProcess(ServiceProcess):
             if sample == wanted:
                 return float(value)
         return 0.0
+
+
+class WsGroup:
+    """``count`` ``tradepro ws`` processes sharing one port (``WS_PROCESSES``), as
+    ``tradepro up`` runs them. A request on the port reaches one of them (the kernel picks
+    by the connection's addresses), so ``health_by_pid`` asks until each has answered."""
+
+    def __init__(self, env: Mapping[str, str], count: int, folder: Path) -> None:
+        self.port = free_port()
+        shared = {**env, "WS_PROCESSES": str(count)}
+        self.processes = [
+            WsProcess(shared, self.port, folder / f"ws-{n}" / "ws.log") for n in range(count)
+        ]
+        self.url = self.processes[0].url
+
+    @property
+    def pids(self) -> set[int]:
+        return {p.process.pid for p in self.processes if p.process is not None}
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[WsGroup]:
+        """Started, every process answering ``/health`` with its sessions loaded."""
+        for process in self.processes:
+            process.log_path.parent.mkdir(parents=True, exist_ok=True)
+            process.start()
+        try:
+            await eventually(self._all_healthy, 60, "every ws process to answer /health")
+            yield self
+        finally:
+            for process in self.processes:
+                process.close()
+
+    async def _all_healthy(self) -> bool:
+        for process in self.processes:
+            assert process.alive(), f"tradepro ws exited:\n{process.log_tail()}"
+        bodies = await self.health_by_pid()
+        return set(bodies) == self.pids and all(body["sessions"] for body in bodies.values())
+
+    async def health_by_pid(self, attempts: int = 64) -> dict[int, dict[str, Any]]:
+        """The latest ``/health`` body of each process that answered in ``attempts``
+        requests (each a new connection, so they spread over the processes)."""
+        bodies: dict[int, dict[str, Any]] = {}
+        for _ in range(attempts):
+            status, body = await self.processes[0].get("/health")
+            if status == 200:
+                health = orjson.loads(body)
+                bodies[health["pid"]] = health
+            if set(bodies) == self.pids:
+                break
+        return bodies
 
 
 def _http_get(url: str) -> tuple[int, bytes]:

@@ -1,6 +1,7 @@
 """Fake WebSocket connections for the fan-out's unit tests: each client's transport records
-the frames written directly, ``send`` records what the writer task sends (and can be held,
-like a socket whose buffer is full), ``close`` records the close code."""
+the frames written directly (and how many writes), ``send`` records what the writer task
+sends (and can be held, like a socket whose buffer is full), ``close`` records the close
+code."""
 
 from __future__ import annotations
 
@@ -20,12 +21,19 @@ class FakeTransport(asyncio.WriteTransport):
         self.peer = peer
         self.buffered = 0
         self.aborted = False
+        self.writes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        frame = bytes(data)
-        assert frame[0] == 0x81, "an unfragmented text frame"
-        length = frame[1] & 0x7F
-        self.peer.received.append(frame[4:] if length == 126 else frame[2:])
+        """Record each frame of ``data`` (a price slot writes several at once)."""
+        frames = bytes(data)
+        self.writes += 1
+        while frames:
+            assert frames[0] == 0x81, "an unfragmented text frame"
+            length, header = frames[1] & 0x7F, 2
+            if length == 126:
+                length, header = int.from_bytes(frames[2:4], "big"), 4
+            self.peer.received.append(frames[header : header + length])
+            frames = frames[header + length :]
 
     def get_write_buffer_size(self) -> int:
         return self.buffered
@@ -60,14 +68,14 @@ class FakePeer:
 
 
 class Harness:
-    def __init__(self, queue_limit: int = 4) -> None:
-        self.hub = Hub(close_timeout_s=0.2)
+    def __init__(self, queue_limit: int = 4, price_rate_per_s: float = 1000.0) -> None:
+        self.hub = Hub(close_timeout_s=0.2, price_rate_per_s=price_rate_per_s)
         self.queue_limit = queue_limit
         self.writers: list[asyncio.Task[None]] = []
 
     async def client(self, *channels: str, user_id: str | None = None) -> tuple[Client, FakePeer]:
         peer = FakePeer()
-        client = Client(peer, self.queue_limit)
+        client = Client(peer, self.queue_limit, self.hub.latest_prices)
         client.user_id = user_id
         self.hub.join(client)
         self.hub.subscribe(client, channels)

@@ -88,8 +88,9 @@ def add_ws(commands: Commands) -> None:
     ws = commands.add_parser(
         "ws",
         help="run the WebSocket server (port WS_PORT, default 8080)",
-        description="Serve live prices and each user's order events over WebSocket "
-        "(protocol: docs/websocket.md), with /health and /metrics on the same port.",
+        description="Serve live prices (conflated to WS_PRICE_RATE_PER_S per asset) and each "
+        "user's order events over WebSocket (protocol: docs/websocket.md), with /health and "
+        "/metrics on the same port; WS_PROCESSES of them may share the port.",
     )
     ws.add_argument(
         "--host",
@@ -101,7 +102,8 @@ def add_ws(commands: Commands) -> None:
         type=positive_int,
         default=256,
         metavar="MESSAGES",
-        help="messages a client may have waiting before it is closed with 1013 (default: 256)",
+        help="order events and replies a client may have waiting before it is closed with "
+        "1013 (default: 256; prices never wait: they are conflated)",
     )
     ws.add_argument(
         "--ping-interval",

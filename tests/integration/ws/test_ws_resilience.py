@@ -1,4 +1,5 @@
-"""``tradepro ws`` under stress: a client that stops reading, SIGTERM, a Redis restart."""
+"""``tradepro ws`` under stress: a client that stops reading during a flood of quotes,
+SIGTERM, a Redis restart."""
 
 from __future__ import annotations
 
@@ -7,15 +8,26 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 from tests.support.servers import OwnedRedis, free_port
-from tests.support.stack import eventually, publish_retrying
-from tests.support.ws import Inbox, Trader, WsProcess, publish_price
+from tests.support.stack import EngineProcess, eventually, publish_retrying
+from tests.support.ws import (
+    Inbox,
+    Trader,
+    WsProcess,
+    create_order,
+    engine_answers,
+    publish_price,
+    register,
+)
 from tradepro.bus.redis_bus import RedisBus
+from tradepro.bus.requests import Requester
+from tradepro.domain.fixed import format_scaled
 
 pytestmark = pytest.mark.integration
 
@@ -30,37 +42,52 @@ async def tiny_socket(port: int) -> socket.socket:
     return sock
 
 
-@pytest.mark.ws_args("--send-queue", "8", "--close-timeout", "60")
-async def test_a_client_that_stops_reading_is_closed_1013_and_the_others_get_every_update(
-    ws_server: WsProcess, bus: RedisBus
+async def test_a_client_that_stops_reading_gets_the_latest_quote_and_every_order_event(
+    ws_server: WsProcess, engine: EngineProcess, requester: Requester, bus: RedisBus
 ) -> None:
+    """Thousands of quotes while a client does not read: when it reads again it finds a
+    few quotes (at most one per price slot), ending on the newest, and its order event;
+    it is not closed. A client that keeps reading ends on the newest quote too."""
+    await engine_answers(requester, engine)
+    trader = await register(requester)
     reader = Inbox(await connect(ws_server.url))
-    await reader.subscribe("prices.SOL_USDC")
+    await reader.subscribe("prices.BTC_USDC")
     # The library stops reading the socket once one message waits for recv(), which this
     # client never calls until the end: a client that has stopped reading.
-    stalled = await connect(ws_server.url, sock=await tiny_socket(ws_server.port), max_queue=1)
-    await stalled.send('{"type":"subscribe","channels":["prices.SOL_USDC"]}')
+    stalled = await connect(
+        f"{ws_server.url}?token={trader.token}", sock=await tiny_socket(ws_server.port),
+        max_queue=1,
+    )  # fmt: skip
+    await stalled.send('{"type":"subscribe","channels":["prices.BTC_USDC","orders"]}')
     assert "subscriptions" in str(await stalled.recv())
 
-    bids: list[str] = []
-    while await ws_server.metric("tradepro_ws_closed_by_server_total", reason="queue_full") == 0:
-        assert len(bids) < 100_000, "the stalled client was never closed"
-        batch = [f"{100 + len(bids) // 100}.{n:02d}" for n in range(100)]
-        await asyncio.gather(*(publish_price(bus, "SOL_USDC", bid, "999.99") for bid in batch))
-        bids.extend(batch)
-        await eventually(lambda: len(reader.of_type("price")) == len(bids), 30, "the batch")
-    await publish_price(bus, "SOL_USDC", "1000.00", "1000.01")  # and after the close
-    await reader.first(lambda m: m.get("bid") == "1000.00", "the reader to get the last update")
+    ticks = range(1_000_000, 1_003_000)  # BTC_USDC has one decimal: 100000.0 up to 100299.9
+    bids = [format_scaled(tick, 1) for tick in ticks]
+    asks = {format_scaled(tick, 1): format_scaled(tick + 1, 1) for tick in ticks}
+    order: dict[str, Any] = {}
+    for batch in range(0, len(bids), 100):
+        await asyncio.gather(
+            *(publish_price(bus, "BTC_USDC", bid, asks[bid]) for bid in bids[batch : batch + 100])
+        )
+        if batch == 1500:  # an order event in the middle of the flood
+            order = await create_order(requester, trader)
+    await reader.first(lambda m: m.get("bid") == bids[-1], "the reader to get the newest quote")
+    slots = await ws_server.metric("tradepro_ws_price_slots_total")
 
-    prices = reader.of_type("price")
-    assert len(bids) > 1000  # the stalled client took kilobytes of socket buffers first
-    assert [m["bid"] for m in prices] == [*bids, "1000.00"]  # every update, in order
-    assert reader.close_code is None
-    assert await ws_server.metric("tradepro_ws_closed_by_server_total", reason="queue_full") == 1
-    with pytest.raises(ConnectionClosed) as closed:  # reading again: its backlog, then 1013
-        while True:
-            await stalled.recv()
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    received = []
+    while not any(m.get("bid") == bids[-1] for m in received):
+        received.append(orjson.loads(await asyncio.wait_for(stalled.recv(), 15)))
+    prices = [m["bid"] for m in received if m["type"] == "price"]
+    assert len(prices) <= slots + 1  # +1: the latest quote when it subscribed
+    assert slots < len(bids) / 3  # the flood was conflated, not relayed
+    assert prices == sorted(prices, key=bids.index) and prices[-1] == bids[-1]
+    events = [m for m in received if m["type"] == "order"]
+    assert [(m["event"], m["order"]["orderId"]) for m in events] == [("created", order["orderId"])]
+    assert stalled.close_code is None
+    assert await ws_server.metric("tradepro_ws_closed_by_server_total", reason="queue_full") == 0
+    reader_prices = [m["bid"] for m in reader.of_type("price")]
+    assert reader_prices[-1] == bids[-1] and len(reader_prices) <= slots + 1
+    await stalled.close()
 
 
 async def test_sigterm_closes_every_client_with_1001_and_exits_0(ws_server: WsProcess) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from tradepro.services.up.plan import (
     plan_problem,
     service_plan,
 )
+from tradepro.services.up.probe import port_taken
 from tradepro.services.up.process import Console, read_line
 
 SIM = UpOptions(feed="sim", sim_rate_per_s=20.0, seed=7)
@@ -76,6 +78,33 @@ def test_the_poller_gets_the_feed_and_its_options(tmp_path: Path) -> None:
     assert unseeded == (*cli, "poller", "--feed", "sim", "--rate", "10")
     assert sim["engine"] == (*cli, "engine")
     assert (sim["api"], sim["ws"]) == ((*cli, "api"), (*cli, "ws"))
+
+
+def test_ws_processes_start_that_many_ws_servers_sharing_the_port(tmp_path: Path) -> None:
+    plan = service_plan(settings(tmp_path, ws_processes=3), UpOptions())
+
+    assert [spec.name for spec in plan] == ["engine", "api", "ws-1", "ws-2", "ws-3", "poller"]
+    ws = [spec for spec in plan if spec.name.startswith("ws")]
+    assert {(spec.argv, spec.port, spec.shares_port) for spec in ws} == {
+        (("-m", "tradepro.cli", "ws"), 8080, True)
+    }
+    assert [spec.shares_port for spec in service_plan(settings(tmp_path), UpOptions())] == [
+        False
+    ] * 4  # one ws process keeps its port to itself
+
+
+def test_a_shared_port_is_taken_only_by_a_program_that_does_not_share_it() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as ours:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        ours.bind(("0.0.0.0", 0))  # noqa: S104 (as the services bind)
+        ours.listen()
+        port = ours.getsockname()[1]
+        assert not port_taken(port, shared=True)  # one of ours: restart beside it
+        assert port_taken(port)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as theirs:
+        theirs.bind(("0.0.0.0", 0))  # noqa: S104
+        theirs.listen()
+        assert port_taken(theirs.getsockname()[1], shared=True)
 
 
 def test_one_port_for_both_servers_is_refused(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ async def test_the_hub_sends_the_quote_before_the_close_it_caused(harness: Any) 
 
 async def test_the_hub_lets_a_held_event_go_when_the_bound_is_over() -> None:
     harness = Harness()
-    harness.hub = Hub(close_timeout_s=0.2, order_hold_max_s=0.05)
+    harness.hub = Hub(close_timeout_s=0.2, price_rate_per_s=1000.0, order_hold_max_s=0.05)
     _, mine = await harness.client("orders", user_id="alice")
     try:
         harness.hub.publish_order("alice", b'{"type":"order"}', "99")  # no reader progress

@@ -31,6 +31,10 @@ def price(n: int, asset: str = "BTC_USDC") -> bytes:
     return orjson.dumps({"type": "price", "asset": asset, "n": n})
 
 
+def order(n: int) -> bytes:
+    return orjson.dumps({"type": "order", "n": n})
+
+
 async def test_prices_go_to_the_subscribers_of_that_asset_only(harness: Harness) -> None:
     _, btc = await harness.client("prices.BTC_USDC")
     _, both = await harness.client("prices.BTC_USDC", "prices.ETH_USDC")
@@ -38,6 +42,7 @@ async def test_prices_go_to_the_subscribers_of_that_asset_only(harness: Harness)
 
     harness.hub.publish_price("BTC_USDC", price(1))
     harness.hub.publish_price("ETH_USDC", price(2, "ETH_USDC"))
+    await eventually(lambda: len(both.received) == 2, 5, "the next price slot")
 
     assert [m["n"] for m in btc.messages()] == [1]
     assert [m["n"] for m in both.messages()] == [1, 2]
@@ -65,6 +70,7 @@ async def test_unsubscribed_and_departed_clients_get_nothing_more(harness: Harne
     harness.hub.publish_price("BTC_USDC", price(1))
     harness.hub.publish_order("alice", b"{}")
     harness.hub.publish_price("SOL_USDC", price(2, "SOL_USDC"))
+    await eventually(lambda: bool(kept.received), 5, "the next price slot")
 
     assert gone.messages() == []
     assert [m["n"] for m in kept.messages()] == [2]
@@ -73,33 +79,33 @@ async def test_unsubscribed_and_departed_clients_get_nothing_more(harness: Harne
     assert harness.hub.subscribers("orders") == 0
 
 
-async def test_a_backed_up_client_gets_its_backlog_in_order(harness: Harness) -> None:
-    client, peer = await harness.client("prices.BTC_USDC")
+async def test_a_backed_up_client_gets_its_order_events_in_order(harness: Harness) -> None:
+    client, peer = await harness.client("orders", user_id="alice")
     peer.writable.clear()
     peer.transport.buffered = WRITE_LIMIT_BYTES  # the socket buffer is full
 
     for n in range(4):  # up to the queue limit: kept, not dropped
-        harness.hub.publish_price("BTC_USDC", price(n))
+        harness.hub.publish_order("alice", order(n))
     await eventually(lambda: client.queued == 3, 5, "the writer to hold one in send")
     peer.transport.buffered = 0
     peer.writable.set()
-    harness.hub.publish_price("BTC_USDC", price(4))
+    harness.hub.publish_order("alice", order(4))
     await eventually(lambda: len(peer.received) == 5, 5, "the backlog")
 
     assert [m["n"] for m in peer.messages()] == [0, 1, 2, 3, 4]
     assert peer.close_code is None
 
 
-async def test_a_client_that_overflows_is_closed_1013_and_the_others_get_everything(
+async def test_a_client_whose_order_events_overflow_is_closed_1013_and_the_others_get_all(
     harness: Harness,
 ) -> None:
-    slow_client, slow = await harness.client("prices.BTC_USDC")
-    _, fast = await harness.client("prices.BTC_USDC")
+    slow_client, slow = await harness.client("orders", user_id="alice")
+    _, fast = await harness.client("orders", user_id="alice")
     slow.writable.clear()
     slow.transport.buffered = WRITE_LIMIT_BYTES
 
     for n in range(20):
-        harness.hub.publish_price("BTC_USDC", price(n))
+        harness.hub.publish_order("alice", order(n))
         await asyncio.sleep(0)
     await eventually(lambda: slow.close_code is not None, 5, "the slow client's close")
 
@@ -107,7 +113,7 @@ async def test_a_client_that_overflows_is_closed_1013_and_the_others_get_everyth
     assert harness.hub.closed_by_server == {QUEUE_FULL: 1}
     assert [m["n"] for m in fast.messages()] == list(range(20))
     assert slow_client.channels == set() and slow_client.queued == 0
-    assert harness.hub.subscribers("prices.BTC_USDC") == 1
+    assert harness.hub.subscribers("orders") == 1
 
 
 async def test_a_peer_that_never_completes_the_close_is_aborted(harness: Harness) -> None:
@@ -149,6 +155,7 @@ async def test_nothing_is_sent_to_a_connection_that_is_closing(harness: Harness)
 
     for n in range(10):
         harness.hub.publish_price("BTC_USDC", price(n))
+    await eventually(lambda: harness.hub.price_slots == 2, 5, "the slot after the first")
 
     assert peer.received == []
     assert harness.hub.closed_by_server == {}

@@ -46,11 +46,14 @@ class ServiceSpec:
     starts_when_healthy: bool = False
     """The poller starts once the engine answers: its quotes have somewhere to go, and on a
     small machine the others start faster without it competing for the CPU."""
+    shares_port: bool = False
+    """One of several processes on ``port`` (``SO_REUSEPORT``): the others' listening
+    sockets do not make the port "taken" for it."""
 
 
 def service_plan(settings: Settings, options: UpOptions) -> list[ServiceSpec]:
-    """The services in start order: the engine first, then api and ws, and the poller
-    once they are healthy."""
+    """The services in start order: the engine first, then api and ws (``WS_PROCESSES``
+    of them, ``ws-1`` ... on one port), and the poller once they are healthy."""
     poller: tuple[str, ...] = ("--feed", options.feed)
     if options.feed == "sim":
         poller += ("--rate", f"{options.sim_rate_per_s:g}")
@@ -66,8 +69,22 @@ def service_plan(settings: Settings, options: UpOptions) -> list[ServiceSpec]:
             health_path="/health",
             unhealthy_means="the engine does not answer yet",
         ),
-        ServiceSpec("ws", tradepro_command("ws"), settings.ws_port, "WS_PORT"),
+        *ws_services(settings),
         ServiceSpec("poller", tradepro_command("poller", *poller), starts_when_healthy=True),
+    ]
+
+
+def ws_services(settings: Settings) -> list[ServiceSpec]:
+    """``ws``, or ``ws-1`` ... ``ws-N`` sharing ``WS_PORT``: each reads the bus itself and
+    the kernel spreads the connections over them (they see ``WS_PROCESSES`` too, so each
+    listens with ``SO_REUSEPORT``)."""
+    count = settings.ws_processes
+    names = ["ws"] if count == 1 else [f"ws-{n}" for n in range(1, count + 1)]
+    return [
+        ServiceSpec(
+            name, tradepro_command("ws"), settings.ws_port, "WS_PORT", shares_port=count > 1
+        )
+        for name in names
     ]
 
 

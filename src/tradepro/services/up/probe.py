@@ -50,14 +50,18 @@ async def accepts_connections(port: int, timeout_s: float = 1.0) -> bool:
     return True
 
 
-def port_taken(port: int) -> bool:
+def port_taken(port: int, *, shared: bool = False) -> bool:
     """Whether another program listens on ``port`` (all addresses, as the services bind).
 
     ``SO_REUSEADDR`` as the servers set it, so connections of a service that just ended
-    (``TIME_WAIT``) do not count: only a listening socket does.
+    (``TIME_WAIT``) do not count: only a listening socket does. ``shared``: the port is
+    one that several of our processes listen on with ``SO_REUSEPORT``; the probe sets it
+    too, so their sockets do not count, a program's that does not share it does.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             probe.bind(("0.0.0.0", port))  # noqa: S104 (the address the services listen on)
         except OSError as error:
@@ -67,7 +71,8 @@ def port_taken(port: int) -> bool:
 
 async def readiness(spec: ServiceSpec) -> str | None:
     """None when ``spec``'s port accepts connections (and its health path answers 200),
-    else what it is waiting for."""
+    else what it is waiting for. (Of processes that share a port, whichever listens first
+    answers for all: a connection only ever reaches one that listens.)"""
     assert spec.port is not None
     if spec.health_path is None:
         if await accepts_connections(spec.port):

@@ -150,7 +150,7 @@ class Supervisor:
         if returncode == EXIT_LOCKED:
             self._fail(service, "found its data folder in use by an engine this up did not start")
             return None
-        if spec.port is not None and port_taken(spec.port):
+        if spec.port is not None and port_taken(spec.port, shared=spec.shares_port):
             self._fail(
                 service,
                 f"cannot listen on port {spec.port}: another program uses it "

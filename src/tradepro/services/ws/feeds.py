@@ -26,7 +26,8 @@ log = logging.getLogger("tradepro.ws")
 
 class PriceFeed:
     """Follows ``engine-stream`` from its newest entry at start; each valid ``price-update``
-    becomes one ``price`` message for the asset's subscribers."""
+    becomes the asset's latest ``price`` message, which the hub sends to the asset's
+    subscribers at most ``WS_PRICE_RATE_PER_S`` a second (``hub.py``)."""
 
     def __init__(
         self,
@@ -77,24 +78,20 @@ class PriceFeed:
                 self.last_seen_id = entry.entry_id
                 if entry.kind == Kind.FEED_STATUS:
                     self.feed_reports.seen(entry)
-                fanned_out = entry.kind == Kind.PRICE_UPDATE and self._fan_out(entry)
+                elif entry.kind == Kind.PRICE_UPDATE:
+                    self._fan_out(entry)  # a burst costs one slot: quotes are conflated
                 self.hub.stream_passed(entry.entry_id)  # order events it caused may follow
-                if fanned_out:
-                    # Let every writer drain its outbox before the next message of a burst:
-                    # else a catch-up read of many entries would fill every outbox at once.
-                    await asyncio.sleep(0)
 
-    def _fan_out(self, entry: Entry) -> bool:
-        """Send one price-update to its subscribers; ``False`` if it was not passed on."""
+    def _fan_out(self, entry: Entry) -> None:
+        """Hand one price-update to the hub (the asset's latest quote from now on)."""
         try:
             rendered = price_message(entry, self.instruments)
             if rendered is not None:
                 self.hub.publish_price(*rendered)
-                return True
+                return
         except Exception:  # a bug must cost one quote, never the feed
             log.exception("price-update %s could not be sent", entry.entry_id)
         self.ignored += 1
-        return False
 
     async def _back_off(self, error: Exception) -> None:
         self.connected = False

@@ -4,13 +4,29 @@ The fan-out is synchronous: a message is handed to each subscriber (written, or 
 its outbox) without ever waiting for a socket. A client whose outbox is full is closed
 with 1013 ("try again later") and removed from every index at once, so it costs the others
 nothing more. Order events pass a ``CausalGate`` first: one caused by a quote waits until
-the price reader has fanned that quote out (``causal.py``).
+the price reader has handed that quote to the fan-out (``causal.py``).
+
+Quotes are conflated: a quote replaces the asset's latest, and the latest quotes go out in
+*price slots*, at most ``price_rate_per_s`` a second. A quote that arrives when the last
+slot is at least ``1 / price_rate_per_s`` old is sent at once (the leading edge: a quiet
+market costs no latency); one that comes sooner waits for the next slot, where only the
+newest quote of each asset that changed is sent. So each client gets at most that many
+``price`` messages per second per asset, each the latest, whatever the feed's rate; a
+client that cannot take a slot's quotes gets the latest ones when it can (``clients.py``).
+Slots also space out when sending one takes long (``SLOT_DUTY``).
+In a slot, every client with the same assets gets the same bytes (the frames of those
+quotes, joined: one write per client).
+
+Order events are never conflated: they keep their own in-order path (the outbox). One
+released while quotes wait for their slot goes out with that slot, right after its quotes,
+so it never overtakes the quote that caused it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -23,15 +39,29 @@ log = logging.getLogger("tradepro.ws")
 
 QUEUE_FULL_CLOSE_CODE = 1013
 QUEUE_FULL = "queue_full"
+SLOT_DUTY = 0.5
+"""The largest share of the time a process spends sending price slots: when a slot takes
+longer than ``SLOT_DUTY / price_rate_per_s`` (many clients, a saturated machine), the next
+one waits accordingly, so the quotes each client gets are fewer but stay the latest, and
+the process keeps time for everything else (reading the bus, order events, handshakes)."""
 
 
 class Hub:
     """The connected clients, their subscriptions, and the latest quote per asset."""
 
     def __init__(
-        self, *, close_timeout_s: float, order_hold_max_s: float = ORDER_HOLD_MAX_S
+        self,
+        *,
+        close_timeout_s: float,
+        price_rate_per_s: float,
+        order_hold_max_s: float = ORDER_HOLD_MAX_S,
     ) -> None:
         self.close_timeout_s = close_timeout_s
+        self.price_interval_s = 1.0 / price_rate_per_s
+        """The least time between two price slots."""
+        self.price_gap_s = self.price_interval_s
+        """The time from the last slot to the next: ``price_interval_s``, or more after a
+        slot that took long (``SLOT_DUTY``)."""
         self.causal: CausalGate[tuple[str, bytes]] = CausalGate(order_hold_max_s)
         """Order events waiting for the quote that caused them."""
         self._expiry: asyncio.TimerHandle | None = None
@@ -45,7 +75,14 @@ class Hub:
         self.errors: Counter[str] = Counter()
         """``error`` messages sent, by error word."""
         self.price_updates = 0
+        self.price_slots = 0
         self.order_events = 0
+        self._changed: set[str] = set()
+        """Assets with a quote newer than the last slot (waiting for ``_slot_timer``)."""
+        self._last_slot_s = -math.inf
+        self._slot_timer: asyncio.TimerHandle | None = None
+        self._orders_after_slot: list[tuple[str, bytes]] = []
+        """Order events released while quotes wait for their slot: sent right after it."""
         self._prices: dict[str, set[Client]] = {}
         self._orders: dict[str, set[Client]] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -70,12 +107,14 @@ class Hub:
         for channel in added:
             self._index(channel, client).add(client)
         client.channels.update(added)
+        client.subscribed_to(client.channels, PRICES_PREFIX)
         return added
 
     def unsubscribe(self, client: Client, channels: Iterable[str]) -> None:
         gone = client.channels.intersection(channels)
         self._unindex(client, gone)
         client.channels.difference_update(gone)
+        client.subscribed_to(client.channels, PRICES_PREFIX)
 
     def subscribers(self, channel: str) -> int:
         if channel == ORDERS_CHANNEL:
@@ -102,10 +141,57 @@ class Hub:
 
     # -- fan-out ------------------------------------------------------------------------
 
+    @property
+    def quotes_waiting(self) -> bool:
+        """Whether quotes wait for the next price slot."""
+        return bool(self._changed)
+
     def publish_price(self, asset: str, payload: bytes) -> None:
+        """A new quote: the asset's latest from now on, sent at once if the last price
+        slot is old enough, else with the next slot (see the module)."""
         self.price_updates += 1
-        message = self.latest_prices[asset] = outgoing(payload)
-        self._fan_out(self._prices.get(asset), message)
+        self.latest_prices[asset] = outgoing(payload)
+        self._changed.add(asset)
+        if self._slot_timer is not None:
+            return  # the next slot takes it
+        loop = asyncio.get_running_loop()
+        due_s = self._last_slot_s + self.price_gap_s
+        if loop.time() >= due_s:
+            self._price_slot()
+        else:
+            self._slot_timer = loop.call_at(due_s, self._price_slot)
+
+    def _price_slot(self) -> None:
+        """Send the latest quote of each changed asset to its subscribers (one write per
+        client), then the order events that waited for it."""
+        self._slot_timer = None
+        self._last_slot_s = asyncio.get_running_loop().time()
+        started_s = time.monotonic()  # (the loop's clock may stand still within a callback)
+        changed, self._changed = self._changed, set()
+        self.price_slots += 1
+        latest = self.latest_prices
+        if len(changed) == 1:
+            (asset,) = changed
+            only: tuple[str, ...] = (asset,)
+            frames = latest[asset].frame
+            for client in self._prices.get(asset, ()):
+                client.offer_prices(only, frames)
+        else:
+            recipients: set[Client] = set()
+            for asset in changed:
+                recipients.update(self._prices.get(asset, ()))
+            joined: dict[tuple[str, ...], bytes] = {}
+            for client in recipients:
+                assets = tuple(a for a in client.price_assets if a in changed)
+                frames_of = joined.get(assets)
+                if frames_of is None:
+                    frames_of = joined[assets] = b"".join(latest[a].frame for a in assets)
+                client.offer_prices(assets, frames_of)
+        took_s = time.monotonic() - started_s
+        self.price_gap_s = max(self.price_interval_s, took_s / SLOT_DUTY)
+        if self._orders_after_slot:
+            waiting, self._orders_after_slot = self._orders_after_slot, []
+            self._deliver_orders(waiting)
 
     def publish_to_price_subscribers(self, payload: bytes) -> None:
         """One message to every client subscribed to any price channel, once each."""
@@ -125,10 +211,16 @@ class Hub:
             self._send_orders(released)
 
     def _send_orders(self, released: list[tuple[str, bytes]]) -> None:
+        if self._changed:  # their quotes wait for the next slot: go right after them
+            self._orders_after_slot.extend(released)
+        else:
+            self._deliver_orders(released)
+        self._schedule_expiry()
+
+    def _deliver_orders(self, released: list[tuple[str, bytes]]) -> None:
         for user_id, payload in released:
             self.order_events += 1
             self._fan_out(self._orders.get(user_id), outgoing(payload))
-        self._schedule_expiry()
 
     def _schedule_expiry(self) -> None:
         """A timer at the oldest held event's deadline (``max_hold_s``), if one waits."""
@@ -180,6 +272,7 @@ class Hub:
             return
         self._unindex(client, client.channels)
         client.channels.clear()
+        client.price_assets = ()
         client.discard_queued()
         self.closed_by_server[why] += 1
         level = logging.INFO if why == QUEUE_FULL else logging.DEBUG
@@ -193,5 +286,8 @@ class Hub:
         """Close every client (on shutdown) and wait until each is closed or aborted."""
         for client in list(self.clients):
             self.close(client, code, reason, "shutdown")
+        if self._slot_timer is not None:
+            self._slot_timer.cancel()
+            self._slot_timer = None
         if self._closing:
             await asyncio.wait(list(self._closing))

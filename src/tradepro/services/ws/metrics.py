@@ -6,6 +6,7 @@ when scraped, so a message costs no lock and no label lookup.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -64,7 +65,12 @@ class GatewayCollector:
             errors.add_metric([error], count)
         yield errors
         yield CounterMetricFamily(
-            "tradepro_ws_price_updates", "Price updates fanned out", hub.price_updates
+            "tradepro_ws_price_updates", "Valid quotes read (then conflated)", hub.price_updates
+        )
+        yield CounterMetricFamily(
+            "tradepro_ws_price_slots",
+            "Price slots: sends of the latest quotes (at most WS_PRICE_RATE_PER_S a second)",
+            hub.price_slots,
         )
         yield CounterMetricFamily(
             "tradepro_ws_price_updates_ignored",
@@ -84,11 +90,13 @@ class GatewayCollector:
         return self.prices.connected and self.orders.started
 
     def health(self) -> dict[str, Any]:
-        """The ``/health`` body: ``ok`` while the bus answers, with connection counts."""
+        """The ``/health`` body: ``ok`` while the bus answers, with connection counts. With
+        several processes on the port (``WS_PROCESSES``), ``pid`` says which one answered."""
         hub = self.hub
         return {
             "status": "ok" if self.bus_up else "degraded",
             "bus": self.bus_up,
+            "pid": os.getpid(),
             "connections": len(hub.clients),
             "authenticated": sum(1 for client in hub.clients if client.user_id is not None),
             "closedByServer": dict(hub.closed_by_server),

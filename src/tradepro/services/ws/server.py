@@ -87,7 +87,10 @@ class Gateway:
         self.assets = settings.assets
         self.database = database
         self.public_origins = settings.public_origins
-        self.hub = Hub(close_timeout_s=options.close_timeout_s)
+        self.hub = Hub(
+            close_timeout_s=options.close_timeout_s,
+            price_rate_per_s=settings.ws_price_rate_per_s,
+        )
         self.prices = PriceFeed(bus, settings.instruments, self.hub)
         self.orders = OrderFeed(bus, self.hub)
         self.sessions = SessionGuard(self.hub)
@@ -123,6 +126,9 @@ class Gateway:
             logger=connection_log,
             open_timeout=self.settings.ws_handshake_timeout_s,
             create_connection=counted_connections(self.limits),
+            # Several processes share the port (WS_PROCESSES): the kernel spreads the
+            # connections over them; one process alone keeps the port to itself.
+            reuse_port=self.settings.ws_processes > 1,
         )
         log.info(
             "ws listening on %s:%d (send queue %d messages, assets %s)",
@@ -171,7 +177,7 @@ class Gateway:
     # -- one connection -----------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
-        client = Client(connection, self.options.send_queue)
+        client = Client(connection, self.options.send_queue, self.hub.latest_prices)
         self.hub.join(client)
         writer = asyncio.create_task(client.write_forever())
         try:
