@@ -42,8 +42,9 @@ class OrderIdWindow:
         self.horizon_prefix = time_prefix(horizon_ms)
         """``time_prefix(horizon_ms)``: an id whose first 13 characters sort before it is
         older than the horizon."""
-        self.buckets: dict[str, dict[str, None]] = {}
-        """Bucket (an id's first 8 characters) -> its ids, in opening order."""
+        self.buckets: dict[str, dict[str, str]] = {}
+        """Bucket (an id's first 8 characters) -> its ids, in opening order, each mapped to
+        itself (so a restore can share one string between an id and its open position)."""
 
     def __contains__(self, order_id: object) -> bool:
         if not isinstance(order_id, str):
@@ -59,7 +60,18 @@ class OrderIdWindow:
         bucket = self.buckets.get(order_id[:8])
         if bucket is None:
             bucket = self.buckets[order_id[:8]] = {}
-        bucket[order_id] = None
+        bucket[order_id] = order_id
+
+    def keep(self, order_id: str) -> str:
+        """Remember ``order_id`` if it is at or after the horizon (as ``restore`` does), and
+        return the string the window holds for it: a restore calls this with each open
+        position's id, which then shares one string with the window instead of two."""
+        if order_id[:13] < self.horizon_prefix:
+            return order_id
+        bucket = self.buckets.get(order_id[:8])
+        if bucket is None:
+            bucket = self.buckets[order_id[:8]] = {}
+        return bucket.setdefault(order_id, order_id)
 
     def advance(self, horizon_ms: int) -> None:
         """Move the horizon forward to ``horizon_ms`` and forget the buckets wholly before it."""
@@ -87,8 +99,7 @@ class OrderIdWindow:
     def restore(cls, horizon_ms: int, order_ids: Iterable[str]) -> OrderIdWindow:
         """The window that ``ids()`` and ``horizon_ms`` were taken from (same decisions)."""
         window = cls(horizon_ms)
-        horizon_prefix = window.horizon_prefix
+        keep = window.keep
         for order_id in order_ids:
-            if order_id[:13] >= horizon_prefix:
-                window.add(order_id)
+            keep(order_id)
         return window
