@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import Side
@@ -24,7 +24,6 @@ SNAPSHOT_VERSION = 2
 """Version 2 added the order id window; a version 1 snapshot (from before time-ordered
 order ids) restores with an empty window, since none of its ids is of that form."""
 _READABLE_VERSIONS = (1, SNAPSHOT_VERSION)
-_SIDES = {side.value: side for side in Side}
 
 
 class SnapshotError(ValueError):
@@ -100,19 +99,20 @@ class Restorer:
         self._position_id: Callable[[str], str] = (
             engine.order_ids.keep if header["version"] > 1 else _outside_the_window
         )
-        self._user_ids: dict[str, str] = {}
-        self._assets = {asset: asset for asset in engine.books}
-        # (take-profit keys, stop keys) per asset and side, loaded into the heaps at the end
-        self._keys: dict[str, dict[Side, tuple[list[int], list[int]]]] = {
-            asset: {side: ([], []) for side in Side} for asset in engine.books
+        self._owners: dict[str, tuple[str, Account]] = {}
+        """User id -> (the account's own id string, the account)."""
+        self._books: dict[str, dict[str, _BookKeys]] = {
+            asset: {side.value: _BookKeys(asset, side, [], []) for side in Side}
+            for asset in engine.books
         }
+        """Asset -> side's string -> the keys of that side's books, loaded at the end."""
 
     def add_accounts(self, rows: Iterable[Sequence[Any]]) -> None:
         """(user id, free balance) rows."""
-        accounts, user_ids = self.engine.accounts, self._user_ids
+        accounts, owners = self.engine.accounts, self._owners
         for user_id, balance in rows:
-            accounts[user_id] = Account(balance)
-            user_ids[user_id] = user_id
+            account = accounts[user_id] = Account(balance)
+            owners[user_id] = (user_id, account)
 
     def add_order_ids(self, order_ids: Iterable[str]) -> None:
         """Ids of the window (those before the horizon are left out, as ever); the ids of
@@ -123,24 +123,22 @@ class Restorer:
 
     def add_positions(self, rows: Iterable[Sequence[Any]]) -> None:
         """Positions as rows of their fields (the side as its string), in open order."""
-        engine = self.engine
-        accounts, open_by_seq, keys = engine.accounts, engine.open_by_seq, self._keys
-        user_ids, assets, keep = self._user_ids, self._assets, self._position_id
-        new_tuple, sides = tuple.__new__, _SIDES
+        open_by_seq, owners, books = self.engine.open_by_seq, self._owners, self._books
+        keep, new_tuple = self._position_id, tuple.__new__
         for row in rows:
             (seq, order_id, user_id, asset, side_text, qty, leverage, open_price, margin,
              take_profit, stop_loss, liquidation, slippage, opened_us) = row  # fmt: skip
-            side = sides[side_text]
+            user_id, account = owners[user_id]
+            asset, side, profit_keys, stop_keys = books[asset][side_text]
+            order_id = keep(order_id)
             position: Position = new_tuple(
                 Position,
-                (seq, keep(order_id), user_ids[user_id], assets[asset], side, qty, leverage,
-                 open_price, margin, take_profit, stop_loss, liquidation, slippage, opened_us),
+                (seq, order_id, user_id, asset, side, qty, leverage, open_price, margin,
+                 take_profit, stop_loss, liquidation, slippage, opened_us),
             )  # fmt: skip
-            account = accounts[user_id]
-            account.positions[position.order_id] = position
+            account.positions[order_id] = position
             account.locked += margin
             open_by_seq[seq] = position
-            profit_keys, stop_keys = keys[asset][side]
             if take_profit is not None:
                 profit_keys.append((take_profit << SEQ_BITS) | seq)
             stop_keys.append((stop_level(position) << SEQ_BITS) | seq)
@@ -148,13 +146,22 @@ class Restorer:
     def finish(self) -> Engine:
         """Load the trigger books (O(n) heapify each) and hand the engine over."""
         books = self.engine.books
-        for asset, by_side in self._keys.items():
-            for side, (profit_keys, stop_keys) in by_side.items():
+        for by_side in self._books.values():
+            for asset, side, profit_keys, stop_keys in by_side.values():
                 profit, stop = books[asset].by_side[side]
                 profit.load(profit_keys)
                 stop.load(stop_keys)
-        self._keys = {}
+        self._books = {}
         return self.engine
+
+
+class _BookKeys(NamedTuple):
+    """One asset and side: the strings positions share, and their books' keys."""
+
+    asset: str
+    side: Side
+    profit_keys: list[int]
+    stop_keys: list[int]
 
 
 def _outside_the_window(order_id: str) -> str:
