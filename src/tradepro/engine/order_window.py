@@ -62,16 +62,25 @@ class OrderIdWindow:
             bucket = self.buckets[order_id[:8]] = {}
         bucket[order_id] = order_id
 
-    def keep(self, order_id: str) -> str:
-        """Remember ``order_id`` if it is at or after the horizon (as ``restore`` does), and
-        return the string the window holds for it: a restore calls this with each open
-        position's id, which then shares one string with the window instead of two."""
-        if order_id[:13] < self.horizon_prefix:
-            return order_id
-        bucket = self.buckets.get(order_id[:8])
-        if bucket is None:
-            bucket = self.buckets[order_id[:8]] = {}
-        return bucket.setdefault(order_id, order_id)
+    def keep(self, order_ids: Iterable[str]) -> list[str]:
+        """Remember each of ``order_ids`` that is at or after the horizon (as ``restore``
+        does), and return the strings the window holds for them: a restore passes the ids
+        of open positions, which then share one string each with the window, not two.
+
+        One call per chunk of ids, not per id: a restore keeps millions, nearly in time
+        order, so consecutive ids share a bucket and the loop reuses it."""
+        horizon_prefix, buckets = self.horizon_prefix, self.buckets
+        kept: list[str] = []
+        prefix, bucket = "", {}
+        for order_id in order_ids:
+            if order_id[:13] < horizon_prefix:
+                kept.append(order_id)
+                continue
+            if order_id[:8] != prefix:
+                prefix = order_id[:8]
+                bucket = buckets.setdefault(prefix, {})
+            kept.append(bucket.setdefault(order_id, order_id))
+        return kept
 
     def advance(self, horizon_ms: int) -> None:
         """Move the horizon forward to ``horizon_ms`` and forget the buckets wholly before it."""
@@ -99,7 +108,5 @@ class OrderIdWindow:
     def restore(cls, horizon_ms: int, order_ids: Iterable[str]) -> OrderIdWindow:
         """The window that ``ids()`` and ``horizon_ms`` were taken from (same decisions)."""
         window = cls(horizon_ms)
-        keep = window.keep
-        for order_id in order_ids:
-            keep(order_id)
+        window.keep(order_ids)
         return window

@@ -96,9 +96,10 @@ class Restorer:
         engine.deposits_cents = header["depositsCents"]
         engine.quotes = {row[0]: Quote(row[1], row[2], row[3]) for row in header["quotes"]}
         engine.order_ids = OrderIdWindow(header.get("orderIdHorizonMs", 0))
-        self._position_id: Callable[[str], str] = (
-            engine.order_ids.keep if header["version"] > 1 else _outside_the_window
+        self._position_ids: Callable[[Iterable[str]], list[str]] = (
+            engine.order_ids.keep if header["version"] > 1 else list
         )
+        """A version 1 snapshot's ids are not time-ordered: they belong to no window."""
         self._owners: dict[str, tuple[str, Account]] = {}
         """User id -> (the account's own id string, the account)."""
         self._books: dict[str, dict[str, _BookKeys]] = {
@@ -117,20 +118,20 @@ class Restorer:
     def add_order_ids(self, order_ids: Iterable[str]) -> None:
         """Ids of the window (those before the horizon are left out, as ever); the ids of
         open positions may be among them or not."""
-        keep = self.engine.order_ids.keep
-        for order_id in order_ids:
-            keep(order_id)
+        self.engine.order_ids.keep(order_ids)
 
     def add_positions(self, rows: Iterable[Sequence[Any]]) -> None:
         """Positions as rows of their fields (the side as its string), in open order."""
         open_by_seq, owners, books = self.engine.open_by_seq, self._owners, self._books
-        keep, new_tuple = self._position_id, tuple.__new__
-        for row in rows:
-            (seq, order_id, user_id, asset, side_text, qty, leverage, open_price, margin,
+        new_tuple = tuple.__new__
+        if not isinstance(rows, Sequence):
+            rows = list(rows)
+        order_ids = self._position_ids([row[1] for row in rows])
+        for row, order_id in zip(rows, order_ids, strict=True):
+            (seq, _, user_id, asset, side_text, qty, leverage, open_price, margin,
              take_profit, stop_loss, liquidation, slippage, opened_us) = row  # fmt: skip
             user_id, account = owners[user_id]
             asset, side, profit_keys, stop_keys = books[asset][side_text]
-            order_id = keep(order_id)
             position: Position = new_tuple(
                 Position,
                 (seq, order_id, user_id, asset, side, qty, leverage, open_price, margin,
@@ -162,11 +163,6 @@ class _BookKeys(NamedTuple):
     side: Side
     profit_keys: list[int]
     stop_keys: list[int]
-
-
-def _outside_the_window(order_id: str) -> str:
-    """A version 1 snapshot's positions: their ids are not time-ordered, so of no window."""
-    return order_id
 
 
 def _instrument_rows(instruments: Mapping[str, Instrument]) -> list[list[Any]]:
