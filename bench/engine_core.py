@@ -32,9 +32,16 @@ What is measured, in one run, on one ``Engine``:
    ``entry_commands_per_s``: the same through ``protocol.apply.apply_entry`` with JSON-like
    payload dicts of decimal strings, which is what the bus feeds. Every create must open
    and every close must close; the ledger must still balance.
-6. ``snapshot_s``: ``take_snapshot(engine)`` + ``orjson.dumps``; ``restore_s``:
-   ``orjson.loads`` + ``restore_snapshot``. The restored engine is then checked to produce
-   a byte-identical snapshot, the same ledger totals and live book sizes, and a quiet tick.
+6. ``max_stall_ms``: the longest single close over ``--stall-closes`` user closes that
+   all hit one side of one asset while as many positions of it open, so that its books
+   compact (``bench/core/stalls.py``); ``compactions`` says how many started, and the
+   median and p99 close and the longest create are printed too.
+7. ``snapshot_s``: ``take_snapshot(engine)`` + ``orjson.dumps``. ``restore_s``: a fresh
+   process restores that snapshot from a file of chunked lines through ``Restorer``, the
+   way the engine service restores from its database (``bench/core/restore.py``);
+   ``rss_mb_restored`` is that process's RSS growth, to compare with ``rss_mb_built``, the
+   growth while this process opened the same positions by commands. The restored engine's
+   snapshot must equal this one's (its digest).
 
 The garbage collector is disabled during the build and the timed sections (positions,
 commands and events form no reference cycles, so nothing leaks); the cost of one full
@@ -57,9 +64,11 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from pathlib import Path
 from time import perf_counter, perf_counter_ns, process_time_ns
 from typing import Any, NamedTuple
 
@@ -67,6 +76,9 @@ import orjson
 import psutil
 
 from _common import load_average, say
+from core.restore import Restored, digest, restore_in_fresh_process, write_snapshot
+from core.stalls import ASSET as STALL_ASSET
+from core.stalls import measure_stalls
 from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.events import PositionOpened, UserRegistered
 from tradepro.domain.fixed import POW10, USD_DECIMALS, format_scaled
@@ -74,9 +86,8 @@ from tradepro.domain.instruments import Instrument
 from tradepro.domain.order_ids import RANDOM_BITS, new_order_id
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
-from tradepro.engine.books import TriggerHeap
 from tradepro.engine.core import Engine, EngineConfig
-from tradepro.engine.snapshot import restore_snapshot, take_snapshot
+from tradepro.engine.snapshot import take_snapshot
 from tradepro.protocol.apply import apply_entry
 
 START_US = 1_767_225_600_000_000
@@ -101,6 +112,7 @@ SPREAD: dict[str, int] = {"BTC_USDC": 5, "ETH_USDC": 3, "SOL_USDC": 1}
 """Bid/ask spread in ticks."""
 
 TARGETS: dict[str, tuple[str, float]] = {
+    "max_stall_ms": ("<=", 5),
     "tick_us": ("<=", 20),
     "speedup": (">=", 1000),
     "commands_per_s": (">=", 100_000),
@@ -149,12 +161,22 @@ class OrderMaker:
     def order_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def create(self, ts_us: int, user_id: str, quotes: dict[str, tuple[int, int]]) -> CreateOrder:
+    def create(
+        self,
+        ts_us: int,
+        user_id: str,
+        quotes: dict[str, tuple[int, int]],
+        asset: str | None = None,
+        side: Side | None = None,
+    ) -> CreateOrder:
+        """A random order; ``asset`` and ``side`` fix those two instead."""
         rng = self.rng
-        asset = rng.choice(self.assets)
+        picked_asset = rng.choice(self.assets)
+        picked_side = Side.BUY if rng.random() < 0.55 else Side.SELL
+        asset = asset or picked_asset
+        side = side or picked_side
         instrument = self.instruments[asset]
         bid, ask = quotes[asset]
-        side = Side.BUY if rng.random() < 0.55 else Side.SELL
         open_price = ask if side is Side.BUY else bid
         if rng.random() < 0.5:
             leverage = rng.choice(COMMON_LEVERAGES)
@@ -483,63 +505,37 @@ def measure_commands(bench: Bench, count: int, rounds: int, *, entries: bool) ->
     )
 
 
-# -- snapshots -----------------------------------------------------------------------------
+# -- snapshots ---------------------------------------------------------------------------
 
 
-def book_sizes(engine: Engine) -> list[int]:
-    heaps: list[TriggerHeap] = []
-    for books in engine.books.values():
-        heaps += [books.buy_profit, books.buy_stop, books.sell_profit, books.sell_stop]
-    return [heap.live for heap in heaps]
-
-
-class SnapshotCosts(NamedTuple):
-    snapshot: Timing
-    restore: Timing
-    size: int
-
-
-def measure_snapshot(bench: Bench) -> SnapshotCosts:
-    """Time snapshot and restore, then check the restored engine against the original."""
-    engine = bench.engine
+def measure_snapshot(bench: Bench) -> tuple[Timing, int]:
+    """``take_snapshot`` + ``orjson.dumps``: its time and size."""
     gc.collect()
     cpu_start, start = process_time_ns(), perf_counter_ns()
-    blob = orjson.dumps(take_snapshot(engine))
+    blob = orjson.dumps(take_snapshot(bench.engine))
     snapshot = Timing(perf_counter_ns() - start, process_time_ns() - cpu_start)
     say(
         f"  snapshot: {snapshot.wall_ns / 1e9:.2f} s (CPU {snapshot.cpu_ns / 1e9:.2f} s), "
         f"{len(blob) / 1e6:,.1f} MB"
     )
-    gc.collect()
-    cpu_start, start = process_time_ns(), perf_counter_ns()
-    restored = restore_snapshot(orjson.loads(blob), bench.config)
-    restore = Timing(perf_counter_ns() - start, process_time_ns() - cpu_start)
-    say(f"  restore:  {restore.wall_ns / 1e9:.2f} s (CPU {restore.cpu_ns / 1e9:.2f} s)")
+    return snapshot, len(blob)
 
-    if orjson.dumps(take_snapshot(restored)) != blob:
+
+def measure_restore(bench: Bench) -> Restored:
+    """Restore in a fresh process, in chunks; check its engine against this one."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "snapshot.jsonl"
+        size = write_snapshot(bench.engine, path)
+        restored, restored_digest = restore_in_fresh_process(path, bench.config)
+    if restored_digest != digest(bench.engine):
         raise AssertionError("the restored engine's snapshot differs from the original")
-    if (restored.ledger_total(), restored.deposits_cents) != (
-        engine.ledger_total(),
-        engine.deposits_cents,
-    ):
-        raise AssertionError("the restored ledger differs")
-    if book_sizes(restored) != book_sizes(engine):
-        raise AssertionError("the restored trigger books differ")
-    for user_id in bench.user_ids[:100]:
-        mine, theirs = engine.accounts[user_id], restored.accounts[user_id]
-        if (mine.balance, mine.locked, mine.positions) != (
-            theirs.balance,
-            theirs.locked,
-            theirs.positions,
-        ):
-            raise AssertionError(f"account {user_id} differs after restore")
-    asset = next(iter(bench.instruments))
-    update = bench.market.update(bench.request_id("tick"), bench.clock(), asset)
-    if restored.apply(update) or engine.apply(update):
-        raise AssertionError("an in-band tick closed positions after restore")
-    say("  restored engine verified: identical snapshot bytes, ledger, books, accounts")
-    del restored
-    return SnapshotCosts(snapshot, restore, len(blob))
+    say(
+        f"  restore in a fresh process from {size / 1e6:,.1f} MB of chunked lines: "
+        f"{restored.wall_s:.2f} s (CPU {restored.cpu_s:.2f} s), RSS "
+        f"{restored.rss_before / 2**20:,.0f} -> {restored.rss_after / 2**20:,.0f} MiB; "
+        "snapshot identical"
+    )
+    return restored
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -556,9 +552,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--commands", type=int, default=200_000, help="create+close commands")
     parser.add_argument("--rounds", type=int, default=4, help="batches the commands come in")
+    parser.add_argument(
+        "--stall-closes", type=int, default=1_000_000, help="closes timed for max_stall_ms"
+    )
     args = parser.parse_args(argv)
-    if min(args.positions, args.users, args.ticks, args.rounds) < 1 or args.commands < 2:
-        parser.error("--positions, --users, --ticks, --rounds must be >= 1, --commands >= 2")
+    if min(args.positions, args.users, args.ticks, args.rounds, args.stall_closes) < 1:
+        parser.error("--positions, --users, --ticks, --rounds, --stall-closes must be >= 1")
+    if args.commands < 2:
+        parser.error("--commands must be >= 2")
     args.users = min(args.users, args.positions)
     if args.naive_reps <= 0:
         args.naive_reps = max(5, min(101, 20_000_000 // args.positions))
@@ -633,10 +634,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"create {entry.create_us:.2f} us, close {entry.close_us:.2f} us)"
         )
 
+        say(f"{args.stall_closes:,} closes of {STALL_ASSET} buys, each timed alone ...")
+        stalls = measure_stalls(bench, args.stall_closes)
+        say(
+            f"longest close {stalls.max_close_ms:.3f} ms, by CPU time "
+            f"{stalls.max_close_cpu_ms:.3f} ms (median {stalls.median_close_us:.2f} us, "
+            f"p99 {stalls.p99_close_us:.2f} us), longest create {stalls.max_create_ms:.3f} ms; "
+            f"compactions started: {stalls.compactions}; the stop book held up to "
+            f"{stalls.largest_book:,} keys"
+        )
+
         say("snapshot and restore ...")
-        costs = measure_snapshot(bench)
+        snapshot, snapshot_size = measure_snapshot(bench)
     finally:
         gc.enable()
+    restored = measure_restore(bench)
 
     result: dict[str, Any] = {
         "positions": args.positions,
@@ -645,8 +657,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "speedup": round(speedup, 1),
         "commands_per_s": round(typed.per_s),
         "rss_bytes_per_position": round(rss_per_position, 1),
-        "snapshot_s": round(costs.snapshot.wall_ns / 1e9, 3),
-        "restore_s": round(costs.restore.wall_ns / 1e9, 3),
+        "max_stall_ms": round(stalls.max_close_ms, 3),
+        "snapshot_s": round(snapshot.wall_ns / 1e9, 3),
+        "restore_s": round(restored.wall_s, 3),
+        "rss_mb_built": round((rss_after - rss_before) / 2**20, 1),
+        "rss_mb_restored": round((restored.rss_after - restored.rss_before) / 2**20, 1),
         "entry_commands_per_s": round(entry.per_s),
         "users": args.users,
         "seed": args.seed,
@@ -660,9 +675,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "entry_commands_per_cpu_s": round(entry.per_cpu_s),
         "entry_create_us": round(entry.create_us, 3),
         "entry_close_us": round(entry.close_us, 3),
-        "snapshot_cpu_s": round(costs.snapshot.cpu_ns / 1e9, 3),
-        "restore_cpu_s": round(costs.restore.cpu_ns / 1e9, 3),
-        "snapshot_mb": round(costs.size / 1e6, 1),
+        "max_stall_cpu_ms": round(stalls.max_close_cpu_ms, 3),
+        "stall_closes": stalls.closes,
+        "close_p99_us": round(stalls.p99_close_us, 3),
+        "max_create_ms": round(stalls.max_create_ms, 3),
+        "compactions": stalls.compactions,
+        "snapshot_cpu_s": round(snapshot.cpu_ns / 1e9, 3),
+        "restore_cpu_s": round(restored.cpu_s, 3),
+        "snapshot_mb": round(snapshot_size / 1e6, 1),
         "build_s": round(build_s, 1),
         "full_gc_ms": round(full_gc_ms, 1),
         "gc_disabled_in_timed_sections": True,

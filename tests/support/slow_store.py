@@ -8,6 +8,7 @@ from typing import Any
 
 from tradepro.db.bulk import Pacer
 from tradepro.domain.events import ClosedTrade
+from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 
 
@@ -17,7 +18,7 @@ class SlowFirstSaveStore:
     def __init__(self) -> None:
         self.pacers: list[Pacer | None] = []
 
-    async def load(self) -> tuple[dict[str, Any], str] | None:
+    async def restore(self, config: EngineConfig) -> tuple[Engine, str] | None:
         return None
 
     async def save(

@@ -2,7 +2,8 @@
 
 ``save`` applies the engine's drained ``ChangeSet``s and the snapshot header in one
 transaction, so the database always holds one consistent snapshot and the id of the last
-stream entry it includes; recovery is ``load`` then a replay of the stream from that id.
+stream entry it includes; recovery is ``restore`` (the rows streamed in chunks into the
+engine) then a replay of the stream from that id.
 Every write is idempotent by id (a save retried after an unknown outcome, or trades already
 written by ``record_trades``, change nothing), and all of them are bulk statements: the
 work per row is one tuple of parameters, never an ORM object.
@@ -10,11 +11,12 @@ work per row is one tuple of parameters, never an ORM object.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, select
+from sqlalchemy import ColumnElement, Select, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import String
@@ -25,6 +27,9 @@ from tradepro.domain.events import ClosedTrade
 from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.positions import Position
 from tradepro.engine.changes import ChangeSet
+from tradepro.engine.core import Engine, EngineConfig
+from tradepro.engine.order_window import time_prefix
+from tradepro.engine.snapshot import Restorer
 
 USERS: Table = Base.metadata.tables["users"]
 TRADES: Table = Base.metadata.tables["existing_trades"]
@@ -73,6 +78,8 @@ SELECT {", ".join(_TRADE_COLUMNS)} FROM trade ON CONFLICT (id) DO NOTHING
 """``record_trades`` on PostgreSQL: placeholder owners and trades in one statement (the
 foreign key is checked at the statement's end, after the owners' insert)."""
 _UUID_FIELDS = frozenset({"order_id", "user_id"})
+READ_CHUNK_ROWS = 10_000
+"""Rows per chunk when a snapshot is read: a few megabytes in flight, whatever its size."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -138,27 +145,50 @@ class SnapshotStore:
             )
             await self._insert_trades(connection, trades)
 
+    async def restore(self, config: EngineConfig) -> tuple[Engine, str] | None:
+        """The saved engine under ``config`` and its last entry id; None if none is saved.
+
+        Rows are read in chunks of ``READ_CHUNK_ROWS`` and handed to a ``Restorer`` as they
+        come: a restart with millions of open positions never holds them all as rows."""
+        async with self._reading() as connection:
+            state = await self._state(connection)
+            if state is None:
+                return None
+            header, entry_id = state
+            restorer = Restorer(header, config)
+            restorer.add_accounts(await self._accounts(connection))
+            async for chunk in self._chunks(connection, self._positions_query()):
+                restorer.add_positions(chunk)
+            horizon_ms = header.get("orderIdHorizonMs", 0)
+            async for chunk in self._chunks(connection, self._order_ids_query(horizon_ms)):
+                restorer.add_order_ids(order_id for (order_id,) in chunk)
+        return restorer.finish(), entry_id
+
     async def load(self) -> tuple[dict[str, Any], str] | None:
-        """The saved snapshot in ``take_snapshot`` form and its last entry id; None if none."""
-        async with self.database.connect() as connection:
-            if self._dialect == "postgresql":  # one view of the data across the reads
-                await connection.execution_options(isolation_level="REPEATABLE READ")
-            async with connection.begin():
-                state = (
-                    await connection.execute(
-                        select(ENGINE_STATE.c.header, ENGINE_STATE.c.last_entry_id).where(
-                            ENGINE_STATE.c.shard == self.shard
-                        )
-                    )
-                ).one_or_none()
-                if state is None:
-                    return None
-                header: dict[str, Any] = dict(state.header)
-                accounts = await self._accounts(connection)
-                positions = await self._positions(connection)
-                order_ids = await self._order_ids(connection, header.get("orderIdHorizonMs", 0))
-        loaded = {"accounts": accounts, "positions": positions, "orderIds": order_ids}
-        return header | loaded, state.last_entry_id
+        """The saved snapshot in ``take_snapshot`` form and its last entry id; None if none.
+
+        Everything at once, for tests and tools; the engine service uses ``restore``."""
+        async with self._reading() as connection:
+            state = await self._state(connection)
+            if state is None:
+                return None
+            header, entry_id = state
+            accounts = await self._accounts(connection)
+            positions = [
+                list(row)
+                async for chunk in self._chunks(connection, self._positions_query())
+                for row in chunk
+            ]
+            horizon_ms = header.get("orderIdHorizonMs", 0)
+            closed_ids = [
+                order_id
+                async for chunk in self._chunks(connection, self._order_ids_query(horizon_ms))
+                for (order_id,) in chunk
+            ]
+        horizon = time_prefix(horizon_ms)
+        open_ids = [row[1] for row in positions if row[1][:13] >= horizon]
+        loaded = {"accounts": accounts, "positions": positions, "orderIds": open_ids + closed_ids}
+        return header | loaded, entry_id
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -189,13 +219,14 @@ class SnapshotStore:
         closed_ids = (trade.position.order_id for trade in closed)
         await bulk.delete(connection, POSITIONS, "order_id", closed_ids, pacer=pacer)
         await self._insert_trades(connection, closed, pacer)
-        # Every position opened in the window is in ``opened`` or in ``closed``.
-        opened_ids = [p.order_id for p in opened] + [t.position.order_id for t in closed]
+        # The window's ids: an open position's is in its row, a closed one's goes here in
+        # the transaction that deletes the row (migration 0007).
+        closed_ids = (trade.position.order_id for trade in closed)
         await bulk.insert(
             connection,
             ORDER_IDS,
             ("order_id", "shard", "made_ms"),
-            ((order_id, shard, order_id_time_ms(order_id)) for order_id in opened_ids),
+            ((order_id, shard, order_id_time_ms(order_id)) for order_id in closed_ids),
             "ON CONFLICT (order_id) DO NOTHING",
             pacer=pacer,
         )
@@ -229,6 +260,26 @@ class SnapshotStore:
 
     # -- reads ----------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside a transaction that sees one state of the data throughout."""
+        async with self.database.connect() as connection:
+            if self._dialect == "postgresql":
+                await connection.execution_options(isolation_level="REPEATABLE READ")
+            async with connection.begin():
+                yield connection
+
+    async def _state(self, connection: AsyncConnection) -> tuple[dict[str, Any], str] | None:
+        """The snapshot header and its last entry id."""
+        state = (
+            await connection.execute(
+                select(ENGINE_STATE.c.header, ENGINE_STATE.c.last_entry_id).where(
+                    ENGINE_STATE.c.shard == self.shard
+                )
+            )
+        ).one_or_none()
+        return None if state is None else (dict(state.header), state.last_entry_id)
+
     async def _accounts(self, connection: AsyncConnection) -> list[list[Any]]:
         query = (
             select(self._uuid_text(USERS.c.id), USERS.c.balance)
@@ -237,31 +288,39 @@ class SnapshotStore:
         )
         return [[user_id, balance] for user_id, balance in (await connection.execute(query)).all()]
 
-    async def _order_ids(self, connection: AsyncConnection, horizon_ms: int) -> list[str]:
-        """The engine's window: ids opened at or after the horizon, in time order."""
-        query = (
+    def _order_ids_query(self, horizon_ms: int) -> Select[Any]:
+        """The ids of closed positions in the engine's window, in time order."""
+        return (
             select(self._uuid_text(ORDER_IDS.c.order_id))
             .where(ORDER_IDS.c.shard == self.shard, ORDER_IDS.c.made_ms >= horizon_ms)
             .order_by(ORDER_IDS.c.made_ms, ORDER_IDS.c.order_id)
         )
-        return list((await connection.scalars(query)).all())
 
-    async def _positions(self, connection: AsyncConnection) -> list[list[Any]]:
+    def _positions_query(self) -> Select[Any]:
+        """Open positions as ``Position`` fields (the side as its string), in open order."""
         columns = [
             self._uuid_text(POSITIONS.c[name]) if name in _UUID_FIELDS else POSITIONS.c[name]
             for name in POSITION_FIELDS
         ]
-        query = select(*columns).where(POSITIONS.c.shard == self.shard).order_by(POSITIONS.c.seq)
-        # Straight through the driver: a million rows cost a third less without the
-        # Row objects SQLAlchemy would build first (the query is compiled by SQLAlchemy).
-        # Same connection, so same transaction: the reads before this one have begun it.
+        return select(*columns).where(POSITIONS.c.shard == self.shard).order_by(POSITIONS.c.seq)
+
+    async def _chunks(
+        self, connection: AsyncConnection, query: Select[Any]
+    ) -> AsyncIterator[Sequence[Sequence[Any]]]:
+        """The rows of ``query`` in chunks, straight from the driver: without the Row objects
+        SQLAlchemy would build first (a third less per row), and with a server-side cursor,
+        so that a million rows are never all in memory. Same connection, so same
+        transaction (the reads before this one have begun it)."""
         sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
         driver: Any = (await connection.get_raw_connection()).driver_connection
         if self._dialect == "postgresql":
-            records = await driver.fetch(sql)  # asyncpg
-        else:
-            records = await driver.execute_fetchall(sql)  # aiosqlite
-        return [list(record) for record in records]
+            cursor = await driver.cursor(sql)  # asyncpg
+            while records := await cursor.fetch(READ_CHUNK_ROWS):
+                yield records
+            return
+        async with driver.execute(sql) as cursor:  # aiosqlite
+            while rows := await cursor.fetchmany(READ_CHUNK_ROWS):
+                yield rows
 
     def _uuid_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
         """The canonical string form computed by the database: much cheaper than building

@@ -42,8 +42,9 @@ class OrderIdWindow:
         self.horizon_prefix = time_prefix(horizon_ms)
         """``time_prefix(horizon_ms)``: an id whose first 13 characters sort before it is
         older than the horizon."""
-        self.buckets: dict[str, dict[str, None]] = {}
-        """Bucket (an id's first 8 characters) -> its ids, in opening order."""
+        self.buckets: dict[str, dict[str, str]] = {}
+        """Bucket (an id's first 8 characters) -> its ids, in opening order, each mapped to
+        itself (so a restore can share one string between an id and its open position)."""
 
     def __contains__(self, order_id: object) -> bool:
         if not isinstance(order_id, str):
@@ -59,7 +60,27 @@ class OrderIdWindow:
         bucket = self.buckets.get(order_id[:8])
         if bucket is None:
             bucket = self.buckets[order_id[:8]] = {}
-        bucket[order_id] = None
+        bucket[order_id] = order_id
+
+    def keep(self, order_ids: Iterable[str]) -> list[str]:
+        """Remember each of ``order_ids`` that is at or after the horizon (as ``restore``
+        does), and return the strings the window holds for them: a restore passes the ids
+        of open positions, which then share one string each with the window, not two.
+
+        One call per chunk of ids, not per id: a restore keeps millions, nearly in time
+        order, so consecutive ids share a bucket and the loop reuses it."""
+        horizon_prefix, buckets = self.horizon_prefix, self.buckets
+        kept: list[str] = []
+        prefix, bucket = "", {}
+        for order_id in order_ids:
+            if order_id[:13] < horizon_prefix:
+                kept.append(order_id)
+                continue
+            if order_id[:8] != prefix:
+                prefix = order_id[:8]
+                bucket = buckets.setdefault(prefix, {})
+            kept.append(bucket.setdefault(order_id, order_id))
+        return kept
 
     def advance(self, horizon_ms: int) -> None:
         """Move the horizon forward to ``horizon_ms`` and forget the buckets wholly before it."""
@@ -87,8 +108,5 @@ class OrderIdWindow:
     def restore(cls, horizon_ms: int, order_ids: Iterable[str]) -> OrderIdWindow:
         """The window that ``ids()`` and ``horizon_ms`` were taken from (same decisions)."""
         window = cls(horizon_ms)
-        horizon_prefix = window.horizon_prefix
-        for order_id in order_ids:
-            if order_id[:13] >= horizon_prefix:
-                window.add(order_id)
+        window.keep(order_ids)
         return window

@@ -1,16 +1,17 @@
 """Whole-engine snapshots as plain JSON-ready data, and restore from them.
 
 The snapshot holds only state that matters to future outputs: accounts, open positions,
-last quotes, counters. Trigger books are rebuilt from the positions (``heapify`` is O(n)),
-locked margin is recomputed from them, and the instrument table is checked to be the one
-the positions were scaled with.
+last quotes, counters, the order id window. Trigger books are rebuilt from the positions
+(``heapify`` is O(n)), locked margin is recomputed from them, and the instrument table is
+checked to be the one the positions were scaled with. ``Restorer`` takes the same snapshot
+in parts, so a store can stream it in chunks.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import Side
@@ -23,7 +24,6 @@ SNAPSHOT_VERSION = 2
 """Version 2 added the order id window; a version 1 snapshot (from before time-ordered
 order ids) restores with an empty window, since none of its ids is of that form."""
 _READABLE_VERSIONS = (1, SNAPSHOT_VERSION)
-_SIDES = {side.value: side for side in Side}
 
 
 class SnapshotError(ValueError):
@@ -56,59 +56,113 @@ def snapshot_header(engine: Engine) -> dict[str, Any]:
 
 def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None) -> Engine:
     """Rebuild an engine from ``take_snapshot`` output under ``config``."""
-    engine = Engine(config)
-    if data.get("version") not in _READABLE_VERSIONS:
-        raise SnapshotError(f"unsupported snapshot version {data.get('version')!r}")
-    expected = _instrument_rows(engine.config.instruments)
-    if [list(row) for row in data["instruments"]] != [list(row) for row in expected]:
-        raise SnapshotError("the snapshot was taken with a different instrument table")
-    if data["maintenanceMarginBps"] != engine.config.maintenance_margin_bps:
-        raise SnapshotError("the snapshot was taken with a different maintenance margin")
-    engine.next_seq = data["nextSeq"]
-    engine.house_cents = data["houseCents"]
-    engine.deposits_cents = data["depositsCents"]
-    accounts = engine.accounts
-    for user_id, balance in data["accounts"]:
-        accounts[user_id] = Account(balance)
-    engine.quotes = {row[0]: Quote(row[1], row[2], row[3]) for row in data["quotes"]}
-    engine.order_ids = OrderIdWindow.restore(
-        data.get("orderIdHorizonMs", 0), data.get("orderIds", ())
-    )
+    restorer = Restorer(data, config)
     # Millions of new objects and no cycles among them: a collection pass would only cost.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _restore_positions(engine, data["positions"])
+        restorer.add_accounts(data["accounts"])
+        restorer.add_order_ids(data.get("orderIds", ()))
+        restorer.add_positions(data["positions"])
     finally:
         if collecting:
             gc.enable()
-    return engine
+    return restorer.finish()
 
 
-def _restore_positions(engine: Engine, rows: list[list[Any]]) -> None:
-    """Rebuild positions, locked margin and trigger books: one pass, then O(n) heapify."""
-    accounts = engine.accounts
-    open_by_seq = engine.open_by_seq
-    new_tuple = tuple.__new__
-    sides = _SIDES
-    # (take-profit keys, stop keys) per (asset, side), loaded into the heaps at the end
-    keys = {(asset, side): ([], []) for asset in engine.books for side in Side}  # type: dict[tuple[str, Side], tuple[list[int], list[int]]]
-    for row in rows:
-        side = sides[row[4]]
-        position: Position = new_tuple(Position, (*row[:4], side, *row[5:]))
-        account = accounts[position.user_id]
-        account.positions[position.order_id] = position
-        account.locked += position.margin
-        seq = position.seq
-        open_by_seq[seq] = position
-        profit_keys, stop_keys = keys[position.asset, side]
-        if position.take_profit is not None:
-            profit_keys.append((position.take_profit << SEQ_BITS) | seq)
-        stop_keys.append((stop_level(position) << SEQ_BITS) | seq)
-    for (asset, side), (profit_keys, stop_keys) in keys.items():
-        profit, stop = engine.books[asset].by_side[side]
-        profit.load(profit_keys)
-        stop.load(stop_keys)
+class Restorer:
+    """Rebuilds an engine from a snapshot that arrives in parts: the header, then accounts,
+    order ids and positions in chunks of any size (a store streams millions of rows without
+    ever holding them all), then ``finish``.
+
+    Accounts come before the positions that belong to them. What a position shares with the
+    engine is shared again: its owner's id is the account's string, its asset the
+    instrument's, and its order id the window's, so a restored engine needs no more memory
+    than the one that was saved (three extra strings per position were 20-25 % more).
+    The caller holds the garbage collector off meanwhile (see ``restore_snapshot``).
+    """
+
+    def __init__(self, header: Mapping[str, Any], config: EngineConfig | None = None) -> None:
+        engine = self.engine = Engine(config)
+        if header.get("version") not in _READABLE_VERSIONS:
+            raise SnapshotError(f"unsupported snapshot version {header.get('version')!r}")
+        expected = _instrument_rows(engine.config.instruments)
+        if [list(row) for row in header["instruments"]] != [list(row) for row in expected]:
+            raise SnapshotError("the snapshot was taken with a different instrument table")
+        if header["maintenanceMarginBps"] != engine.config.maintenance_margin_bps:
+            raise SnapshotError("the snapshot was taken with a different maintenance margin")
+        engine.next_seq = header["nextSeq"]
+        engine.house_cents = header["houseCents"]
+        engine.deposits_cents = header["depositsCents"]
+        engine.quotes = {row[0]: Quote(row[1], row[2], row[3]) for row in header["quotes"]}
+        engine.order_ids = OrderIdWindow(header.get("orderIdHorizonMs", 0))
+        self._position_ids: Callable[[Iterable[str]], list[str]] = (
+            engine.order_ids.keep if header["version"] > 1 else list
+        )
+        """A version 1 snapshot's ids are not time-ordered: they belong to no window."""
+        self._owners: dict[str, tuple[str, Account]] = {}
+        """User id -> (the account's own id string, the account)."""
+        self._books: dict[str, dict[str, _BookKeys]] = {
+            asset: {side.value: _BookKeys(asset, side, [], []) for side in Side}
+            for asset in engine.books
+        }
+        """Asset -> side's string -> the keys of that side's books, loaded at the end."""
+
+    def add_accounts(self, rows: Iterable[Sequence[Any]]) -> None:
+        """(user id, free balance) rows."""
+        accounts, owners = self.engine.accounts, self._owners
+        for user_id, balance in rows:
+            account = accounts[user_id] = Account(balance)
+            owners[user_id] = (user_id, account)
+
+    def add_order_ids(self, order_ids: Iterable[str]) -> None:
+        """Ids of the window (those before the horizon are left out, as ever); the ids of
+        open positions may be among them or not."""
+        self.engine.order_ids.keep(order_ids)
+
+    def add_positions(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Positions as rows of their fields (the side as its string), in open order."""
+        open_by_seq, owners, books = self.engine.open_by_seq, self._owners, self._books
+        new_tuple = tuple.__new__
+        if not isinstance(rows, Sequence):
+            rows = list(rows)
+        order_ids = self._position_ids([row[1] for row in rows])
+        for row, order_id in zip(rows, order_ids, strict=True):
+            (seq, _, user_id, asset, side_text, qty, leverage, open_price, margin,
+             take_profit, stop_loss, liquidation, slippage, opened_us) = row  # fmt: skip
+            user_id, account = owners[user_id]
+            asset, side, profit_keys, stop_keys = books[asset][side_text]
+            position: Position = new_tuple(
+                Position,
+                (seq, order_id, user_id, asset, side, qty, leverage, open_price, margin,
+                 take_profit, stop_loss, liquidation, slippage, opened_us),
+            )  # fmt: skip
+            account.positions[order_id] = position
+            account.locked += margin
+            open_by_seq[seq] = position
+            if take_profit is not None:
+                profit_keys.append((take_profit << SEQ_BITS) | seq)
+            stop_keys.append((stop_level(position) << SEQ_BITS) | seq)
+
+    def finish(self) -> Engine:
+        """Load the trigger books (O(n) heapify each) and hand the engine over."""
+        books = self.engine.books
+        for by_side in self._books.values():
+            for asset, side, profit_keys, stop_keys in by_side.values():
+                profit, stop = books[asset].by_side[side]
+                profit.load(profit_keys)
+                stop.load(stop_keys)
+        self._books = {}
+        return self.engine
+
+
+class _BookKeys(NamedTuple):
+    """One asset and side: the strings positions share, and their books' keys."""
+
+    asset: str
+    side: Side
+    profit_keys: list[int]
+    stop_keys: list[int]
 
 
 def _instrument_rows(instruments: Mapping[str, Instrument]) -> list[list[Any]]:

@@ -12,12 +12,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from tradepro.db import snapshot_store
 from tradepro.db.bulk import CHUNK_ROWS, COPY_MIN_ROWS
+from tradepro.db.migrate import alembic_config, upgrade
 from tradepro.db.models import ExistingTrade, OpenPosition, User
+from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import ORDER_IDS, SnapshotStore
 from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.events import (
@@ -27,7 +32,7 @@ from tradepro.domain.events import (
     PositionClosed,
     PositionOpened,
 )
-from tradepro.domain.order_ids import new_order_id
+from tradepro.domain.order_ids import new_order_id, order_id_time_ms
 from tradepro.domain.orders import CloseReason, RejectReason, Side
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
@@ -388,7 +393,7 @@ async def test_the_order_id_window_is_saved_and_expires(db_engine: AsyncEngine) 
     await store.save(header, [changes], entry_id)
     async with db_engine.connect() as connection:
         kept = (await connection.execute(select(ORDER_IDS.c.order_id))).scalars().all()
-    assert [str(order_id) for order_id in kept] == [fresh_id]
+    assert kept == []  # fresh_id is open: its row in open_positions holds it
     loaded = await store.load()
     assert loaded is not None
     assert loaded[0]["orderIds"] == [fresh_id]
@@ -397,3 +402,83 @@ async def test_the_order_id_window_is_saved_and_expires(db_engine: AsyncEngine) 
     [refused] = restored.apply(again)
     assert isinstance(refused, CommandRejected)
     assert refused.reason is RejectReason.INVALID_ORDER  # forgotten, yet refused
+
+
+async def test_restore_streams_the_live_engine_in_chunks(
+    db_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``restore`` (what the engine service runs) reads the rows in chunks straight into
+    the engine: the same engine as the live one, going on the same way, with each open
+    position sharing its owner's, asset's and order id's strings with the engine."""
+    monkeypatch.setattr(snapshot_store, "READ_CHUNK_ROWS", 7)
+    store = SnapshotStore(db_engine)
+    trading = await run_windows(store)
+    users = [trading.register() for _ in range(5)]
+    opened = [trading.open(users[n % 5], BTC, Side.BUY, 10, 1 + n % 7) for n in range(40)]
+    for n, order_id in enumerate(opened[::3]):
+        trading.close(users[3 * n % 5], order_id)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+
+    restored = await store.restore(EngineConfig())
+    assert restored is not None
+    engine, restored_entry_id = restored
+    assert restored_entry_id == entry_id
+    assert comparable(take_snapshot(engine)) == comparable(take_snapshot(trading.engine))
+    owners = {user_id: user_id for user_id in engine.accounts}
+    for position in engine.open_by_seq.values():
+        assert position.user_id is owners[position.user_id]
+        assert position.asset is next(asset for asset in engine.books if asset == position.asset)
+        window = engine.order_ids.buckets[position.order_id[:8]]
+        assert window[position.order_id] is position.order_id
+    tick = UpdatePrice(new_id(), trading.tick(), BTC, 900_000, 900_010)
+    events = trading.engine.apply(tick)
+    assert events  # the margin calls of the 40 positions left open
+    assert engine.apply(tick) == events
+
+
+async def test_migration_0007_moves_open_ids_out_of_the_order_id_table(database_url: str) -> None:
+    """A database saved by an engine before 0007 (every opened id in ``engine_order_ids``)
+    upgrades to the ids of closed positions only and restores the same window; the
+    downgrade writes the open positions' ids back, with their times."""
+    await upgrade(database_url, "0006")
+    database = open_database(database_url)
+    try:
+        store = SnapshotStore(database)
+        trading = await run_windows(store)
+        open_ids = [p.order_id for p in trading.engine.open_by_seq.values()]
+        async with database.begin() as connection:  # what the engines before 0007 wrote too
+            await connection.execute(
+                ORDER_IDS.insert(),
+                [
+                    {"order_id": order_id, "shard": 0, "made_ms": order_id_time_ms(order_id)}
+                    for order_id in open_ids
+                ],
+            )
+        await upgrade(database_url)
+        assert not set(open_ids) & set(await saved_order_ids(database))
+        restored = await store.restore(EngineConfig())
+        assert restored is not None
+        assert sorted(restored[0].order_ids.ids()) == sorted(trading.engine.order_ids.ids())
+
+        async with database.begin() as connection:
+            await connection.run_sync(downgrade_to, "0006")
+        assert set(open_ids) <= set(await saved_order_ids(database))
+        async with database.connect() as connection:
+            made = dict(
+                (await connection.execute(select(ORDER_IDS.c.order_id, ORDER_IDS.c.made_ms))).all()
+            )
+        assert all(made[order_id] == order_id_time_ms(order_id) for order_id in open_ids)
+    finally:
+        await database.dispose()
+
+
+async def saved_order_ids(database: AsyncEngine) -> list[str]:
+    async with database.connect() as connection:
+        return list((await connection.scalars(select(ORDER_IDS.c.order_id))).all())
+
+
+def downgrade_to(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)

@@ -22,9 +22,10 @@ commands can be replayed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from random import Random
 from typing import Any, cast
@@ -326,8 +327,15 @@ _BREAKERS: dict[int, dict[str, Any]] = {
 }
 
 
-SLACK = {"default": books.COMPACT_MIN_SLACK, "eager": 0, "always": -(10**9)}
-"""COMPACT_MIN_SLACK per ``Scenario.compact``: dead keys tolerated before a book rebuilds."""
+SLACK = {
+    "default": (books.COMPACT_MIN_SLACK, books.COMPACT_SLICE),
+    "eager": (0, 1),
+    "eager-sliced": (0, 3),
+    "always": (-(10**9), 2),
+}
+"""(COMPACT_MIN_SLACK, COMPACT_SLICE) per ``Scenario.compact``: dead keys tolerated before a
+book compacts, and keys moved per removal (small slices keep a compaction going across
+many commands, ticks included)."""
 
 
 @st.composite
@@ -352,8 +360,14 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(commands, drains, split, draw(st.sampled_from(sorted(SLACK))))
 
 
-def compaction(scenario: Scenario) -> Any:
-    return mock.patch.object(books, "COMPACT_MIN_SLACK", SLACK[scenario.compact])
+@contextlib.contextmanager
+def compaction(scenario: Scenario) -> Iterator[None]:
+    slack, slice_size = SLACK[scenario.compact]
+    with (
+        mock.patch.object(books, "COMPACT_MIN_SLACK", slack),
+        mock.patch.object(books, "COMPACT_SLICE", slice_size),
+    ):
+        yield
 
 
 # -- checking one step against the reference ----------------------------------------------

@@ -29,7 +29,7 @@ from tradepro.domain.events import ClosedTrade, CommandRejected, Event, Position
 from tradepro.domain.orders import RejectReason
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
-from tradepro.engine.snapshot import restore_snapshot, snapshot_header
+from tradepro.engine.snapshot import snapshot_header
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
 from tradepro.runtime.heap import no_automatic_full_collections
@@ -48,7 +48,7 @@ save was still running when the next was due) the next one is not paced at all."
 class StateStore(Protocol):
     """Where the worker keeps the engine's state (``tradepro.db.snapshot_store``)."""
 
-    async def load(self) -> tuple[dict[str, Any], str] | None: ...
+    async def restore(self, config: EngineConfig) -> tuple[Engine, str] | None: ...
 
     async def save(
         self,
@@ -123,10 +123,11 @@ class EngineWorker:
 
     async def _restore(self) -> None:
         # Any database failure: wait and retry.
-        loaded = await retry(self.store.load, "loading the snapshot from the database", log)
-        if loaded is not None:
-            snapshot, entry_id = loaded
-            self.engine = restore_snapshot(snapshot, self.config)
+        restored = await retry(
+            lambda: self.store.restore(self.config), "loading the snapshot from the database", log
+        )
+        if restored is not None:
+            self.engine, entry_id = restored
             self.last_entry_id = self.snapshot_entry_id = self._requested_entry_id = entry_id
 
     async def run(self, stop: asyncio.Event) -> None:
