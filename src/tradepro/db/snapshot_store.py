@@ -220,7 +220,7 @@ class SnapshotStore:
         await bulk.delete(connection, POSITIONS, "order_id", closed_ids, pacer=pacer)
         await self._insert_trades(connection, closed, pacer)
         # The window's ids: an open position's is in its row, a closed one's goes here in
-        # the transaction that deletes the row (migration 0007).
+        # the transaction that deletes the row (migration 0008).
         closed_ids = (trade.position.order_id for trade in closed)
         await bulk.insert(
             connection,

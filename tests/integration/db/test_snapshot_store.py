@@ -437,17 +437,17 @@ async def test_restore_streams_the_live_engine_in_chunks(
     assert engine.apply(tick) == events
 
 
-async def test_migration_0007_moves_open_ids_out_of_the_order_id_table(database_url: str) -> None:
-    """A database saved by an engine before 0007 (every opened id in ``engine_order_ids``)
+async def test_migration_0008_moves_open_ids_out_of_the_order_id_table(database_url: str) -> None:
+    """A database saved by an engine before 0008 (every opened id in ``engine_order_ids``)
     upgrades to the ids of closed positions only and restores the same window; the
     downgrade writes the open positions' ids back, with their times."""
-    await upgrade(database_url, "0006")
+    await upgrade(database_url, "0007")
     database = open_database(database_url)
     try:
         store = SnapshotStore(database)
         trading = await run_windows(store)
         open_ids = [p.order_id for p in trading.engine.open_by_seq.values()]
-        async with database.begin() as connection:  # what the engines before 0007 wrote too
+        async with database.begin() as connection:  # what the engines before 0008 wrote too
             await connection.execute(
                 ORDER_IDS.insert(),
                 [
@@ -462,7 +462,7 @@ async def test_migration_0007_moves_open_ids_out_of_the_order_id_table(database_
         assert sorted(restored[0].order_ids.ids()) == sorted(trading.engine.order_ids.ids())
 
         async with database.begin() as connection:
-            await connection.run_sync(downgrade_to, "0006")
+            await connection.run_sync(downgrade_to, "0007")
         assert set(open_ids) <= set(await saved_order_ids(database))
         async with database.connect() as connection:
             made = dict(
