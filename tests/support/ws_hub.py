@@ -87,3 +87,13 @@ class Harness:
         for writer in self.writers:
             writer.cancel()
         await asyncio.gather(*self.writers, return_exceptions=True)
+
+
+def price(n: int, asset: str = "BTC_USDC") -> bytes:
+    """A price message numbered ``n``, as the hub would be handed one."""
+    return orjson.dumps({"type": "price", "asset": asset, "n": n})
+
+
+def order(n: int) -> bytes:
+    """An order event numbered ``n``."""
+    return orjson.dumps({"type": "order", "n": n})

@@ -13,11 +13,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.support.stack import eventually
-from tests.support.ws_hub import Harness
+from tests.support.ws_hub import Harness, order, price
 from tradepro.services.ws.clients import WRITE_LIMIT_BYTES
 
 RATE_PER_S = 20.0
@@ -28,14 +27,6 @@ async def harness() -> AsyncIterator[Harness]:
     running = Harness(queue_limit=4, price_rate_per_s=RATE_PER_S)
     yield running
     await running.stop()
-
-
-def price(n: int, asset: str = "BTC_USDC") -> bytes:
-    return orjson.dumps({"type": "price", "asset": asset, "n": n})
-
-
-def order(n: int) -> bytes:
-    return orjson.dumps({"type": "order", "n": n})
 
 
 async def test_a_quote_after_a_quiet_spell_goes_out_at_once(harness: Harness) -> None:

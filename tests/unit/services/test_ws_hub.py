@@ -15,7 +15,7 @@ import pytest
 from websockets.protocol import State
 
 from tests.support.stack import eventually
-from tests.support.ws_hub import Harness
+from tests.support.ws_hub import Harness, order, price
 from tradepro.services.ws.clients import WRITE_LIMIT_BYTES, outgoing
 from tradepro.services.ws.hub import QUEUE_FULL
 
@@ -25,14 +25,6 @@ async def harness() -> Any:
     running = Harness()
     yield running
     await running.stop()
-
-
-def price(n: int, asset: str = "BTC_USDC") -> bytes:
-    return orjson.dumps({"type": "price", "asset": asset, "n": n})
-
-
-def order(n: int) -> bytes:
-    return orjson.dumps({"type": "order", "n": n})
 
 
 async def test_prices_go_to_the_subscribers_of_that_asset_only(harness: Harness) -> None:
