@@ -35,12 +35,6 @@ def test_an_owner_without_an_account_is_an_error_not_a_guess() -> None:
         position_reader._pack(ROWS, {OWNERS[0]: 0})
 
 
-@pytest.mark.parametrize("snapshot_id", ["", "00000003-1'; DROP TABLE users; --", "x" * 10])
-def test_only_a_snapshot_id_reaches_the_helpers_sql(snapshot_id: str) -> None:
-    with pytest.raises(ValueError, match="not a snapshot id"):
-        position_reader._quoted(snapshot_id)
-
-
 async def test_a_helper_that_cannot_read_fails_the_restore_and_is_gone() -> None:
     before = {child.pid for child in psutil.Process().children()}
     chunks = position_reader.read_positions(
