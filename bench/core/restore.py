@@ -1,14 +1,16 @@
 """``restore_s`` and the memory of a restored engine, the way the engine service restores.
 
 The parent writes its engine's snapshot as lines of JSON: the header, the accounts, the
-open positions in chunks of ``CHUNK`` rows, then the window's ids of closed positions in
-chunks (what the database holds, in the order ``SnapshotStore.restore`` reads it). A fresh
-process (this module run as a script) feeds the lines to a ``Restorer`` one chunk at a
-time, as the service feeds its database cursor's chunks, with the garbage collector off
-as in the service's recovery. It prints, as its last line, the restore's wall and CPU
-time, its RSS before and after (``gc.collect()`` before each reading) and a digest of the
-restored engine's snapshot (order ids sorted: the window's order differs and nothing
-depends on it), which the parent compares with its own.
+open positions in chunks of ``CHUNK`` positions, each chunk column-wise (one list per
+``Position`` field, as the service's position reader hands them over), then the window's
+ids of closed positions in chunks (what the database holds, in the order
+``SnapshotStore.restore`` reads it). A fresh process (this module run as a script) feeds
+the lines to a ``Restorer`` one chunk at a time (``add_position_columns``), as the service
+feeds the chunks it reads, with the garbage collector off as in the service's recovery.
+It prints, as its last line, the restore's wall and CPU time, its RSS before and after
+(``gc.collect()`` before each reading) and a digest of the restored engine's snapshot
+(order ids sorted: the window's order differs and nothing depends on it), which the
+parent compares with its own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tradepro.engine.core import Engine, EngineConfig
 from tradepro.engine.snapshot import Restorer, take_snapshot
 
 CHUNK = 10_000
-"""Rows per line, as ``READ_CHUNK_ROWS`` per database read."""
+"""Positions or ids per line, as ``READ_CHUNK_ROWS`` per database read."""
 _BULK = ("accounts", "positions", "orderIds")
 
 
@@ -61,9 +63,11 @@ def write_snapshot(engine: Engine, path: Path) -> int:
     with path.open("wb") as out:
         out.write(orjson.dumps(["header", header]) + b"\n")
         out.write(orjson.dumps(["accounts", snapshot["accounts"]]) + b"\n")
-        for kind, rows in (("positions", positions), ("orderIds", closed_ids)):
-            for start in range(0, len(rows), CHUNK):
-                out.write(orjson.dumps([kind, rows[start : start + CHUNK]]) + b"\n")
+        for start in range(0, len(positions), CHUNK):
+            columns = list(zip(*positions[start : start + CHUNK], strict=True))
+            out.write(orjson.dumps(["positions", columns]) + b"\n")
+        for start in range(0, len(closed_ids), CHUNK):
+            out.write(orjson.dumps(["orderIds", closed_ids[start : start + CHUNK]]) + b"\n")
         return out.tell()
 
 
@@ -89,7 +93,7 @@ def restore(path: Path, config: EngineConfig) -> tuple[Engine, Restored]:
         restorer = Restorer(header, config)
         add: dict[str, Any] = {
             "accounts": restorer.add_accounts,
-            "positions": restorer.add_positions,
+            "positions": restorer.add_position_columns,
             "orderIds": restorer.add_order_ids,
         }
         for line in lines:

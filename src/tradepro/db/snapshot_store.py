@@ -11,6 +11,7 @@ work per row is one tuple of parameters, never an ORM object.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from sqlalchemy.types import String
 
 from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
+from tradepro.db.position_reader import read_positions
 from tradepro.domain.events import ClosedTrade
 from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.positions import Position
@@ -156,13 +158,32 @@ class SnapshotStore:
                 return None
             header, entry_id = state
             restorer = Restorer(header, config)
-            restorer.add_accounts(await self._accounts(connection))
-            async for chunk in self._chunks(connection, self._positions_query()):
-                restorer.add_positions(chunk)
+            if self._dialect == "postgresql":
+                await self._restore_positions_aside(connection, restorer)
+            else:
+                restorer.add_accounts(await self._accounts(connection))
+                async for chunk in self._chunks(connection, self._positions_query()):
+                    restorer.add_positions(chunk)
             horizon_ms = header.get("orderIdHorizonMs", 0)
             async for chunk in self._chunks(connection, self._order_ids_query(horizon_ms)):
                 restorer.add_order_ids(order_id for (order_id,) in chunk)
         return restorer.finish(), entry_id
+
+    async def _restore_positions_aside(
+        self, connection: AsyncConnection, restorer: Restorer
+    ) -> None:
+        """Accounts, then open positions read by a helper process in this transaction's
+        snapshot (``db.position_reader``), which it starts first: its start-up overlaps
+        the accounts' read here, and its reads the rebuilding of positions."""
+        snapshot_id = (await connection.exec_driver_sql("SELECT pg_export_snapshot()")).scalar_one()
+        dsn = self.database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        accounts = await self._accounts(connection)
+        restorer.add_accounts(accounts)
+        account_ids = [user_id for user_id, _ in accounts]
+        chunks = read_positions(dsn, snapshot_id, self.shard, account_ids, READ_CHUNK_ROWS)
+        async with contextlib.aclosing(chunks):
+            async for columns in chunks:
+                restorer.add_position_columns(columns)
 
     async def load(self) -> tuple[dict[str, Any], str] | None:
         """The saved snapshot in ``take_snapshot`` form and its last entry id; None if none.
@@ -310,13 +331,26 @@ class SnapshotStore:
         """The rows of ``query`` in chunks, straight from the driver: without the Row objects
         SQLAlchemy would build first (a third less per row), and with a server-side cursor,
         so that a million rows are never all in memory. Same connection, so same
-        transaction (the reads before this one have begun it)."""
+        transaction (the reads before this one have begun it).
+
+        On PostgreSQL the next chunk is asked for before this one is handed over: the
+        server reads and sends it (on another core) while the caller rebuilds positions
+        from this one, instead of both waiting for each other in turn."""
         sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
         driver: Any = (await connection.get_raw_connection()).driver_connection
         if self._dialect == "postgresql":
             cursor = await driver.cursor(sql)  # asyncpg
-            while records := await cursor.fetch(READ_CHUNK_ROWS):
-                yield records
+            ahead = asyncio.ensure_future(cursor.fetch(READ_CHUNK_ROWS))
+            try:
+                while records := await ahead:
+                    ahead = asyncio.ensure_future(cursor.fetch(READ_CHUNK_ROWS))
+                    await asyncio.sleep(0)  # let the request go out before the caller works
+                    yield records
+            finally:
+                if not ahead.done():
+                    ahead.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await ahead
             return
         async with driver.execute(sql) as cursor:  # aiosqlite
             while rows := await cursor.fetchmany(READ_CHUNK_ROWS):

@@ -19,10 +19,14 @@ clock), and ``ids()``/``restore`` carry it through snapshots exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import groupby
+from operator import itemgetter
 
 BUCKET_MS = 1 << 16
 """The ids whose times share their top 32 bits (their first 8 characters) share a bucket."""
 _MAX_MS = (1 << 48) - 1
+_bucket_of = itemgetter(slice(0, 8))
+"""An id's bucket: its first 8 characters."""
 
 
 def time_prefix(unix_ms: int) -> str:
@@ -68,18 +72,25 @@ class OrderIdWindow:
         of open positions, which then share one string each with the window, not two.
 
         One call per chunk of ids, not per id: a restore keeps millions, nearly in time
-        order, so consecutive ids share a bucket and the loop reuses it."""
+        order, so consecutive ids share a bucket. Each run of them is kept by one
+        ``map(bucket.setdefault, ...)`` in C; only the bucket that straddles the horizon
+        is looked at id by id."""
         horizon_prefix, buckets = self.horizon_prefix, self.buckets
+        straddling = horizon_prefix[:8]
         kept: list[str] = []
-        prefix, bucket = "", {}
-        for order_id in order_ids:
-            if order_id[:13] < horizon_prefix:
-                kept.append(order_id)
-                continue
-            if order_id[:8] != prefix:
-                prefix = order_id[:8]
+        for prefix, run in groupby(order_ids, _bucket_of):
+            if prefix < straddling:
+                kept.extend(run)  # wholly before the horizon: refused anyway, not kept
+            elif prefix > straddling:
+                ids = list(run)
                 bucket = buckets.setdefault(prefix, {})
-            kept.append(bucket.setdefault(order_id, order_id))
+                kept.extend(map(bucket.setdefault, ids, ids))
+            else:
+                for order_id in run:
+                    if order_id[:13] < horizon_prefix:
+                        kept.append(order_id)
+                    else:
+                        kept.append(buckets.setdefault(prefix, {}).setdefault(order_id, order_id))
         return kept
 
     def advance(self, horizon_ms: int) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import Side
-from tradepro.domain.positions import Position, stop_level
+from tradepro.domain.positions import Position
 from tradepro.engine.books import SEQ_BITS
 from tradepro.engine.core import Account, Engine, EngineConfig, Quote
 from tradepro.engine.order_window import OrderIdWindow
@@ -100,20 +102,28 @@ class Restorer:
             engine.order_ids.keep if header["version"] > 1 else list
         )
         """A version 1 snapshot's ids are not time-ordered: they belong to no window."""
-        self._owners: dict[str, tuple[str, Account]] = {}
-        """User id -> (the account's own id string, the account)."""
-        self._books: dict[str, dict[str, _BookKeys]] = {
-            asset: {side.value: _BookKeys(asset, side, [], []) for side in Side}
+        self._owner_ids: dict[str, str] = {}
+        """User id -> the account's own id string (the engine's key)."""
+        self._positions_of: dict[str, dict[str, Position]] = {}
+        """User id -> the account's positions (one lookup per position, not two)."""
+        self._books: dict[tuple[str, str], _BookKeys] = {
+            (asset, side.value): _BookKeys(asset, side, [], [])
             for asset in engine.books
+            for side in Side
         }
-        """Asset -> side's string -> the keys of that side's books, loaded at the end."""
+        """(asset, side's string) -> the keys of that side's books, loaded at the end."""
 
     def add_accounts(self, rows: Iterable[Sequence[Any]]) -> None:
         """(user id, free balance) rows."""
-        accounts, owners = self.engine.accounts, self._owners
+        accounts, owner_ids, positions_of = (
+            self.engine.accounts,
+            self._owner_ids,
+            self._positions_of,
+        )
         for user_id, balance in rows:
             account = accounts[user_id] = Account(balance)
-            owners[user_id] = (user_id, account)
+            owner_ids[user_id] = user_id
+            positions_of[user_id] = account.positions
 
     def add_order_ids(self, order_ids: Iterable[str]) -> None:
         """Ids of the window (those before the horizon are left out, as ever); the ids of
@@ -122,36 +132,58 @@ class Restorer:
 
     def add_positions(self, rows: Iterable[Sequence[Any]]) -> None:
         """Positions as rows of their fields (the side as its string), in open order."""
-        open_by_seq, owners, books = self.engine.open_by_seq, self._owners, self._books
-        new_tuple = tuple.__new__
-        if not isinstance(rows, Sequence):
-            rows = list(rows)
-        order_ids = self._position_ids([row[1] for row in rows])
-        for row, order_id in zip(rows, order_ids, strict=True):
-            (seq, _, user_id, asset, side_text, qty, leverage, open_price, margin,
-             take_profit, stop_loss, liquidation, slippage, opened_us) = row  # fmt: skip
-            user_id, account = owners[user_id]
-            asset, side, profit_keys, stop_keys = books[asset][side_text]
-            position: Position = new_tuple(
-                Position,
-                (seq, order_id, user_id, asset, side, qty, leverage, open_price, margin,
-                 take_profit, stop_loss, liquidation, slippage, opened_us),
-            )  # fmt: skip
-            account.positions[order_id] = position
-            account.locked += margin
-            open_by_seq[seq] = position
+        columns = list(zip(*rows, strict=True))
+        if columns:
+            self.add_position_columns(columns)
+
+    def add_position_columns(self, columns: Sequence[Sequence[Any]]) -> None:
+        """Positions as one sequence per ``Position`` field (the side as its string), in
+        open order: what a store that reads column-wise hands over without a row per
+        position.
+
+        The work per position is what the engine must hold anyway: the lookups, the new
+        tuples and ``open_by_seq`` run as ``map``/``zip`` in C; two short Python loops are
+        left, one putting each position in its account's dict, one computing its trigger
+        keys. At millions of positions the first one's cost is mostly memory (each
+        account's dict is somewhere else), not the interpreter.
+        """
+        (seqs, order_ids, user_ids, assets, sides, _qty, _leverage, _open_price, _margin,
+         take_profits, stop_losses, liquidations, _slippage, _opened) = columns  # fmt: skip
+        order_ids = self._position_ids(order_ids)
+        owners = list(map(self._owner_ids.__getitem__, user_ids))
+        books = list(map(self._books.__getitem__, zip(assets, sides, strict=True)))
+        shared: list[Iterable[Any]] = list(columns)
+        shared[1], shared[2] = order_ids, owners
+        shared[3] = map(_ASSET, books)
+        shared[4] = map(_SIDE, books)
+        positions = list(map(_new_tuple, repeat(Position), zip(*shared, strict=True)))
+        self.engine.open_by_seq.update(zip(seqs, positions, strict=True))
+        positions_of = self._positions_of
+        for owner, order_id, position in zip(owners, order_ids, positions, strict=True):
+            positions_of[owner][order_id] = position
+        for book, seq, take_profit, stop_loss, liquidation in zip(
+            books, seqs, take_profits, stop_losses, liquidations, strict=True
+        ):
             if take_profit is not None:
-                profit_keys.append((take_profit << SEQ_BITS) | seq)
-            stop_keys.append((stop_level(position) << SEQ_BITS) | seq)
+                book.profit_keys.append((take_profit << SEQ_BITS) | seq)
+            level = liquidation  # unless the stop-loss comes first (``stop_level``)
+            if stop_loss is not None and (
+                stop_loss > liquidation if book.side is _BUY else stop_loss < liquidation
+            ):
+                level = stop_loss
+            book.stop_keys.append((level << SEQ_BITS) | seq)
 
     def finish(self) -> Engine:
-        """Load the trigger books (O(n) heapify each) and hand the engine over."""
+        """Sum each account's locked margin, load the trigger books (O(n) heapify each)
+        and hand the engine over. (A sum per account here, rather than an addition per
+        position as they come, touches each account once instead of once per position.)"""
+        for account in self.engine.accounts.values():
+            account.locked = sum(map(_MARGIN, account.positions.values()))
         books = self.engine.books
-        for by_side in self._books.values():
-            for asset, side, profit_keys, stop_keys in by_side.values():
-                profit, stop = books[asset].by_side[side]
-                profit.load(profit_keys)
-                stop.load(stop_keys)
+        for asset, side, profit_keys, stop_keys in self._books.values():
+            profit, stop = books[asset].by_side[side]
+            profit.load(profit_keys)
+            stop.load(stop_keys)
         self._books = {}
         return self.engine
 
@@ -163,6 +195,13 @@ class _BookKeys(NamedTuple):
     side: Side
     profit_keys: list[int]
     stop_keys: list[int]
+
+
+_ASSET = itemgetter(0)
+_SIDE = itemgetter(1)
+_MARGIN = itemgetter(Position._fields.index("margin"))
+_BUY = Side.BUY
+_new_tuple = tuple.__new__
 
 
 def _instrument_rows(instruments: Mapping[str, Instrument]) -> list[list[Any]]:

@@ -6,6 +6,8 @@ import uuid
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support.desk import BTC, Desk, rejected
 from tradepro.domain.commands import CreateOrder
@@ -13,7 +15,7 @@ from tradepro.domain.events import PositionOpened
 from tradepro.domain.order_ids import new_order_id, order_id_time_ms
 from tradepro.domain.orders import RejectReason, Side
 from tradepro.engine import EngineConfig
-from tradepro.engine.order_window import BUCKET_MS
+from tradepro.engine.order_window import BUCKET_MS, OrderIdWindow
 from tradepro.engine.snapshot import restore_snapshot, take_snapshot
 
 HOUR_US = 3600 * 1_000_000
@@ -115,3 +117,36 @@ def test_a_version_1_snapshot_restores_with_an_empty_window() -> None:
     restored = restore_snapshot(snapshot | {"version": 1}, CONFIG)
     assert len(restored.order_ids) == 0
     assert restored.open_by_seq == desk.engine.open_by_seq
+
+
+@given(
+    offsets_ms=st.lists(st.integers(-2 * BUCKET_MS, 3 * BUCKET_MS), max_size=60),
+    chunk=st.integers(1, 7),
+    seeds=st.lists(st.integers(0, 3), max_size=60),
+)
+def test_a_window_keeps_runs_of_ids_as_it_keeps_each_id(
+    offsets_ms: list[int], chunk: int, seeds: list[int]
+) -> None:
+    """``keep`` takes a run of one bucket's ids at once; the result is the id-by-id rule:
+    an id at or after the horizon is remembered once (a repeat gets the first string), one
+    before it is handed back and not remembered, and no bucket is made for nothing."""
+    horizon_ms = 5 * BUCKET_MS + BUCKET_MS // 2  # the horizon's bucket straddles it
+    order_ids = [
+        new_order_id(horizon_ms + offset, seeds[n % len(seeds)] if seeds else 0)
+        for n, offset in enumerate(offsets_ms)
+    ]
+    window = OrderIdWindow(horizon_ms)
+    kept = [
+        kept_id
+        for start in range(0, len(order_ids), chunk)
+        for kept_id in window.keep(order_ids[start : start + chunk])
+    ]
+    first: dict[str, str] = {}
+    for order_id in order_ids:
+        if order_id_time_ms(order_id) >= horizon_ms:
+            first.setdefault(order_id, order_id)
+    assert kept == [first.get(order_id, order_id) for order_id in order_ids]
+    assert all(a is first[a] for a in kept if a in first)
+    assert sorted(window.ids()) == sorted(first)
+    assert len(window) == len(first)
+    assert all(window.buckets.values())
