@@ -338,11 +338,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             started = time.monotonic()
             latencies = await drive(users, args.duration_s, close_and_read, base)
             elapsed = time.monotonic() - started
-            quoting.cancel()
             result["mixed_rounds_per_s"] = round(len(latencies) / elapsed, 1)
             result["mixed_p99_ms"] = ms(percentile(latencies, 0.99))
             print(f"close and read: {result}", flush=True)
-            result |= await heavy_reader(users, base, create, args)
+            result |= await heavy_reader(users, base, create, args)  # quotes kept fresh
+            quoting.cancel()
     finally:
         await bus.close()
         raw = Redis.from_url(args.redis)
