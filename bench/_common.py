@@ -8,17 +8,24 @@ waiting for a CPU, and the machine's CPU pressure (PSI): ``CpuMeter``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
 import socket
+import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 
 _T0 = time.monotonic()
+
+
+REPO = Path(__file__).resolve().parent.parent
+"""The repository: where the services a benchmark starts run from."""
 
 
 def say(message: str) -> None:
@@ -136,3 +143,34 @@ def cpu_text(percent: dict[str, float]) -> str:
         if not name.endswith("_wait") and name != "psi"
     ]
     return ", ".join(parts) + f"; CPU pressure {percent.get('psi', math.nan):.0f}%"
+
+
+@contextlib.contextmanager
+def process(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process with ``env`` added and its output in ``log``, stopped on exit."""
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        try:
+            yield child
+        finally:
+            child.terminate()
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+async def wait_http(url: str, timeout_s: float = 60) -> None:
+    """Wait until ``url`` answers below 500 (a service that has come up)."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code < 500:
+                    return
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")

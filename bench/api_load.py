@@ -65,11 +65,10 @@ import orjson
 import psutil
 from redis.asyncio import Redis
 
-from _common import CpuMeter, cpu_text, free_port, percentile
+from _common import REPO, CpuMeter, cpu_text, free_port, percentile, process, wait_http
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.security.tokens import SESSION, issue
 
-REPO = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret-" + uuid.uuid4().hex
 
 
@@ -92,35 +91,6 @@ async def service_processes(
         "redis": redis,
         "postgres": postgres,
     }
-
-
-@contextlib.contextmanager
-def process(
-    command: list[str], env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        child = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=REPO
-        )
-        try:
-            yield child
-        finally:
-            child.terminate()
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-
-async def wait_http(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code < 500:
-                    return
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"{url} did not come up")
 
 
 @contextlib.contextmanager

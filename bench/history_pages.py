@@ -38,8 +38,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from _common import free_port, load_average, say
-from api_load import process, wait_http
+from _common import free_port, load_average, process, say, wait_http
 from tradepro.db.migrate import upgrade
 from tradepro.db.queries.trades import closed_trades_page
 from tradepro.db.session import open_database

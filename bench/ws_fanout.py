@@ -79,14 +79,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
 from websockets.utils import accept_key
 
-from _common import CpuMeter, free_port, percentile, say
+from _common import REPO, CpuMeter, free_port, percentile, say
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.db.migrate import upgrade
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS
 from tradepro.security.tokens import SESSION, issue, verify
 
-REPO = Path(__file__).resolve().parent.parent
 REQUIRED_LAST = ("clients", "updates_per_s", "p50_ms", "p99_ms", "dropped")
 TARGETS = {"p99_ms": ("<=", 100.0), "dropped": ("<=", 0), "order_events_dropped": ("<=", 0)}
 START_TICKS = {"BTC_USDC": 1_000_000, "ETH_USDC": 350_000, "SOL_USDC": 18_000}
