@@ -155,3 +155,43 @@ def test_the_api_refuses_production_without_mail(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("JWT_SECRET", "p" * 40)
     monkeypatch.delenv("SMTP_URL", raising=False)
     assert main(["api"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "expected"),
+    [
+        (["poller"], {}, "backpack"),
+        (["poller"], {"TRADEPRO_FEED": "sim"}, "sim"),
+        (["poller", "--feed", "backpack"], {"TRADEPRO_FEED": "sim"}, "backpack"),
+        (["up", "--feed", "sim"], {"TRADEPRO_FEED": "backpack"}, "sim"),
+        (["up"], {"TRADEPRO_FEED": "sim"}, "sim"),
+    ],
+)
+def test_the_feed_is_the_option_else_the_setting(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], environment: dict[str, str], expected: str
+) -> None:
+    """A poller started on its own runs the feed that the API and the UI announce."""
+    from tradepro.cli.arguments import feed_or_setting  # noqa: PLC0415
+    from tradepro.cli.main import build_parser  # noqa: PLC0415
+    from tradepro.config import load_settings  # noqa: PLC0415
+
+    monkeypatch.delenv("TRADEPRO_FEED", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    args = build_parser().parse_args(argv)
+    assert feed_or_setting(args, load_settings()) == expected
+
+
+def test_a_live_feed_from_the_setting_still_checks_its_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradepro.cli.arguments import feed_or_setting  # noqa: PLC0415
+    from tradepro.cli.main import build_parser  # noqa: PLC0415
+    from tradepro.config import load_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("TRADEPRO_FEED", "backpack")
+    monkeypatch.setenv("BACKPACK_WS_URL", "http://not-a-websocket")
+    with pytest.raises(SystemExit) as stopped:
+        feed_or_setting(build_parser().parse_args(["poller"]), load_settings())
+    assert stopped.value.code == 2
+    assert "BACKPACK_WS_URL must be a ws:// or wss:// URL" in capsys.readouterr().err

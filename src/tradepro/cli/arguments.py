@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from tradepro.feeds import FEEDS
+from tradepro.feeds import FEEDS, Feed
 
 if TYPE_CHECKING:
     from tradepro.config import Settings
@@ -35,8 +35,8 @@ def add_feed_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feed",
         choices=FEEDS,
-        default="backpack",
-        help="price source (default: backpack, live at BACKPACK_WS_URL); "
+        default=None,
+        help="price source (default: TRADEPRO_FEED, else backpack, live at BACKPACK_WS_URL); "
         "sim is marked SIMULATED everywhere",
     )
     parser.add_argument(
@@ -47,6 +47,15 @@ def add_feed_options(parser: argparse.ArgumentParser) -> None:
         help="--feed sim: quotes per second per asset (default: 10)",
     )
     parser.add_argument("--seed", type=int, default=None, help="--feed sim: random seed")
+
+
+def feed_or_setting(args: argparse.Namespace, settings: Settings) -> Feed:
+    """``--feed`` if given, else ``TRADEPRO_FEED``: a poller started on its own runs the feed
+    the API tells people about. A live feed's URL is checked before anything starts."""
+    feed: Feed = args.feed or settings.tradepro_feed
+    if feed == "backpack":
+        check_websocket_url(settings.backpack_ws_url)
+    return feed
 
 
 def check_websocket_url(url: str) -> None:

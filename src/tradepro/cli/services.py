@@ -9,7 +9,7 @@ import sys
 from tradepro.cli.arguments import (
     Commands,
     add_feed_options,
-    check_websocket_url,
+    feed_or_setting,
     port_number,
     positive_float,
     positive_int,
@@ -199,10 +199,8 @@ def _run_poller(args: argparse.Namespace) -> int:
     from tradepro.services.poller.main import PollerOptions, serve_poller  # noqa: PLC0415
 
     settings = settings_or_exit()
-    if args.feed == "backpack":
-        check_websocket_url(settings.backpack_ws_url)
     options = PollerOptions(
-        feed=args.feed,
+        feed=feed_or_setting(args, settings),
         sim_rate_per_s=args.rate,
         seed=args.seed,
         max_rate_per_s=args.max_rate or settings.poller_max_rate_per_s,

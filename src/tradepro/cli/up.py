@@ -7,7 +7,7 @@ import argparse
 from tradepro.cli.arguments import (
     Commands,
     add_feed_options,
-    check_websocket_url,
+    feed_or_setting,
     positive_float,
     settings_or_exit,
 )
@@ -46,10 +46,8 @@ def _run_up(args: argparse.Namespace) -> int:
     from tradepro.services.up.plan import UpOptions  # noqa: PLC0415
 
     settings = settings_or_exit()
-    if args.feed == "backpack":
-        check_websocket_url(settings.backpack_ws_url)
     options = UpOptions(
-        feed=args.feed,
+        feed=feed_or_setting(args, settings),
         sim_rate_per_s=args.rate,
         seed=args.seed,
         start_timeout_s=args.start_timeout,
