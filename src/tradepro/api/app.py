@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tradepro import __version__
 from tradepro.api.bodylimit import BodyLimit
+from tradepro.api.bus_metrics import RequesterCollector
 from tradepro.api.context import ApiContext
 from tradepro.api.docs_pages import install_docs
 from tradepro.api.errors import install_error_handlers
@@ -156,6 +157,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         docs_url=None,  # served offline by install_docs
         redoc_url=None,  # not served (docs_pages.py says why)
     )
+    registry.register(RequesterCollector(lambda: _running_requester(app)))
     install_error_handlers(app)
     install_docs(app)
     app.include_router(auth.router)
@@ -191,3 +193,8 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _running_requester(app: FastAPI) -> Requester | None:
+    context: ApiContext | None = getattr(app.state, "context", None)
+    return None if context is None else context.requester

@@ -76,3 +76,12 @@ async def test_metrics_count_requests_by_route_template(embedded: Stack) -> None
 async def test_metrics_label_routes_by_their_full_path(embedded: Stack) -> None:
     _, found = await metrics_after_some_requests(embedded)
     assert requests_total(found, f"{API}/balance/me", "200") == 3
+
+
+async def test_metrics_count_the_callbacks_this_process_parsed(embedded: Stack) -> None:
+    """Each awaited reply is parsed by the process that asked; the counters show how many
+    callbacks it parsed and how many it passed over (other processes' replies)."""
+    _, found = await metrics_after_some_requests(embedded)
+    # The three balance reads and the sign-up's registration were replies to this process.
+    assert found[("tradepro_callbacks_decoded_total", ())] >= 4
+    assert ("tradepro_callbacks_skipped_total", ()) in found
