@@ -10,6 +10,17 @@ the client side does not become the bottleneck on 2 cores: by default a lean cli
 (``LightClient``: the handshake and its masked frames come from the ``websockets`` library's
 helpers, the server's frames are parsed by hand, pings are answered); ``--client
 websockets`` uses the library's own client, which took about twice the CPU per message here.
+The lean client reads each price frame's ``ts`` in place in the bytes it was handed (no
+copy of the payload, no JSON parse; other messages are parsed in full).
+The client processes run under Linux's ``SCHED_BATCH`` policy (``--client-sched normal``
+to not): they share the cores at the same weight as everything else, but a client process
+woken by a server's write does not preempt that server in the middle of a price slot; it
+runs when a core is free or at the next scheduler tick and then reads every socket that
+became ready. On a real deployment the clients are other machines and never take the
+server's cores; here they must, and this way they cost fewer context switches and less
+CPU per message (``clients_switches_per_s``, ``clients_cpu_us_per_message``). What is
+measured is the same: a quote's bus time to the moment a client process has it in hand,
+whatever it waited for on the way.
 Each client subscribes to the price channel of every asset and waits for the server's
 ``subscriptions`` reply; every ``--signed-in-every``-th client signs in (a session token of
 a user of its own) and subscribes to ``orders`` too. Then this process publishes
@@ -30,9 +41,14 @@ number of clients the server closed (every client here keeps up, so the target i
 ``order_events_dropped`` is the order events published minus those the signed-in clients
 received (never conflated: the target is 0). ``server_cpu_us_per_client_s`` is the ws
 processes' CPU over the publishing phase per client: microseconds of CPU per client per
-second. For the publishing phase the CPU used and the time spent runnable but
-waiting for a CPU are reported for the server and the client processes (percent of one
-core), with the machine's CPU pressure (Linux PSI): other work on the 2 cores shows there.
+second; ``server_cpu_us_per_message`` and ``clients_cpu_us_per_message`` the two sides' CPU
+per price message delivered (the figures to compare between runs on a machine whose other
+load varies), ``server_switches_per_s`` and ``clients_switches_per_s`` their context
+switches, and ``connections_per_ws_process`` how the kernel spread the clients over the
+ws processes (each one's ``/health``). For the publishing phase the CPU used and the time
+spent runnable but waiting for a CPU are reported for the server and the client processes
+(percent of one core), with the machine's CPU pressure (Linux PSI): other work on the 2
+cores shows there.
 
 The last line is a JSON object ending with the keys ``clients, updates_per_s, p50_ms,
 p99_ms, dropped``. Usage (from the repository root)::
@@ -108,6 +124,7 @@ class Options:
     price_rate: float | None
     signed_in_every: int
     order_rate: float
+    client_sched: str
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -139,6 +156,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         help="light: the lean client below (default); websockets: the library's client",
     )
     parser.add_argument(
+        "--client-sched",
+        choices=("batch", "normal"),
+        default="batch",
+        help="the client processes' scheduling policy (see the module's docstring)",
+    )
+    parser.add_argument(
         "--redis-url",
         default=os.environ.get("TRADEPRO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     )
@@ -152,7 +175,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         args.clients, assets, args.rate, args.duration_s, args.grace_s,
         client_processes, args.send_queue, args.redis_url, args.client,
         max(1, args.ws_processes), args.price_rate, max(1, args.signed_in_every),
-        args.order_rate,
+        args.order_rate, args.client_sched,
     )  # fmt: skip
 
 
@@ -187,6 +210,11 @@ def record(payload: bytes, received_ms: float, stats: ClientStats) -> None:
         ts = payload[start : payload.index(b'"', start)]
         stats.latencies_ms.append(received_ms - bus_time_ms(ts))
         return
+    record_other(payload, stats)
+
+
+def record_other(payload: bytes, stats: ClientStats) -> None:
+    """Count a message that is not a price: a ``subscriptions`` reply or an order event."""
     kind = orjson.loads(payload)["type"]
     if kind == "subscriptions":
         stats.subscribed += 1
@@ -222,6 +250,12 @@ class LightClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        received_ms = time.time() * 1000.0
+        if self.open and not self.buffer:  # the usual case: whole frames, nothing left over
+            rest = self.read_frames(data, received_ms)
+            if rest:
+                self.buffer += rest
+            return
         self.buffer += data
         if not self.open:
             end = self.buffer.find(b"\r\n\r\n")
@@ -232,29 +266,40 @@ class LightClient(asyncio.Protocol):
             assert head.startswith("HTTP/1.1 101") and accept_key(self.key) in head, head
             self.open = True
             self.send(Opcode.TEXT, self.subscribe)
-        self.read_frames(time.time() * 1000.0)
+        rest = self.read_frames(bytes(self.buffer), received_ms)
+        self.buffer[:] = rest
 
-    def read_frames(self, received_ms: float) -> None:
-        buffer, position, size = self.buffer, 0, len(self.buffer)
+    def read_frames(self, data: bytes, received_ms: float) -> bytes:
+        """Handle the whole frames in ``data``; returns the incomplete tail. A price frame's
+        ``ts`` is read in place (no copy of its payload, no JSON parse): the cost per
+        message of this client is what the machine's two cores share with the server."""
+        position, size = 0, len(data)
+        latencies, stats = self.stats.latencies_ms, self.stats
         while size - position >= 2:
-            length, header = buffer[position + 1] & 0x7F, 2
+            length, header = data[position + 1] & 0x7F, 2
             assert length != 127, "no server message is 64 KiB long"
             if length == 126:
                 if size - position < 4:
                     break
-                length, header = int.from_bytes(buffer[position + 2 : position + 4], "big"), 4
-            if size - position < header + length:
+                length, header = int.from_bytes(data[position + 2 : position + 4], "big"), 4
+            start, end = position + header, position + header + length
+            if end > size:
                 break
-            opcode = buffer[position] & 0x0F
-            payload = bytes(buffer[position + header : position + header + length])
-            position += header + length
+            opcode = data[position] & 0x0F
+            position = end
             if opcode == Opcode.TEXT:
-                record(payload, received_ms, self.stats)
+                if data.startswith(PRICE_PREFIX, start):
+                    ts_at = data.index(TS_FIELD, start, end) + len(TS_FIELD)
+                    ts = data[ts_at : data.index(b'"', ts_at, end)]
+                    latencies.append(received_ms - bus_time_ms(ts))
+                else:
+                    record_other(data[start:end], stats)
             elif opcode == Opcode.PING:
-                self.send(Opcode.PONG, payload)
+                self.send(Opcode.PONG, data[start:end])
             elif opcode == Opcode.CLOSE:
+                payload = data[start:end]
                 self.closed_by_server(int.from_bytes(payload[:2], "big") if payload else 1005)
-        del buffer[:position]
+        return data[position:]
 
     def send(self, opcode: Opcode, payload: bytes) -> None:
         assert self.transport is not None
@@ -350,9 +395,12 @@ async def run_clients(
 
 
 def client_process(
-    port: int, tokens: Sequence[str | None], assets: Sequence[str], kind: str, pipe: Connection
-) -> None:
+    port: int, tokens: Sequence[str | None], assets: Sequence[str], kind: str, pipe: Connection,
+    *, sched: str,
+) -> None:  # fmt: skip
     """A process of ``len(tokens)`` clients (the entry point of ``multiprocessing``)."""
+    if sched == "batch":
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     try:
         import uvloop  # noqa: PLC0415 - optional: the clients' own CPU is not what is measured
     except ImportError:
@@ -468,6 +516,33 @@ def cpu_meter(server_pids: list[int], client_pids: list[int]) -> CpuMeter:
     )
 
 
+def context_switches(pids: Sequence[int]) -> int:
+    """Context switches so far (voluntary and not) of every thread of these processes."""
+    total = 0
+    for pid in pids:
+        for status in Path(f"/proc/{pid}/task").glob("*/status"):
+            try:
+                lines = status.read_text().splitlines()
+            except OSError:
+                continue  # a thread that just ended
+            total += sum(int(line.split()[1]) for line in lines if "ctxt_switches" in line)
+    return total
+
+
+async def connections_per_process(port: int, servers: Sequence[int]) -> list[int]:
+    """Each server's open connections, by its ``/health`` (the kernel sends each request to
+    one of them: asked until every one has answered)."""
+    seen: dict[int, int] = {}
+    for _ in range(200):
+        status, body = await asyncio.to_thread(http_get, port, "/health")
+        if status == 200:
+            health = orjson.loads(body)
+            seen[health["pid"]] = health["connections"]
+            if len(seen) == len(servers):
+                break
+    return [seen.get(pid, -1) for pid in servers]
+
+
 def cpu_figures(percent: dict[str, float]) -> dict[str, float]:
     """The meter's readings under this benchmark's keys: ``server_cpu_percent``,
     ``server_wait_percent``, the same for ``clients``, and ``psi_percent``."""
@@ -542,7 +617,9 @@ async def start_clients(options: Options, port: int, tokens: list[str | None]) -
     for share in shares:
         ours, theirs = context.Pipe()
         process = context.Process(
-            target=client_process, args=(port, share, options.assets, options.client, theirs)
+            target=client_process,
+            args=(port, share, options.assets, options.client, theirs),
+            kwargs={"sched": options.client_sched},
         )
         process.start()
         side.processes.append(process)
@@ -566,7 +643,11 @@ async def measure(
     try:
         bus = RedisBus(options.redis_url, namespace=namespace)
         pids = [process.pid for process in clients.processes if process.pid is not None]
-        meter = cpu_meter([server.pid for server in servers], pids)
+        server_pids = [server.pid for server in servers]
+        split = await connections_per_process(port, server_pids)
+        say(f"connections per ws process: {split}")
+        meter = cpu_meter(server_pids, pids)
+        switches = {"server": context_switches(server_pids), "clients": context_switches(pids)}
         wall_before = time.perf_counter()
         try:
             say(f"publishing {options.rate:g} updates/s over {len(options.assets)} assets and "
@@ -578,6 +659,10 @@ async def measure(
             await bus.close()
         publish_s = time.perf_counter() - wall_before
         percent = meter.percent()
+        switches = {
+            name: (context_switches(server_pids if name == "server" else pids) - before) / publish_s
+            for name, before in switches.items()
+        }
         cpu = cpu_figures(percent)
         await asyncio.sleep(options.grace_s)
         latencies, closed, orders_received = await asyncio.to_thread(clients.stop)
@@ -591,8 +676,15 @@ async def measure(
         "published": published,
         "received_messages": received,
         "messages_per_s": round(received / publish_s),
+        "connections_per_ws_process": split,
         **cpu,
         "server_cpu_us_per_client_s": round(percent["server"] / 100 * 1e6 / options.clients, 1),
+        "server_cpu_us_per_message": round(percent["server"] / 100 * 1e6 * publish_s / received, 2),
+        "clients_cpu_us_per_message": round(
+            percent["clients"] / 100 * 1e6 * publish_s / received, 2
+        ),
+        "server_switches_per_s": round(switches["server"]),
+        "clients_switches_per_s": round(switches["clients"]),
         "p90_ms": round(percentile(latencies, 0.90), 2),
         "max_ms": round(percentile(latencies, 1.0), 2),
         "close_codes": {str(code): count for code, count in sorted(closed.items())},

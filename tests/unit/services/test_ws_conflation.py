@@ -18,6 +18,7 @@ import pytest
 from tests.support.stack import eventually
 from tests.support.ws_hub import Harness, order, price
 from tradepro.services.ws.clients import WRITE_LIMIT_BYTES
+from tradepro.services.ws.hub import QUEUE_FULL
 
 RATE_PER_S = 20.0
 
@@ -195,3 +196,40 @@ async def test_a_slot_that_takes_long_spaces_out_the_next(harness: Harness) -> N
     harness.hub.publish_price("BTC_USDC", price(2))
     await eventually(lambda: not harness.hub.quotes_waiting, 5, "the next slot")
     assert all([m["n"] for m in peer.messages()] == [1, 2] for peer in peers)
+
+
+async def test_a_slot_follows_each_clients_subscriptions_as_they_change(
+    harness: Harness,
+) -> None:
+    """The hub keeps clients grouped by the assets they follow: subscribing, unsubscribing
+    and being closed move a client between groups, and each slot writes to each client the
+    quotes of exactly its assets, never to a client that is gone."""
+    moving, peer = await harness.client("prices.BTC_USDC", "prices.ETH_USDC")
+    _, alike = await harness.client("prices.BTC_USDC", "prices.ETH_USDC")
+    closed, gone = await harness.client("prices.BTC_USDC", "prices.ETH_USDC")
+    assets = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+
+    async def slot(first: int) -> None:
+        slots = harness.hub.price_slots
+        for n, asset in enumerate(assets, start=first):
+            harness.hub.publish_price(asset, price(n, asset))
+        await eventually(lambda: not harness.hub.quotes_waiting, 5, "the slot")
+        assert harness.hub.price_slots > slots
+
+    await slot(0)
+    harness.hub.unsubscribe(moving, ["prices.ETH_USDC"])
+    harness.hub.close(closed, 1013, "send queue overflow", QUEUE_FULL)
+    await slot(10)
+    harness.hub.subscribe(moving, ["prices.SOL_USDC", "prices.ETH_USDC"])
+    await slot(20)
+
+    assert [(m["asset"], m["n"]) for m in peer.messages()] == [
+        ("BTC_USDC", 0), ("ETH_USDC", 1),  # SOL: not followed
+        ("BTC_USDC", 10),  # ETH left
+        ("BTC_USDC", 20), ("ETH_USDC", 21), ("SOL_USDC", 22),  # three now: sorted
+    ]  # fmt: skip
+    assert [(m["asset"], m["n"]) for m in alike.messages()] == [
+        ("BTC_USDC", 0), ("ETH_USDC", 1), ("BTC_USDC", 10), ("ETH_USDC", 11),
+        ("BTC_USDC", 20), ("ETH_USDC", 21),
+    ]  # fmt: skip
+    assert [m["n"] for m in gone.messages()] == [0, 1]  # nothing after it was closed

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Final, NamedTuple, Protocol
 
 from websockets.exceptions import ConnectionClosed
@@ -93,7 +93,8 @@ class Client:
         self.user_id: str | None = None
         self.channels: set[str] = set()
         self.price_assets: tuple[str, ...] = ()
-        """The assets of its price channels, sorted (the order of a price slot's frames)."""
+        """The assets of its price channels, sorted (the order of a price slot's frames);
+        kept by the hub, which groups the clients by them."""
         self.sent = 0
         """Messages handed to the connection (counted for the metrics)."""
         self.closing: asyncio.Task[None] | None = None
@@ -116,12 +117,6 @@ class Client:
     @property
     def stale(self) -> frozenset[str]:
         return frozenset(self._stale)
-
-    def subscribed_to(self, channels: Iterable[str], prefix: str) -> None:
-        """Its channels changed: keep ``price_assets`` (the ``prefix`` ones) in step."""
-        self.price_assets = tuple(
-            sorted(c.removeprefix(prefix) for c in channels if c.startswith(prefix))
-        )
 
     def offer(self, message: Outgoing) -> bool:
         """Send or queue ``message``; ``False`` when the outbox is full (too slow)."""

@@ -15,7 +15,9 @@ newest quote of each asset that changed is sent. So each client gets at most tha
 client that cannot take a slot's quotes gets the latest ones when it can (``clients.py``).
 Slots also space out when sending one takes long (``SLOT_DUTY``).
 In a slot, every client with the same assets gets the same bytes (the frames of those
-quotes, joined: one write per client).
+quotes, joined: one write per client). The clients are kept grouped by the assets they
+follow, so a slot joins the frames once per group and then only writes, client after
+client: no per-client set or tuple is built.
 
 Order events are never conflated: they keep their own in-order path (the outbox). One
 released while quotes wait for their slot goes out with that slot, right after its quotes,
@@ -84,6 +86,8 @@ class Hub:
         self._orders_after_slot: list[tuple[str, bytes]] = []
         """Order events released while quotes wait for their slot: sent right after it."""
         self._prices: dict[str, set[Client]] = {}
+        self._price_groups: dict[tuple[str, ...], set[Client]] = {}
+        """The clients by their ``price_assets`` (those following no asset are left out)."""
         self._orders: dict[str, set[Client]] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -95,6 +99,7 @@ class Hub:
 
     def leave(self, client: Client) -> None:
         self._unindex(client, client.channels)
+        self._regroup(client, ())
         self.clients.discard(client)
         self.sent_by_departed += client.sent
         client.sent = 0
@@ -107,14 +112,14 @@ class Hub:
         for channel in added:
             self._index(channel, client).add(client)
         client.channels.update(added)
-        client.subscribed_to(client.channels, PRICES_PREFIX)
+        self._regroup(client, self._price_assets(client.channels))
         return added
 
     def unsubscribe(self, client: Client, channels: Iterable[str]) -> None:
         gone = client.channels.intersection(channels)
         self._unindex(client, gone)
         client.channels.difference_update(gone)
-        client.subscribed_to(client.channels, PRICES_PREFIX)
+        self._regroup(client, self._price_assets(client.channels))
 
     def subscribers(self, channel: str) -> int:
         if channel == ORDERS_CHANNEL:
@@ -126,6 +131,27 @@ class Hub:
             assert client.user_id is not None, "orders needs an authenticated client"
             return self._orders.setdefault(client.user_id, set())
         return self._prices.setdefault(channel.removeprefix(PRICES_PREFIX), set())
+
+    @staticmethod
+    def _price_assets(channels: Iterable[str]) -> tuple[str, ...]:
+        """The assets of the price channels among ``channels``, sorted (a slot's order)."""
+        return tuple(
+            sorted(c.removeprefix(PRICES_PREFIX) for c in channels if c.startswith(PRICES_PREFIX))
+        )
+
+    def _regroup(self, client: Client, assets: tuple[str, ...]) -> None:
+        """Move ``client`` to the group of the clients following exactly ``assets``."""
+        before = client.price_assets
+        if before == assets:
+            return
+        group = self._price_groups.get(before)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self._price_groups[before]
+        client.price_assets = assets
+        if assets:
+            self._price_groups.setdefault(assets, set()).add(client)
 
     def _unindex(self, client: Client, channels: Iterable[str]) -> None:
         for channel in channels:
@@ -170,23 +196,16 @@ class Hub:
         changed, self._changed = self._changed, set()
         self.price_slots += 1
         latest = self.latest_prices
-        if len(changed) == 1:
-            (asset,) = changed
-            only: tuple[str, ...] = (asset,)
-            frames = latest[asset].frame
-            for client in self._prices.get(asset, ()):
-                client.offer_prices(only, frames)
-        else:
-            recipients: set[Client] = set()
-            for asset in changed:
-                recipients.update(self._prices.get(asset, ()))
-            joined: dict[tuple[str, ...], bytes] = {}
-            for client in recipients:
-                assets = tuple(a for a in client.price_assets if a in changed)
-                frames_of = joined.get(assets)
-                if frames_of is None:
-                    frames_of = joined[assets] = b"".join(latest[a].frame for a in assets)
-                client.offer_prices(assets, frames_of)
+        joined: dict[tuple[str, ...], bytes] = {}
+        for assets, clients in self._price_groups.items():
+            sent = tuple(a for a in assets if a in changed)  # once per group, not per client
+            if not sent:
+                continue
+            frames = joined.get(sent)
+            if frames is None:
+                frames = joined[sent] = b"".join(latest[a].frame for a in sent)
+            for client in clients:
+                client.offer_prices(sent, frames)
         took_s = time.monotonic() - started_s
         self.price_gap_s = max(self.price_interval_s, took_s / SLOT_DUTY)
         if self._orders_after_slot:
@@ -271,8 +290,8 @@ class Hub:
         if client.closing is not None:
             return
         self._unindex(client, client.channels)
+        self._regroup(client, ())
         client.channels.clear()
-        client.price_assets = ()
         client.discard_queued()
         self.closed_by_server[why] += 1
         level = logging.INFO if why == QUEUE_FULL else logging.DEBUG
