@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import sys
 from array import array
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -101,7 +101,7 @@ the grouping fits in memory instead of spilling to disk."""
 
 async def read_chunks(
     driver: Any, shard: int, books: Sequence[str], account_ids: Sequence[str]
-) -> AsyncIterator[list[list[Any]]]:
+) -> AsyncGenerator[list[list[Any]], None]:
     """The open positions of ``shard`` in seq order, as chunks of columns for
     ``Restorer.add_position_columns``, read through ``driver`` (an asyncpg connection in
     the restore's transaction). ``books`` are the "asset side" names; ``account_ids`` the

@@ -207,8 +207,7 @@ class SnapshotStore:
                         async for columns in chunks:
                             restorer.add_position_columns(columns)
                     restorer.add_account_positions(
-                        (user_id, locked, _seqs(packed))
-                        for user_id, locked, packed in await groups
+                        (user_id, locked, _seqs(packed)) for user_id, locked, packed in await groups
                     )
                 finally:
                     if not groups.done():

@@ -97,7 +97,11 @@ class Restorer:
     """
 
     def __init__(
-        self, header: Mapping[str, Any], config: EngineConfig | None = None, *, grouped: bool = False
+        self,
+        header: Mapping[str, Any],
+        config: EngineConfig | None = None,
+        *,
+        grouped: bool = False,
     ) -> None:
         engine = self.engine = Engine(config)
         self._grouped = grouped

@@ -475,8 +475,8 @@ async def test_a_restored_account_is_indexed_by_its_first_command(db_engine: Asy
         CloseOrder(new_id(), trading.now_us, alice, mine[1]),
         CreateOrder(mine[0], trading.now_us, alice, BTC, Side.BUY, 10, 2),  # open already
     ]
-    for command in commands:
-        assert engine.apply(command) == trading.engine.apply(command)
+    for step in commands:
+        assert engine.apply(step) == trading.engine.apply(step)
         assert not engine.accounts[bob].indexed or db_engine.dialect.name != "postgresql"
     assert comparable(take_snapshot(engine)) == comparable(take_snapshot(trading.engine))
     assert list(engine.accounts[bob].positions) == [theirs]
