@@ -45,7 +45,8 @@ What is measured, in one run:
    register-user request, published right after the spawn, has arrived. That second
    engine logs at INFO (a few lines at start and stop, none per request) so that the
    time is split into ``restart_boot_s`` (interpreter, imports, migrations check) and
-   ``restart_restore_s`` (snapshot load and rebuild). Then a create-order reusing the id
+   ``restart_restore_s`` (snapshot load and rebuild); ``restart_engine_cpu_s`` is the
+   restarted engine's CPU time until that answer (the database works beside it). Then a create-order reusing the id
    of an order opened before the restart must be answered ``duplicate_request``: the
    positions really came back.
 
