@@ -7,8 +7,9 @@ margin and seqs (what the service's ``GROUP BY`` answers), then the window's ids
 closed positions in chunks (what the database holds, in the order
 ``SnapshotStore.restore`` reads it). A fresh process (this module run as a script) feeds
 the lines to a grouped ``Restorer`` one chunk at a time (``add_position_columns``,
-``add_account_positions`` with the seqs as 64-bit arrays), as the service feeds what it
-reads, with the garbage collector off as in the service's recovery.
+``add_account_positions`` with the seqs as 64-bit arrays, packed in the file as the
+database packs them), as the service feeds what it reads, with the garbage collector
+off as in the service's recovery.
 It prints, as its last line, the restore's wall and CPU time, its RSS before and after
 (``gc.collect()`` before each reading), and again once every account's positions are
 indexed (what the accounts' first commands do later), and a digest of the restored
@@ -78,7 +79,7 @@ def write_snapshot(engine: Engine, path: Path) -> int:
             columns = list(zip(*positions[start : start + CHUNK], strict=True))
             out.write(orjson.dumps(["positions", columns]) + b"\n")
         groups = [
-            [user_id, account.locked, [position.seq for position in account.positions.values()]]
+            [user_id, account.locked, _packed_seqs(account)]
             for user_id, account in engine.accounts.items()
             if account.positions
         ]
@@ -86,6 +87,24 @@ def write_snapshot(engine: Engine, path: Path) -> int:
         for start in range(0, len(closed_ids), CHUNK):
             out.write(orjson.dumps(["orderIds", closed_ids[start : start + CHUNK]]) + b"\n")
         return out.tell()
+
+
+def _packed_seqs(engine_account: Any) -> str:
+    """An account's seqs as the database hands them over (big-endian 64-bit integers),
+    in hex: one string per account in the file, not one number per position."""
+    seqs = array("q", (position.seq for position in engine_account.positions.values()))
+    if sys.byteorder == "little":
+        seqs.byteswap()
+    return seqs.tobytes().hex()
+
+
+def _seqs(packed: bytes) -> array[int]:
+    """As ``SnapshotStore`` turns the database's packed seqs into an array."""
+    seqs = array("q")
+    seqs.frombytes(packed)
+    if sys.byteorder == "little":
+        seqs.byteswap()
+    return seqs
 
 
 def restore_in_fresh_process(path: Path, config: EngineConfig) -> tuple[Restored, str]:
@@ -111,7 +130,7 @@ def restore(path: Path, config: EngineConfig) -> tuple[Engine, Restored]:
         add: dict[str, Any] = {
             "accounts": restorer.add_accounts,
             "accountPositions": lambda rows: restorer.add_account_positions(
-                (user_id, locked, array("q", seqs)) for user_id, locked, seqs in rows
+                (user_id, locked, _seqs(bytes.fromhex(packed))) for user_id, locked, packed in rows
             ),
             "positions": restorer.add_position_columns,
             "orderIds": restorer.add_order_ids,
