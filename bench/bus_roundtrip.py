@@ -45,9 +45,10 @@ What is measured, in one run:
    register-user request, published right after the spawn, has arrived. That second
    engine logs at INFO (a few lines at start and stop, none per request) so that the
    time is split into ``restart_boot_s`` (interpreter, imports, migrations check) and
-   ``restart_restore_s`` (snapshot load and rebuild). Then a create-order reusing the id
-   of an order opened before the restart must be answered ``duplicate_request``: the
-   positions really came back.
+   ``restart_restore_s`` (snapshot load and rebuild); ``restart_engine_cpu_s`` is the
+   restarted engine's CPU time until that answer (the database works beside it). Then a
+   create-order reusing the id of an order opened before the restart must be answered
+   ``duplicate_request``: the positions really came back.
 
 Each phase also prints, for the engine, this process and Redis, the CPU time used and
 the time spent runnable but waiting for a CPU (percent of one core; Linux schedstat),

@@ -40,8 +40,10 @@ What is measured, in one run, on one ``Engine``:
    process restores that snapshot from a file of chunked lines through ``Restorer``, the
    way the engine service restores from its database (``bench/core/restore.py``);
    ``rss_mb_restored`` is that process's RSS growth, to compare with ``rss_mb_built``, the
-   growth while this process opened the same positions by commands. The restored engine's
-   snapshot must equal this one's (its digest).
+   growth while this process opened the same positions by commands, and
+   ``rss_mb_restored_indexed`` the growth once every account's positions are indexed (a
+   restore leaves that to each account's first command). The restored engine's snapshot
+   and accounts must equal this one's (its digest).
 
 The garbage collector is disabled during the build and the timed sections (positions,
 commands and events form no reference cycles, so nothing leaks); the cost of one full
@@ -532,7 +534,8 @@ def measure_restore(bench: Bench) -> Restored:
     say(
         f"  restore in a fresh process from {size / 1e6:,.1f} MB of chunked lines: "
         f"{restored.wall_s:.2f} s (CPU {restored.cpu_s:.2f} s), RSS "
-        f"{restored.rss_before / 2**20:,.0f} -> {restored.rss_after / 2**20:,.0f} MiB; "
+        f"{restored.rss_before / 2**20:,.0f} -> {restored.rss_after / 2**20:,.0f} MiB "
+        f"({restored.rss_indexed / 2**20:,.0f} MiB once every account is indexed); "
         "snapshot identical"
     )
     return restored
@@ -662,6 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "restore_s": round(restored.wall_s, 3),
         "rss_mb_built": round((rss_after - rss_before) / 2**20, 1),
         "rss_mb_restored": round((restored.rss_after - restored.rss_before) / 2**20, 1),
+        "rss_mb_restored_indexed": round((restored.rss_indexed - restored.rss_before) / 2**20, 1),
         "entry_commands_per_s": round(entry.per_s),
         "users": args.users,
         "seed": args.seed,

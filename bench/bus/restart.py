@@ -41,9 +41,14 @@ async def measure_restart(stack: Stack) -> None:
     if boot is not None and restored is not None:
         results["restart_boot_s"] = round(boot - wall_start, 3)
         results["restart_restore_s"] = round(restored - boot, 3)
+    process = engine.psutil_process()
+    if process is not None:  # the engine's own CPU (the database's runs beside it)
+        times = process.cpu_times()
+        results["restart_engine_cpu_s"] = round(times.user + times.system, 3)
     results["engine_rss_mb_restarted"] = engine.rss_mb()
     say(f"  restarted: answered after {restart_s}s (boot {results.get('restart_boot_s')}s, "
-        f"load+restore {results.get('restart_restore_s')}s), "
+        f"load+restore {results.get('restart_restore_s')}s, engine CPU "
+        f"{results.get('restart_engine_cpu_s')}s), "
         f"RSS {results['engine_rss_mb_restarted']:,.0f} MB")  # fmt: skip
 
     assert stack.kept_order is not None

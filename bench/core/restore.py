@@ -2,15 +2,19 @@
 
 The parent writes its engine's snapshot as lines of JSON: the header, the accounts, the
 open positions in chunks of ``CHUNK`` positions, each chunk column-wise (one list per
-``Position`` field, as the service's position reader hands them over), then the window's
-ids of closed positions in chunks (what the database holds, in the order
+``Position`` field, as the service's packed read hands them over), each account's locked
+margin and seqs (what the service's ``GROUP BY`` answers), then the window's ids of
+closed positions in chunks (what the database holds, in the order
 ``SnapshotStore.restore`` reads it). A fresh process (this module run as a script) feeds
-the lines to a ``Restorer`` one chunk at a time (``add_position_columns``), as the service
-feeds the chunks it reads, with the garbage collector off as in the service's recovery.
+the lines to a grouped ``Restorer`` one chunk at a time (``add_position_columns``,
+``add_account_positions`` with the seqs as 64-bit arrays, packed in the file as the
+database packs them), as the service feeds what it reads, with the garbage collector
+off as in the service's recovery.
 It prints, as its last line, the restore's wall and CPU time, its RSS before and after
-(``gc.collect()`` before each reading) and a digest of the restored engine's snapshot
-(order ids sorted: the window's order differs and nothing depends on it), which the
-parent compares with its own.
+(``gc.collect()`` before each reading), and again once every account's positions are
+indexed (what the accounts' first commands do later), and a digest of the restored
+engine's snapshot and accounts (order ids sorted: the window's order differs and nothing
+depends on it), which the parent compares with its own.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from array import array
 from pathlib import Path
 from time import perf_counter, process_time
 from typing import Any, NamedTuple
@@ -40,6 +45,9 @@ class Restored(NamedTuple):
     cpu_s: float
     rss_before: int
     rss_after: int
+    rss_indexed: int
+    """RSS once every account's positions are indexed (as the accounts' first commands
+    would do), after ``rss_after``."""
 
 
 def rss_after_collect() -> int:
@@ -50,6 +58,10 @@ def rss_after_collect() -> int:
 def digest(engine: Engine) -> str:
     snapshot = take_snapshot(engine)
     snapshot["orderIds"].sort()
+    snapshot["accountPositions"] = [  # built here if they were not yet
+        [user_id, account.locked, list(account.positions)]
+        for user_id, account in engine.accounts.items()
+    ]
     return hashlib.sha256(orjson.dumps(snapshot)).hexdigest()
 
 
@@ -66,9 +78,33 @@ def write_snapshot(engine: Engine, path: Path) -> int:
         for start in range(0, len(positions), CHUNK):
             columns = list(zip(*positions[start : start + CHUNK], strict=True))
             out.write(orjson.dumps(["positions", columns]) + b"\n")
+        groups = [
+            [user_id, account.locked, _packed_seqs(account)]
+            for user_id, account in engine.accounts.items()
+            if account.positions
+        ]
+        out.write(orjson.dumps(["accountPositions", groups]) + b"\n")
         for start in range(0, len(closed_ids), CHUNK):
             out.write(orjson.dumps(["orderIds", closed_ids[start : start + CHUNK]]) + b"\n")
         return out.tell()
+
+
+def _packed_seqs(engine_account: Any) -> str:
+    """An account's seqs as the database hands them over (big-endian 64-bit integers),
+    in hex: one string per account in the file, not one number per position."""
+    seqs = array("q", (position.seq for position in engine_account.positions.values()))
+    if sys.byteorder == "little":
+        seqs.byteswap()
+    return seqs.tobytes().hex()
+
+
+def _seqs(packed: bytes) -> array[int]:
+    """As ``SnapshotStore`` turns the database's packed seqs into an array."""
+    seqs = array("q")
+    seqs.frombytes(packed)
+    if sys.byteorder == "little":
+        seqs.byteswap()
+    return seqs
 
 
 def restore_in_fresh_process(path: Path, config: EngineConfig) -> tuple[Restored, str]:
@@ -90,9 +126,12 @@ def restore(path: Path, config: EngineConfig) -> tuple[Engine, Restored]:
     cpu_start, start = process_time(), perf_counter()
     with path.open("rb") as lines:
         kind, header = orjson.loads(lines.readline())
-        restorer = Restorer(header, config)
+        restorer = Restorer(header, config, grouped=True)
         add: dict[str, Any] = {
             "accounts": restorer.add_accounts,
+            "accountPositions": lambda rows: restorer.add_account_positions(
+                (user_id, locked, _seqs(bytes.fromhex(packed))) for user_id, locked, packed in rows
+            ),
             "positions": restorer.add_position_columns,
             "orderIds": restorer.add_order_ids,
         }
@@ -101,7 +140,10 @@ def restore(path: Path, config: EngineConfig) -> tuple[Engine, Restored]:
             add[kind](rows)
         engine = restorer.finish()
     wall_s, cpu_s = perf_counter() - start, process_time() - cpu_start
-    return engine, Restored(wall_s, cpu_s, rss_before, rss_after_collect())
+    rss_after = rss_after_collect()
+    for account in engine.accounts.values():
+        assert account.positions is not None  # indexes it
+    return engine, Restored(wall_s, cpu_s, rss_before, rss_after, rss_after_collect())
 
 
 def main() -> None:

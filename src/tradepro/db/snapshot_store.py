@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
+from array import array
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +24,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import String
 
+from tradepro.db import packed_positions
 from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
-from tradepro.db.position_reader import read_positions
 from tradepro.domain.events import ClosedTrade
 from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.positions import Position
@@ -157,9 +159,10 @@ class SnapshotStore:
             if state is None:
                 return None
             header, entry_id = state
-            restorer = Restorer(header, config)
-            if self._dialect == "postgresql":
-                await self._restore_positions_aside(connection, restorer)
+            postgres = self._dialect == "postgresql"
+            restorer = Restorer(header, config, grouped=postgres)
+            if postgres:
+                await self._restore_positions_packed(connection, restorer)
             else:
                 restorer.add_accounts(await self._accounts(connection))
                 async for chunk in self._chunks(connection, self._positions_query()):
@@ -169,21 +172,48 @@ class SnapshotStore:
                 restorer.add_order_ids(order_id for (order_id,) in chunk)
         return restorer.finish(), entry_id
 
-    async def _restore_positions_aside(
+    async def _restore_positions_packed(
         self, connection: AsyncConnection, restorer: Restorer
     ) -> None:
-        """Accounts, then open positions read by a helper process in this transaction's
-        snapshot (``db.position_reader``), which it starts first: its start-up overlaps
-        the accounts' read here, and its reads the rebuilding of positions."""
-        snapshot_id = (await connection.exec_driver_sql("SELECT pg_export_snapshot()")).scalar_one()
-        dsn = self.database.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        accounts = await self._accounts(connection)
-        restorer.add_accounts(accounts)
-        account_ids = [user_id for user_id, _ in accounts]
-        chunks = read_positions(dsn, snapshot_id, self.shard, account_ids, READ_CHUNK_ROWS)
-        async with contextlib.aclosing(chunks):
-            async for columns in chunks:
-                restorer.add_position_columns(columns)
+        """Accounts, then open positions packed by the server in chunks
+        (``db.packed_positions``), while a second connection in this transaction's snapshot
+        groups the positions by account: the server's work runs on its own cores beside
+        the engine's rebuilding."""
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        for setting in packed_positions.SESSION_SETTINGS:
+            await driver.execute(setting)
+        snapshot_id = await driver.fetchval("SELECT pg_export_snapshot()")
+        async with self.database.connect() as grouping:
+            await grouping.execution_options(isolation_level="REPEATABLE READ")
+            async with grouping.begin():
+                await grouping.exec_driver_sql(
+                    "SET TRANSACTION SNAPSHOT "
+                    + packed_positions.snapshot_id_literal(str(snapshot_id))
+                )
+                grouper: Any = (await grouping.get_raw_connection()).driver_connection
+                for setting in packed_positions.SESSION_SETTINGS:
+                    await grouper.execute(setting)
+                groups = asyncio.ensure_future(
+                    grouper.fetch(packed_positions.ACCOUNT_POSITIONS_SQL, self.shard)
+                )
+                try:
+                    accounts = await self._accounts(connection)
+                    restorer.add_accounts(accounts)
+                    account_ids = [user_id for user_id, _ in accounts]
+                    chunks = packed_positions.read_chunks(
+                        driver, self.shard, restorer.book_names(), account_ids
+                    )
+                    async with contextlib.aclosing(chunks):
+                        async for columns in chunks:
+                            restorer.add_position_columns(columns)
+                    restorer.add_account_positions(
+                        (user_id, locked, _seqs(packed)) for user_id, locked, packed in await groups
+                    )
+                finally:
+                    if not groups.done():
+                        groups.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await groups
 
     async def load(self) -> tuple[dict[str, Any], str] | None:
         """The saved snapshot in ``take_snapshot`` form and its last entry id; None if none.
@@ -370,6 +400,15 @@ class SnapshotStore:
 
 _UUID_GROUPS = ((9, 4), (13, 4), (17, 4), (21, 12))
 """(start, length) of the hex groups after the first eight digits."""
+
+
+def _seqs(packed: bytes) -> array[int]:
+    """Big-endian 64-bit integers (``int8send``) as an array."""
+    seqs = array("q")
+    seqs.frombytes(packed)
+    if sys.byteorder == "little":
+        seqs.byteswap()
+    return seqs
 
 
 def _utc(timestamp_us: int) -> datetime:

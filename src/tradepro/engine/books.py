@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from heapq import heapify, heappop, heappush
+from operator import neg
 
 from tradepro.domain.orders import Side
 
@@ -127,7 +128,7 @@ class TriggerHeap:
 
     def load(self, keys: list[int]) -> None:
         """Replace the contents with live keys ``level << SEQ_BITS | seq`` (O(n))."""
-        self.keys = [-key for key in keys] if self.maximum else keys
+        self.keys = list(map(neg, keys)) if self.maximum else keys
         self.retiring = []
         self.live = len(keys)
         heapify(self.keys)

@@ -72,9 +72,16 @@ class OrderIdWindow:
         of open positions, which then share one string each with the window, not two.
 
         One call per chunk of ids, not per id: a restore keeps millions, nearly in time
-        order, so consecutive ids share a bucket. Each run of them is kept by one
-        ``map(bucket.setdefault, ...)`` in C; only the bucket that straddles the horizon
-        is looked at id by id."""
+        order, so consecutive ids share a bucket. A chunk whose ids all fall in one
+        bucket (its smallest and largest id share the bucket) is one ``dict.update``;
+        otherwise each run of ids in one bucket is one ``map(bucket.setdefault, ...)``
+        in C, and only the bucket that straddles the horizon is looked at id by id."""
+        if not isinstance(order_ids, list):
+            order_ids = list(order_ids)
+        if order_ids:
+            first, last = min(order_ids), max(order_ids)
+            if first[:8] == last[:8] and first[:13] >= self.horizon_prefix:
+                return self._keep_in_one_bucket(order_ids, first[:8])
         horizon_prefix, buckets = self.horizon_prefix, self.buckets
         straddling = horizon_prefix[:8]
         kept: list[str] = []
@@ -92,6 +99,21 @@ class OrderIdWindow:
                     else:
                         kept.append(buckets.setdefault(prefix, {}).setdefault(order_id, order_id))
         return kept
+
+    def _keep_in_one_bucket(self, order_ids: list[str], prefix: str) -> list[str]:
+        """``keep`` of ids that all belong to one bucket at or after the horizon (a chunk
+        of a restore, normally): one ``dict.update`` in C when none is there yet. A repeat
+        gets the first string, as in ``keep``."""
+        bucket = self.buckets.setdefault(prefix, {})
+        if not bucket.keys().isdisjoint(order_ids):
+            return list(map(bucket.setdefault, order_ids, order_ids))
+        before = len(bucket)
+        bucket.update(zip(order_ids, order_ids, strict=True))
+        if len(bucket) - before == len(order_ids):
+            return order_ids  # all new: the window holds these very strings
+        reverse = order_ids[::-1]  # repeats among them: each maps to its first string
+        bucket.update(zip(reverse, reverse, strict=True))
+        return list(map(bucket.__getitem__, order_ids))
 
     def advance(self, horizon_ms: int) -> None:
         """Move the horizon forward to ``horizon_ms`` and forget the buckets wholly before it."""

@@ -16,8 +16,9 @@ it on every open and close (docs/architecture.md "Reads"):
   a page is a binary search for the cursor and a slice: O(log n + page). Users with a
   page or less of positions (the common case) keep no index: 8 bytes per position saved.
 
-Why lazily built: a restored engine (``engine.snapshot``) fills ``Account.positions``
-directly; the first read rebuilds what it needs from them, once.
+Why lazily built: a restored engine (``engine.snapshot``) restores only positions (and an
+account's dict of them is itself built on the account's first use, ``Account.positions``);
+the first read rebuilds what it needs from them, once.
 """
 
 from __future__ import annotations

@@ -5,6 +5,13 @@ last quotes, counters, the order id window. Trigger books are rebuilt from the p
 (``heapify`` is O(n)), locked margin is recomputed from them, and the instrument table is
 checked to be the one the positions were scaled with. ``Restorer`` takes the same snapshot
 in parts, so a store can stream it in chunks.
+
+Each account's positions arrive either one by one with the positions (``add_positions``:
+each is put in its account's dict as it comes) or grouped, as the account's list of seqs
+and its locked margin (``add_account_positions``, what a database answers with one
+``GROUP BY``): the account's dict is then built on its first use (``Account.index_later``),
+so a restore of millions of positions skips millions of scattered dict insertions, and a
+command pays at most once for the positions of the account it touches.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ def snapshot_header(engine: Engine) -> dict[str, Any]:
 
 def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None) -> Engine:
     """Rebuild an engine from ``take_snapshot`` output under ``config``."""
-    restorer = Restorer(data, config)
+    restorer = Restorer(data, config, grouped=True)
     # Millions of new objects and no cycles among them: a collection pass would only cost.
     collecting = gc.isenabled()
     gc.disable()
@@ -66,6 +73,7 @@ def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None
         restorer.add_accounts(data["accounts"])
         restorer.add_order_ids(data.get("orderIds", ()))
         restorer.add_positions(data["positions"])
+        restorer.add_account_positions(_account_positions(data["positions"]))
     finally:
         if collecting:
             gc.enable()
@@ -77,15 +85,28 @@ class Restorer:
     order ids and positions in chunks of any size (a store streams millions of rows without
     ever holding them all), then ``finish``.
 
-    Accounts come before the positions that belong to them. What a position shares with the
+    Accounts come before the positions that belong to them. With ``grouped`` the caller
+    also hands each account's seqs and locked margin (``add_account_positions``, before
+    ``finish``), and no position is put in its account's dict here.
+
+    What a position shares with the
     engine is shared again: its owner's id is the account's string, its asset the
     instrument's, and its order id the window's, so a restored engine needs no more memory
     than the one that was saved (three extra strings per position were 20-25 % more).
     The caller holds the garbage collector off meanwhile (see ``restore_snapshot``).
     """
 
-    def __init__(self, header: Mapping[str, Any], config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        header: Mapping[str, Any],
+        config: EngineConfig | None = None,
+        *,
+        grouped: bool = False,
+    ) -> None:
         engine = self.engine = Engine(config)
+        self._grouped = grouped
+        self._grouped_count = 0
+        """Positions handed to accounts by ``add_account_positions``."""
         if header.get("version") not in _READABLE_VERSIONS:
             raise SnapshotError(f"unsupported snapshot version {header.get('version')!r}")
         expected = _instrument_rows(engine.config.instruments)
@@ -113,6 +134,11 @@ class Restorer:
         }
         """(asset, side's string) -> the keys of that side's books, loaded at the end."""
 
+    def book_names(self) -> list[str]:
+        """The (asset, side) of every trigger book as "asset side", as a store may name
+        them (assets and sides have no spaces)."""
+        return [f"{asset} {side}" for asset, side in self._books]
+
     def add_accounts(self, rows: Iterable[Sequence[Any]]) -> None:
         """(user id, free balance) rows."""
         accounts, owner_ids, positions_of = (
@@ -124,6 +150,23 @@ class Restorer:
             account = accounts[user_id] = Account(balance)
             owner_ids[user_id] = user_id
             positions_of[user_id] = account.positions
+
+    def add_account_positions(self, rows: Iterable[tuple[str, int, Sequence[int]]]) -> None:
+        """(user id, locked margin, the seqs of its open positions in any order) of
+        accounts with open positions, for a ``grouped`` restore; the positions themselves
+        come by ``add_positions`` or ``add_position_columns``, before or after."""
+        if not self._grouped:
+            raise SnapshotError("positions grouped by account need a grouped restore")
+        accounts, open_by_seq = self.engine.accounts, self.engine.open_by_seq
+        count = 0
+        for user_id, locked, seqs in rows:
+            account = accounts.get(user_id)
+            if account is None:
+                raise SnapshotError(f"open positions of an unknown account {user_id!r}")
+            account.locked = locked
+            account.index_later(seqs, open_by_seq)
+            count += len(seqs)
+        self._grouped_count += count
 
     def add_order_ids(self, order_ids: Iterable[str]) -> None:
         """Ids of the window (those before the horizon are left out, as ever); the ids of
@@ -158,9 +201,10 @@ class Restorer:
         shared[4] = map(_SIDE, books)
         positions = list(map(_new_tuple, repeat(Position), zip(*shared, strict=True)))
         self.engine.open_by_seq.update(zip(seqs, positions, strict=True))
-        positions_of = self._positions_of
-        for owner, order_id, position in zip(owners, order_ids, positions, strict=True):
-            positions_of[owner][order_id] = position
+        if not self._grouped:
+            positions_of = self._positions_of
+            for owner, order_id, position in zip(owners, order_ids, positions, strict=True):
+                positions_of[owner][order_id] = position
         for book, seq, take_profit, stop_loss, liquidation in zip(
             books, seqs, take_profits, stop_losses, liquidations, strict=True
         ):
@@ -174,18 +218,43 @@ class Restorer:
             book.stop_keys.append((level << SEQ_BITS) | seq)
 
     def finish(self) -> Engine:
-        """Sum each account's locked margin, load the trigger books (O(n) heapify each)
-        and hand the engine over. (A sum per account here, rather than an addition per
-        position as they come, touches each account once instead of once per position.)"""
-        for account in self.engine.accounts.values():
-            account.locked = sum(map(_MARGIN, account.positions.values()))
-        books = self.engine.books
+        """Sum each account's locked margin (unless ``grouped``: handed over), load the
+        trigger books (O(n) heapify each) and hand the engine over. (A sum per account
+        here, rather than an addition per position as they come, touches each account once
+        instead of once per position.)"""
+        engine = self.engine
+        if self._grouped:
+            if self._grouped_count != len(engine.open_by_seq):
+                raise SnapshotError(
+                    f"{self._grouped_count} positions grouped by account, "
+                    f"{len(engine.open_by_seq)} open"
+                )
+        else:
+            for account in engine.accounts.values():
+                account.locked = sum(map(_MARGIN, account.positions.values()))
+        books = engine.books
         for asset, side, profit_keys, stop_keys in self._books.values():
             profit, stop = books[asset].by_side[side]
             profit.load(profit_keys)
             stop.load(stop_keys)
         self._books = {}
-        return self.engine
+        return engine
+
+
+def _account_positions(positions: Iterable[Sequence[Any]]) -> list[tuple[str, int, list[int]]]:
+    """Snapshot position rows (in seq order) grouped by owner: what ``add_account_positions``
+    takes, in the order the owners first appear."""
+    seqs: dict[str, list[int]] = {}
+    locked: dict[str, int] = {}
+    for row in positions:
+        owner, seq, margin = row[_OWNER], row[_SEQ], row[_MARGIN_FIELD]
+        if owner in seqs:
+            seqs[owner].append(seq)
+            locked[owner] += margin
+        else:
+            seqs[owner] = [seq]
+            locked[owner] = margin
+    return [(owner, locked[owner], owner_seqs) for owner, owner_seqs in seqs.items()]
 
 
 class _BookKeys(NamedTuple):
@@ -199,7 +268,8 @@ class _BookKeys(NamedTuple):
 
 _ASSET = itemgetter(0)
 _SIDE = itemgetter(1)
-_MARGIN = itemgetter(Position._fields.index("margin"))
+_SEQ, _OWNER, _MARGIN_FIELD = map(Position._fields.index, ("seq", "user_id", "margin"))
+_MARGIN = itemgetter(_MARGIN_FIELD)
 _BUY = Side.BUY
 _new_tuple = tuple.__new__
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
@@ -40,13 +41,57 @@ class Quote(NamedTuple):
 
 
 class Account:
-    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins."""
+    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins.
 
-    __slots__ = ("balance", "locked", "positions", "reads")
+    ``positions`` (order id -> open position) is built on its first use after a restore
+    that handed the account its positions as a list of seqs (``index_later``): the
+    restore then skips millions of scattered dict insertions, and the first command that
+    touches the account pays for its own positions only (``engine.snapshot``)."""
+
+    __slots__ = ("_positions", "_unindexed", "balance", "locked", "reads")
 
     def __init__(self, balance: int) -> None:
         self.balance = balance
         self.locked = 0
-        self.positions: dict[str, Position] = {}
+        self._positions: dict[str, Position] = {}
+        self._unindexed: tuple[Sequence[int], Mapping[int, Position]] | None = None
+        """The seqs of the positions not yet in ``_positions``, and where they are."""
         self.reads: AccountReads | None = None
         """Built by the account's first read (``engine.reads``), then kept by the engine."""
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        """The open positions by order id, in open order."""
+        if self._unindexed is not None:
+            self._index()
+        return self._positions
+
+    @positions.setter
+    def positions(self, positions: dict[str, Position]) -> None:
+        self._positions = positions
+        self._unindexed = None
+
+    @property
+    def indexed(self) -> bool:
+        """False until ``positions`` has been built after ``index_later``."""
+        return self._unindexed is None
+
+    def index_later(self, seqs: Sequence[int], open_by_seq: Mapping[int, Position]) -> None:
+        """Hold the account's open positions as their ``seqs`` (in any order), found in
+        ``open_by_seq`` when ``positions`` is first used and put in seq order, the order
+        a live engine opened them in. Every change to the account's positions goes
+        through ``positions``, so each seq is still open then."""
+        if self._positions or self._unindexed is not None:
+            raise ValueError("the account's positions are already indexed")
+        if seqs:
+            self._unindexed = (seqs, open_by_seq)
+
+    def _index(self) -> None:
+        assert self._unindexed is not None
+        seqs, open_by_seq = self._unindexed
+        positions = list(map(open_by_seq.__getitem__, sorted(seqs)))
+        self._positions = dict(zip(map(_ORDER_ID, positions), positions, strict=True))
+        self._unindexed = None
+
+
+_ORDER_ID = itemgetter(Position._fields.index("order_id"))

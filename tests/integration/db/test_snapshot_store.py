@@ -18,13 +18,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from tradepro.db import snapshot_store
+from tradepro.db import packed_positions, snapshot_store
 from tradepro.db.bulk import CHUNK_ROWS, COPY_MIN_ROWS
 from tradepro.db.migrate import alembic_config, upgrade
 from tradepro.db.models import ExistingTrade, OpenPosition, User
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import ORDER_IDS, SnapshotStore
-from tradepro.domain.commands import CloseOrder, Command, CreateOrder, RegisterUser, UpdatePrice
+from tradepro.domain.commands import (
+    CloseOrder,
+    Command,
+    CreateOrder,
+    RegisterUser,
+    ReportAccount,
+    UpdatePrice,
+)
 from tradepro.domain.events import (
     ClosedTrade,
     CommandRejected,
@@ -411,6 +418,7 @@ async def test_restore_streams_the_live_engine_in_chunks(
     the engine: the same engine as the live one, going on the same way, with each open
     position sharing its owner's, asset's and order id's strings with the engine."""
     monkeypatch.setattr(snapshot_store, "READ_CHUNK_ROWS", 7)
+    monkeypatch.setattr(packed_positions, "CHUNK_ROWS", 7)
     store = SnapshotStore(db_engine)
     trading = await run_windows(store)
     users = [trading.register() for _ in range(5)]
@@ -431,10 +439,79 @@ async def test_restore_streams_the_live_engine_in_chunks(
         assert position.asset is next(asset for asset in engine.books if asset == position.asset)
         window = engine.order_ids.buckets[position.order_id[:8]]
         assert window[position.order_id] is position.order_id
+    postgres = db_engine.dialect.name == "postgresql"
+    for user_id, account in engine.accounts.items():
+        live = trading.engine.accounts[user_id]
+        # On PostgreSQL each account's dict waits for its first use; its margin is there.
+        assert account.indexed is not (postgres and bool(live.positions))
+        assert account.locked == live.locked
+        assert list(account.positions.items()) == list(live.positions.items())
+        assert account.indexed
     tick = UpdatePrice(new_id(), trading.tick(), BTC, 900_000, 900_010)
     events = trading.engine.apply(tick)
     assert events  # the margin calls of the 40 positions left open
     assert engine.apply(tick) == events
+
+
+async def test_a_restored_account_is_indexed_by_its_first_command(db_engine: AsyncEngine) -> None:
+    """Closing, duplicate ids and reads behave as in the live engine whether or not the
+    account's positions were indexed yet; a command touches its own account only."""
+    store = SnapshotStore(db_engine)
+    trading = await run_windows(store)
+    alice, bob = trading.register(), trading.register()
+    mine = [trading.open(alice, BTC, Side.BUY, 10, 2) for _ in range(3)]
+    theirs = trading.open(bob, BTC, Side.SELL, 10, 2)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    restored = await store.restore(EngineConfig())
+    assert restored is not None
+    engine = restored[0]
+
+    trading.now_us += 1
+    commands: list[Command] = [
+        CreateOrder(theirs, trading.now_us, alice, BTC, Side.BUY, 10, 2),  # bob's id
+        CloseOrder(new_id(), trading.now_us, alice, theirs),  # not hers
+        ReportAccount(new_id(), trading.now_us, alice),
+        CloseOrder(new_id(), trading.now_us, alice, mine[1]),
+        CreateOrder(mine[0], trading.now_us, alice, BTC, Side.BUY, 10, 2),  # open already
+    ]
+    for step in commands:
+        assert engine.apply(step) == trading.engine.apply(step)
+        assert not engine.accounts[bob].indexed or db_engine.dialect.name != "postgresql"
+    assert comparable(take_snapshot(engine)) == comparable(take_snapshot(trading.engine))
+    assert list(engine.accounts[bob].positions) == [theirs]
+
+
+async def test_positions_the_engine_cannot_take_fail_the_restore(postgres_url: str) -> None:
+    """An open position whose owner is not one of the shard's accounts, or of an asset the
+    engine does not trade, makes the restore fail (and the service retry), never an
+    engine that silently lacks it (PostgreSQL's packed read)."""
+    await upgrade(postgres_url)
+    db_engine = open_database(postgres_url)
+    try:
+        await _restore_refuses_what_it_cannot_take(db_engine)
+    finally:
+        await db_engine.dispose()
+
+
+async def _restore_refuses_what_it_cannot_take(db_engine: AsyncEngine) -> None:
+    store = SnapshotStore(db_engine)
+    trading = await run_windows(store)
+    alice = trading.register()
+    order_id = trading.open(alice, BTC, Side.BUY, 10, 2)
+    header, changes, entry_id = trading.window()
+    await store.save(header, [changes], entry_id)
+    async with db_engine.begin() as connection:
+        await connection.execute(update(User).where(User.id == alice).values(engine_shard=None))
+    with pytest.raises(packed_positions.PackedPositionsError, match="owner"):
+        await store.restore(EngineConfig())
+    async with db_engine.begin() as connection:
+        await connection.execute(update(User).where(User.id == alice).values(engine_shard=0))
+        await connection.execute(
+            update(OpenPosition).where(OpenPosition.order_id == order_id).values(asset="DOGE")
+        )
+    with pytest.raises(packed_positions.PackedPositionsError, match="asset"):
+        await store.restore(EngineConfig())
 
 
 async def test_migration_0008_moves_open_ids_out_of_the_order_id_table(database_url: str) -> None:

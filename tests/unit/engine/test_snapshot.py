@@ -10,7 +10,7 @@ from tradepro.domain.instruments import Instrument
 from tradepro.domain.order_ids import new_order_id
 from tradepro.domain.orders import Side
 from tradepro.engine import Engine, EngineConfig
-from tradepro.engine.snapshot import SnapshotError, restore_snapshot, take_snapshot
+from tradepro.engine.snapshot import Restorer, SnapshotError, restore_snapshot, take_snapshot
 
 BTC = "BTC_USDC"
 O1, O2, O3 = (new_order_id(0, n) for n in (1, 2, 3))
@@ -63,3 +63,41 @@ def test_changes_drain_in_a_stable_order_and_reset() -> None:
     after = engine.drain_changes()
     assert [t.position.order_id for t in after.closed] == [O1, O2]
     assert after.opened == []
+
+
+def test_a_restored_account_indexes_its_positions_on_its_first_command() -> None:
+    """``restore_snapshot`` hands each account its positions as seqs: no account's dict is
+    built by the restore, a command builds only its own account's, and every command
+    answers as in the engine that was saved (close by the owner or by someone else, a
+    repeated id, a read, a trigger)."""
+    engine = busy_engine()
+    restored = restore_snapshot(orjson.loads(orjson.dumps(take_snapshot(engine))))
+    assert not restored.accounts["alice"].indexed and not restored.accounts["bob"].indexed
+    assert restored.accounts["alice"].locked == engine.accounts["alice"].locked > 0
+    commands = [
+        CloseOrder("c2", 7, "bob", O1),  # alice's order: not found for bob
+        CreateOrder(O2, 8, "bob", BTC, Side.BUY, 1_000, 10),  # bob's own, still open
+    ]
+    for command in commands:
+        assert restored.apply(command) == engine.apply(command)
+    assert restored.accounts["bob"].indexed and not restored.accounts["alice"].indexed
+    tick = UpdatePrice("p2", 9, BTC, 1_010_000, 1_010_005)  # closes o1 (alice) and o2 (bob)
+    assert restored.apply(tick) == engine.apply(tick)
+    assert restored.accounts["alice"].indexed
+    assert take_snapshot(restored) == take_snapshot(engine)
+    for user_id, account in engine.accounts.items():
+        assert list(restored.accounts[user_id].positions.items()) == list(account.positions.items())
+
+
+def test_a_grouped_restore_must_account_for_every_position() -> None:
+    data = take_snapshot(busy_engine())
+    restorer = Restorer(data, grouped=True)
+    restorer.add_accounts(data["accounts"])
+    restorer.add_positions(data["positions"])
+    restorer.add_account_positions([("alice", 10_000, [data["positions"][0][0]])])  # not bob's
+    with pytest.raises(SnapshotError, match="1 positions grouped by account, 2 open"):
+        restorer.finish()
+    with pytest.raises(SnapshotError, match="unknown account"):
+        restorer.add_account_positions([("mallory", 0, [1])])
+    with pytest.raises(SnapshotError, match="grouped restore"):
+        Restorer(data).add_account_positions([("alice", 0, [1])])
