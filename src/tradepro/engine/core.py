@@ -151,7 +151,9 @@ class Engine:
         ]
         events: list[Event] = []
         if fired:
-            fired.sort()
+            # A position filled through a gap may cross its take-profit and its stop on
+            # one later tick: both books then name it, and it closes once.
+            fired = sorted(set(fired))
             open_by_seq = self.open_by_seq
             for seq in fired:
                 position = open_by_seq[seq]

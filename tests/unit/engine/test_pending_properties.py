@@ -34,7 +34,6 @@ from tests.support.engine_reference import (
     PendingRequest,
     Reference,
     RefPending,
-    RefPosition,
 )
 from tradepro.domain.commands import (
     AmendOrder,

@@ -395,3 +395,16 @@ def test_an_account_holds_a_bounded_number_of_pending_orders() -> None:
     event = desk.pend(BUY, LIMIT, 900_000, qty=1)
     rejected(event, RejectReason.INVALID_ORDER)
     assert "at most 3" in event.message  # type: ignore[union-attr]
+
+
+def test_a_position_filled_through_a_gap_closes_once_when_both_levels_are_crossed() -> None:
+    desk = market_desk()
+    desk.placed(BUY, STOP, 1_010_000, qty=1_000, leverage=100, take_profit=1_015_000)
+    [filled] = desk.tick(1_029_990, 1_030_000)  # far above the take-profit
+    assert isinstance(filled, OrderFilled)
+    liquidation = filled.position.liquidation_price
+    assert liquidation > 1_015_000  # 100x: the liquidation level is above the take-profit
+    [closed] = desk.tick(1_016_000, 1_016_010)  # crosses both the TP and the stop book
+    assert isinstance(closed, PositionClosed)
+    assert closed.trade.reason is CloseReason.MARGIN_CALL
+    desk.ledger_holds()
