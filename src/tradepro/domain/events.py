@@ -86,6 +86,8 @@ class EndedOrder(NamedTuple):
     status: OrderStatus
     reason: EndReason
     ended_us: int
+    fill_price: int | None = None
+    """The price it filled at (a filled order only)."""
 
 
 class OrderFilled(NamedTuple):

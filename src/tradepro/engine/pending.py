@@ -127,7 +127,7 @@ def fill(engine: Engine, seqs: list[int], tick: UpdatePrice) -> list[Event]:
             ended = _end(engine, order, account, _NO_BALANCE, ts_us)
             events.append(_new_tuple(OrderCanceled, (request_id, ended, account.balance)))
             continue
-        ended = _end(engine, order, account, _FILLED, ts_us)
+        ended = _end(engine, order, account, _FILLED, ts_us, fill_price=price)
         position = _open(engine, order, contract, (price, margin), ts_us)
         account.balance -= margin
         account.locked += margin
@@ -232,9 +232,11 @@ def _end(
     account: Account,
     ending: tuple[OrderStatus, EndReason],
     ts_us: int,
+    *,
+    fill_price: int | None = None,
 ) -> EndedOrder:
     _unrest(engine, order, account)
-    ended = EndedOrder(order, *ending, ts_us)
+    ended = EndedOrder(order, *ending, ts_us, fill_price)
     engine.changes.ended(ended)
     return ended
 
