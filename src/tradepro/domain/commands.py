@@ -76,6 +76,8 @@ class AmendOrder(NamedTuple):
     take_profit: int | None = None
     stop_loss: int | None = None
     expires_us: int | None = None
+    asset: str | None = None
+    """The instrument the numbers were scaled with; when given it must be the order's."""
 
 
 class CloseOrder(NamedTuple):

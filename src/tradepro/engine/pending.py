@@ -67,6 +67,9 @@ def amend(engine: Engine, command: AmendOrder) -> list[Event]:
     order = account.orders.get(command.order_id) if account is not None else None
     if account is None or order is None:
         return [_not_found(request_id, user_id, command.order_id)]
+    if command.asset is not None and command.asset != order.asset:
+        message = f"asset: the order is for {order.asset}, not {command.asset}"
+        return [CommandRejected(request_id, user_id, RejectReason.INVALID_ORDER, message)]
     given = command.given
     wanted = CreateOrder(
         order.order_id,
