@@ -8,6 +8,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import MAINTENANCE_MARGIN_BPS, Position
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class EngineConfig:
     refused: the engine may have forgotten them. Memory holds one window's ids."""
     order_id_lead_us: int = ORDER_ID_LEAD_US
     """Order ids made further ahead of the entry's time than this are refused."""
+    max_pending_per_account: int = 500
+    """The most pending orders one account may hold (get-pending-orders lists them all)."""
 
 
 class Quote(NamedTuple):
@@ -41,21 +44,25 @@ class Quote(NamedTuple):
 
 
 class Account:
-    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins.
+    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins;
+    ``reserved`` the sum of the pending orders' reservations (``orderMargin``).
 
     ``positions`` (order id -> open position) is built on its first use after a restore
     that handed the account its positions as a list of seqs (``index_later``): the
     restore then skips millions of scattered dict insertions, and the first command that
     touches the account pays for its own positions only (``engine.snapshot``)."""
 
-    __slots__ = ("_positions", "_unindexed", "balance", "locked", "reads")
+    __slots__ = ("_positions", "_unindexed", "balance", "locked", "orders", "reads", "reserved")
 
     def __init__(self, balance: int) -> None:
         self.balance = balance
         self.locked = 0
+        self.reserved = 0
         self._positions: dict[str, Position] = {}
         self._unindexed: tuple[Sequence[int], Mapping[int, Position]] | None = None
         """The seqs of the positions not yet in ``_positions``, and where they are."""
+        self.orders: dict[str, PendingOrder] = {}
+        """Pending orders by order id."""
         self.reads: AccountReads | None = None
         """Built by the account's first read (``engine.reads``), then kept by the engine."""
 
