@@ -142,9 +142,12 @@ REFUSALS_CASES: list[tuple[tuple[int, str, str, str, str], dict[str, Any]]] = [
      {"field": "stopPrice", "text": "A sell stop must be below the bid: it waits for the "
       "price to fall to it. To sell when the price rises to this level, choose Limit. The "
       "price moved: check it and send again."}),
-    ((400, "invalid_order", "takeProfit must be above the limit price", "buy", "limit"),
+    ((400, "invalid_order", "takeProfit must be above the order's price", "buy", "limit"),
      {"field": "takeProfit", "text": "For a long, the take profit must be above the price it "
       "opens at (the limit price)."}),
+    ((400, "invalid_order", "stopLoss must be above the order's price", "sell", "stop"),
+     {"field": "stopLoss", "text": "For a short, the stop loss must be above the price it "
+      "opens at (the stop price)."}),
     ((422, "validation_error", "limitPrice: has more than 1 decimal places", "buy", "limit"),
      {"field": "limitPrice", "text": "Prices go in steps of 0.1: use at most 1 decimal."}),
     ((422, "validation_error", "stopPrice: is not a decimal number: 'x'", "sell", "stop"),

@@ -103,8 +103,8 @@ function pendingRule(message, side, type) {
     const text = `${waitingSideWords(waiting[2], waiting[3], null)} The price moved: check it and send again.`;
     return { field: waiting[1], text };
   }
-  const level = /^(takeProfit|stopLoss) must be (above|below) the (limit|stop) price$/.exec(message);
-  if (level !== null) return { field: level[1], text: wrongSideWords(level[1], side, `the ${level[3]} price`) };
+  const level = /^(takeProfit|stopLoss) must be (above|below) the (limit|stop|order's) price$/.exec(message);
+  if (level !== null) return { field: level[1], text: wrongSideWords(level[1], side, `the ${type} price`) };
   if (/^expiresAt\b/.test(message)) return { field: "expiresAt", text: expiryWords({ code: "past" }) };
   if (/^(limitPrice|stopPrice) is required/.test(message)) {
     return { field: type === "stop" ? "stopPrice" : "limitPrice", text: `Enter the ${type} price: the order waits for it.` };
