@@ -5,10 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
-from tradepro.domain.events import CommandRejected, Event, PositionClosed, PositionOpened
+from tradepro.domain.commands import (
+    AmendOrder,
+    CancelOrder,
+    CloseOrder,
+    CreateOrder,
+    RegisterUser,
+    UpdatePrice,
+)
+from tradepro.domain.events import (
+    CommandRejected,
+    Event,
+    OrderPlaced,
+    PositionClosed,
+    PositionOpened,
+)
 from tradepro.domain.order_ids import new_order_id
-from tradepro.domain.orders import RejectReason, Side
+from tradepro.domain.orders import OrderType, RejectReason, Side
 from tradepro.engine import Engine, EngineConfig
 
 BTC = "BTC_USDC"  # price tick 0.1, qty lot 0.00001
@@ -59,6 +72,45 @@ class Desk:
 
     def balance(self, user: str = "alice") -> int:
         return self.engine.accounts[user].balance
+
+    def reserved(self, user: str = "alice") -> int:
+        return self.engine.accounts[user].reserved
+
+    def pend(
+        self,
+        side: Side,
+        order_type: OrderType,
+        price: int,
+        qty: int = 1_000,
+        leverage: int = 10,
+        **kw: Any,
+    ) -> Event:
+        """Place a limit or stop order; returns its one event."""
+        return self.order(side, qty, leverage, order_type=order_type, trigger_price=price, **kw)
+
+    def placed(self, side: Side, order_type: OrderType, price: int, **kw: Any) -> OrderPlaced:
+        event = self.pend(side, order_type, price, **kw)
+        assert isinstance(event, OrderPlaced), event
+        return event
+
+    def cancel(self, order_id: str, user: str = "alice", after_us: int = 1) -> Event:
+        self.now_us += after_us
+        [event] = self.engine.apply(CancelOrder(self.next_id(), self.now_us, user, order_id))
+        return event
+
+    def amend(self, order_id: str, user: str = "alice", after_us: int = 1, **kw: Any) -> Event:
+        self.now_us += after_us
+        command = AmendOrder(self.next_id(), self.now_us, user, order_id, frozenset(kw), **kw)
+        [event] = self.engine.apply(command)
+        return event
+
+    def ledger_holds(self) -> None:
+        """Balances + locked + reserved + house == deposits, and nothing is negative."""
+        engine = self.engine
+        assert engine.ledger_total() == engine.deposits_cents
+        for account in engine.accounts.values():
+            assert account.balance >= 0 and account.locked >= 0 and account.reserved >= 0
+            assert account.reserved == sum(order.reserved for order in account.orders.values())
 
 
 def rejected(event: Event, reason: RejectReason) -> None:

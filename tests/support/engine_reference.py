@@ -338,3 +338,210 @@ def _slipped(order: OrderRequest, open_price: int) -> bool:
     if order.side is Side.BUY:
         return open_price > order.price * (1 + tolerance)
     return open_price < order.price * (1 - tolerance)
+
+
+# -- pending orders (docs/pending-orders.md) ----------------------------------------------
+#
+# A limit or stop order reserves the margin at its own price (rounded up to the cent) and
+# waits on the right side of the market: buy limit below the ask, buy stop above it, sell
+# limit above the bid, sell stop below it. On a tick, after the closes, every waiting order
+# of the asset is scanned: a buy limit fills when ask <= its price, a buy stop when
+# ask >= it, a sell limit when bid >= it, a sell stop when bid <= it; a buy at the ask, a
+# sell at the bid; in the order (price, placement). The margin at the fill price comes out
+# of the reservation plus the free balance, or the order ends unfilled
+# (insufficient_balance). An order expires on the first input at or after its expiry.
+
+
+@dataclass(frozen=True)
+class RefPending:
+    order_id: str
+    user_id: str
+    asset: str
+    side: Side
+    order_type: str
+    """"limit" or "stop"."""
+    qty: int
+    leverage: int
+    price: int
+    take_profit: int | None
+    stop_loss: int | None
+    reserved: int
+    expires_us: int | None
+    placed: int
+    """The model's own placement counter (placing or amending takes the next)."""
+
+
+class PendingRequest(NamedTuple):
+    order_id: str
+    ts_us: int
+    user_id: str
+    asset: str
+    side: Side
+    order_type: str
+    qty: int
+    leverage: int
+    price: int | None
+    take_profit: int | None
+    stop_loss: int | None
+    expires_us: int | None
+
+
+class FillOutcome(NamedTuple):
+    order: RefPending
+    filled: bool
+    """False: ended for balance (the margin at ``price`` was not covered)."""
+    price: int
+    margin: int
+    balance: int
+    """The owner's free balance right after this fill (or release)."""
+
+
+def fires(order: RefPending, bid: int, ask: int) -> bool:
+    if order.side is Side.BUY:
+        return ask <= order.price if order.order_type == "limit" else ask >= order.price
+    return bid >= order.price if order.order_type == "limit" else bid <= order.price
+
+
+def waiting(side: Side, order_type: str, price: int, bid: int, ask: int) -> bool:
+    if side is Side.BUY:
+        return price < ask if order_type == "limit" else price > ask
+    return price > bid if order_type == "limit" else price < bid
+
+
+@dataclass
+class PendingReference:
+    """Pending orders on top of a ``Reference`` (the same balances and positions)."""
+
+    base: Reference
+    max_per_account: int = 500
+    orders: dict[str, RefPending] = field(default_factory=dict)
+    """By order id."""
+    ever_placed: set[str] = field(default_factory=set)
+    counter: int = 0
+
+    def reserved(self, user_id: str) -> int:
+        return sum(o.reserved for o in self.orders.values() if o.user_id == user_id)
+
+    def used(self, order_id: str) -> bool:
+        return order_id in self.base.ever_opened or order_id in self.ever_placed
+
+    def place_problems(self, order: PendingRequest, free: int | None = None) -> set[RejectReason]:
+        """Every reason to refuse placing (or, with ``free``, amending to) this order."""
+        base = self.base
+        problems: set[RejectReason] = set()
+        if order.user_id not in base.balances:
+            return {RejectReason.UNKNOWN_USER}
+        instrument = base.instruments.get(order.asset)
+        if instrument is None or _bad_pending_shape(order, instrument):
+            problems.add(RejectReason.INVALID_ORDER)
+        if free is None:
+            problems |= self._new_id_problems(order)
+        if order.expires_us is not None and order.expires_us <= order.ts_us:
+            problems.add(RejectReason.INVALID_ORDER)
+        if instrument is None or order.price is None or order.price <= 0:
+            return problems | {RejectReason.INVALID_ORDER}
+        quote_problem = base.quote_problem(order.asset, order.ts_us)
+        if quote_problem is not None:
+            problems.add(quote_problem)
+        if order.asset in base.quotes:
+            bid, ask, _ = base.quotes[order.asset]
+            if not waiting(order.side, order.order_type, order.price, bid, ask):
+                problems.add(RejectReason.INVALID_ORDER)
+        request = OrderRequest(order.order_id, order.ts_us, order.user_id, order.asset,
+                               order.side, order.qty, order.leverage, order.take_profit,
+                               order.stop_loss, None, None)  # fmt: skip
+        if _wrong_side(request, order.price):
+            problems.add(RejectReason.INVALID_ORDER)
+        if order.qty > 0 and order.leverage >= 1:
+            need = exact_margin_cents(instrument, order.price, order.qty, order.leverage)
+            available = base.balances[order.user_id] if free is None else free
+            if need > available:
+                problems.add(RejectReason.INSUFFICIENT_BALANCE)
+        return problems
+
+    def _new_id_problems(self, order: PendingRequest) -> set[RejectReason]:
+        """A placed (not amended) order: a fresh valid id, and room in the account."""
+        problems: set[RejectReason] = set()
+        if self.used(order.order_id):
+            problems.add(RejectReason.DUPLICATE_REQUEST)
+        request = OrderRequest(order.order_id, order.ts_us, order.user_id, order.asset,
+                               order.side, 1, 1, None, None, None, None)  # fmt: skip
+        if self.base.bad_order_id(request):
+            problems.add(RejectReason.INVALID_ORDER)
+        count = sum(1 for o in self.orders.values() if o.user_id == order.user_id)
+        if count >= self.max_per_account:
+            problems.add(RejectReason.INVALID_ORDER)
+        return problems
+
+    def place(self, order: PendingRequest) -> RefPending:
+        assert order.price is not None
+        instrument = self.base.instruments[order.asset]
+        reserve = exact_margin_cents(instrument, order.price, order.qty, order.leverage)
+        self.counter += 1
+        resting = RefPending(
+            order.order_id, order.user_id, order.asset, order.side, order.order_type,
+            order.qty, order.leverage, order.price, order.take_profit, order.stop_loss,
+            reserve, order.expires_us, self.counter,
+        )  # fmt: skip
+        self.base.balances[order.user_id] -= reserve
+        self.orders[order.order_id] = resting
+        self.ever_placed.add(order.order_id)
+        return resting
+
+    def own(self, user_id: str, order_id: str) -> RefPending | None:
+        order = self.orders.get(order_id)
+        return order if order is not None and order.user_id == user_id else None
+
+    def release(self, order: RefPending) -> None:
+        del self.orders[order.order_id]
+        self.base.balances[order.user_id] += order.reserved
+
+    def amend_problems(self, order: RefPending, wanted: PendingRequest) -> set[RejectReason]:
+        free = self.base.balances[order.user_id] + order.reserved
+        return self.place_problems(wanted, free)
+
+    def amend(self, order: RefPending, wanted: PendingRequest) -> RefPending:
+        self.release(order)
+        return self.place(wanted)
+
+    def expire(self, now_us: int) -> list[RefPending]:
+        due = [
+            o for o in self.orders.values() if o.expires_us is not None and o.expires_us <= now_us
+        ]
+        due.sort(key=lambda o: (o.expires_us, o.placed))
+        for order in due:
+            self.release(order)
+        return due
+
+    def fill(self, asset: str, bid: int, ask: int) -> list[FillOutcome]:
+        """After the tick's closes: every order of ``asset`` the quote reaches, brute force."""
+        base = self.base
+        hit = [o for o in self.orders.values() if o.asset == asset and fires(o, bid, ask)]
+        hit.sort(key=lambda o: (o.price, o.placed))
+        outcomes = []
+        for order in hit:
+            self.release(order)
+            price = ask if order.side is Side.BUY else bid
+            margin = exact_margin_cents(base.instruments[asset], price, order.qty, order.leverage)
+            filled = margin <= base.balances[order.user_id]
+            if filled:
+                base.balances[order.user_id] -= margin
+                base.ever_opened.add(order.order_id)
+            outcomes.append(FillOutcome(order, filled, price, margin, base.balances[order.user_id]))
+        return outcomes
+
+    def opened(self, outcome: FillOutcome, seq: int) -> RefPosition:
+        """Record the position a fill opened (``seq``: the engine's number, for close order)."""
+        order = outcome.order
+        position = RefPosition(
+            seq, order.order_id, order.user_id, order.asset, order.side, order.qty,
+            order.leverage, outcome.price, outcome.margin, order.take_profit, order.stop_loss,
+        )  # fmt: skip
+        self.base.positions[seq] = position
+        return position
+
+
+def _bad_pending_shape(order: PendingRequest, instrument: Instrument) -> bool:
+    if not 1 <= order.leverage <= instrument.max_leverage or order.qty <= 0:
+        return True
+    return any(level is not None and level <= 0 for level in (order.take_profit, order.stop_loss))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tradepro.db.bulk import Pacer
-from tradepro.domain.events import ClosedTrade
+from tradepro.domain.events import ClosedTrade, EndedOrder
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 
@@ -34,4 +34,7 @@ class SlowFirstSaveStore:
             await asyncio.sleep(0.3)
 
     async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
+        return None
+
+    async def record_history(self, ended: Sequence[EndedOrder]) -> None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -44,6 +45,36 @@ class CreateOrderIn(Model):
     stopLoss: Amount | None = None  # noqa: N815
     price: Amount | None = Field(None, description="The price the user saw (slippage guard).")
     slippage: StrictInt | None = Field(None, ge=0, le=10_000, description="Basis points.")
+    type: Literal["market", "limit", "stop"] = Field(
+        "market", description="`limit` and `stop` wait for their price (a pending order)."
+    )
+    limitPrice: Amount | None = Field(None, description="A limit order's price.")  # noqa: N815
+    stopPrice: Amount | None = Field(None, description="A stop order's price.")  # noqa: N815
+    expiresAt: datetime | None = Field(  # noqa: N815
+        None, description="ISO 8601 time with a zone; absent: good till cancelled."
+    )
+    trailingStop: Amount | None = Field(  # noqa: N815
+        None, description="Not supported yet: refused with 422."
+    )
+
+
+class CancelOrderIn(Model):
+    orderId: StrictStr = Field(max_length=64)  # noqa: N815
+
+
+class AmendOrderIn(Model):
+    """Only the fields present change; ``null`` clears takeProfit, stopLoss or expiresAt."""
+
+    orderId: StrictStr = Field(max_length=64)  # noqa: N815
+    limitPrice: Amount | None = None  # noqa: N815
+    stopPrice: Amount | None = None  # noqa: N815
+    qty: Amount | None = None
+    takeProfit: Amount | None = None  # noqa: N815
+    stopLoss: Amount | None = None  # noqa: N815
+    expiresAt: datetime | None = None  # noqa: N815
+    trailingStop: Amount | None = Field(  # noqa: N815
+        None, description="Not supported yet: refused with 422."
+    )
 
 
 class CloseOrderIn(Model):
@@ -68,6 +99,45 @@ class OrderOut(_OrderFields):
     liquidationPrice: str  # noqa: N815
     takeProfit: str | None  # noqa: N815
     stopLoss: str | None  # noqa: N815
+
+
+class PendingOrderOut(BaseModel):
+    orderId: str  # noqa: N815
+    asset: str
+    side: str
+    type: str
+    qty: str
+    leverage: int
+    limitPrice: str | None  # noqa: N815
+    stopPrice: str | None  # noqa: N815
+    takeProfit: str | None  # noqa: N815
+    stopLoss: str | None  # noqa: N815
+    trailingStop: str | None  # noqa: N815
+    reservedMargin: str  # noqa: N815
+    expiresAt: str | None  # noqa: N815
+    createdAt: str  # noqa: N815
+
+
+class PendingOrdersOut(BaseModel):
+    orders: list[PendingOrderOut]
+
+
+class EndedOrderOut(PendingOrderOut):
+    status: str = Field(description="`filled`, `canceled`, `expired` or `rejected`.")
+    reason: str = Field(description="`filled`, `user`, `expired` or `insufficient_balance`.")
+    fillPrice: str | None  # noqa: N815
+    endedAt: str  # noqa: N815
+
+
+class OrderHistoryOut(BaseModel):
+    orders: list[EndedOrderOut]
+    nextCursor: str | None  # noqa: N815
+
+
+class CancelOrderOut(BaseModel):
+    orderId: str  # noqa: N815
+    status: str
+    balance: str
 
 
 class OpenOrderOut(OrderOut):
@@ -103,6 +173,7 @@ class ClosedOrdersOut(BaseModel):
 class BalanceOut(BaseModel):
     balance: str
     lockedMargin: str  # noqa: N815
+    orderMargin: str = Field(description="Reserved by pending orders.")  # noqa: N815
     equity: str
 
 

@@ -32,7 +32,9 @@ Subscriber = Callable[[dict[str, Any]], None]
 WebSocket fan-out, the API's recent closes and signed-out sessions). The body may be
 shared with the waiting request: read it, never change it."""
 
-EVENT_STATUSES = frozenset({"created", "closed", "session_ended"})
+EVENT_STATUSES = frozenset(
+    {"created", "closed", "placed", "filled", "canceled", "expired", "amended", "session_ended"}
+)
 """The statuses that announce something to everyone (``protocol.kinds``: ``ORDER_EVENTS``
 and ``SESSION_ENDED``; a unit test keeps them equal): what a subscriber sees unless it
 names its own. Every other status (an account report, a registration, a refusal) is a

@@ -261,3 +261,65 @@ class RevokedSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     """The token's own expiry: after it the row serves nothing and is deleted."""
     revoked_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+
+
+class PendingOrderRow(Base):
+    """A pending (limit or stop) order as the engine holds it: every ``PendingOrder``
+    field, same names. Only the engine reads and writes it (snapshots and recovery)."""
+
+    __tablename__ = "pending_orders"
+
+    shard: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    order_id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(uuid_column())
+    asset: Mapped[str] = mapped_column(String(ASSET_LENGTH))
+    side: Mapped[str] = mapped_column(String(4))
+    order_type: Mapped[str] = mapped_column(String(8))
+    qty: Mapped[int] = mapped_column(BigInteger)
+    leverage: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    take_profit: Mapped[int | None] = mapped_column(BigInteger)
+    stop_loss: Mapped[int | None] = mapped_column(BigInteger)
+    reserved: Mapped[int] = mapped_column(BigInteger)
+    expires_us: Mapped[int | None] = mapped_column(BigInteger)
+    created_us: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderHistoryRow(Base):
+    """A pending order that ended (filled, cancelled, expired or refused at its fill),
+    written once by the engine and never changed (id = order id)."""
+
+    __tablename__ = "order_history"
+
+    id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(uuid_column())
+    asset: Mapped[str] = mapped_column(String(ASSET_LENGTH))
+    side: Mapped[str] = mapped_column(String(4))
+    order_type: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    leverage: Mapped[int] = mapped_column(Integer)
+    price: Mapped[int] = mapped_column(BigInteger)
+    """The limit or stop price, in ticks."""
+    take_profit: Mapped[int | None] = mapped_column(BigInteger)
+    stop_loss: Mapped[int | None] = mapped_column(BigInteger)
+    reserved: Mapped[int] = mapped_column(BigInteger)
+    """Cents it had reserved when it ended."""
+    status: Mapped[str] = mapped_column(String(16))
+    """``filled``, ``canceled``, ``expired`` or ``rejected``."""
+    reason: Mapped[str] = mapped_column(String(24))
+    """``filled``, ``user``, ``expired`` or ``insufficient_balance``."""
+    fill_price: Mapped[int | None] = mapped_column(BigInteger)
+    """The price it filled at (a ``filled`` order only)."""
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# get-order-history: a user's ended orders newest first, keyset-paginated by (ended_at, id).
+Index(
+    "ix_order_history_user_id_ended_at_id",
+    OrderHistoryRow.user_id,
+    OrderHistoryRow.ended_at.desc(),
+    OrderHistoryRow.id.desc(),
+)

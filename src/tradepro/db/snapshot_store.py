@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, delete, func, select
@@ -24,8 +23,10 @@ from sqlalchemy.types import String
 
 from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
+from tradepro.db.pending_rows import PENDING, PENDING_FIELDS, record_history, save_pending
 from tradepro.db.position_reader import read_positions
-from tradepro.domain.events import ClosedTrade
+from tradepro.db.trade_rows import POSTGRES_RECORD_TRADES, TRADE_COLUMNS, trade_row
+from tradepro.domain.events import ClosedTrade, EndedOrder
 from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.positions import Position
 from tradepro.engine.changes import ChangeSet
@@ -43,46 +44,9 @@ POSITION_FIELDS = Position._fields
 """Column names of ``open_positions`` in snapshot row order (the ``Position`` fields)."""
 _POSITION_COLUMNS = ("shard", *POSITION_FIELDS)
 _BALANCE_COLUMNS = ("id", "balance", "engine_shard")
-_TRADE_COLUMNS = (
-    "id",
-    "user_id",
-    "asset",
-    "side",
-    "quantity",
-    "leverage",
-    "open_price",
-    "close_price",
-    "pnl",
-    "margin",
-    "liquidation_price",
-    "take_profit",
-    "stop_loss",
-    "slippage",
-    "reason",
-    "liquidated",
-    "created_at",
-    "closed_at",
-)
-_TRADE_TYPES = (
-    "uuid", "uuid", "text", "text", "bigint", "int", "bigint", "bigint", "bigint", "bigint",
-    "bigint", "bigint", "bigint", "int", "text", "bool", "timestamptz", "timestamptz",
-)  # fmt: skip
-_POSTGRES_RECORD_TRADES = f"""
-WITH trade AS (
-    SELECT * FROM unnest({", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_TRADE_TYPES, 1))})
-        AS t({", ".join(_TRADE_COLUMNS)})
-), owner AS (
-    INSERT INTO users (id) SELECT DISTINCT user_id FROM trade ON CONFLICT (id) DO NOTHING
-)
-INSERT INTO existing_trades ({", ".join(_TRADE_COLUMNS)})
-SELECT {", ".join(_TRADE_COLUMNS)} FROM trade ON CONFLICT (id) DO NOTHING
-"""  # noqa: S608 (built from the constant column names and types above)
-"""``record_trades`` on PostgreSQL: placeholder owners and trades in one statement (the
-foreign key is checked at the statement's end, after the owners' insert)."""
 _UUID_FIELDS = frozenset({"order_id", "user_id"})
 READ_CHUNK_ROWS = 10_000
 """Rows per chunk when a snapshot is read: a few megabytes in flight, whatever its size."""
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SnapshotStore:
@@ -131,10 +95,10 @@ class SnapshotStore:
         if not trades:
             return
         if self._dialect == "postgresql":
-            columns = list(zip(*map(_trade_row, trades), strict=True))
+            columns = list(zip(*map(trade_row, trades), strict=True))
             async with self.database.connect() as connection:
                 driver: Any = (await connection.get_raw_connection()).driver_connection
-                await driver.execute(_POSTGRES_RECORD_TRADES, *columns)
+                await driver.execute(POSTGRES_RECORD_TRADES, *columns)
             return
         async with self.database.begin() as connection:
             owners = dict.fromkeys(trade.position.user_id for trade in trades)
@@ -146,6 +110,12 @@ class SnapshotStore:
                 "ON CONFLICT (id) DO NOTHING",
             )
             await self._insert_trades(connection, trades)
+
+    async def record_history(self, ended: Sequence[EndedOrder]) -> None:
+        """Insert the history rows of ended pending orders, ahead of a save (idempotent)."""
+        if ended:
+            async with self.database.begin() as connection:
+                await record_history(self._bulk, connection, ended)
 
     async def restore(self, config: EngineConfig) -> tuple[Engine, str] | None:
         """The saved engine under ``config`` and its last entry id; None if none is saved.
@@ -167,6 +137,8 @@ class SnapshotStore:
             horizon_ms = header.get("orderIdHorizonMs", 0)
             async for chunk in self._chunks(connection, self._order_ids_query(horizon_ms)):
                 restorer.add_order_ids(order_id for (order_id,) in chunk)
+            async for chunk in self._chunks(connection, self._pending_query()):
+                restorer.add_pending_orders(chunk)
         return restorer.finish(), entry_id
 
     async def _restore_positions_aside(
@@ -206,9 +178,20 @@ class SnapshotStore:
                 async for chunk in self._chunks(connection, self._order_ids_query(horizon_ms))
                 for (order_id,) in chunk
             ]
+            pending = [
+                list(row)
+                async for chunk in self._chunks(connection, self._pending_query())
+                for row in chunk
+            ]
         horizon = time_prefix(horizon_ms)
         open_ids = [row[1] for row in positions if row[1][:13] >= horizon]
-        loaded = {"accounts": accounts, "positions": positions, "orderIds": open_ids + closed_ids}
+        pending_ids = [row[1] for row in pending if row[1][:13] >= horizon]
+        loaded = {
+            "accounts": accounts,
+            "positions": positions,
+            "orderIds": open_ids + closed_ids + pending_ids,
+            "pendingOrders": pending,
+        }
         return header | loaded, entry_id
 
     # -- writes ---------------------------------------------------------------------------
@@ -216,7 +199,7 @@ class SnapshotStore:
     async def _apply(
         self, connection: AsyncConnection, change_set: ChangeSet, pacer: Pacer | None
     ) -> None:
-        balances, opened, closed = change_set
+        balances, opened, closed, placed, ended = change_set
         bulk = self._bulk
         shard = self.shard
         await bulk.insert(
@@ -251,6 +234,7 @@ class SnapshotStore:
             "ON CONFLICT (order_id) DO NOTHING",
             pacer=pacer,
         )
+        await save_pending(bulk, connection, shard, (placed, ended), pacer)
 
     async def _insert_trades(
         self, connection: AsyncConnection, trades: Sequence[ClosedTrade], pacer: Pacer | None = None
@@ -258,8 +242,8 @@ class SnapshotStore:
         await self._bulk.insert(
             connection,
             TRADES,
-            _TRADE_COLUMNS,
-            map(_trade_row, trades),
+            TRADE_COLUMNS,
+            map(trade_row, trades),
             "ON CONFLICT (id) DO NOTHING",
             pacer=pacer,
         )
@@ -317,6 +301,14 @@ class SnapshotStore:
             .order_by(ORDER_IDS.c.made_ms, ORDER_IDS.c.order_id)
         )
 
+    def _pending_query(self) -> Select[Any]:
+        """Pending orders as ``PendingOrder`` fields (side and type as strings), by seq."""
+        columns = [
+            self._uuid_text(PENDING.c[name]) if name in _UUID_FIELDS else PENDING.c[name]
+            for name in PENDING_FIELDS
+        ]
+        return select(*columns).where(PENDING.c.shard == self.shard).order_by(PENDING.c.seq)
+
     def _positions_query(self) -> Select[Any]:
         """Open positions as ``Position`` fields (the side as its string), in open order."""
         columns = [
@@ -370,31 +362,3 @@ class SnapshotStore:
 
 _UUID_GROUPS = ((9, 4), (13, 4), (17, 4), (21, 12))
 """(start, length) of the hex groups after the first eight digits."""
-
-
-def _utc(timestamp_us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=timestamp_us)
-
-
-def _trade_row(trade: ClosedTrade) -> tuple[Any, ...]:
-    position = trade.position
-    return (
-        position.order_id,
-        position.user_id,
-        position.asset,
-        position.side.value,
-        position.qty,
-        position.leverage,
-        position.open_price,
-        trade.close_price,
-        trade.pnl,
-        position.margin,
-        position.liquidation_price,
-        position.take_profit,
-        position.stop_loss,
-        position.slippage_bps,
-        trade.reason.value,
-        trade.liquidated,
-        _utc(position.opened_us),
-        _utc(trade.closed_us),
-    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tradepro.domain.orders import Side
+from tradepro.domain.orders import OrderType, Side
 
 
 class RegisterUser(NamedTuple):
@@ -39,6 +39,45 @@ class CreateOrder(NamedTuple):
     price: int | None = None
     """The price the user saw; with ``slippage_bps`` it bounds the execution price."""
     slippage_bps: int | None = None
+    order_type: OrderType = OrderType.MARKET
+    """``limit`` and ``stop`` place a pending order at ``trigger_price`` instead."""
+    trigger_price: int | None = None
+    """The limit or stop price of a pending order (None for a market order)."""
+    expires_us: int | None = None
+    """A pending order expires on the first entry at or after this time; None: never."""
+
+
+class CancelOrder(NamedTuple):
+    """Cancel one of the user's pending orders (its reservation goes back to the balance)."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    order_id: str
+
+
+AMENDABLE = frozenset({"price", "qty", "take_profit", "stop_loss", "expires_us"})
+
+
+class AmendOrder(NamedTuple):
+    """Change a pending order: checked and reserved again as if placed now (same id).
+
+    Only the fields named in ``given`` change; a given None clears ``take_profit``,
+    ``stop_loss`` or ``expires_us`` (``price`` and ``qty`` cannot be cleared)."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    order_id: str
+    given: frozenset[str]
+    """Which of ``AMENDABLE`` the request sets."""
+    price: int | None = None
+    qty: int | None = None
+    take_profit: int | None = None
+    stop_loss: int | None = None
+    expires_us: int | None = None
+    asset: str | None = None
+    """The instrument the numbers were scaled with; when given it must be the order's."""
 
 
 class CloseOrder(NamedTuple):
@@ -62,6 +101,9 @@ class ReportAccount(NamedTuple):
     """List the positions whose order id sorts after this one (the previous page's last)."""
     order_id: str | None = None
     """List only this order, if it is open (one lookup, whatever the account holds)."""
+    pending: bool = False
+    """List the account's pending orders instead of its positions (all of them: an
+    account holds at most ``EngineConfig.max_pending_per_account``)."""
 
 
 class EndSession(NamedTuple):
@@ -87,5 +129,13 @@ class FeedNote(NamedTuple):
 
 
 Command = (
-    RegisterUser | UpdatePrice | CreateOrder | CloseOrder | ReportAccount | EndSession | FeedNote
+    RegisterUser
+    | UpdatePrice
+    | CreateOrder
+    | CloseOrder
+    | CancelOrder
+    | AmendOrder
+    | ReportAccount
+    | EndSession
+    | FeedNote
 )

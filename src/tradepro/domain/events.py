@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from tradepro.domain.orders import CloseReason, RejectReason
+from tradepro.domain.orders import CloseReason, EndReason, OrderStatus, RejectReason
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
 
 
@@ -56,6 +57,77 @@ class PositionClosed(NamedTuple):
         return "closed"
 
 
+class OrderPlaced(NamedTuple):
+    request_id: str
+    order: PendingOrder
+    balance: int
+    """The owner's free balance after the reservation."""
+
+    @property
+    def status(self) -> str:
+        return "placed"
+
+
+class OrderAmended(NamedTuple):
+    request_id: str
+    order: PendingOrder
+    """The order as it now rests (same id, a new ``seq``)."""
+    balance: int
+
+    @property
+    def status(self) -> str:
+        return "amended"
+
+
+class EndedOrder(NamedTuple):
+    """A pending order that no longer rests: its history row."""
+
+    order: PendingOrder
+    status: OrderStatus
+    reason: EndReason
+    ended_us: int
+    fill_price: int | None = None
+    """The price it filled at (a filled order only)."""
+
+
+class OrderFilled(NamedTuple):
+    request_id: str
+    """The price update's id."""
+    ended: EndedOrder
+    position: Position
+    """The position it opened (same order id), margin at the fill price."""
+    balance: int
+
+    @property
+    def status(self) -> str:
+        return "filled"
+
+
+class OrderCanceled(NamedTuple):
+    """Cancelled by its owner (reason ``user``), or at its fill because the margin at the
+    fill price was not covered (reason ``insufficient_balance``, history status
+    ``rejected``)."""
+
+    request_id: str
+    ended: EndedOrder
+    balance: int
+
+    @property
+    def status(self) -> str:
+        return "canceled"
+
+
+class OrderExpired(NamedTuple):
+    request_id: str
+    """The order's own id: nobody waits for it, and no reader mistakes it for a reply."""
+    ended: EndedOrder
+    balance: int
+
+    @property
+    def status(self) -> str:
+        return "expired"
+
+
 class AccountReported(NamedTuple):
     request_id: str
     user_id: str
@@ -71,6 +143,10 @@ class AccountReported(NamedTuple):
     its positions rounded half-even once (positions without a quote count 0)."""
     next_cursor: str | None = None
     """The last listed order id when more positions follow the page, else None."""
+    reserved: int = 0
+    """Cents reserved by pending orders (``orderMargin``)."""
+    pending: tuple[PendingOrder, ...] | None = None
+    """The account's pending orders by order id, when asked for (else None)."""
 
     @property
     def status(self) -> str:
@@ -78,8 +154,8 @@ class AccountReported(NamedTuple):
 
     @property
     def equity(self) -> int:
-        """Balance + locked margin + unrealized PnL."""
-        return self.balance + self.locked + self.unrealized
+        """Balance + locked margin + order margin + unrealized PnL."""
+        return self.balance + self.locked + self.reserved + self.unrealized
 
 
 class CommandRejected(NamedTuple):
@@ -110,6 +186,11 @@ Event = (
     UserRegistered
     | PositionOpened
     | PositionClosed
+    | OrderPlaced
+    | OrderAmended
+    | OrderFilled
+    | OrderCanceled
+    | OrderExpired
     | AccountReported
     | CommandRejected
     | SessionEnded

@@ -12,6 +12,33 @@ class Side(StrEnum):
     SELL = "sell"
 
 
+class OrderType(StrEnum):
+    """``market`` opens at once; ``limit`` and ``stop`` wait for their price (pending)."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+
+
+class OrderStatus(StrEnum):
+    """How a pending order ended (get-order-history)."""
+
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    """It triggered but could not be filled (the margin at the fill price was not covered)."""
+
+
+class EndReason(StrEnum):
+    """Why a pending order ended: beside ``OrderStatus`` in its history row."""
+
+    FILLED = "filled"
+    USER = "user"
+    EXPIRED = "expired"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+
+
 class CloseReason(StrEnum):
     TAKE_PROFIT = "take_profit"
     STOP_LOSS = "stop_loss"

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from tradepro.domain.events import ClosedTrade
+from tradepro.domain.events import ClosedTrade, EndedOrder
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
 
 
@@ -21,18 +22,25 @@ class ChangeSet(NamedTuple):
     """Positions opened in the window and still open at its end, in open order."""
     closed: list[ClosedTrade]
     """Trades closed in the window, in close order."""
+    placed: list[PendingOrder] = []  # noqa: RUF012 (a NamedTuple default, never mutated)
+    """Pending orders placed or amended in the window and still pending at its end (the
+    latest version of each)."""
+    ended: list[EndedOrder] = []  # noqa: RUF012
+    """Pending orders that ended in the window (filled, cancelled, expired), in order."""
 
     def __bool__(self) -> bool:
-        return bool(self.balances or self.opened or self.closed)
+        return bool(self.balances or self.opened or self.closed or self.placed or self.ended)
 
 
 class ChangeLog:
-    __slots__ = ("_accounts", "_closed", "_opened")
+    __slots__ = ("_accounts", "_closed", "_ended", "_opened", "_placed")
 
     def __init__(self) -> None:
         self._accounts: dict[str, None] = {}
         self._opened: dict[int, Position] = {}
         self._closed: list[ClosedTrade] = []
+        self._placed: dict[str, PendingOrder] = {}
+        self._ended: list[EndedOrder] = []
 
     def account(self, user_id: str) -> None:
         self._accounts[user_id] = None
@@ -47,14 +55,28 @@ class ChangeLog:
         self._opened.pop(position.seq, None)
         self._closed.append(trade)
 
+    def placed(self, order: PendingOrder) -> None:
+        self._accounts[order.user_id] = None
+        self._placed[order.order_id] = order
+
+    def ended(self, ended: EndedOrder) -> None:
+        order = ended.order
+        self._accounts[order.user_id] = None
+        self._placed.pop(order.order_id, None)
+        self._ended.append(ended)
+
     def drain(self, balance_of: Callable[[str], int]) -> ChangeSet:
         """Return the window's changes with current balances, and start a new window."""
         changes = ChangeSet(
             [(user_id, balance_of(user_id)) for user_id in self._accounts],
             list(self._opened.values()),
             self._closed,
+            list(self._placed.values()),
+            self._ended,
         )
         self._accounts = {}
         self._opened = {}
         self._closed = []
+        self._placed = {}
+        self._ended = []
         return changes

@@ -8,8 +8,11 @@ sum(balances) + sum(locked margin) + house result == deposits, always.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from tradepro.domain.commands import (
+    AmendOrder,
+    CancelOrder,
     CloseOrder,
     Command,
     CreateOrder,
@@ -20,7 +23,6 @@ from tradepro.domain.commands import (
     UpdatePrice,
 )
 from tradepro.domain.events import (
-    AccountReported,
     ClosedTrade,
     CommandRejected,
     Event,
@@ -29,26 +31,38 @@ from tradepro.domain.events import (
     SessionEnded,
     UserRegistered,
 )
-from tradepro.domain.fixed import USD_DECIMALS, format_scaled
-from tradepro.domain.order_ids import order_id_time_ms
-from tradepro.domain.orders import CloseReason, RejectReason, Side
+from tradepro.domain.orders import CloseReason, OrderType, RejectReason, Side
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import (
     Contract,
     Position,
     stop_level,
     trigger_reason,
 )
+from tradepro.engine import pending
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
-from tradepro.engine.reads import PAGE_MAX, reads_of, unrealized_pnl
+from tradepro.engine.pending_books import ExpiryHeap, PendingBooks
+from tradepro.engine.reads import unrealized_pnl
+from tradepro.engine.report import report
 from tradepro.engine.state import Account, EngineConfig, Quote
-from tradepro.engine.validation import MAX_ID_LENGTH, levels_problem, order_shape_problem, slipped
+from tradepro.engine.validation import (
+    MAX_ID_LENGTH,
+    dollars,
+    levels_problem,
+    market_shape_problem,
+    order_id_problem,
+    order_shape_problem,
+    pending_shape_problem,
+    slipped,
+)
 
 # Module globals for the hot path: enum attribute lookups cost ~150 ns each on 3.11, and
 # building a NamedTuple through tuple.__new__ skips the generated __new__'s Python frame.
 _BUY = Side.BUY
 _USER = CloseReason.USER
+_MARKET = OrderType.MARKET
 _new_tuple = tuple.__new__
 
 
@@ -67,6 +81,11 @@ class Engine:
             symbol: Contract(instrument, self.config.maintenance_margin_bps)
             for symbol, instrument in self.config.instruments.items()
         }
+        self.pending_by_seq: dict[int, PendingOrder] = {}
+        self.pending_books: dict[str, PendingBooks] = {
+            symbol: PendingBooks() for symbol in self.config.instruments
+        }
+        self.expiries = ExpiryHeap()
         self.next_seq = 1
         self.house_cents = 0
         """The house's realized result: the opposite of every PnL paid out."""
@@ -85,7 +104,9 @@ class Engine:
             UpdatePrice: self._update_price,  # type: ignore[dict-item]
             CreateOrder: self._create,  # type: ignore[dict-item]
             CloseOrder: self._close_by_user,  # type: ignore[dict-item]
-            ReportAccount: self._report,  # type: ignore[dict-item]
+            CancelOrder: partial(pending.cancel, self),
+            AmendOrder: partial(pending.amend, self),
+            ReportAccount: partial(report, self),
             EndSession: _end_session,  # type: ignore[dict-item]
             FeedNote: _ignored,
         }
@@ -93,7 +114,10 @@ class Engine:
     # -- commands -------------------------------------------------------------------------
 
     def apply(self, command: Command) -> list[Event]:
-        """Apply one command; return what happened, rejections included."""
+        """Apply one command; return what happened, rejections included. Pending orders
+        whose expiry has come expire first (on the first input at or after it)."""
+        if command.ts_us >= self.expiries.due_us:
+            return [*pending.expire(self, command.ts_us), *self._handlers[type(command)](command)]
         return self._handlers[type(command)](command)
 
     def _register(self, command: RegisterUser) -> list[Event]:
@@ -125,16 +149,23 @@ class Engine:
             *books.sell_profit.pop_through(ask, is_open),
             *books.sell_stop.pop_through(ask, is_open),
         ]
-        if not fired:
-            return []
-        fired.sort()
         events: list[Event] = []
-        open_by_seq = self.open_by_seq
-        for seq in fired:
-            position = open_by_seq[seq]
-            price = bid if position.side is _BUY else ask
-            reason = trigger_reason(position, price)
-            events.append(self._close(position, price, reason, command.request_id, command.ts_us))
+        if fired:
+            # A position filled through a gap may cross its take-profit and its stop on
+            # one later tick: both books then name it, and it closes once.
+            fired = sorted(set(fired))
+            open_by_seq = self.open_by_seq
+            for seq in fired:
+                position = open_by_seq[seq]
+                price = bid if position.side is _BUY else ask
+                reason = trigger_reason(position, price)
+                close = self._close(position, price, reason, command.request_id, command.ts_us)
+                events.append(close)
+        # Then pending orders: the positions they open join the books after the closes
+        # above, so their own triggers count from the next tick of the asset.
+        filled = self.pending_books[command.asset].fired(bid, ask, self.pending_by_seq.__contains__)
+        if filled:
+            events += pending.fill(self, filled, command)
         return events
 
     def _create(self, command: CreateOrder) -> list[Event]:
@@ -147,12 +178,14 @@ class Engine:
             return [_reject(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
         asset = command.asset
         contract = self.contracts.get(asset)
-        problem = order_shape_problem(command, contract)
+        if command.order_type is not _MARKET and contract is not None:
+            return self._place(command, account, contract)
+        problem = order_shape_problem(command, contract) or market_shape_problem(command)
         if problem is not None:
             return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)]
         quote = self.quotes.get(asset)
         if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
-            return [self._quote_problem(request_id, user_id, asset, command.ts_us)]
+            return [self.quote_problem(request_id, user_id, asset, command.ts_us)]
         assert contract is not None  # checked by _check_order_shape
         side, qty = command.side, command.qty
         price = quote.ask if side is _BUY else quote.bid
@@ -165,11 +198,8 @@ class Engine:
             return [_reject(request_id, user_id, RejectReason.SLIPPAGE_EXCEEDED, message)]
         margin = contract.margin(price, qty, command.leverage)
         if margin > account.balance:
-            return [_insufficient(request_id, user_id, margin, account.balance)]
-        seq = self.next_seq
-        if seq > MAX_SEQ:  # 2**48 orders: centuries at full speed, but never wrap silently
-            raise OverflowError("order sequence exhausted")
-        self.next_seq = seq + 1
+            return [self.insufficient(request_id, user_id, margin, account.balance)]
+        seq = self.take_seq()
         position: Position = _new_tuple(
             Position,
             (
@@ -192,9 +222,16 @@ class Engine:
         account.balance -= margin
         account.locked += margin
         self.order_ids.add(request_id)
-        self._index(position, account)
+        self.index_position(position, account)
         self.changes.opened(position)
         return [_new_tuple(PositionOpened, (request_id, position, account.balance))]
+
+    def _place(self, command: CreateOrder, account: Account, contract: Contract) -> list[Event]:
+        """A limit or stop order: checked for its shape, then placed (``engine.pending``)."""
+        problem = pending_shape_problem(command, contract)
+        if problem is None:
+            return pending.place(self, command, account, contract)
+        return [_reject(command.request_id, command.user_id, RejectReason.INVALID_ORDER, problem)]
 
     def _admit_order_id(self, command: CreateOrder) -> CommandRejected | None:
         """None if the order id may open a position: a version 7 UUID made within the window
@@ -225,23 +262,33 @@ class Engine:
         account = self.accounts.get(command.user_id)
         if account is not None and order_id in account.positions:
             message = "an order with this id is already open"
+        elif account is not None and order_id in account.orders:
+            message = "an order with this id is already pending"
         else:
             message = "an order with this id was opened before (order ids are never reused)"
         return _reject(order_id, command.user_id, RejectReason.DUPLICATE_REQUEST, message)
 
     def _id_problem(self, command: CreateOrder) -> CommandRejected:
         """Why an order id cannot be used: not time-ordered, too old to check, or ahead."""
-        id_ms = order_id_time_ms(command.request_id)
-        if id_ms < 0:
-            message = "order id must be a time-ordered UUID (version 7)"
-        elif id_ms < self.order_ids.horizon_ms:
-            hours = self.config.order_id_window_us / 3_600_000_000
-            message = f"order id was made more than {hours:g} h before this order"
-        else:
-            message = "order id was made in the future (check the sender's clock)"
+        horizon_ms, window_us = self.order_ids.horizon_ms, self.config.order_id_window_us
+        message = order_id_problem(command.request_id, horizon_ms, window_us)
         return _reject(command.request_id, command.user_id, RejectReason.INVALID_ORDER, message)
 
-    def _quote_problem(
+    def take_seq(self) -> int:
+        """The next engine-wide sequence number (positions and pending orders share it)."""
+        seq = self.next_seq
+        if seq > MAX_SEQ:  # 2**48 orders: centuries at full speed, but never wrap silently
+            raise OverflowError("order sequence exhausted")
+        self.next_seq = seq + 1
+        return seq
+
+    def insufficient(
+        self, request_id: str, user_id: str, margin: int, balance: int, what: str = "margin"
+    ) -> CommandRejected:
+        message = f"{what} {dollars(margin)} exceeds the free balance {dollars(balance)}"
+        return _reject(request_id, user_id, RejectReason.INSUFFICIENT_BALANCE, message)
+
+    def quote_problem(
         self, request_id: str, user_id: str, asset: str, ts_us: int
     ) -> CommandRejected:
         """Why the last quote of ``asset`` cannot be traded on (missing or stale)."""
@@ -263,45 +310,13 @@ class Engine:
         asset = position.asset
         quote = self.quotes.get(asset)
         if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
-            return [self._quote_problem(request_id, user_id, asset, command.ts_us)]
+            return [self.quote_problem(request_id, user_id, asset, command.ts_us)]
         price = quote.bid if position.side is _BUY else quote.ask
         return [self._close(position, price, _USER, request_id, command.ts_us)]
 
-    def _report(self, command: ReportAccount) -> list[Event]:
-        """A read: totals from the account's running sums, and at most one page of its
-        positions (``engine.reads``), never a pass over all of them."""
-        account = self.accounts.get(command.user_id)
-        if account is None:
-            message = "unknown user"
-            return [
-                _reject(command.request_id, command.user_id, RejectReason.UNKNOWN_USER, message)
-            ]
-        reads = reads_of(account)
-        listed: list[Position] = []
-        next_cursor = None
-        if command.order_id is not None:
-            one = account.positions.get(command.order_id)
-            listed = [] if one is None else [one]
-        elif command.orders:
-            limit = min(max(command.limit, 1), PAGE_MAX)
-            listed, next_cursor = reads.page(account.positions, command.after, limit)
-        valued = tuple((position, self.unrealized_pnl(position)) for position in listed)
-        return [
-            AccountReported(
-                command.request_id,
-                command.user_id,
-                account.balance,
-                account.locked,
-                valued,
-                command.orders or command.order_id is not None,
-                reads.unrealized(self.contracts, self.quotes),
-                next_cursor,
-            )
-        ]
-
     # -- state changes --------------------------------------------------------------------
 
-    def _index(self, position: Position, account: Account) -> None:
+    def index_position(self, position: Position, account: Account) -> None:
         account.positions[position.order_id] = position
         if account.reads is not None:
             account.reads.opened(position)
@@ -354,9 +369,11 @@ class Engine:
         return unrealized_pnl(position, self.contracts, self.quotes)
 
     def ledger_total(self) -> int:
-        """Balances + locked margin + house result: equals ``deposits_cents`` at all times."""
+        """Balances + locked margin + order margin + house result: equals ``deposits_cents``
+        at all times."""
         accounts = self.accounts.values()
-        return sum(a.balance for a in accounts) + sum(a.locked for a in accounts) + self.house_cents
+        held = sum(a.balance + a.locked + a.reserved for a in accounts)
+        return held + self.house_cents
 
 
 def _ignored(_command: object) -> list[Event]:
@@ -375,17 +392,6 @@ def _reject(
     request_id: str, user_id: str | None, reason: RejectReason, message: str
 ) -> CommandRejected:
     return CommandRejected(request_id, user_id, reason, message)
-
-
-def _insufficient(request_id: str, user_id: str, margin: int, balance: int) -> CommandRejected:
-    message = f"margin {_dollars(margin)} exceeds the free balance {_dollars(balance)}"
-    return _reject(request_id, user_id, RejectReason.INSUFFICIENT_BALANCE, message)
-
-
-def _dollars(cents: int) -> str:
-    """Cents (never negative here) as "$95,780,400.00": grouped as the UI shows money."""
-    whole, fraction = format_scaled(cents, USD_DECIMALS).split(".")
-    return f"${int(whole):,}.{fraction}"
 
 
 __all__ = ["MAX_SEQ", "Account", "Engine", "EngineConfig", "Quote"]

@@ -16,16 +16,18 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from tradepro.domain.instruments import Instrument
-from tradepro.domain.orders import Side
+from tradepro.domain.orders import OrderType, Side
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
 from tradepro.engine.books import SEQ_BITS
 from tradepro.engine.core import Account, Engine, EngineConfig, Quote
 from tradepro.engine.order_window import OrderIdWindow
 
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
 """Version 2 added the order id window; a version 1 snapshot (from before time-ordered
-order ids) restores with an empty window, since none of its ids is of that form."""
-_READABLE_VERSIONS = (1, SNAPSHOT_VERSION)
+order ids) restores with an empty window, since none of its ids is of that form. Version 3
+added pending orders; a version 1 or 2 snapshot has none."""
+_READABLE_VERSIONS = (1, 2, SNAPSHOT_VERSION)
 
 
 class SnapshotError(ValueError):
@@ -38,6 +40,7 @@ def take_snapshot(engine: Engine) -> dict[str, Any]:
         "accounts": [[user_id, a.balance] for user_id, a in engine.accounts.items()],
         "positions": [position[:] for position in engine.open_by_seq.values()],
         "orderIds": list(engine.order_ids.ids()),
+        "pendingOrders": [order[:] for order in engine.pending_by_seq.values()],
     }
 
 
@@ -66,6 +69,7 @@ def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None
         restorer.add_accounts(data["accounts"])
         restorer.add_order_ids(data.get("orderIds", ()))
         restorer.add_positions(data["positions"])
+        restorer.add_pending_orders(data.get("pendingOrders", ()))
     finally:
         if collecting:
             gc.enable()
@@ -112,6 +116,13 @@ class Restorer:
             for side in Side
         }
         """(asset, side's string) -> the keys of that side's books, loaded at the end."""
+        self._pending_keys: dict[tuple[str, Side, OrderType], list[int]] = {
+            (asset, side, order_type): []
+            for asset in engine.books
+            for side in Side
+            for order_type in (OrderType.LIMIT, OrderType.STOP)
+        }
+        self._expiry_keys: list[int] = []
 
     def add_accounts(self, rows: Iterable[Sequence[Any]]) -> None:
         """(user id, free balance) rows."""
@@ -173,12 +184,38 @@ class Restorer:
                 level = stop_loss
             book.stop_keys.append((level << SEQ_BITS) | seq)
 
+    def add_pending_orders(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Pending orders as rows of their ``PendingOrder`` fields (side and type as their
+        strings), after the accounts they belong to."""
+        engine = self.engine
+        owners, by_seq = self._owner_ids, engine.pending_by_seq
+        for row in rows:
+            (seq, order_id, user_id, asset, side, order_type, qty, leverage, price, take_profit,
+             stop_loss, reserved, expires_us, created_us) = row  # fmt: skip
+            [order_id] = engine.order_ids.keep([order_id])
+            order = PendingOrder(
+                seq, order_id, owners[user_id], asset,
+                Side(side), OrderType(order_type), qty, leverage, price, take_profit, stop_loss,
+                reserved, expires_us, created_us,
+            )  # fmt: skip
+            by_seq[seq] = order
+            engine.accounts[user_id].orders[order_id] = order
+            self._pending_keys[asset, order.side, order.order_type].append(
+                (price << SEQ_BITS) | seq
+            )
+            if expires_us is not None:
+                self._expiry_keys.append((expires_us << SEQ_BITS) | seq)
+
     def finish(self) -> Engine:
         """Sum each account's locked margin, load the trigger books (O(n) heapify each)
         and hand the engine over. (A sum per account here, rather than an addition per
         position as they come, touches each account once instead of once per position.)"""
         for account in self.engine.accounts.values():
             account.locked = sum(map(_MARGIN, account.positions.values()))
+            account.reserved = sum(map(_RESERVED, account.orders.values()))
+        for (asset, side, order_type), keys in self._pending_keys.items():
+            self.engine.pending_books[asset].by_kind[side, order_type].load(keys)
+        self.engine.expiries.load(self._expiry_keys)
         books = self.engine.books
         for asset, side, profit_keys, stop_keys in self._books.values():
             profit, stop = books[asset].by_side[side]
@@ -200,6 +237,7 @@ class _BookKeys(NamedTuple):
 _ASSET = itemgetter(0)
 _SIDE = itemgetter(1)
 _MARGIN = itemgetter(Position._fields.index("margin"))
+_RESERVED = itemgetter(PendingOrder._fields.index("reserved"))
 _BUY = Side.BUY
 _new_tuple = tuple.__new__
 

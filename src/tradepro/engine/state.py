@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, Instrument
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import MAINTENANCE_MARGIN_BPS, Position
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ class EngineConfig:
     refused: the engine may have forgotten them. Memory holds one window's ids."""
     order_id_lead_us: int = ORDER_ID_LEAD_US
     """Order ids made further ahead of the entry's time than this are refused."""
+    max_pending_per_account: int = 500
+    """The most pending orders one account may hold (get-pending-orders lists them all)."""
 
 
 class Quote(NamedTuple):
@@ -40,13 +43,17 @@ class Quote(NamedTuple):
 
 
 class Account:
-    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins."""
+    """A user's cash. ``balance`` is free cash; ``locked`` the sum of open margins;
+    ``reserved`` the sum of the pending orders' reservations (``orderMargin``)."""
 
-    __slots__ = ("balance", "locked", "positions", "reads")
+    __slots__ = ("balance", "locked", "orders", "positions", "reads", "reserved")
 
     def __init__(self, balance: int) -> None:
         self.balance = balance
         self.locked = 0
+        self.reserved = 0
         self.positions: dict[str, Position] = {}
+        self.orders: dict[str, PendingOrder] = {}
+        """Pending orders by order id."""
         self.reads: AccountReads | None = None
         """Built by the account's first read (``engine.reads``), then kept by the engine."""

@@ -10,14 +10,18 @@ from collections.abc import Mapping
 
 from tradepro.domain.events import CommandRejected, Event
 from tradepro.engine import Engine
+from tradepro.engine.pending import expire
 from tradepro.protocol.decode import decode_entry
 
 
 def apply_entry(
     engine: Engine, kind: str, request_id: str, ts_us: int, payload: Mapping[str, object]
 ) -> list[Event]:
-    """Decode one bus entry and apply it; a malformed entry yields a rejection."""
+    """Decode one bus entry and apply it; a malformed entry yields a rejection (after the
+    pending orders it expires: every input is a moment of the engine's clock)."""
     decoded = decode_entry(kind, request_id, ts_us, payload, engine.config.instruments)
     if type(decoded) is CommandRejected:
+        if ts_us >= engine.expiries.due_us:
+            return [*expire(engine, ts_us), decoded]
         return [decoded]
     return engine.apply(decoded)  # type: ignore[arg-type]

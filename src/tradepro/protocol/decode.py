@@ -12,6 +12,9 @@ import re
 from collections.abc import Callable, Mapping
 
 from tradepro.domain.commands import (
+    AMENDABLE,
+    AmendOrder,
+    CancelOrder,
     CloseOrder,
     Command,
     CreateOrder,
@@ -24,7 +27,7 @@ from tradepro.domain.commands import (
 from tradepro.domain.events import CommandRejected
 from tradepro.domain.fixed import InvalidNumberError, parse_scaled
 from tradepro.domain.instruments import Instrument
-from tradepro.domain.orders import RejectReason, Side
+from tradepro.domain.orders import OrderType, RejectReason, Side
 from tradepro.engine.reads import PAGE_DEFAULT, PAGE_MAX
 from tradepro.protocol.fields import (
     MalformedEntryError,
@@ -40,6 +43,10 @@ Decoder = Callable[[str, int, Mapping[str, object], Mapping[str, Instrument]], C
 """Builds one kind's command from (correlation id, timestamp, payload, instruments)."""
 
 _SIDES = {side.value: side for side in Side}
+_TYPES = {order_type.value: order_type for order_type in OrderType}
+_PRICE_FIELDS = {OrderType.LIMIT: "limitPrice", OrderType.STOP: "stopPrice"}
+MAX_EXPIRES_US = 253_402_300_799_999_999
+"""The last microsecond of the year 9999: a later ``expiresUs`` cannot be a date."""
 
 
 def decode_entry(
@@ -71,7 +78,7 @@ def _reason(kind: str, error: Exception) -> RejectReason:
     invalid order, and so does any field of a create-order; the rest is a bad request."""
     if kind == Kind.PRICE_UPDATE:
         return RejectReason.INVALID_PRICE
-    if kind == Kind.CREATE_ORDER or isinstance(error, InvalidNumberError):
+    if kind in _ORDER_KINDS or isinstance(error, InvalidNumberError):
         return RejectReason.INVALID_ORDER
     return RejectReason.INVALID_REQUEST
 
@@ -91,6 +98,7 @@ def _create_order(
     if side is None:
         raise MalformedEntryError("side: must be 'buy' or 'sell'")
     price_decimals = instrument.price_decimals
+    order_type, trigger_price = _order_type(payload, price_decimals)
     return CreateOrder(
         request_id,
         ts_us,
@@ -103,6 +111,89 @@ def _create_order(
         optional_scaled(payload, "stopLoss", price_decimals),
         optional_scaled(payload, "price", price_decimals),
         optional_scaled(payload, "slippage", 0, allow_zero=True),
+        order_type,
+        trigger_price,
+        _expires_us(payload),
+    )
+
+
+def _order_type(payload: Mapping[str, object], price_decimals: int) -> tuple[OrderType, int | None]:
+    """The order's type and its limit or stop price: exactly the price field of its type."""
+    raw = payload.get("type", "market")
+    order_type = _TYPES.get(raw) if isinstance(raw, str) else None
+    if order_type is None:
+        raise MalformedEntryError("type: must be 'market', 'limit' or 'stop'")
+    if payload.get("trailingStop") is not None:
+        raise MalformedEntryError("trailingStop: trailing stops are not supported yet")
+    wanted = _PRICE_FIELDS.get(order_type)
+    for name in ("limitPrice", "stopPrice"):
+        if payload.get(name) is not None and wanted != name:
+            raise MalformedEntryError(f"{name}: not allowed on a {order_type.value} order")
+    if wanted is None:
+        if payload.get("expiresUs") is not None:
+            raise MalformedEntryError("expiresAt: only limit and stop orders expire")
+        return order_type, None
+    price = optional_scaled(payload, wanted, price_decimals)
+    if price is None:
+        raise MalformedEntryError(f"{wanted}: required for a {order_type.value} order")
+    return order_type, price
+
+
+def _expires_us(payload: Mapping[str, object]) -> int | None:
+    value = payload.get("expiresUs")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_EXPIRES_US:
+        raise MalformedEntryError("expiresAt: must be a time (microseconds since the epoch)")
+    return value
+
+
+def _cancel_order(
+    request_id: str, ts_us: int, payload: Mapping[str, object], _: Mapping[str, Instrument]
+) -> CancelOrder:
+    order_id = uuid_field(payload, "orderId")
+    return CancelOrder(request_id, ts_us, uuid_field(payload, "userId"), order_id)
+
+
+_AMEND_FIELDS = {
+    "limitPrice": "price", "stopPrice": "price", "qty": "qty", "takeProfit": "take_profit",
+    "stopLoss": "stop_loss", "expiresUs": "expires_us",
+}  # fmt: skip
+
+
+def _amend_order(
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
+) -> AmendOrder:
+    """The fields present change (a null clears take-profit, stop-loss or expiry). The
+    order's asset scales the numbers: the API names it (the engine checks it is the
+    order's own, or the order is not found)."""
+    user_id, order_id = uuid_field(payload, "userId"), uuid_field(payload, "orderId")
+    instrument = instrument_of(payload, instruments)
+    if payload.get("trailingStop") is not None:
+        raise MalformedEntryError("trailingStop: trailing stops are not supported yet")
+    if "limitPrice" in payload and "stopPrice" in payload:
+        raise MalformedEntryError("limitPrice, stopPrice: an order has one price")
+    given = frozenset(_AMEND_FIELDS[name] for name in _AMEND_FIELDS if name in payload)
+    if not given:
+        raise MalformedEntryError("nothing to amend: give a price, qty, levels or expiresAt")
+    for name in ("limitPrice", "stopPrice", "qty"):
+        if name in payload and payload[name] is None:
+            raise MalformedEntryError(f"{name}: cannot be cleared")
+    price_field = "limitPrice" if "limitPrice" in payload else "stopPrice"
+    decimals = instrument.price_decimals
+    values: dict[str, int | None] = {
+        "price": optional_scaled(payload, price_field, decimals),
+        "qty": optional_scaled(payload, "qty", instrument.qty_decimals),
+        "take_profit": optional_scaled(payload, "takeProfit", decimals),
+        "stop_loss": optional_scaled(payload, "stopLoss", decimals),
+        "expires_us": _expires_us(payload),
+    }
+    assert values.keys() == AMENDABLE
+    return AmendOrder(
+        request_id, ts_us, user_id, order_id, given, asset=instrument.symbol, **values
     )
 
 
@@ -135,7 +226,10 @@ def _get_account(
         raise MalformedEntryError(f"limit: must be an integer from 1 to {PAGE_MAX}")
     after = uuid_field(payload, "after") if payload.get("after") is not None else None
     order_id = uuid_field(payload, "orderId") if payload.get("orderId") is not None else None
-    return ReportAccount(request_id, ts_us, user_id, orders, limit, after, order_id)
+    pending = payload.get("pending", False)
+    if not isinstance(pending, bool):
+        raise MalformedEntryError("pending must be true or false")
+    return ReportAccount(request_id, ts_us, user_id, orders, limit, after, order_id, pending)
 
 
 def _register_user(
@@ -164,12 +258,15 @@ def _feed_status(
 
 
 _TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+_ORDER_KINDS = frozenset({Kind.CREATE_ORDER, Kind.AMEND_ORDER})
 
 _DECODERS: dict[str, Decoder] = {
     Kind.PRICE_UPDATE.value: _price_update,
     Kind.REGISTER_USER.value: _register_user,
     Kind.CREATE_ORDER.value: _create_order,
     Kind.CLOSE_ORDER.value: _close_order,
+    Kind.CANCEL_ORDER.value: _cancel_order,
+    Kind.AMEND_ORDER.value: _amend_order,
     Kind.GET_ACCOUNT.value: _get_account,
     Kind.END_SESSION.value: _end_session,
     Kind.FEED_STATUS.value: _feed_status,

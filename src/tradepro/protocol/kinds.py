@@ -18,6 +18,8 @@ class Kind(StrEnum):
     REGISTER_USER = "register-user"
     CREATE_ORDER = "create-order"
     CLOSE_ORDER = "close-order"
+    CANCEL_ORDER = "cancel-order"
+    AMEND_ORDER = "amend-order"
     GET_ACCOUNT = "get-account"
     END_SESSION = "end-session"
     FEED_STATUS = "feed-status"
@@ -30,9 +32,24 @@ class Status(StrEnum):
     REGISTERED = "registered"
     CREATED = "created"
     CLOSED = "closed"
+    PLACED = "placed"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    AMENDED = "amended"
     ACCOUNT = "account"
     SESSION_ENDED = "session_ended"
 
 
-ORDER_EVENTS = frozenset({Status.CREATED, Status.CLOSED})
+ORDER_EVENTS = frozenset(
+    {
+        Status.CREATED,
+        Status.CLOSED,
+        Status.PLACED,
+        Status.FILLED,
+        Status.CANCELED,
+        Status.EXPIRED,
+        Status.AMENDED,
+    }
+)
 """Statuses that announce an order's life to its owner (the ws ``orders`` channel)."""

@@ -16,7 +16,13 @@ from tradepro.domain.events import (
     AccountReported,
     ClosedTrade,
     CommandRejected,
+    EndedOrder,
     Event,
+    OrderAmended,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderPlaced,
     PositionClosed,
     PositionOpened,
     SessionEnded,
@@ -24,6 +30,8 @@ from tradepro.domain.events import (
 )
 from tradepro.domain.fixed import USD_DECIMALS, format_scaled
 from tradepro.domain.instruments import Instrument
+from tradepro.domain.orders import OrderType
+from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,6 +98,59 @@ def closed_order(trade: ClosedTrade, instrument: Instrument) -> dict[str, Any]:
     }
 
 
+def pending_order(order: PendingOrder, instrument: Instrument) -> dict[str, Any]:
+    """The get-pending-orders shape (also placed and amended)."""
+    limit = order.order_type is OrderType.LIMIT
+    return {
+        "orderId": order.order_id,
+        "asset": order.asset,
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "qty": format_scaled(order.qty, instrument.qty_decimals),
+        "leverage": order.leverage,
+        "limitPrice": _price(order.price, instrument) if limit else None,
+        "stopPrice": None if limit else _price(order.price, instrument),
+        "takeProfit": _price(order.take_profit, instrument),
+        "stopLoss": _price(order.stop_loss, instrument),
+        "trailingStop": None,
+        "reservedMargin": money(order.reserved),
+        "expiresAt": None if order.expires_us is None else iso_time(order.expires_us),
+        "createdAt": iso_time(order.created_us),
+    }
+
+
+def ended_order(ended: EndedOrder, instrument: Instrument) -> dict[str, Any]:
+    """The get-order-history shape: the order as it rested, and how it ended."""
+    return pending_order(ended.order, instrument) | {
+        "status": ended.status.value,
+        "reason": ended.reason.value,
+        "fillPrice": _price(ended.fill_price, instrument),
+        "endedAt": iso_time(ended.ended_us),
+    }
+
+
+def _pending_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any] | None:
+    """The body of a pending order's event (placed, amended, filled, canceled, expired)."""
+    if isinstance(event, OrderPlaced | OrderAmended):
+        order = event.order
+        shape = pending_order(order, instruments[order.asset])
+    elif isinstance(event, OrderFilled | OrderCanceled | OrderExpired):
+        order = event.ended.order
+        shape = ended_order(event.ended, instruments[order.asset])
+    else:
+        return None
+    body = {
+        "id": event.request_id,
+        "status": event.status,
+        "userId": order.user_id,
+        "balance": money(event.balance),
+        "order": shape,
+    }
+    if isinstance(event, OrderFilled):
+        body["position"] = open_order(event.position, instruments[order.asset])
+    return body
+
+
 def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
     """The ``callback-queue`` JSON object for one engine event."""
     if isinstance(event, PositionOpened):
@@ -126,8 +187,13 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "userId": event.user_id,
             "balance": money(event.balance),
             "lockedMargin": money(event.locked),
+            "orderMargin": money(event.reserved),
             "equity": money(event.equity),
         }
+        if event.pending is not None:
+            body["pendingOrders"] = [
+                pending_order(order, instruments[order.asset]) for order in event.pending
+            ]
         if event.orders:  # rendering every position is most of a large account's cost
             body["orders"] = [
                 _listed_order(position, instruments[position.asset])
@@ -152,4 +218,7 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "tokenId": event.token_id,
             "expiresAt": event.expires_at_s,
         }
+    pending = _pending_body(event, instruments)
+    if pending is not None:
+        return pending
     raise TypeError(f"not an engine event: {event!r}")

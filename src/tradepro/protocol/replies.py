@@ -56,6 +56,31 @@ class Closed(NamedTuple):
         return cls(body["order"], body["balance"], body.get("userId"), body.get("closedUs"))
 
 
+class Pending(NamedTuple):
+    """``placed`` or ``amended``: a pending order rests (in the get-pending-orders shape)."""
+
+    order: OrderShape
+    balance: str
+    """The owner's free balance after the reservation."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body["order"], body["balance"])
+
+
+class Ended(NamedTuple):
+    """``canceled``, ``expired`` or ``filled``: a pending order ended (history shape)."""
+
+    order: OrderShape
+    balance: str
+    position: OrderShape | None = None
+    """The position a ``filled`` order opened."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body["order"], body["balance"], body.get("position"))
+
+
 class Account(NamedTuple):
     """``account``: the answer to ``get-account``."""
 
@@ -66,11 +91,23 @@ class Account(NamedTuple):
     """A page of open positions with ``unrealizedPnl``; None when they were not asked for."""
     next_cursor: str | None = None
     """Where the next page starts (the ``after`` of the next request); None at the end."""
+    order_margin: str = "0.00"
+    """Cents reserved by pending orders, as a decimal string."""
+    pending_orders: list[OrderShape] | None = None
+    """The pending orders, when asked for (``pending``) or when one was asked by id."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Self:
         orders, cursor = body.get("orders"), body.get("nextCursor")
-        return cls(body["balance"], body["lockedMargin"], body["equity"], orders, cursor)
+        return cls(
+            body["balance"],
+            body["lockedMargin"],
+            body["equity"],
+            orders,
+            cursor,
+            body.get("orderMargin", "0.00"),
+            body.get("pendingOrders"),
+        )
 
 
 class Registered(NamedTuple):
@@ -109,11 +146,13 @@ class Rejected(NamedTuple):
 
 
 class OrderEvent(NamedTuple):
-    """A ``created`` or ``closed`` body, as the owner's ``orders`` channel shows it."""
+    """An order event's body (``ORDER_EVENTS``), as the owner's ``orders`` channel shows it."""
 
     status: str
     user_id: str
     order: OrderShape
+    position: OrderShape | None = None
+    """The position a ``filled`` order opened."""
 
 
 def rejection_in(body: Mapping[str, Any]) -> Rejected | None:
@@ -137,7 +176,8 @@ def order_event(body: Mapping[str, Any]) -> OrderEvent | None:
     status, user_id, order = body.get("status"), body.get("userId"), body.get("order")
     if status not in ORDER_EVENTS or not isinstance(user_id, str) or not isinstance(order, dict):
         return None
-    return OrderEvent(str(status), user_id, order)
+    position = body.get("position")
+    return OrderEvent(str(status), user_id, order, position if isinstance(position, dict) else None)
 
 
 def closed_in(body: Mapping[str, Any]) -> Closed | None:

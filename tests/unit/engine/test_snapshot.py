@@ -8,7 +8,7 @@ import pytest
 from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.order_ids import new_order_id
-from tradepro.domain.orders import Side
+from tradepro.domain.orders import OrderType, Side
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.snapshot import SnapshotError, restore_snapshot, take_snapshot
 
@@ -63,3 +63,46 @@ def test_changes_drain_in_a_stable_order_and_reset() -> None:
     after = engine.drain_changes()
     assert [t.position.order_id for t in after.closed] == [O1, O2]
     assert after.opened == []
+
+
+def pending_engine() -> Engine:
+    engine = busy_engine()
+    late = [new_order_id(0, n) for n in (10, 11, 12)]
+    engine.apply(CreateOrder(late[0], 8, "alice", BTC, Side.BUY, 1_000, 10,
+                             order_type=OrderType.LIMIT, trigger_price=990_000))  # fmt: skip
+    engine.apply(CreateOrder(late[1], 9, "bob", BTC, Side.SELL, 500, 5, stop_loss=1_100_000,
+                             order_type=OrderType.LIMIT, trigger_price=1_050_000,
+                             expires_us=1_000))  # fmt: skip
+    engine.apply(CreateOrder(late[2], 10, "bob", BTC, Side.SELL, 500, 5,
+                             order_type=OrderType.STOP, trigger_price=980_000))  # fmt: skip
+    return engine
+
+
+def test_restore_brings_back_pending_orders_their_books_reservations_and_expiries() -> None:
+    engine = pending_engine()
+    data = orjson.loads(orjson.dumps(take_snapshot(engine)))
+    assert len(data["pendingOrders"]) == 3 and data["version"] == 3
+    restored = restore_snapshot(data)
+    assert take_snapshot(restored) == take_snapshot(engine)
+    for user in ("alice", "bob"):
+        assert restored.accounts[user].reserved == engine.accounts[user].reserved > 0
+        assert restored.accounts[user].orders == engine.accounts[user].orders
+    assert restored.ledger_total() == restored.deposits_cents
+    assert restored.expiries.due_us == engine.expiries.due_us == 1_000
+    later = [
+        UpdatePrice("p3", 11, BTC, 989_990, 990_000),  # fills alice's buy limit
+        UpdatePrice("p4", 1_000, BTC, 979_000, 979_010),  # bob's expires, then his stop fills
+    ]
+    assert [restored.apply(tick) for tick in later] == [engine.apply(tick) for tick in later]
+    assert take_snapshot(restored) == take_snapshot(engine)
+    assert restored.pending_by_seq == {}
+
+
+def test_a_version_2_snapshot_restores_with_no_pending_orders() -> None:
+    engine = busy_engine()
+    data = orjson.loads(orjson.dumps(take_snapshot(engine)))
+    del data["pendingOrders"]
+    data["version"] = 2
+    restored = restore_snapshot(data)
+    assert restored.pending_by_seq == {}
+    assert take_snapshot(restored) == take_snapshot(engine)

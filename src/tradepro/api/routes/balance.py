@@ -20,12 +20,14 @@ router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
     responses={code: {"model": ErrorOut} for code in (401, 404, 429, 503, 504)},
 )
 async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
-    """Free balance, locked margin and equity (balance + margin + unrealized PnL)."""
+    """Free balance, locked margin, order margin (reserved by pending orders) and equity
+    (balance + locked margin + order margin + unrealized PnL)."""
     context.reads.enforce(user.id)
     request = {"userId": user.id, "orders": False}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {
         "balance": account.balance,
         "lockedMargin": account.locked_margin,
+        "orderMargin": account.order_margin,
         "equity": account.equity,
     }

@@ -13,6 +13,7 @@ from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
 from tradepro.api.idempotency import create_once
+from tradepro.api.pending_input import pending_fields
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
@@ -22,16 +23,18 @@ from tradepro.api.schemas import (
     ErrorOut,
     OpenOrdersOut,
     OrderOut,
+    PendingOrderOut,
 )
 from tradepro.bus.requests import new_request_id
 from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
+from tradepro.db.queries.orders import ended_order
 from tradepro.db.queries.trades import TradeRow, closed_trade, closed_trades_page
 from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
 from tradepro.engine.reads import PAGE_DEFAULT, PAGE_MAX
 from tradepro.protocol.kinds import Kind
-from tradepro.protocol.render import iso_time, open_order
+from tradepro.protocol.render import iso_time, open_order, pending_order
 from tradepro.protocol.replies import Account, Closed, Created
 
 router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
@@ -46,14 +49,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/create-order", response_model=OrderOut, responses=ERRORS)
+@router.post("/create-order", response_model=OrderOut | PendingOrderOut, responses=ERRORS)
 async def create_order(
     order: CreateOrderIn,
     user: CurrentUser,
     context: Context,
     idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)] = None,
 ) -> dict[str, Any]:
-    """Open a position at the live price (buy at the ask, sell at the bid).
+    """Open a position at the live price (buy at the ask, sell at the bid), or with
+    ``type`` ``limit`` or ``stop`` place a pending order that waits for its price (its
+    margin at that price is reserved; the answer is the pending order).
 
     With an ``Idempotency-Key`` header, a retry with the same key and order returns the
     first answer (for 24 h by default, from any API process) and opens nothing new; the
@@ -98,6 +103,12 @@ async def _earlier_order(
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     if account.orders:  # still open
         return {key: value for key, value in account.orders[0].items() if key != "unrealizedPnl"}
+    if account.pending_orders:  # a pending order, still waiting
+        return account.pending_orders[0]
+    placed = await ended_order(context.database, user_id, order_id)
+    instrument = context.settings.instruments.get(placed.asset) if placed is not None else None
+    if placed is not None and instrument is not None:  # a pending order that has ended
+        return pending_order(placed.as_pending(), instrument)
     row = await closed_trade(context.database, user_id, order_id)
     instrument = context.settings.instruments.get(row.asset) if row is not None else None
     if row is None or instrument is None:
@@ -129,6 +140,7 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
         raise ApiError(422, "validation_error", message)
     if (order.price is None) != (order.slippage is None):
         raise ApiError(422, "validation_error", "price, slippage: give both or neither")
+    pending = pending_fields(order, instrument)
     payload: dict[str, Any] = {
         "userId": user_id,
         "asset": order.asset,
@@ -149,7 +161,7 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
         raise ApiError(422, "validation_error", str(error)) from None
     if order.slippage is not None:
         payload["slippage"] = order.slippage
-    return payload
+    return payload | pending
 
 
 @router.post("/close-order", response_model=CloseOrderOut, responses=ERRORS)
@@ -208,7 +220,7 @@ async def get_close_orders(
 ) -> dict[str, Any]:
     """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
     context.reads.enforce(user.id)
-    before = _parse_cursor(cursor) if cursor is not None else None
+    before = parse_cursor(cursor) if cursor is not None else None
     rows = await closed_trades_page(context.database, user.id, before, limit + 1)
     page = [(_micros(row.closed_at), row.id, _closed(row, context)) for row in rows]
     # Trades closed moments ago whose rows may not be written yet (see api/recent.py).
@@ -231,11 +243,11 @@ def _micros(moment: datetime) -> int:
 
 
 def _cursor_key(cursor: str) -> tuple[int, str]:
-    closed_at, order_id = _parse_cursor(cursor)
+    closed_at, order_id = parse_cursor(cursor)
     return _micros(closed_at), order_id
 
 
-def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+def parse_cursor(cursor: str) -> tuple[datetime, str]:
     """``<closed at, microseconds since the epoch>.<order id>``, exactly as ``nextCursor``
     writes it; anything else (other digits than ASCII, a date past the year 9999, an id
     that is not a canonical UUID) is a 422, never a database error."""

@@ -25,7 +25,16 @@ import orjson
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry, entry_order
 from tradepro.db.bulk import Pacer
-from tradepro.domain.events import ClosedTrade, CommandRejected, Event, PositionClosed
+from tradepro.domain.events import (
+    ClosedTrade,
+    CommandRejected,
+    EndedOrder,
+    Event,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    PositionClosed,
+)
 from tradepro.domain.orders import RejectReason
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
@@ -61,6 +70,8 @@ class StateStore(Protocol):
 
     async def record_trades(self, trades: Sequence[ClosedTrade]) -> None: ...
 
+    async def record_history(self, ended: Sequence[EndedOrder]) -> None: ...
+
 
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
@@ -93,6 +104,7 @@ class EngineWorker:
         self._requested_entry_id = START_ID
         self._saving: asyncio.Task[None] | None = None
         self._unrecorded: list[ClosedTrade] = []
+        self._unrecorded_ended: list[EndedOrder] = []
         self._recording: asyncio.Task[None] | None = None
         self._next_snapshot_at = 0.0
         self._stopping = False
@@ -168,9 +180,11 @@ class EngineWorker:
         bodies = self._apply(entries)
         if bodies:
             self._read_ahead = await self._publish(bodies)
-        if self._unrecorded and (self._recording is None or self._recording.done()):
+        unrecorded = self._unrecorded or self._unrecorded_ended
+        if unrecorded and (self._recording is None or self._recording.done()):
             trades, self._unrecorded = self._unrecorded, []
-            self._recording = asyncio.create_task(self._record(trades))
+            ended, self._unrecorded_ended = self._unrecorded_ended, []
+            self._recording = asyncio.create_task(self._record(trades, ended))
 
     def _apply(self, entries: Sequence[Entry]) -> list[bytes]:
         """Apply a batch in order; return the callbacks to publish (not yet published)."""
@@ -184,8 +198,11 @@ class EngineWorker:
                 continue  # its callbacks went out before the restart
             entry_id = entry.entry_id
             for event in events:
-                if type(event) is PositionClosed:
-                    self._unrecorded.append(event.trade)
+                kind = type(event)
+                if kind is PositionClosed:
+                    self._unrecorded.append(event.trade)  # type: ignore[union-attr]
+                elif kind in _ENDINGS:
+                    self._unrecorded_ended.append(event.ended)  # type: ignore[union-attr]
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
                 bodies.append(orjson.dumps(body))
@@ -236,12 +253,16 @@ class EngineWorker:
         entry_id = orjson.loads(last.body).get("entryId")
         return entry_id if isinstance(entry_id, str) else None
 
-    async def _record(self, trades: list[ClosedTrade]) -> None:
-        """Write closed trades right away (history is readable before the next snapshot)."""
+    async def _record(self, trades: list[ClosedTrade], ended: list[EndedOrder]) -> None:
+        """Write closed trades and ended orders right away (history is readable before the
+        next snapshot)."""
         try:
             await self.store.record_trades(trades)
+            await self.store.record_history(ended)
         except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
-            log.warning("%d closed trades not recorded yet (%s)", len(trades), error)
+            log.warning(
+                "%d trades, %d orders not recorded yet (%s)", len(trades), len(ended), error
+            )
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -304,3 +325,7 @@ class EngineWorker:
             await asyncio.sleep(0.1 * attempt)
         log.error("final snapshot not saved; the stream still holds every entry since %s",
                   self.snapshot_entry_id)  # fmt: skip
+
+
+_ENDINGS = frozenset({OrderFilled, OrderCanceled, OrderExpired})
+"""Events that end a pending order (its history row is written after the batch)."""

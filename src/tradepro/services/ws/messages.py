@@ -151,7 +151,8 @@ def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[
 
 
 def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
-    """``(owner's user id, message)`` for a ``created``/``closed`` callback, else ``None``.
+    """``(owner's user id, message)`` for an order event's callback (``created``, ``closed``,
+    ``placed``, ``filled``, ``canceled``, ``expired``, ``amended``), else ``None``.
 
     ``order`` is passed on as the engine rendered it: the REST shapes (docs/architecture.md
     "HTTP API").
@@ -160,6 +161,8 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
     if event is None:
         return None
     message = {"type": "order", "event": event.status, "order": event.order}
+    if event.position is not None:  # filled: the position it opened
+        message["position"] = event.position
     return event.user_id, orjson.dumps(message)
 
 

@@ -1,0 +1,85 @@
+"""Pending order books: resting orders indexed by the price at which they fill.
+
+Each asset has four books, one per side and type, each a ``TriggerHeap`` (the same heaps
+as the positions' trigger books, with the same lazy removal and incremental compaction):
+
+==========  ======================  ===========================
+book        fills when              key (fires from the top)
+==========  ======================  ===========================
+buy limit   ask <= limit price      max-heap on the limit price
+buy stop    ask >= stop price       min-heap on the stop price
+sell limit  bid >= limit price      min-heap on the limit price
+sell stop   bid <= stop price       max-heap on the stop price
+==========  ======================  ===========================
+
+A tick that fills nothing looks at four heap tops. Expiry has its own heap
+(``ExpiryHeap``), keyed by expiry time, so an input that expires nothing costs one
+comparison with the earliest expiry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tradepro.domain.orders import OrderType, Side
+from tradepro.engine.books import SEQ_BITS, TriggerHeap
+
+NEVER_US = 1 << 62
+"""An expiry time no entry reaches: the due time of an empty expiry heap."""
+
+
+class PendingBooks:
+    """The four pending order books of one asset."""
+
+    __slots__ = ("buy_limit", "buy_stop", "by_kind", "sell_limit", "sell_stop")
+
+    def __init__(self) -> None:
+        self.buy_limit = TriggerHeap(maximum=True)
+        self.buy_stop = TriggerHeap(maximum=False)
+        self.sell_limit = TriggerHeap(maximum=False)
+        self.sell_stop = TriggerHeap(maximum=True)
+        self.by_kind: dict[tuple[Side, OrderType], TriggerHeap] = {
+            (Side.BUY, OrderType.LIMIT): self.buy_limit,
+            (Side.BUY, OrderType.STOP): self.buy_stop,
+            (Side.SELL, OrderType.LIMIT): self.sell_limit,
+            (Side.SELL, OrderType.STOP): self.sell_stop,
+        }
+
+    def fired(self, bid: int, ask: int, is_pending: Callable[[int], bool]) -> list[int]:
+        """The seqs of the orders this quote fills (removed from the heaps)."""
+        return [
+            *self.buy_limit.pop_through(ask, is_pending),
+            *self.buy_stop.pop_through(ask, is_pending),
+            *self.sell_limit.pop_through(bid, is_pending),
+            *self.sell_stop.pop_through(bid, is_pending),
+        ]
+
+
+class ExpiryHeap:
+    """Pending orders with an expiry, by expiry time; ``due_us`` is the earliest key's
+    time (perhaps of an order that has ended since: then popping it yields nothing)."""
+
+    __slots__ = ("due_us", "heap")
+
+    def __init__(self) -> None:
+        self.heap = TriggerHeap(maximum=False)
+        self.due_us = NEVER_US
+
+    def add(self, expires_us: int, seq: int) -> None:
+        self.heap.add(expires_us, seq)
+        self.due_us = min(self.due_us, expires_us)
+
+    def pop_due(self, now_us: int, is_pending: Callable[[int], bool]) -> list[int]:
+        """The seqs of the orders expired at ``now_us`` (removed from the heap)."""
+        fired = list(self.heap.pop_through(now_us, is_pending))
+        self.due_us = _earliest(self.heap)
+        return fired
+
+    def load(self, keys: list[int]) -> None:
+        self.heap.load(keys)
+        self.due_us = _earliest(self.heap)
+
+
+def _earliest(heap: TriggerHeap) -> int:
+    tops = [key >> SEQ_BITS for key in (heap.keys[:1] + heap.retiring[:1])]
+    return min(tops, default=NEVER_US)
