@@ -179,7 +179,9 @@ export class Terminal {
   onOrder(message) {
     const order = message.order;
     if (message.event === "created") this.knownOpen.add(order.orderId);
-    if (PENDING_EVENTS.has(message.event)) this.pending.onEvent(message.event, order);
+    // A fill's event carries the order as it rested and the position it opened.
+    const position = message.event === "filled" && message.position ? message.position : {};
+    if (PENDING_EVENTS.has(message.event)) this.pending.onEvent(message.event, { ...order, ...position });
     if (message.event === "closed") this.history.announce(order);
     this.refresh();
     if (message.event === "closed") this.history.waitFor([order.orderId]);

@@ -23,6 +23,8 @@ const TICKET_FIELDS = Object.keys(LABELS);
 
 const ASKING = {
   qty: "Enter a quantity.",
+  limitPrice: "Enter the limit price: the order waits for it.",
+  stopPrice: "Enter the stop price: the order waits for it.",
   riskPercent: "Enter the percentage of your equity to risk.",
 };
 
@@ -93,6 +95,7 @@ function problemCode(problem) {
   if (/too large|too long/.test(problem)) return "too_large";
   if (/not a decimal number/.test(problem)) return "not_number";
   if (/negative/.test(problem)) return "negative";
+  if (/^required/.test(problem)) return "required";
   return null;
 }
 
