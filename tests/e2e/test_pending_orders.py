@@ -284,3 +284,58 @@ def test_the_ticket_says_what_is_wrong_with_a_limit_or_stop_order(
     expect(page.get_by_test_id("pending-order")).to_have_count(0)
     fits_the_screen(page)
     shot("refused-by-the-engine")
+
+
+def test_without_the_chart_library_a_stop_order_is_placed_listed_and_cancelled(
+    page: Page, stack: Stack, shot: Shot
+) -> None:
+    # As on a machine without npm: no chart, the lines are still listed in words.
+    page.route("**/static/vendor/**", lambda route: route.fulfill(status=404, body="missing"))
+    open_ticket(page, stack, "stop")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-chart", "missing")
+    fill_ticket(page, "sell", "0.01", LEVERAGE)
+    page.get_by_test_id("order-price").fill("94500")
+    page.get_by_role("button", name="Sell stop BTC/USDC").click()
+    row = page.get_by_test_id("pending-order")
+    expect(row.get_by_test_id("pending-kind")).to_have_text("Sell stop")
+    expect(row.get_by_test_id("pending-market")).to_have_text("bid 95,000.0")
+    expect(page.get_by_test_id("chart-lines")).to_have_text(
+        "Lines: sell stop 0.01000 BTC/USDC waits at 94,500.0."
+    )
+    shot("stop-order-without-the-chart")
+    row.get_by_test_id("cancel-pending").click()
+    row.get_by_test_id("confirm-cancel").click()
+    expect(page.get_by_test_id("pending-order")).to_have_count(0)
+    expect(page.get_by_test_id("chart-lines")).to_be_hidden()
+
+
+def test_what_happened_while_the_live_feed_was_down_is_told_at_the_next_refresh(
+    page: Page, stack: Stack, shot: Shot
+) -> None:
+    open_ticket(page, stack, "limit")
+    place_buy_limit(page, "94000")
+    expires = (datetime.now(UTC) + timedelta(seconds=4)).isoformat().replace("+00:00", "Z")
+    body = {"asset": ASSET, "side": "sell", "qty": "0.01", "leverage": LEVERAGE,
+            "type": "limit", "limitPrice": "99000", "expiresAt": expires}  # fmt: skip
+    answer = page.request.post(
+        f"{stack.base_url}/api/v1/trade/create-order", data=body, headers={"Origin": stack.base_url}
+    )
+    assert answer.ok, answer.text()
+    expect(page.get_by_test_id("pending-order")).to_have_count(2)
+
+    # The page's live connection goes; the engine fills one order and expires the other.
+    stack.services["ws"].stop()
+    expect(page.get_by_test_id("badge-connection")).to_have_text("Offline")
+    stack.quote(ASSET, "93980.0", "93990.0")
+
+    # Found at the refreshes from the API: the fill among the open positions (same id),
+    # the expiry in the order history.
+    filled = page.get_by_test_id("toast").filter(has_text="Buy limit filled")
+    expect(filled).to_contain_text("opened at 93,990.0")
+    expired = page.get_by_test_id("toast").filter(has_text="Sell limit expired")
+    expect(expired).to_contain_text("Sell limit 0.01000 BTC/USDC at 99,000.0 was not reached")
+    expect(page.get_by_test_id("pending-order")).to_have_count(0)
+    expect(page.get_by_test_id("open-order")).to_have_count(1)
+    expect(filled).to_have_count(1)
+    expect(expired).to_have_count(1)
+    shot("told-after-the-live-feed-was-down")
