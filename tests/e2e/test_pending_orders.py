@@ -154,6 +154,17 @@ def test_a_limit_order_is_placed_drawn_edited_and_cancelled(
     )
     expect(page.get_by_test_id("toast").filter(has_text="Buy limit changed")).to_have_count(1)
 
+    # An emptied take profit is cleared; a dialog with nothing changed says so.
+    row.get_by_test_id("edit-pending").click()
+    page.get_by_test_id("amend-save").click()
+    expect(page.get_by_test_id("amend-error")).to_have_text(
+        "Nothing has changed: change a field, or keep the order as it is."
+    )
+    page.get_by_test_id("amend-take-profit").fill("")
+    page.get_by_test_id("amend-save").click()
+    expect(dialog).to_be_hidden()
+    expect(row.get_by_test_id("pending-levels")).to_have_text("— / —")
+
     # Cancel asks first; "Keep it" keeps it.
     row.get_by_test_id("cancel-pending").click()
     expect(row.get_by_test_id("cancel-question")).to_have_text("Cancel this buy limit?")
