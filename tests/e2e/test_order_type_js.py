@@ -231,3 +231,46 @@ def test_each_pending_order_event_has_its_notification(module_page: Page) -> Non
     }
     assert notes["amended"]["text"] == ("Buy limit 0.01000 BTC/USDC at 93,500.0, $93.50 reserved.")
     assert notes["unknown"] is None
+
+
+HOSTILE = """async () => {
+  document.body.innerHTML = `
+    <table><thead><tr><th>Asset</th><th>Order</th><th>Qty</th><th>Lev.</th><th>Price</th>
+      <th>Market</th><th>TP / SL</th><th>Reserved</th><th>Expires</th><th></th></tr></thead>
+      <tbody id="rows"></tbody></table>
+    <p id="empty"></p><div id="toasts"></div>`;
+  const { PendingOrdersTable, parsePendingOrder } = await import("/static/js/pending.js");
+  const { OrderNotices } = await import("/static/js/order_notices.js");
+  const { Contract } = await import("/static/js/money.js");
+  const info = { symbol: "BTC_USDC", priceDecimals: 1, qtyDecimals: 5, maintenanceMarginBps: 50 };
+  const instrument = { info, contract: new Contract(info) };
+  const hostile = '<img src=x onerror="window.pwned = 1">';
+  const order = {
+    orderId: hostile, asset: "BTC_USDC", side: "buy", type: "limit", qty: "0.01000",
+    leverage: 10, limitPrice: "94000.0", stopPrice: null, takeProfit: hostile,
+    stopLoss: null, reservedMargin: "94.00", expiresAt: hostile, createdAt: hostile,
+  };
+  const table = new PendingOrdersTable(document.getElementById("rows"),
+    document.getElementById("empty"), { edit() {}, cancel() {} });
+  table.sync([parsePendingOrder(order, instrument)]);
+  new OrderNotices().tell("placed", order);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  return {
+    images: document.querySelectorAll("img").length,
+    pwned: window.pwned === 1,
+    levels: document.querySelector("[data-testid=pending-levels]").textContent,
+    expires: document.querySelector("[data-testid=pending-expires]").textContent,
+    toast: document.querySelector("[data-testid=toast] p").textContent,
+  };
+}"""
+
+
+def test_what_an_order_carries_is_shown_as_text_never_as_markup(module_page: Page) -> None:
+    # Whatever the server (or someone who got a string into an order) sends, the table and
+    # the notification put it on the page as text: no element is made from it, nothing runs.
+    shown: dict[str, Any] = module_page.evaluate(HOSTILE)
+    assert shown["images"] == 0
+    assert shown["pwned"] is False
+    assert shown["levels"].startswith("<img src=x")
+    assert shown["expires"] == '<img src=x onerror="window.pwned = 1">'
+    assert shown["toast"].endswith('waiting until <img src=x onerror="window.pwned = 1">.')

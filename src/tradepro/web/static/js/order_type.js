@@ -82,6 +82,7 @@ export function placementProblem(side, type, price, quote, decimals) {
 // -- expiry ---------------------------------------------------------------------------------
 
 const pad = (value) => String(value).padStart(2, "0");
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
 /** A moment (ms) as a `datetime-local` input's value in the browser's time zone. */
 export function localInputValue(ms) {
@@ -101,7 +102,8 @@ function clockLabel(ms) {
 /** "14:05 today", "2026-12-06 09:30": when an order expires, in local time. */
 export function expiryLabel(iso, nowMs = Date.now()) {
   if (iso == null) return "Until cancelled";
-  const at = new Date(iso);
+  // Only an ISO time is read as one (browsers guess a date in almost any text).
+  const at = ISO_TIME.test(String(iso)) ? new Date(iso) : new Date(Number.NaN);
   if (Number.isNaN(at.getTime())) return String(iso);
   const clock = clockLabel(at.getTime());
   if (at.toDateString() === new Date(nowMs).toDateString()) return `${clock} today`;
