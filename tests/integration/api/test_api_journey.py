@@ -91,6 +91,7 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
     assert await stack.balance(session) == {
         "balance": "5000.00",
         "lockedMargin": "0.00",
+        "orderMargin": "0.00",
         "equity": "5000.00",
     }
 
@@ -116,6 +117,7 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
     assert await stack.balance(session) == {
         "balance": "4899.99",
         "lockedMargin": "100.01",
+        "orderMargin": "0.00",
         "equity": "4999.99",
     }
 
@@ -174,6 +176,7 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
     assert await stack.balance(session) == {
         "balance": "4999.99",
         "lockedMargin": "0.00",
+        "orderMargin": "0.00",
         "equity": "4999.99",
     }
 
@@ -222,4 +225,9 @@ async def test_engine_closes_appear_in_the_history(stack: Stack) -> None:
     assert newest["pnl"] == "-10.01"  # (99000.0 - 100001.0) x 0.01, the whole margin
     assert await stack.open_orders(session) == []
     balance = await stack.balance(session)
-    assert balance == {"balance": "4999.98", "lockedMargin": "0.00", "equity": "4999.98"}
+    assert balance == {
+        "balance": "4999.98",
+        "lockedMargin": "0.00",
+        "orderMargin": "0.00",
+        "equity": "4999.98",
+    }
