@@ -86,12 +86,18 @@ export class AmendDialog {
     this.input("qty").value = order.qty;
     this.input("takeProfit").value = order.takeProfit ?? "";
     this.input("stopLoss").value = order.stopLoss ?? "";
-    this.input("expiresAt").value = order.expiresAt == null ? "" : localInputValue(Date.parse(order.expiresAt));
+    this.input("expiresAt").value = this.expiryBefore();
     for (const field of CHECKED) this.showError(field, "");
     this.say("amend-error", "");
     this.update();
     this.dialog.showModal();
     this.input("price").focus();
+  }
+
+  /** The order's expiry as the field shows it ("" for none). */
+  expiryBefore() {
+    const { expiresAt } = this.order;
+    return expiresAt == null ? "" : localInputValue(Date.parse(expiresAt));
   }
 
   close() {
@@ -206,9 +212,7 @@ export class AmendDialog {
       const before = order[level] == null ? null : parseScaled(order[level], info.priceDecimals, level);
       if (value !== before) body[level] = value === null ? null : formatScaled(value, info.priceDecimals);
     }
-    const expiresAt = this.parse("expiresAt");
-    const wasText = order.expiresAt == null ? "" : localInputValue(Date.parse(order.expiresAt));
-    if (this.text("expiresAt") !== wasText) body.expiresAt = expiresAt;
+    if (this.text("expiresAt") !== this.expiryBefore()) body.expiresAt = this.parse("expiresAt");
     return Object.keys(body).length === 1 ? null : body;
   }
 
@@ -217,7 +221,8 @@ export class AmendDialog {
     this.say("amend-error", "");
     let first = null;
     for (const field of CHECKED) {
-      // An expiry left as it was is not checked again here: the server says if it passed.
+      // An expiry left as it was is not sent, so not checked: the order keeps it.
+      if (field === "expiresAt" && this.text(field) === this.expiryBefore()) continue;
       const problem = this.problem(field);
       this.showError(field, problem);
       if (problem && first === null) first = field;

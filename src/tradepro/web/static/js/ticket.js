@@ -331,6 +331,9 @@ export class OrderTicket {
     problem = this.problem("stopLoss");
     if (problem) return this.showError("stopLoss", problem);
     const entry = this.entry();
+    if (entry === null && isPending(this.type())) {
+      return refuse(`Enter the ${this.type()} price first: the sizer needs the price the order opens at.`);
+    }
     if (entry === null) return refuse("No live price yet: the sizer needs the price the order opens at.");
     const equity = this.context.equity();
     if (equity === null) return refuse("Your equity is not known yet: wait a moment, then try again.");
@@ -474,8 +477,8 @@ function openedWords(opened) {
   );
 }
 
-/** "Placed a buy limit for 0.01 BTC/USDC at 94,000.0: $94.00 margin reserved, until
- * cancelled." (the answer's figures; what was sent where the answer lacks one). */
+/** "Placed a buy limit for 0.01000 BTC/USDC at 94,000.0: $94.00 margin reserved, until you
+ * cancel it." (the answer's figures; what was sent where the answer lacks one). */
 function placedWords(sent, placed) {
   const name = typeLabel(sent.side, sent.type).toLowerCase();
   const at = placed.limitPrice ?? placed.stopPrice ?? sent.limitPrice ?? sent.stopPrice;
