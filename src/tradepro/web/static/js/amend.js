@@ -87,6 +87,7 @@ export class AmendDialog {
     this.input("takeProfit").value = order.takeProfit ?? "";
     this.input("stopLoss").value = order.stopLoss ?? "";
     this.input("expiresAt").value = this.expiryBefore();
+    this.input("expiresAt").min = localInputValue(Date.now());
     for (const field of CHECKED) this.showError(field, "");
     this.say("amend-error", "");
     this.update();

@@ -15,7 +15,8 @@ import { RISK_DECIMALS, isRiskPercent, isSlippage, loadTicket, saveTicket } from
 import { previewOrder, shareOfEquity } from "./ticket_preview.js";
 import { inputWords, refusalWords, wrongSideWords } from "./ticket_words.js";
 import {
-  expiryLabel, expiryWords, isPending, parseExpiry, placementProblem, priceField, triggerHint, typeLabel,
+  expiryLabel, expiryWords, isPending, localInputValue, parseExpiry, placementProblem, priceField, triggerHint,
+  typeLabel,
 } from "./order_type.js";
 import { symbolLabel } from "./symbols.js";
 
@@ -301,6 +302,7 @@ export class OrderTicket {
     const { info } = this.context.instrument();
     setText(byId("order-price-name"), `${capitalised(type)} price`);
     setText(byId("order-price-hint"), triggerHint(side, type));
+    byId("expires-at").min = localInputValue(Date.now()); // the picker offers no past times
     const market = this.market();
     const watched = side === "buy" ? "ask" : "bid";
     setText(byId("order-price-market"), market === null ? "" : `(${watched} ${priceText(market, info.priceDecimals)} now)`);
