@@ -100,6 +100,8 @@ EXPIRY = """async () => {
     now: attempt("2026-12-05T03:30"),
     past: attempt("2026-12-04T23:00"),
     garbage: attempt("tomorrow"),
+    inAYear: attempt("2027-12-05T03:30"),  // 365 days ahead
+    tooFar: attempt("2027-12-06T03:31"),  // 366 days and a minute
     roundTrip: localInputValue(new Date(2026, 11, 5, 4, 15).getTime()),
   };
 }"""
@@ -121,6 +123,12 @@ def test_an_expiry_is_a_local_time_in_the_future_sent_as_utc(module_page: Page) 
         "cancel it."
     )
     assert results["roundTrip"] == "2026-12-05T04:15"
+    assert "iso" in results["inAYear"]
+    assert results["tooFar"]["code"] == "too_far"
+    assert results["tooFar"]["words"] == (
+        "The expiry can be at most 366 days ahead. Leave it empty to keep the order until you "
+        "cancel it."
+    )
 
 
 REFUSALS = """async (cases) => {
@@ -154,6 +162,11 @@ REFUSALS_CASES: list[tuple[tuple[int, str, str, str, str], dict[str, Any]]] = [
      {"field": "stopPrice", "text": "The stop price must be a plain number, like 0.1."}),
     ((422, "validation_error", "expiresAt: must be in the future", "buy", "limit"),
      {"field": "expiresAt", "text": "The expiry must be in the future"}),
+    ((422, "validation_error", "expiresAt: at most 366 days ahead (omit it: good till "
+      "cancelled)", "buy", "limit"),
+     {"field": "expiresAt", "text": "The expiry can be at most 366 days ahead."}),
+    ((422, "validation_error", "limitPrice: required for a limit order", "buy", "limit"),
+     {"field": "limitPrice", "text": "Enter the limit price: the order waits for it."}),
     ((400, "invalid_order", "limitPrice is required for a limit order", "buy", "limit"),
      {"field": "limitPrice", "text": "Enter the limit price: the order waits for it."}),
     ((409, "insufficient_balance", "margin $940.00 exceeds the free balance $100.00",

@@ -81,6 +81,9 @@ export function placementProblem(side, type, price, quote, decimals) {
 
 // -- expiry ---------------------------------------------------------------------------------
 
+/** The furthest ahead an expiry may lie (the API's limit). */
+export const MAX_EXPIRY_DAYS = 366;
+const DAY_MS = 86400000;
 const pad = (value) => String(value).padStart(2, "0");
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -112,7 +115,8 @@ export function expiryLabel(iso, nowMs = Date.now()) {
 
 /**
  * A `datetime-local` value (local time) as an ISO UTC time for the API, or null when empty.
- * Throws InputError("expiresAt", "not_time" | "past") when it cannot be an expiry at `nowMs`.
+ * Throws InputError("expiresAt", "not_time" | "past" | "too_far") when it cannot be an expiry
+ * at `nowMs`.
  */
 export function parseExpiry(text, nowMs = Date.now()) {
   const value = String(text).trim();
@@ -121,11 +125,18 @@ export function parseExpiry(text, nowMs = Date.now()) {
   const at = match === null ? Number.NaN : new Date(value).getTime();
   if (Number.isNaN(at)) throw new InputError("expiresAt", "not_time", `is not a date and time: ${value}`);
   if (at <= nowMs) throw new InputError("expiresAt", "past", "is in the past");
+  if (at > nowMs + MAX_EXPIRY_DAYS * DAY_MS) throw new InputError("expiresAt", "too_far", "is too far ahead");
   return new Date(at).toISOString();
 }
 
 /** An expiry's problem in words (`nowMs`: the clock the check used). */
 export function expiryWords(error, nowMs = Date.now()) {
+  if (error.code === "too_far") {
+    return (
+      `The expiry can be at most ${MAX_EXPIRY_DAYS} days ahead. ` +
+      "Leave it empty to keep the order until you cancel it."
+    );
+  }
   if (error.code === "past") {
     return (
       `The expiry must be in the future (it is ${clockLabel(nowMs)} now). ` +

@@ -88,6 +88,13 @@ export function wrongSideWords(field, side, where) {
 const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 const sentence = (text) => (/[.!?]$/.test(text) ? text : `${text}.`);
 
+/** The API's problem with an expiry as an InputError code of order_type.js. */
+function expiryCode(problem) {
+  if (/days ahead/.test(problem)) return "too_far";
+  if (/past|future/.test(problem)) return "past";
+  return "not_time";
+}
+
 /** The 422 validation problem "qty: has more than 2 decimal places" as an InputError code. */
 function problemCode(problem) {
   if (/decimal places/.test(problem)) return "too_precise";
@@ -149,7 +156,7 @@ export function refusalWords(error, order) {
         const cap = /1\.\.(\d+)/.exec(problem);
         if (cap !== null) return { field, text: `The leverage can be 1x to ${cap[1]}x on ${asset}.` };
       }
-      if (field === "expiresAt") return { field, text: expiryWords({ code: /past|future/.test(problem) ? "past" : "not_time" }) };
+      if (field === "expiresAt") return { field, text: expiryWords({ code: expiryCode(problem) }) };
       if (field === "price") {
         return { field: "slippage", text: "The slippage guard's price was refused: send again." };
       }
