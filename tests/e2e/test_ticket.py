@@ -239,7 +239,7 @@ def test_a_reload_keeps_the_ticket_and_the_interval_and_drops_what_is_not_valid(
 
     page.reload()
     expect(page.get_by_test_id("user-email")).to_be_visible()
-    expect(page.get_by_label("Market")).to_have_value("ETH_USDC")
+    expect(page.get_by_role("combobox", name="Market")).to_have_value("ETH_USDC")
     expect(page.locator("#side-sell")).to_be_checked()
     expect(page.get_by_test_id("qty")).to_have_value("0.5")
     expect(page.get_by_test_id("leverage-value")).to_have_text("20x")
@@ -266,7 +266,7 @@ def test_a_reload_keeps_the_ticket_and_the_interval_and_drops_what_is_not_valid(
     )
     page.reload()
     expect(page.get_by_test_id("user-email")).to_be_visible()
-    expect(page.get_by_label("Market")).to_have_value(ASSET)  # the first market
+    expect(page.get_by_role("combobox", name="Market")).to_have_value(ASSET)  # the first market
     pick(page, "ETH_USDC")
     expect(page.locator("#side-buy")).to_be_checked()
     expect(page.get_by_test_id("leverage-value")).to_have_text("100x")  # the asset's cap

@@ -102,7 +102,7 @@ def confirm_link(page: Page, stack: Stack, email: str) -> None:
 
 
 def pick(page: Page, asset: str) -> None:
-    page.get_by_label("Market").select_option(asset)
+    page.get_by_role("combobox", name="Market").select_option(asset)
 
 
 def fill_ticket(page: Page, side: str, qty: str, leverage: int) -> None:

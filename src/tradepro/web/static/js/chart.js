@@ -1,7 +1,8 @@
 // The candlestick chart: TradingView's lightweight-charts (installed from npm by
 // `make install`), fed by GET /api/v1/candles and moved live by each quote's mid price,
-// with an OHLC legend under the pointer and lines at the entry, take profit, stop loss and
-// liquidation price of each open position in the asset shown.
+// with an OHLC legend under the pointer, lines at the entry, take profit, stop loss and
+// liquidation price of each open position in the asset shown, and a line at the price of
+// each pending limit or stop order in it.
 //
 // Chart coordinates are JS numbers: that is drawing, not money. What the legend and the
 // line descriptions say comes from the exact ticks (BigInt), like every price on the page.
@@ -10,6 +11,7 @@ import { api } from "./api.js";
 import { el, setText, show } from "./dom.js";
 import { axisPrice, priceText, sideLabel } from "./format.js";
 import { divRoundHalfEven, formatScaled, parseScaled } from "./money.js";
+import { typeLabel } from "./order_type.js";
 import { symbolLabel } from "./symbols.js";
 
 const LIBRARY_URL = "/static/vendor/lightweight-charts.standalone.production.js";
@@ -35,6 +37,8 @@ const LINES = {
   takeProfit: { color: "#1fb58f", lineStyle: 2, title: "TP", words: "take profit", autoscale: true },
   stopLoss: { color: "#f0506e", lineStyle: 2, title: "SL", words: "stop loss", autoscale: true },
   liquidation: { color: "#e8a33d", lineStyle: 1, title: "Liq.", words: "liquidation", autoscale: false },
+  limit: { color: "#b18cff", lineStyle: 3, words: "waits at", autoscale: true },
+  stop: { color: "#4fd1e8", lineStyle: 3, words: "waits at", autoscale: true },
 };
 
 /** A stored candle's decimal strings as exact ticks. */
@@ -63,6 +67,7 @@ export class PriceChart {
     this.bars = new Map();
     this.last = null;
     this.positions = [];
+    this.pending = [];
     this.priceLines = [];
     this.levels = [];
     this.hovered = undefined;
@@ -135,6 +140,25 @@ export class PriceChart {
     this.drawLines();
   }
 
+  /** The pending orders (parsed, every asset): a line at each one's price follows. */
+  setPendingOrders(orders) {
+    this.pending = orders;
+    this.drawLines();
+  }
+
+  /** The line and the words of each pending order in the asset shown. */
+  pendingLevels(levels, described) {
+    let count = 0;
+    for (const order of this.pending.filter((pending) => pending.asset === this.asset)) {
+      const name = typeLabel(order.side, order.type);
+      const ticks = parseScaled(order.priceText, this.decimals, order.type);
+      levels.push({ kind: order.type, title: `${name} ${order.qty}`, value: Number(formatScaled(ticks, this.decimals)) });
+      described.push(`${name.toLowerCase()} ${order.qty} ${symbolLabel(order.asset)} ${LINES[order.type].words} ${priceText(ticks, this.decimals)}`);
+      count += 1;
+    }
+    this.box.dataset.pendingLines = String(count);
+  }
+
   /** One line per level of each open position in the asset shown, and the same in words. */
   drawLines() {
     const mine = this.positions.filter((position) => position.asset === this.asset);
@@ -158,6 +182,7 @@ export class PriceChart {
       }
       described.push(`${side.toLowerCase()} ${position.qty} ${symbolLabel(position.asset)}: ${words.join(", ")}`);
     }
+    this.pendingLevels(levels, described);
     this.levels = levels;
     setText(this.linesText, described.length ? `Lines: ${described.join("; ")}.` : "");
     show(this.linesText, described.length > 0);

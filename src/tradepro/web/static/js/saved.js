@@ -62,7 +62,7 @@ export function isSlippage(text) {
 
 /**
  * The ticket as saved: {side, leverage, slippage, riskPercent, perAsset: {SYMBOL: {qty,
- * takeProfit, stopLoss}}}, each value present only if valid for `instruments` (a Map of
+ * takeProfit, stopLoss, orderPrice}}}, each value present only if valid for `instruments` (a Map of
  * symbol -> {info}).
  */
 export function loadTicket(instruments) {
@@ -81,6 +81,7 @@ export function loadTicket(instruments) {
     if (fits(values.qty, info.qtyDecimals)) asset.qty = values.qty;
     if (fits(values.takeProfit, info.priceDecimals)) asset.takeProfit = values.takeProfit;
     if (fits(values.stopLoss, info.priceDecimals)) asset.stopLoss = values.stopLoss;
+    if (fits(values.orderPrice, info.priceDecimals)) asset.orderPrice = values.orderPrice;
     kept.perAsset[symbol] = asset;
   }
   return kept;

@@ -1,4 +1,5 @@
-// The trading terminal: quotes, account, positions, history, notifications.
+// The trading terminal: quotes, account, positions, pending orders (pending_desk.js),
+// history, notifications.
 //
 // Truth comes from the API (open orders, balance, history), refreshed every few seconds and
 // after every event; between refreshes each quote from the WebSocket moves the mark prices,
@@ -16,6 +17,8 @@ import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
 import { Coalesced } from "./pace.js";
+import { isPending } from "./order_type.js";
+import { PENDING_EVENTS, PendingDesk } from "./pending_desk.js";
 import { symbolLabel } from "./symbols.js";
 import { INTERVALS, loadAsset, loadInterval, saveAsset, saveInterval } from "./saved.js";
 import { OrderTicket } from "./ticket.js";
@@ -50,6 +53,16 @@ export class Terminal {
       { box: byId("chart"), note: byId("chart-note"), legend: byId("chart-legend"), lines: byId("chart-lines") },
       (message) => this.report("chart", message),
     );
+    this.pending = new PendingDesk({
+      instruments,
+      quote: (asset) => this.quotes.get(asset) ?? null,
+      staleAfterS: config.staleAfterS,
+      call: (path, options) => this.call(path, options),
+      report,
+      refresh: () => this.refresh(),
+      chart: this.chart,
+      opened: (orderId) => this.knownOpen.add(orderId),
+    });
     this.ticket = new OrderTicket({
       instruments,
       instrument: () => this.instruments.get(this.asset),
@@ -96,6 +109,7 @@ export class Terminal {
     this.feed.stop();
     this.feedState.stop();
     this.chart.stop();
+    this.pending.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.refreshTimer);
     this.stopped = true;
@@ -165,6 +179,9 @@ export class Terminal {
   onOrder(message) {
     const order = message.order;
     if (message.event === "created") this.knownOpen.add(order.orderId);
+    // A fill's event carries the order as it rested and the position it opened.
+    const position = message.event === "filled" && message.position ? message.position : {};
+    if (PENDING_EVENTS.has(message.event)) this.pending.onEvent(message.event, { ...order, ...position });
     if (message.event === "closed") this.history.announce(order);
     this.refresh();
     if (message.event === "closed") this.history.waitFor([order.orderId]);
@@ -209,11 +226,13 @@ export class Terminal {
   /** Marks, PnL and equity at the latest quotes. */
   renderLive() {
     const pnl = this.openTable.updateLive(this.instruments, this.quotes);
+    this.pending.updateLive(this.quotes);
     if (this.account === null) return;
-    const { balance, locked } = this.account;
+    const { balance, locked, orderMargin } = this.account;
     setText(byId("balance"), usd(balance));
     setText(byId("locked"), usd(locked));
-    this.equity = balance + locked + pnl;
+    setText(byId("order-margin"), usd(orderMargin));
+    this.equity = balance + locked + orderMargin + pnl;
     setText(byId("equity"), usd(this.equity));
   }
 
@@ -248,8 +267,11 @@ export class Terminal {
   async loadAccount() {
     let orders;
     let balance;
+    let pending;
     try {
-      [orders, balance] = await Promise.all([this.openOrders(), this.call("/api/v1/balance/me")]);
+      [orders, balance, pending] = await Promise.all([
+        this.openOrders(), this.call("/api/v1/balance/me"), this.pending.load(),
+      ]);
     } catch (error) {
       if (error.status !== 401) this.report("account", `Cannot load your account: ${error.message}`);
       return;
@@ -258,6 +280,7 @@ export class Terminal {
     this.account = {
       balance: parseScaled(balance.balance, USD_DECIMALS, "balance", { allowZero: true }),
       locked: parseScaled(balance.lockedMargin, USD_DECIMALS, "lockedMargin", { allowZero: true }),
+      orderMargin: parseScaled(balance.orderMargin ?? "0", USD_DECIMALS, "orderMargin", { allowZero: true }),
       equity: parseSigned(balance.equity, USD_DECIMALS, "equity"),
     };
     const parsed = orders.filter((order) => this.instruments.has(order.asset)).map((order) => parseOpenOrder(order, this.instruments.get(order.asset)));
@@ -266,6 +289,7 @@ export class Terminal {
     this.knownOpen = present;
     this.openTable.sync(parsed);
     this.chart.setPositions(parsed);
+    if (pending !== null) this.pending.sync(pending, parsed);
     this.renderLive();
     this.ticket.update();
     if (vanished.length) await this.history.waitFor(vanished);
@@ -289,7 +313,8 @@ export class Terminal {
       body,
       headers: { "Idempotency-Key": newKey() },
     });
-    this.knownOpen.add(opened.orderId);
+    if (isPending(body.type)) this.pending.placed(body, opened);
+    else this.knownOpen.add(opened.orderId);
     await this.refresh();
     return opened;
   }

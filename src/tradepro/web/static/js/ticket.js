@@ -1,6 +1,7 @@
 // The order ticket: reads the form, previews the margin to lock, the liquidation price and
 // the loss and profit at the stop loss and take profit with the engine's exact formulas
-// (BigInt), sizes a position by risk, and sends the order.
+// (BigInt), sizes a position by risk, and sends the order: a market order, or a limit or
+// stop order that waits for its price (previewed at that price; order_type.js).
 //
 // What is wrong is said once, in plain words, next to the field it is about: checked when
 // a field is left and when the order is sent, cleared as soon as that field changes. The
@@ -13,6 +14,10 @@ import { InputError, formatScaled, openPriceFor, parseScaled, percentOf } from "
 import { RISK_DECIMALS, isRiskPercent, isSlippage, loadTicket, saveTicket } from "./saved.js";
 import { previewOrder, shareOfEquity } from "./ticket_preview.js";
 import { inputWords, refusalWords, wrongSideWords } from "./ticket_words.js";
+import {
+  expiryLabel, expiryWords, isPending, localInputValue, parseExpiry, placementProblem, priceField, triggerHint,
+  typeLabel,
+} from "./order_type.js";
 import { symbolLabel } from "./symbols.js";
 
 /** Each field of the ticket: its input and where its error goes. */
@@ -23,10 +28,16 @@ const FIELDS = {
   stopLoss: { input: "stop-loss", error: "stop-loss-error" },
   slippage: { input: "slippage", error: "slippage-error" },
   riskPercent: { input: "risk-percent", error: "risk-percent-error" },
+  orderPrice: { input: "order-price", error: "order-price-error" },
+  expiresAt: { input: "expires-at", error: "expires-at-error" },
 };
 /** Prices and sizes differ per market: they are kept per asset, the rest for all. */
-const PER_ASSET = ["qty", "takeProfit", "stopLoss"];
-const TYPED = ["qty", "takeProfit", "stopLoss", "slippage", "riskPercent"];
+const PER_ASSET = ["qty", "takeProfit", "stopLoss", "orderPrice"];
+const TYPED = ["qty", "takeProfit", "stopLoss", "slippage", "riskPercent", "orderPrice", "expiresAt"];
+/** What a market order checks before it is sent, and what a limit or stop order checks (its
+ * price first: its take profit and stop loss are checked against it). */
+const CHECKED_MARKET = ["qty", "takeProfit", "stopLoss", "slippage"];
+const CHECKED_PENDING = ["orderPrice", "qty", "takeProfit", "stopLoss", "expiresAt"];
 
 /** "BTC" of "BTC_USDC": the unit a quantity is counted in. */
 const baseUnit = (symbol) => symbol.split("_")[0];
@@ -107,10 +118,32 @@ export class OrderTicket {
     return byId("side-sell").checked ? "sell" : "buy";
   }
 
-  /** The price an order opens at now (ask for a buy, bid for a sell), or null. */
+  /** "market", "limit" or "stop". */
+  type() {
+    if (byId("type-limit").checked) return "limit";
+    if (byId("type-stop").checked) return "stop";
+    return "market";
+  }
+
+  /** The price the order opens at: the ask (buy) or bid (sell) now for a market order, the
+   * order's own price for a limit or stop order (where its margin is reserved); or null. */
   entry() {
+    if (isPending(this.type())) return this.peek("orderPrice");
+    return this.market();
+  }
+
+  /** The price a market order would open at now (ask for a buy, bid for a sell), or null. */
+  market() {
     const quote = this.context.quote();
     return quote ? openPriceFor(this.side(), quote) : null;
+  }
+
+  /** Where the levels are measured from, in words: "95,010.0 now", "94,000.0, the limit price". */
+  entryWords(entry) {
+    const { info } = this.context.instrument();
+    const type = this.type();
+    const text = priceText(entry, info.priceDecimals);
+    return isPending(type) ? `${text}, the ${type} price` : `${text} now`;
   }
 
   // -- reading the fields ----------------------------------------------------------------
@@ -128,6 +161,10 @@ export class OrderTicket {
       case "slippage":
         if (!isSlippage(text)) throw new InputError(field, "bps", "must be 0..10000 basis points");
         return text === "" ? null : BigInt(text);
+      case "orderPrice":
+        return parseScaled(text, info.priceDecimals, field);
+      case "expiresAt":
+        return parseExpiry(text);
       case "riskPercent": {
         if (text === "") return null;
         const hundredths = parseScaled(text, RISK_DECIMALS, field);
@@ -157,15 +194,20 @@ export class OrderTicket {
     } catch (error) {
       if (!(error instanceof InputError)) throw error;
       const { info } = this.context.instrument();
+      if (field === "expiresAt") return expiryWords(error);
+      if (field === "orderPrice" && error.code === "required") {
+        return `Enter the ${this.type()} price: the order waits for it.`;
+      }
       const decimals = field === "qty" ? info.qtyDecimals : field === "riskPercent" ? RISK_DECIMALS : info.priceDecimals;
       return inputWords(error, { decimals, unit: baseUnit(info.symbol), text: this.text(field) });
     }
+    if (field === "orderPrice") {
+      const { info } = this.context.instrument();
+      return placementProblem(this.side(), this.type(), value, this.context.quote(), info.priceDecimals);
+    }
     const entry = this.entry();
     if ((field === "takeProfit" || field === "stopLoss") && value !== null && entry !== null) {
-      if (!this.onRightSide(field, value, entry)) {
-        const { info } = this.context.instrument();
-        return wrongSideWords(field, this.side(), `${priceText(entry, info.priceDecimals)} now`);
-      }
+      if (!this.onRightSide(field, value, entry)) return wrongSideWords(field, this.side(), this.entryWords(entry));
     }
     return "";
   }
@@ -180,10 +222,13 @@ export class OrderTicket {
 
   /** A keystroke or a click in `field`: its old error goes, and the preview follows. */
   edited(field) {
-    if (field === "side") {
-      this.showError("takeProfit", "");
-      this.showError("stopLoss", "");
-    } else if (field in FIELDS) {
+    // The levels are checked against the entry, the order's price against the market: a
+    // change of side, type or price makes their old messages wrong.
+    if (field === "side" || field === "orderType" || field === "orderPrice") {
+      for (const level of ["takeProfit", "stopLoss", "orderPrice"]) this.showError(level, "");
+    }
+    if (field === "orderType") this.showError("expiresAt", "");
+    if (field in FIELDS) {
       this.showError(field, "");
       if (field !== "leverage") this.settled.delete(field);
     }
@@ -196,7 +241,7 @@ export class OrderTicket {
   left(field) {
     if (!TYPED.includes(field)) return;
     this.settled.add(field);
-    if (field === "qty" && this.text(field) === "") this.showError(field, ""); // not yet filled
+    if ((field === "qty" || field === "orderPrice") && this.text(field) === "") this.showError(field, ""); // not yet filled
     else this.showError(field, this.problem(field));
     this.update();
   }
@@ -209,8 +254,9 @@ export class OrderTicket {
     const { info, contract } = this.context.instrument();
     const decimals = info.priceDecimals;
     setText(byId("leverage-value"), `${this.leverage.value}x`);
-    setText(this.button, `${side === "buy" ? "Buy" : "Sell"} ${symbolLabel(info.symbol)}`);
+    setText(this.button, `${typeLabel(side, this.type())} ${symbolLabel(info.symbol)}`);
     this.button.className = `primary ${side}`;
+    this.showType();
     const entry = this.entry();
     const level = (field) => {
       const value = this.peek(field);
@@ -227,7 +273,8 @@ export class OrderTicket {
       setText(byId(id), text);
       byId(id).dataset.tone = tone;
     };
-    cell("preview-price", entry === null ? "waiting for a live price" : priceText(entry, decimals));
+    const waiting = isPending(this.type()) ? `enter the ${this.type()} price` : "waiting for a live price";
+    cell("preview-price", entry === null ? waiting : priceText(entry, decimals));
     cell("preview-margin", margin === null ? "—" : usd(margin));
     cell("preview-liquidation", liquidation === null ? "—" : priceText(liquidation, decimals));
     const short = freeAfter !== null && freeAfter < 0n;
@@ -239,6 +286,26 @@ export class OrderTicket {
     this.say("stop-loss-warning", stopNeverFires && this.settled.has("stopLoss") ? warning : "");
     const note = "Not enough free balance for this margin: lower the quantity or raise the leverage.";
     this.say("ticket-note", short && byId("ticket-error").hidden ? note : "");
+  }
+
+  /** Show the fields and the preview's words of the order type chosen. */
+  showType() {
+    const type = this.type();
+    const pending = isPending(type);
+    show(byId("pending-fields"), pending);
+    show(byId("market-fields"), !pending);
+    setText(byId("preview-price-name"), pending ? `${capitalised(type)} price` : "Price now");
+    setText(byId("preview-margin-name"), pending ? "Margin to reserve" : "Margin to lock");
+    setText(byId("preview-liquidation-name"), pending ? "Liquidation if filled there" : "Liquidation price");
+    if (!pending) return;
+    const side = this.side();
+    const { info } = this.context.instrument();
+    setText(byId("order-price-name"), `${capitalised(type)} price`);
+    setText(byId("order-price-hint"), triggerHint(side, type));
+    byId("expires-at").min = localInputValue(Date.now()); // the picker offers no past times
+    const market = this.market();
+    const watched = side === "buy" ? "ask" : "bid";
+    setText(byId("order-price-market"), market === null ? "" : `(${watched} ${priceText(market, info.priceDecimals)} now)`);
   }
 
   /** "-$50.00 (1.00 % of equity)", or "-$9.04 at the margin call" for a stop that never fires. */
@@ -266,6 +333,9 @@ export class OrderTicket {
     problem = this.problem("stopLoss");
     if (problem) return this.showError("stopLoss", problem);
     const entry = this.entry();
+    if (entry === null && isPending(this.type())) {
+      return refuse(`Enter the ${this.type()} price first: the sizer needs the price the order opens at.`);
+    }
     if (entry === null) return refuse("No live price yet: the sizer needs the price the order opens at.");
     const equity = this.context.equity();
     if (equity === null) return refuse("Your equity is not known yet: wait a moment, then try again.");
@@ -290,8 +360,9 @@ export class OrderTicket {
   async send() {
     this.say("ticket-error", "");
     this.say("ticket-ok", "");
+    const type = this.type();
     let first = null;
-    for (const field of ["qty", "takeProfit", "stopLoss", "slippage"]) {
+    for (const field of isPending(type) ? CHECKED_PENDING : CHECKED_MARKET) {
       this.settled.add(field);
       const problem = this.problem(field);
       this.showError(field, problem);
@@ -312,9 +383,15 @@ export class OrderTicket {
     };
     const takeProfit = this.parse("takeProfit");
     const stopLoss = this.parse("stopLoss");
-    const slippage = this.parse("slippage");
     if (takeProfit !== null) body.takeProfit = formatScaled(takeProfit, info.priceDecimals);
     if (stopLoss !== null) body.stopLoss = formatScaled(stopLoss, info.priceDecimals);
+    if (isPending(type)) {
+      body.type = type;
+      body[priceField(type)] = formatScaled(this.parse("orderPrice"), info.priceDecimals);
+      const expiresAt = this.parse("expiresAt");
+      if (expiresAt !== null) body.expiresAt = expiresAt;
+    }
+    const slippage = isPending(type) ? null : this.parse("slippage");
     if (slippage !== null) {
       const entry = this.entry();
       if (entry === null) {
@@ -327,14 +404,9 @@ export class OrderTicket {
     this.enableButton();
     try {
       const opened = await this.context.submit(body);
-      const verb = opened.side === "buy" ? "Bought" : "Sold";
-      this.say(
-        "ticket-ok",
-        `${verb} ${opened.qty} ${symbolLabel(opened.asset)} at ${groupDigits(opened.openPrice)}: ` +
-          `$${groupDigits(opened.margin)} margin locked, liquidation at ${groupDigits(opened.liquidationPrice)}.`,
-      );
+      this.say("ticket-ok", isPending(type) ? placedWords(body, opened) : openedWords(opened));
     } catch (error) {
-      this.refused(error, side, info);
+      this.refused(error, side, info, type);
     } finally {
       this.sending = false;
       this.enableButton();
@@ -355,14 +427,16 @@ export class OrderTicket {
   }
 
   /** The server's refusal, in words, next to the field it names or under the ticket. */
-  refused(error, side, info) {
-    const { field, text } = refusalWords(error, {
+  refused(error, side, info, type) {
+    const { field: named, text } = refusalWords(error, {
       side,
+      type,
       asset: symbolLabel(info.symbol),
       decimalsOf: (name) => (name === "qty" ? info.qtyDecimals : info.priceDecimals),
       unitOf: () => baseUnit(info.symbol),
       staleAfterS: this.context.staleAfterS,
     });
+    const field = named === "limitPrice" || named === "stopPrice" ? "orderPrice" : named;
     if (field !== null && field in FIELDS) this.showError(field, text);
     else this.say("ticket-error", text);
     this.update();
@@ -392,4 +466,26 @@ export class OrderTicket {
     saved.perAsset[this.asset] = Object.fromEntries(PER_ASSET.map((field) => [field, this.text(field)]));
     saveTicket(saved);
   }
+}
+
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** "Bought 0.01 BTC/USDC at 95,010.0: $95.01 margin locked, liquidation at 94,106.5." */
+function openedWords(opened) {
+  const verb = opened.side === "buy" ? "Bought" : "Sold";
+  return (
+    `${verb} ${opened.qty} ${symbolLabel(opened.asset)} at ${groupDigits(opened.openPrice)}: ` +
+    `$${groupDigits(opened.margin)} margin locked, liquidation at ${groupDigits(opened.liquidationPrice)}.`
+  );
+}
+
+/** "Placed a buy limit for 0.01000 BTC/USDC at 94,000.0: $94.00 margin reserved, until you
+ * cancel it." (the answer's figures; what was sent where the answer lacks one). */
+function placedWords(sent, placed) {
+  const name = typeLabel(sent.side, sent.type).toLowerCase();
+  const at = placed.limitPrice ?? placed.stopPrice ?? sent.limitPrice ?? sent.stopPrice;
+  const reserved = placed.reservedMargin == null ? "" : `: $${groupDigits(placed.reservedMargin)} margin reserved`;
+  const expiresAt = placed.expiresAt ?? sent.expiresAt ?? null;
+  const until = expiresAt === null ? "until you cancel it" : `until ${expiryLabel(expiresAt)}`;
+  return `Placed a ${name} for ${placed.qty ?? sent.qty} ${symbolLabel(sent.asset)} at ${groupDigits(at)}${reserved}, ${until}.`;
 }

@@ -3,6 +3,7 @@
 // message belongs to a field (shown next to it) or, with field null, to the whole order.
 
 import { formatScaled } from "./money.js";
+import { expiryWords, wrongSideWords as waitingSideWords } from "./order_type.js";
 
 const LABELS = {
   qty: "The quantity",
@@ -11,6 +12,10 @@ const LABELS = {
   stopLoss: "The stop loss",
   slippage: "The maximum slippage",
   riskPercent: "The risk",
+  orderPrice: "The price",
+  limitPrice: "The limit price",
+  stopPrice: "The stop price",
+  expiresAt: "The expiry",
 };
 
 /** The ticket's fields by the names the API and the engine use in their messages. */
@@ -18,6 +23,8 @@ const TICKET_FIELDS = Object.keys(LABELS);
 
 const ASKING = {
   qty: "Enter a quantity.",
+  limitPrice: "Enter the limit price: the order waits for it.",
+  stopPrice: "Enter the stop price: the order waits for it.",
   riskPercent: "Enter the percentage of your equity to risk.",
 };
 
@@ -81,6 +88,13 @@ export function wrongSideWords(field, side, where) {
 const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 const sentence = (text) => (/[.!?]$/.test(text) ? text : `${text}.`);
 
+/** The API's problem with an expiry as an InputError code of order_type.js. */
+function expiryCode(problem) {
+  if (/days ahead/.test(problem)) return "too_far";
+  if (/past|future/.test(problem)) return "past";
+  return "not_time";
+}
+
 /** The 422 validation problem "qty: has more than 2 decimal places" as an InputError code. */
 function problemCode(problem) {
   if (/decimal places/.test(problem)) return "too_precise";
@@ -88,11 +102,30 @@ function problemCode(problem) {
   if (/too large|too long/.test(problem)) return "too_large";
   if (/not a decimal number/.test(problem)) return "not_number";
   if (/negative/.test(problem)) return "negative";
+  if (/^required/.test(problem)) return "required";
+  return null;
+}
+
+/** The words of a rule the engine checks on a limit or stop order (400 invalid_order). */
+function pendingRule(message, side, type) {
+  const waiting = /^(limitPrice|stopPrice) of a (buy|sell) (limit|stop) must be (above|below) the (ask|bid)$/.exec(message);
+  if (waiting !== null) {
+    const text = `${waitingSideWords(waiting[2], waiting[3], null)} The price moved: check it and send again.`;
+    return { field: waiting[1], text };
+  }
+  const level = /^(takeProfit|stopLoss) must be (above|below) the (limit|stop|order's) price$/.exec(message);
+  if (level !== null) return { field: level[1], text: wrongSideWords(level[1], side, `the ${type} price`) };
+  if (/^expiresAt\b/.test(message)) return { field: "expiresAt", text: expiryWords({ code: "past" }) };
+  if (/^(limitPrice|stopPrice) is required/.test(message)) {
+    return { field: type === "stop" ? "stopPrice" : "limitPrice", text: `Enter the ${type} price: the order waits for it.` };
+  }
   return null;
 }
 
 /** The words of a rule the engine checks on an order's levels or size (400 invalid_order). */
-function engineRule(message, side, asset) {
+function engineRule(message, side, asset, type) {
+  const pending = pendingRule(message, side, type);
+  if (pending !== null) return pending;
   const level = /^(takeProfit|stopLoss) must be (above|below) the open price$/.exec(message);
   if (level !== null) {
     const where = side === "buy" ? "the ask" : "the bid";
@@ -108,10 +141,11 @@ function engineRule(message, side, asset) {
 /**
  * A refused order (an ApiError from api.js) as {field, text}: `field` is one of
  * TICKET_FIELDS when the refusal is about that field, else null (the whole order).
- * `order` gives the side, the asset, each field's decimals and unit, and the price age limit.
+ * `order` gives the side, the type ("market" when absent), the asset, each field's decimals
+ * and unit, and the price age limit.
  */
 export function refusalWords(error, order) {
-  const { side, asset, decimalsOf, unitOf, staleAfterS } = order;
+  const { side, type = "market", asset, decimalsOf, unitOf, staleAfterS } = order;
   const general = (text) => ({ field: null, text });
   if (error.status === 422 || error.status === 400) {
     for (const part of error.message.split("; ")) {
@@ -122,6 +156,7 @@ export function refusalWords(error, order) {
         const cap = /1\.\.(\d+)/.exec(problem);
         if (cap !== null) return { field, text: `The leverage can be 1x to ${cap[1]}x on ${asset}.` };
       }
+      if (field === "expiresAt") return { field, text: expiryWords({ code: expiryCode(problem) }) };
       if (field === "price") {
         return { field: "slippage", text: "The slippage guard's price was refused: send again." };
       }
@@ -134,7 +169,7 @@ export function refusalWords(error, order) {
         return { field, text };
       }
     }
-    const rule = engineRule(error.message, side, asset);
+    const rule = engineRule(error.message, side, asset, type);
     if (rule !== null) return rule;
   }
   switch (error.error) {
