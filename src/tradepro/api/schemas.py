@@ -154,3 +154,38 @@ class UiConfigOut(BaseModel):
     feed: str = Field(
         description="The price feed that runs: `backpack` (market prices) or `sim` (simulated)."
     )
+
+
+class ApiKeyCreateIn(Model):
+    name: StrictStr = Field(
+        min_length=1, max_length=64, description="A name you choose, to tell your keys apart."
+    )
+    scopes: list[Literal["read", "trade"]] = Field(
+        min_length=1,
+        max_length=2,
+        description='`["read"]` (GET only) or `["read", "trade"]` (also places and closes orders).',
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The key's first characters (the rest is never shown again).")
+    scopes: list[str]
+    createdAt: str  # noqa: N815
+    lastUsedAt: str | None = Field(  # noqa: N815
+        description="When the key was last used, to the minute; null if never."
+    )
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, never stored.")
+
+
+class ApiKeysOut(BaseModel):
+    keys: list[ApiKeyOut]
+
+
+class ApiKeyRevokedOut(BaseModel):
+    id: str
+    message: str

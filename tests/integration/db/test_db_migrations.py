@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 TABLES = {
     "users", "existing_trades", "open_positions", "engine_state", "sign_in_links", "candles",
-    "engine_order_ids", "idempotency_keys", "revoked_sessions", "alembic_version",
+    "engine_order_ids", "idempotency_keys", "revoked_sessions", "api_keys", "alembic_version",
 }  # fmt: skip
 
 
@@ -28,7 +28,7 @@ def test_the_installed_package_ships_its_migrations() -> None:
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [revision.revision for revision in script.walk_revisions()]
-    assert revisions == ["0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
+    assert revisions == ["0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
@@ -68,7 +68,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         await engine.dispose()
     assert schema == {
         "tables": TABLES,
-        "version": ["0008"],
+        "version": ["0009"],
         "trade_indexes": {"ix_existing_trades_user_id_closed_at_id"},
         "position_indexes": set(),
     }

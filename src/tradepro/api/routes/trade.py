@@ -59,14 +59,14 @@ async def create_order(
     first answer (for 24 h by default, from any API process) and opens nothing new; the
     same key with a different order is refused with 422 ``idempotency_mismatch``."""
     if idempotency_key is None:
-        await _order_limit(context, user.id)
+        await _order_limit(context, user.limit_key)
         payload = engine_order(order, user.id, context)
         created = await context.ask_engine(Kind.CREATE_ORDER, payload, Created)  # a fresh id
         return created.order
     payload = engine_order(order, user.id, context)
 
     async def send(order_id: str) -> dict[str, Any]:
-        await _order_limit(context, user.id)
+        await _order_limit(context, user.limit_key)
         opened = await context.ask_engine(Kind.CREATE_ORDER, payload, Created, request_id=order_id)
         return opened.order
 
@@ -176,7 +176,7 @@ async def get_open_orders(
 ) -> Response:
     """Your open positions with their unrealized PnL at the live price, oldest first (by
     order id); pass ``nextCursor`` back as ``cursor`` for the next page."""
-    context.reads.enforce(user.id)
+    context.reads.enforce(user.limit_key)
     request: dict[str, Any] = {"userId": user.id, "limit": limit}
     if cursor is not None:
         request["after"] = _open_cursor(cursor)
@@ -207,7 +207,7 @@ async def get_close_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
-    context.reads.enforce(user.id)
+    context.reads.enforce(user.limit_key)
     before = _parse_cursor(cursor) if cursor is not None else None
     rows = await closed_trades_page(context.database, user.id, before, limit + 1)
     page = [(_micros(row.closed_at), row.id, _closed(row, context)) for row in rows]
