@@ -91,7 +91,8 @@ async def test_a_trade_key_reads_and_trades_a_read_key_only_reads(embedded: Stac
     for key in (trader, reader):
         orders = await embedded.client.get(f"{API}/trade/get-open-orders", headers=bearer(key))
         assert [o["orderId"] for o in orders.json()["orders"]] == [order_id]
-        assert (await embedded.client.get(f"{API}/balance/me", headers=bearer(key))).status_code == 200
+        balance = await embedded.client.get(f"{API}/balance/me", headers=bearer(key))
+        assert balance.status_code == 200
 
     refused = await embedded.client.post(
         f"{API}/trade/create-order", json=ORDER, headers=bearer(reader)

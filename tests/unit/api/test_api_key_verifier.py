@@ -60,7 +60,7 @@ def test_a_key_is_looked_up_once_a_minute_and_its_use_written_once_a_minute() ->
 
 
 def test_a_revoked_key_is_refused_at_once_though_remembered() -> None:
-    table, _, revoked, verifier, key, claims = setup()
+    _, _, revoked, verifier, key, claims = setup()
 
     async def run() -> None:
         await verifier.verify(key)
@@ -72,7 +72,7 @@ def test_a_revoked_key_is_refused_at_once_though_remembered() -> None:
 
 
 def test_unknown_keys_are_remembered_and_malformed_ones_never_looked_up() -> None:
-    table, clock, _, verifier, _, _ = setup()
+    table, _, _, verifier, _, _ = setup()
 
     async def run() -> None:
         unknown = new_key()
