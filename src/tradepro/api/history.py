@@ -97,7 +97,10 @@ def _time(field: str, value: str | None) -> datetime | None:
         return moment.replace(tzinfo=UTC)
     if moment.tzinfo is None:
         raise ApiError(422, "validation_error", f"{field}: give the time zone (e.g. Z for UTC)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last datetime in UTC
+        raise ApiError(422, "validation_error", f"{field}: out of range") from None
 
 
 def closed_order(row: TradeRow, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
