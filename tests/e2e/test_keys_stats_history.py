@@ -72,6 +72,7 @@ def test_keys_stats_and_the_csv_download(
     keys.get_by_test_id("scope-trade").check()
     keys.get_by_test_id("key-create").click()
     once = page.get_by_test_id("key-once")
+    expect(once).to_be_visible()
     expect(once).to_contain_text("shown only this once")
     key = page.get_by_test_id("key-value").input_value()
     assert key.startswith("tpk_") and len(key) == 47
@@ -96,6 +97,7 @@ def test_keys_stats_and_the_csv_download(
     # Revoking asks first; "Keep it" keeps it; "Yes, revoke" ends it at once.
     row.get_by_test_id("key-revoke").click()
     confirm = page.get_by_test_id("key-confirm")
+    expect(confirm).to_be_visible()
     expect(confirm).to_contain_text('Revoke "my bot"? Programs using it stop working at once.')
     page.set_viewport_size({"width": PHONE.width, "height": PHONE.height})
     confirm.scroll_into_view_if_needed()
