@@ -39,7 +39,8 @@ class SessionUser:
 
 
 class SessionAuth(HTTPBearer):
-    """The caller, from ``Authorization: Bearer`` or the ``token`` cookie; 401 otherwise.
+    """The caller, from ``Authorization: Bearer`` (a session JWT or an API key, ``tpk_``)
+    or the ``token`` cookie; 401 otherwise.
 
     One dependency that is also the OpenAPI security scheme (``HTTPBearer``): every
     sub-dependency costs FastAPI's resolver a few percent of a request's CPU, and this

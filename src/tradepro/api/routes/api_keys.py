@@ -30,7 +30,7 @@ from tradepro.security.api_keys import READ, SCOPES, SHOWN_PREFIX_CHARS, digest,
 
 router = APIRouter(prefix="/api/v1/auth/api-keys", tags=["auth"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 403, 404, 409, 422, 503, 504)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 503, 504)
 }
 MAX_LIVE_KEYS = 20
 UNAVAILABLE = "the API keys cannot be read or written now (the database is unavailable); try again"
