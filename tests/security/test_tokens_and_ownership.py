@@ -27,12 +27,18 @@ PROTECTED = {
     ("POST", f"{API}/trade/cancel-order"),
     ("POST", f"{API}/trade/amend-order"),
     ("GET", f"{API}/balance/me"),
+    ("GET", f"{API}/trade/export.csv"),
+    ("GET", f"{API}/account/stats"),
+    ("POST", f"{API}/auth/api-keys"),
+    ("GET", f"{API}/auth/api-keys"),
+    ("DELETE", f"{API}/auth/api-keys/{{key_id}}"),
 }
 BODIES: dict[str, dict[str, Any]] = {
     f"{API}/trade/create-order": {"asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 5},
     f"{API}/trade/close-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000"},
     f"{API}/trade/cancel-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000"},
     f"{API}/trade/amend-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000", "qty": "1"},
+    f"{API}/auth/api-keys": {"name": "bot", "scopes": ["read"]},
 }
 
 

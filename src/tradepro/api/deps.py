@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import HTTPConnection
 
 from tradepro.api.context import ApiContext
 from tradepro.api.errors import ApiError
+from tradepro.security.api_keys import TRADE, is_api_key
 from tradepro.security.origin import CROSS_SITE, CROSS_SITE_MESSAGE, UNSAFE_METHODS, from_own_page
 from tradepro.security.tokens import InvalidTokenError
 
@@ -27,10 +29,18 @@ Context = Annotated[ApiContext, Depends(get_context)]
 class SessionUser:
     id: str
     email: str
+    key_id: str | None = None
+    """The API key the request came with; None for a session."""
+
+    @property
+    def limit_key(self) -> str:
+        """What the rate limits count: the key when a key is used, else the user."""
+        return self.id if self.key_id is None else f"key:{self.key_id}"
 
 
 class SessionAuth(HTTPBearer):
-    """The caller, from ``Authorization: Bearer`` or the ``token`` cookie; 401 otherwise.
+    """The caller, from ``Authorization: Bearer`` (a session JWT or an API key, ``tpk_``)
+    or the ``token`` cookie; 401 otherwise.
 
     One dependency that is also the OpenAPI security scheme (``HTTPBearer``): every
     sub-dependency costs FastAPI's resolver a few percent of a request's CPU, and this
@@ -41,6 +51,8 @@ class SessionAuth(HTTPBearer):
     async def __call__(self, request: Request) -> SessionUser:  # type: ignore[override]
         credentials = await super().__call__(request)
         if credentials is not None:
+            if is_api_key(credentials.credentials):
+                return await key_user(request, credentials.credentials)
             return session_user(request.app.state.context, credentials.credentials)
         token = request.cookies.get("token")
         if not token:
@@ -68,11 +80,48 @@ def session_user(context: ApiContext, token: str) -> SessionUser:
     return SessionUser(claims.user_id, claims.email)
 
 
+async def key_user(request: Request, key: str) -> SessionUser:
+    """The user an API key acts for; 401 for an unknown or revoked key, 403
+    ``insufficient_scope`` for a write with a ``read`` key."""
+    context: ApiContext = request.app.state.context
+    try:
+        claims = await context.api_keys.verify(key)
+    except InvalidTokenError:
+        raise ApiError(401, "unauthorized", "the API key is unknown or revoked") from None
+    except (SQLAlchemyError, OSError):
+        raise ApiError(503, "unavailable", KEY_UNCHECKED) from None
+    if request.method not in READ_METHODS and TRADE not in claims.scopes:
+        raise ApiError(403, "insufficient_scope", READ_ONLY_KEY)
+    return SessionUser(claims.user_id, claims.email, claims.key_id)
+
+
+KEY_UNCHECKED = "the API key could not be checked now (the database is unavailable); try again"
+READ_ONLY_KEY = (
+    "this API key may only read (scope read): make a key with the scopes read and trade "
+    "to place or close orders"
+)
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 current_user = SessionAuth(
     auto_error=False,
     scheme_name="HTTPBearer",
-    description="The session JWT (or the `token` cookie).",
+    description="The session JWT (or the `token` cookie), or an API key (`tpk_...`).",
 )
 
 
 CurrentUser = Annotated[SessionUser, Depends(current_user)]
+"""The caller, by session or by API key."""
+
+
+async def signed_in_person(user: CurrentUser) -> SessionUser:
+    """The caller by session only: 403 ``session_required`` for an API key (a key may
+    never manage keys, nor reach what only the person should)."""
+    if user.key_id is not None:
+        raise ApiError(403, "session_required", KEY_NOT_ALLOWED)
+    return user
+
+
+KEY_NOT_ALLOWED = "an API key cannot do this: sign in (session) to manage API keys or the account"
+
+SessionOnlyUser = Annotated[SessionUser, Depends(signed_in_person)]

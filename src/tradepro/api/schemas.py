@@ -225,3 +225,63 @@ class UiConfigOut(BaseModel):
     feed: str = Field(
         description="The price feed that runs: `backpack` (market prices) or `sim` (simulated)."
     )
+
+
+class ApiKeyCreateIn(Model):
+    name: StrictStr = Field(
+        min_length=1, max_length=64, description="A name you choose, to tell your keys apart."
+    )
+    scopes: list[Literal["read", "trade"]] = Field(
+        min_length=1,
+        max_length=2,
+        description='`["read"]` (GET only) or `["read", "trade"]` (also places and closes orders).',
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The key's first characters (the rest is never shown again).")
+    scopes: list[str]
+    createdAt: str  # noqa: N815
+    lastUsedAt: str | None = Field(  # noqa: N815
+        description="When the key was last used, to the minute; null if never."
+    )
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, never stored.")
+
+
+class ApiKeysOut(BaseModel):
+    keys: list[ApiKeyOut]
+
+
+class ApiKeyRevokedOut(BaseModel):
+    id: str
+    message: str
+
+
+class StatsOut(BaseModel):
+    trades: int = Field(description="Closed trades (each partial close counts as one).")
+    wins: int = Field(description="Trades with a PnL above zero.")
+    losses: int = Field(description="Trades with a PnL below zero (zero is neither).")
+    winRate: str | None = Field(  # noqa: N815
+        description="wins / trades, half-even to 4 decimals; null with no trades."
+    )
+    totalPnl: str  # noqa: N815
+    grossProfit: str = Field(description="The sum of the winning trades' PnL.")  # noqa: N815
+    grossLoss: str = Field(description="The sum of the losing trades' PnL (0 or negative).")  # noqa: N815
+    averageWin: str | None = Field(  # noqa: N815
+        description="grossProfit / wins, half-even to the cent; null with no wins."
+    )
+    averageLoss: str | None = Field(  # noqa: N815
+        description="grossLoss / losses, half-even to the cent (negative); null with no losses."
+    )
+    profitFactor: str | None = Field(  # noqa: N815
+        description="grossProfit / -grossLoss, half-even to 4 decimals; null with no losses."
+    )
+    maxDrawdown: str = Field(  # noqa: N815
+        description="The largest fall of the realized equity (the running sum of the PnL, in "
+        "close order, from 0) below an earlier peak; 0 or positive."
+    )

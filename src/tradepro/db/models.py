@@ -323,3 +323,24 @@ Index(
     OrderHistoryRow.ended_at.desc(),
     OrderHistoryRow.id.desc(),
 )
+
+
+class ApiKey(Base):
+    """A key a program signs in with (``tpk_...``); the key itself is never stored, only
+    its SHA-256 digest (a random 256-bit key needs no slow hash: nothing to brute-force)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(uuid_column(), ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The key's first characters, shown in lists so a person can tell keys apart."""
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the whole key, in hex."""
+    scopes: Mapped[str] = mapped_column(String(32))
+    """``read`` or ``read,trade``."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """Written at most once a minute per key and process (so: to the minute)."""
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -86,21 +86,30 @@ OPERATIONS = [
     ("POST", "/api/v1/trade/amend-order"),
     ("GET", "/api/v1/trade/get-order-history"),
     ("GET", "/api/v1/balance/me"),
+    ("GET", "/api/v1/trade/export.csv"),
+    ("GET", "/api/v1/account/stats"),
+    ("POST", "/api/v1/auth/api-keys"),
+    ("GET", "/api/v1/auth/api-keys"),
+    ("DELETE", "/api/v1/auth/api-keys/{key_id}"),
     ("GET", "/api/v1/candles"),
     ("GET", "/api/v1/instruments"),
     ("GET", "/api/v1/config"),
     ("GET", "/health"),
 ]
 TAKES_INPUT = {
-    "/api/v1/auth/signup",
-    "/api/v1/auth/signin/verify",
-    "/api/v1/trade/create-order",
-    "/api/v1/trade/close-order",
-    "/api/v1/trade/get-close-orders",
-    "/api/v1/trade/cancel-order",
-    "/api/v1/trade/amend-order",
-    "/api/v1/trade/get-order-history",
-    "/api/v1/candles",
+    ("POST", "/api/v1/auth/signup"),
+    ("GET", "/api/v1/auth/signin/verify"),
+    ("POST", "/api/v1/auth/signin/verify"),
+    ("POST", "/api/v1/trade/create-order"),
+    ("POST", "/api/v1/trade/close-order"),
+    ("GET", "/api/v1/trade/get-close-orders"),
+    ("POST", "/api/v1/trade/cancel-order"),
+    ("POST", "/api/v1/trade/amend-order"),
+    ("GET", "/api/v1/trade/get-order-history"),
+    ("GET", "/api/v1/trade/export.csv"),
+    ("POST", "/api/v1/auth/api-keys"),
+    ("DELETE", "/api/v1/auth/api-keys/{key_id}"),
+    ("GET", "/api/v1/candles"),
 }
 """Operations with parameters or a body: the others have no invalid input to generate."""
 
@@ -125,7 +134,7 @@ CASES = [
     pytest.param(method, path, mode, id=f"{mode.value}-{method} {path}")
     for method, path in OPERATIONS
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-    if mode is GenerationMode.POSITIVE or path in TAKES_INPUT
+    if mode is GenerationMode.POSITIVE or (method, path) in TAKES_INPUT
 ]
 
 

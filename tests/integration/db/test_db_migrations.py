@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 TABLES = {
     "users", "existing_trades", "open_positions", "engine_state", "sign_in_links", "candles",
     "engine_order_ids", "idempotency_keys", "revoked_sessions", "alembic_version",
-    "pending_orders", "order_history",
+    "pending_orders", "order_history", "api_keys",
 }  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.query_plans import Sent, node_types, postgres_plan, scans_of, statements
 from tradepro.db.migrate import upgrade
-from tradepro.db.queries.trades import TradeRow, closed_trades_page
+from tradepro.db.queries.trades import TradeFilter, TradeRow, closed_trades_page
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.domain.events import ClosedTrade
@@ -187,5 +187,58 @@ async def test_a_deep_page_on_sqlite_searches_the_index_from_the_cursor(sqlite_u
         [detail] = details
         assert detail.startswith("SEARCH"), details
         assert detail.endswith(f"USING INDEX {INDEX} (user_id=? AND (closed_at,id)<(?,?))")
+
+    await filled(sqlite_url, 2_000, check)
+
+
+FILTERED = TradeFilter(
+    asset="BTC_USDC",
+    side="buy",
+    reason="user",
+    closed_from=EPOCH + timedelta(microseconds=T0_US),
+    closed_to=EPOCH + timedelta(microseconds=T0_US + 10**12),
+)
+"""Every filter at once (each keeps every trade of ``filled``'s history)."""
+
+
+async def filtered_deep_page(database: AsyncEngine, me: str, history: list[ClosedTrade]) -> Sent:
+    ordered = sorted((key(trade) for trade in history), reverse=True)
+    cursor = ordered[int(len(ordered) * 0.9)]
+    with statements(database) as sent:
+        rows = await closed_trades_page(database, me, cursor, 51, FILTERED)
+    assert [row_key(row) for row in rows] == [k for k in ordered if k < cursor][:51]
+    [found] = [(sql, parameters) for sql, parameters in sent if sql.startswith("SELECT")]
+    return found
+
+
+async def test_a_filtered_deep_page_on_postgresql_is_still_an_index_range_from_the_cursor(
+    postgres_url: str,
+) -> None:
+    async def check(database: AsyncEngine, me: str, history: list[ClosedTrade]) -> None:
+        plan = await postgres_plan(database, await filtered_deep_page(database, me, history))
+        [scan] = scans_of(plan, "existing_trades")
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), plan
+        assert scan["Index Name"] == INDEX, plan
+        condition = scan["Index Cond"]
+        assert "user_id" in condition and "ROW(closed_at, id) <" in condition, condition
+        # ``to`` is above the cursor, so the cursor is the one upper bound (see the query).
+        assert "closed_at >=" in condition, condition
+        assert scan["Actual Rows"] == 51  # from the cursor on, one page read
+        assert "Sort" not in node_types(plan), plan
+
+    await filled(postgres_url, 20_000, check)
+
+
+async def test_a_filtered_deep_page_on_sqlite_still_searches_the_index(sqlite_url: str) -> None:
+    async def check(database: AsyncEngine, me: str, history: list[ClosedTrade]) -> None:
+        statement, parameters = await filtered_deep_page(database, me, history)
+        async with database.connect() as connection:
+            result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = [row[-1] for row in result.all()]
+        [detail] = details
+        assert detail.startswith("SEARCH"), details
+        assert detail.endswith(
+            f"USING INDEX {INDEX} (user_id=? AND closed_at>? AND (closed_at,id)<(?,?))"
+        ), details
 
     await filled(sqlite_url, 2_000, check)

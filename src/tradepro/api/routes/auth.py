@@ -19,6 +19,7 @@ from tradepro.api.signin_page import confirmation_page
 from tradepro.db.queries.sign_in import consume_link, link_usable, record_link, user_id_for_email
 from tradepro.protocol.kinds import Kind
 from tradepro.protocol.replies import Registered
+from tradepro.security.api_keys import is_api_key
 from tradepro.security.origin import CROSS_SITE, CROSS_SITE_MESSAGE, from_own_page
 from tradepro.security.tokens import (
     LINK,
@@ -31,6 +32,9 @@ from tradepro.security.tokens import issue as issue_token
 from tradepro.security.tokens import verify as verify_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+KEY_IS_NOT_A_SESSION = (
+    "an API key is not a session: revoke it with DELETE /api/v1/auth/api-keys/{id}, signed in"
+)
 USED_OR_EXPIRED = "this sign-in link was already used or expired"
 MAX_FORM_BYTES = 4096
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -162,6 +166,8 @@ async def signout(request: Request, context: Context) -> Response:
     token, by_cookie = _offered_token(request)
     if by_cookie:
         require_own_page(request)
+    elif token is not None and is_api_key(token):
+        raise ApiError(403, "session_required", KEY_IS_NOT_A_SESSION)
     try:
         claims = verify_token(context.settings.jwt_secret, token, SESSION) if token else None
     except InvalidTokenError:

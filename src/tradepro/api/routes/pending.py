@@ -15,7 +15,7 @@ from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
 from tradepro.api.pending_input import expires_us, no_trailing_stop, price_text, qty_text
-from tradepro.api.routes.trade import ERRORS, parse_cursor
+from tradepro.api.routes.trade import ERRORS, order_limit, parse_cursor
 from tradepro.api.schemas import (
     AmendOrderIn,
     CancelOrderIn,
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1/trade", tags=["pending orders"], route_class=
 @router.get("/get-pending-orders", response_model=PendingOrdersOut, responses=ERRORS)
 async def get_pending_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Your pending (limit and stop) orders, oldest first (by order id)."""
-    context.reads.enforce(user.id)
+    context.reads.enforce(user.limit_key)
     request = {"userId": user.id, "pending": True}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {"orders": account.pending_orders or []}
@@ -44,6 +44,7 @@ async def get_pending_orders(user: CurrentUser, context: Context) -> dict[str, A
 @router.post("/cancel-order", response_model=CancelOrderOut, responses=ERRORS)
 async def cancel_order(body: CancelOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
     """Cancel one of your pending orders: its reserved margin returns to your balance."""
+    await order_limit(context, user.limit_key)
     request = {"userId": user.id, "orderId": body.orderId}
     ended = await context.ask_engine(Kind.CANCEL_ORDER, request, Ended)
     return {"orderId": ended.order["orderId"], "status": "canceled", "balance": ended.balance}
@@ -54,6 +55,7 @@ async def amend_order(body: AmendOrderIn, user: CurrentUser, context: Context) -
     """Change a pending order's price, qty, take-profit, stop-loss or expiry (``null``
     clears the last three): checked and reserved again as if placed now, same id."""
     no_trailing_stop(body)
+    await order_limit(context, user.limit_key)
     given = body.model_fields_set - {"orderId", "trailingStop"}
     if not given:
         message = "give at least one of limitPrice, stopPrice, qty, takeProfit, stopLoss, expiresAt"
@@ -97,7 +99,7 @@ async def get_order_history(
 ) -> dict[str, Any]:
     """Your pending orders that ended (filled, canceled, expired, or rejected at their fill
     for balance), newest first; pass ``nextCursor`` back as ``cursor`` for more."""
-    context.reads.enforce(user.id)
+    context.reads.enforce(user.limit_key)
     before = parse_cursor(cursor) if cursor is not None else None
     rows = await order_history_page(context.database, user.id, before, limit + 1)
     instruments = context.settings.instruments

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
@@ -12,6 +12,18 @@ from fastapi import APIRouter, Header, Query, Response
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
+from tradepro.api.history import (
+    CLOSED_FIELDS,
+    EPOCH,
+    AssetFilter,
+    FromFilter,
+    ReasonFilter,
+    SideFilter,
+    ToFilter,
+    closed_order,
+    micros,
+    trade_filter,
+)
 from tradepro.api.idempotency import create_once
 from tradepro.api.pending_input import pending_fields
 from tradepro.api.ratelimit import enforce
@@ -29,21 +41,15 @@ from tradepro.bus.requests import new_request_id
 from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
 from tradepro.db.queries.orders import ended_order
 from tradepro.db.queries.trades import TradeRow, closed_trade, closed_trades_page
-from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
+from tradepro.domain.fixed import InvalidNumberError, format_scaled, parse_scaled
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Position
 from tradepro.engine.reads import PAGE_DEFAULT, PAGE_MAX
 from tradepro.protocol.kinds import Kind
-from tradepro.protocol.render import iso_time, open_order, pending_order
+from tradepro.protocol.render import open_order, pending_order
 from tradepro.protocol.replies import Account, Closed, Created
 
 router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CLOSED_FIELDS = (
-    "orderId", "asset", "side", "qty", "leverage", "openPrice", "closePrice", "pnl", "reason",
-    "liquidated", "slippage", "createdAt", "closedAt",
-)  # fmt: skip
-"""A closed order's fields in get-close-orders, whether read from a row or a callback."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 422, 429, 503, 504)
 }
@@ -64,14 +70,14 @@ async def create_order(
     first answer (for 24 h by default, from any API process) and opens nothing new; the
     same key with a different order is refused with 422 ``idempotency_mismatch``."""
     if idempotency_key is None:
-        await _order_limit(context, user.id)
+        await order_limit(context, user.limit_key)
         payload = engine_order(order, user.id, context)
         created = await context.ask_engine(Kind.CREATE_ORDER, payload, Created)  # a fresh id
         return created.order
     payload = engine_order(order, user.id, context)
 
     async def send(order_id: str) -> dict[str, Any]:
-        await _order_limit(context, user.id)
+        await order_limit(context, user.limit_key)
         opened = await context.ask_engine(Kind.CREATE_ORDER, payload, Created, request_id=order_id)
         return opened.order
 
@@ -90,7 +96,8 @@ async def create_order(
     )
 
 
-async def _order_limit(context: Context, user_id: str) -> None:
+async def order_limit(context: Context, user_id: str) -> None:
+    """Placing, closing, cancelling and amending share one per-second limit (per key)."""
     await enforce(context.order_limiter, user_id, context.settings.order_limit_per_s, 1, "orders")
 
 
@@ -125,7 +132,7 @@ def _position(row: TradeRow) -> Position:
     return Position(
         0, row.id, row.user_id, row.asset, Side(row.side), row.quantity, row.leverage,
         row.open_price, row.margin, row.take_profit, row.stop_loss, row.liquidation_price,
-        row.slippage, _micros(row.created_at),
+        row.slippage, micros(row.created_at),
     )  # fmt: skip
 
 
@@ -188,7 +195,7 @@ async def get_open_orders(
 ) -> Response:
     """Your open positions with their unrealized PnL at the live price, oldest first (by
     order id); pass ``nextCursor`` back as ``cursor`` for the next page."""
-    context.reads.enforce(user.id)
+    context.reads.enforce(user.limit_key)
     request: dict[str, Any] = {"userId": user.id, "limit": limit}
     if cursor is not None:
         request["after"] = _open_cursor(cursor)
@@ -212,23 +219,43 @@ def _open_cursor(cursor: str) -> str:
 
 
 @router.get("/get-close-orders", response_model=ClosedOrdersOut, responses=ERRORS)
-async def get_close_orders(
+async def get_close_orders(  # noqa: PLR0917 (the query's parameters)
     user: CurrentUser,
     context: Context,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    asset: AssetFilter = None,
+    side: SideFilter = None,
+    reason: ReasonFilter = None,
+    closed_from: FromFilter = None,
+    closed_to: ToFilter = None,
 ) -> dict[str, Any]:
-    """Your closed trades, newest first; pass ``nextCursor`` back as ``cursor`` for more."""
-    context.reads.enforce(user.id)
+    """Your closed trades, newest first, optionally filtered; pass ``nextCursor`` back as
+    ``cursor`` (with the same filters) for more."""
+    context.reads.enforce(user.limit_key)
+    instruments = context.settings.instruments
+    kept = trade_filter(
+        instruments,
+        asset=asset,
+        side=side,
+        reason=reason,
+        closed_from=closed_from,
+        closed_to=closed_to,
+    )
     before = parse_cursor(cursor) if cursor is not None else None
-    rows = await closed_trades_page(context.database, user.id, before, limit + 1)
-    page = [(_micros(row.closed_at), row.id, _closed(row, context)) for row in rows]
+    rows = await closed_trades_page(context.database, user.id, before, limit + 1, kept)
+    page = [(micros(row.closed_at), row.id, closed_order(row, instruments)) for row in rows]
     # Trades closed moments ago whose rows may not be written yet (see api/recent.py).
     written = {order_id for _, order_id, _ in page}
     after = _cursor_key(cursor) if cursor is not None else None
     for closed_us, order in context.recent_closes.of(user.id):
         key = (closed_us, order["orderId"])
-        if key[1] not in written and (after is None or key < after):
+        closed_at = EPOCH + timedelta(microseconds=closed_us)
+        if (
+            key[1] not in written
+            and (after is None or key < after)
+            and kept.keeps(order["asset"], order["side"], order["reason"], closed_at)
+        ):
             page.append((*key, {name: order[name] for name in CLOSED_FIELDS}))
     page.sort(key=lambda item: (item[0], item[1]), reverse=True)
     next_cursor = None
@@ -238,13 +265,9 @@ async def get_close_orders(
     return {"orders": [order for _, _, order in page[:limit]], "nextCursor": next_cursor}
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
-
-
 def _cursor_key(cursor: str) -> tuple[int, str]:
     closed_at, order_id = parse_cursor(cursor)
-    return _micros(closed_at), order_id
+    return micros(closed_at), order_id
 
 
 def parse_cursor(cursor: str) -> tuple[datetime, str]:
@@ -255,28 +278,7 @@ def parse_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         if not (micros.isascii() and micros.isdigit()) or str(uuid.UUID(order_id)) != order_id:
             raise ValueError(cursor)
-        moment = _EPOCH + timedelta(microseconds=int(micros))
+        moment = EPOCH + timedelta(microseconds=int(micros))
     except (ValueError, OverflowError):
         raise ApiError(422, "validation_error", "cursor: not a cursor from nextCursor") from None
     return moment, order_id
-
-
-def _closed(row: TradeRow, context: Context) -> dict[str, Any]:
-    instrument = context.settings.instruments.get(row.asset)
-    price_decimals = instrument.price_decimals if instrument else 0
-    qty_decimals = instrument.qty_decimals if instrument else 0
-    return {
-        "orderId": row.id,
-        "asset": row.asset,
-        "side": row.side,
-        "qty": format_scaled(row.quantity, qty_decimals),
-        "leverage": row.leverage,
-        "openPrice": format_scaled(row.open_price, price_decimals),
-        "closePrice": format_scaled(row.close_price, price_decimals),
-        "pnl": format_scaled(row.pnl, USD_DECIMALS),
-        "reason": row.reason,
-        "liquidated": bool(row.liquidated),
-        "slippage": row.slippage,
-        "createdAt": iso_time(_micros(row.created_at)),
-        "closedAt": iso_time(_micros(row.closed_at)),
-    }

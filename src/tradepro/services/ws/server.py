@@ -10,10 +10,11 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -22,8 +23,10 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
+from tradepro.db.api_keys import key_by_digest, touch_key
 from tradepro.db.session import open_database
 from tradepro.runtime.heap import settle_heap
+from tradepro.security.api_keys import ApiKeyVerifier, KeyClaims, is_api_key
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
     InvalidTokenError,
@@ -76,6 +79,16 @@ class GatewayOptions:
     log_interval_s: float = 60.0
 
 
+class Identity(NamedTuple):
+    """Who a connection authenticated as, and what ends it."""
+
+    user_id: str
+    token_id: str
+    """The session's ``jti``, or the key's revocation id: what a revocation names."""
+    expires_at_s: int | None
+    """A session's expiry; None for an API key (valid until revoked)."""
+
+
 class Gateway:
     """The running server on one bus: ``await start()``, then ``await close()``."""
 
@@ -95,6 +108,7 @@ class Gateway:
         self.orders = OrderFeed(bus, self.hub)
         self.sessions = SessionGuard(self.hub)
         self.orders.requester.subscribe(self.sessions.on_callback)
+        self.api_keys = ApiKeyVerifier(self._key_by_digest, self._touch_key, self.sessions.revoked)
         self.collector = GatewayCollector(self.hub, self.prices, self.orders, self.assets)
         self.limits = ConnectionLimits(
             settings.ws_max_connections_per_address,
@@ -184,7 +198,7 @@ class Gateway:
             request = connection.request
             token = None if request is None else handshake_token(request.path, request.headers)
             if self._admitted(client, connection, anonymous=token is None) and (
-                token is None or self._authenticate(client, token, acknowledge=False)
+                token is None or await self._authenticate(client, token, acknowledge=False)
             ):
                 await self._receive(client, connection)
         except ConnectionClosed:
@@ -211,9 +225,9 @@ class Gateway:
         async for raw in connection:
             if client.closing is not None:
                 return
-            self._on_message(client, raw)
+            await self._on_message(client, raw)
 
-    def _on_message(self, client: Client, raw: str | bytes) -> None:
+    async def _on_message(self, client: Client, raw: str | bytes) -> None:
         try:
             message = parse_client_message(raw, self.assets)
         except ProtocolError as error:
@@ -225,7 +239,7 @@ class Gateway:
                     client, "already_authenticated", "this connection is already authenticated"
                 )
             else:
-                self._authenticate(client, message.token, acknowledge=True)
+                await self._authenticate(client, message.token, acknowledge=True)
         elif isinstance(message, Subscribe):
             self._subscribe(client, message.channels)
         else:
@@ -246,30 +260,61 @@ class Gateway:
         self.hub.send_latest_prices(client, added)
         self.prices.feed_reports.greet(client, added)
 
-    def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
-        """Verify ``token``; a bad one closes the client with 4401 and returns ``False``."""
+    async def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
+        """Verify ``token`` (a session JWT or an API key); a bad one closes the client with
+        4401 and returns ``False``."""
         if not self.sessions.loaded:
             self.hub.close(client, TRY_AGAIN_CLOSE_CODE, "starting up: try again shortly",
                            "sessions_loading")  # fmt: skip
             return False
         try:
-            claims = verify_session(self.settings.jwt_secret, token)
-        except InvalidTokenError:
-            claims = None
-        if claims is None or not self.sessions.admit(client, claims.token_id):
+            identity = await self._identify(token)
+        except (SQLAlchemyError, OSError):
+            self.hub.close(client, TRY_AGAIN_CLOSE_CODE, "cannot check API keys now: try again",
+                           "keys_unavailable")  # fmt: skip
+            return False
+        if client.closing is not None:
+            return False  # closed meanwhile (the server stops, or the client went away)
+        if identity is None or not self.sessions.admit(client, identity.token_id):
             self.hub.close(client, BAD_TOKEN_CLOSE_CODE, "invalid or expired session token",
                            "bad_token")  # fmt: skip
             return False
-        client.user_id = claims.user_id
+        client.user_id = identity.user_id
         self.limits.authenticated(client)
-        delay_s = max(0.0, claims.expires_at - time.time())
-        client.expiry = asyncio.get_running_loop().call_later(
-            delay_s,
-            self.hub.close, client, BAD_TOKEN_CLOSE_CODE, "session token expired", "token_expired",
-        )  # fmt: skip
+        if identity.expires_at_s is not None:
+            delay_s = max(0.0, identity.expires_at_s - time.time())
+            client.expiry = asyncio.get_running_loop().call_later(
+                delay_s,
+                self.hub.close, client, BAD_TOKEN_CLOSE_CODE, "session token expired",
+                "token_expired",
+            )  # fmt: skip
         if acknowledge:
-            self.hub.reply(client, authenticated_message(claims.user_id))
+            self.hub.reply(client, authenticated_message(identity.user_id))
         return True
+
+    async def _identify(self, token: str) -> Identity | None:
+        """Who ``token`` names: a session (until it expires) or an API key (until revoked)."""
+        if is_api_key(token):
+            try:
+                key = await self.api_keys.verify(token)
+            except InvalidTokenError:
+                return None
+            return Identity(key.user_id, key.token_id, None)
+        try:
+            claims = verify_session(self.settings.jwt_secret, token)
+        except InvalidTokenError:
+            return None
+        return Identity(claims.user_id, claims.token_id, claims.expires_at)
+
+    async def _key_by_digest(self, key_digest: str) -> KeyClaims | None:
+        key = await key_by_digest(self.database, key_digest)
+        return None if key is None else KeyClaims(*key)
+
+    async def _touch_key(self, key_id: str) -> None:
+        try:
+            await touch_key(self.database, key_id)
+        except (SQLAlchemyError, OSError) as error:  # only "last used" is late
+            log.warning("ws: could not record the use of API key %s: %s", key_id, error)
 
     async def _log_forever(self) -> None:
         while True:

@@ -22,6 +22,7 @@ from tradepro.db.revocations import load_revocations
 from tradepro.protocol.replies import session_ended_in
 from tradepro.runtime.backoff import Backoff
 from tradepro.runtime.retry import retry
+from tradepro.security.api_keys import REVOCATION_PREFIX
 from tradepro.security.revocations import RevokedSessions
 from tradepro.services.ws.auth import SESSION_ENDED_CLOSE_CODE
 from tradepro.services.ws.clients import Client
@@ -32,6 +33,7 @@ log = logging.getLogger("tradepro.ws")
 SESSION_ENDED = "session_ended"
 """Why such clients were closed (the ``closedByServer`` count in ``/health``)."""
 SESSION_ENDED_REASON = "session ended: signed out"
+KEY_REVOKED_REASON = "session ended: API key revoked"
 
 
 class SessionGuard:
@@ -67,14 +69,20 @@ class SessionGuard:
 
     def on_callback(self, body: dict[str, Any]) -> None:
         """A ``callback-queue`` subscriber: a ``session_ended`` closes that session's
-        connections (code 4401, reason "session ended: signed out")."""
+        connections (code 4401, reason "session ended: signed out", or "session ended:
+        API key revoked" for a key)."""
         ended = session_ended_in(body)
         if ended is None:
             return
         self.revoked.add(ended.token_id, ended.expires_at_s)
+        reason = (
+            KEY_REVOKED_REASON
+            if ended.token_id.startswith(REVOCATION_PREFIX)
+            else SESSION_ENDED_REASON
+        )
         for client in self._clients.pop(ended.token_id, set()):
             self._session_of.pop(client, None)
-            self.hub.close(client, SESSION_ENDED_CLOSE_CODE, SESSION_ENDED_REASON, SESSION_ENDED)
+            self.hub.close(client, SESSION_ENDED_CLOSE_CODE, reason, SESSION_ENDED)
 
     async def load(self, database: AsyncEngine, reader_started: Callable[[], bool]) -> None:
         """Load the table once ``reader_started()`` holds, retrying while the database is

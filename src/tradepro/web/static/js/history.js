@@ -1,5 +1,5 @@
 // Closed trades: the history table a page at a time ("More" fetches the next one with the
-// API's cursor), one notification per position the engine closed (take-profit, stop-loss,
+// API's cursor; "Download CSV" is a plain link to the export), one notification per position the engine closed (take-profit, stop-loss,
 // margin call), whether the live feed or a refresh found it first, and the list of what
 // closed while the page was away.
 
@@ -21,9 +21,11 @@ const CATCH_UP_RETRY_MS = 5000;
 
 export class History {
   /** @param call  the API call that handles a 401; @param report  the error banner;
-   * @param userId  whose "last seen" marker this browser keeps */
-  constructor(call, report, userId) {
+   * @param userId  whose "last seen" marker this browser keeps;
+   * @param onNewest  called when the newest closed trade changes (the statistics follow) */
+  constructor(call, report, userId, onNewest = () => {}) {
     this.call = call;
+    this.onNewest = onNewest;
     this.report = report;
     this.told = new Set(); // closes this page has told its user about
     this.orders = []; // loaded, newest first
@@ -67,6 +69,7 @@ export class History {
   /** The newest page replaces the table's top; older pages the user asked for stay
    * under it (trades never change once closed), and so does where the next one starts. */
   mergeNewest(body) {
+    const changed = this.orders[0]?.orderId !== body.orders[0]?.orderId;
     if (this.extended) {
       const fresh = new Set(body.orders.map((order) => order.orderId));
       this.orders = body.orders.concat(this.orders.filter((order) => !fresh.has(order.orderId)));
@@ -75,6 +78,7 @@ export class History {
       this.cursor = body.nextCursor;
     }
     this.render();
+    if (changed) this.onNewest();
   }
 
   /** "Show older trades": the page after the oldest one shown. */

@@ -13,6 +13,7 @@ import { byId, el, setText, show } from "./dom.js";
 import { FeedState } from "./feed.js";
 import { groupDigits, usd } from "./format.js";
 import { History } from "./history.js";
+import { ApiKeys } from "./keys.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
@@ -21,6 +22,7 @@ import { isPending } from "./order_type.js";
 import { PENDING_EVENTS, PendingDesk } from "./pending_desk.js";
 import { symbolLabel } from "./symbols.js";
 import { INTERVALS, loadAsset, loadInterval, saveAsset, saveInterval } from "./saved.js";
+import { Stats } from "./stats.js";
 import { OrderTicket } from "./ticket.js";
 
 const REFRESH_LIVE_MS = 15000;
@@ -41,7 +43,10 @@ export class Terminal {
     this.account = null;
     this.knownOpen = new Set();
     this.closingByUser = new Set();
-    this.history = new History((path, options) => this.call(path, options), report, user.id);
+    const call = (path, options) => this.call(path, options);
+    this.stats = new Stats(call, report);
+    this.history = new History(call, report, user.id, () => this.stats.refresh());
+    this.apiKeys = new ApiKeys(call);
     this.connection = "connecting";
     this.wasLive = false;
     this.timers = [];
@@ -101,6 +106,8 @@ export class Terminal {
     this.feedState.start();
     this.refresh();
     this.history.catchUp();
+    this.stats.refresh();
+    this.apiKeys.load();
     this.timers.push(setInterval(() => this.renderQuote(), 1000));
     this.scheduleRefresh();
   }
