@@ -126,14 +126,16 @@ def fill(engine: Engine, seqs: list[int], tick: UpdatePrice) -> list[Event]:
         price = ask if order.side is _BUY else bid
         contract = engine.contracts[order.asset]
         margin = contract.margin(price, order.qty, order.leverage)
-        if margin > account.balance + order.reserved:
+        fee = contract.commission(price, order.qty)
+        if margin + fee > account.balance + order.reserved:
             ended = _end(engine, order, account, _NO_BALANCE, ts_us)
             events.append(_new_tuple(OrderCanceled, (request_id, ended, account.balance)))
             continue
         ended = _end(engine, order, account, _FILLED, ts_us, fill_price=price)
-        position = _open(engine, order, contract, (price, margin), ts_us)
-        account.balance -= margin
+        position = _open(engine, order, contract, (price, margin), ts_us)._replace(commission=fee)
+        account.balance -= margin + fee
         account.locked += margin
+        engine.house_cents += fee
         engine.index_position(position, account)
         engine.changes.opened(position)
         events.append(_new_tuple(OrderFilled, (request_id, ended, position, account.balance)))
