@@ -43,6 +43,14 @@ What is measured, in one run, on one ``Engine``:
    growth while this process opened the same positions by commands. The restored engine's
    snapshot must equal this one's (its digest).
 
+8. With ``--pending N``: ``N`` limit and stop orders rest as well (``bench/core/pending.py``),
+   away from the market so that no quiet tick fills one; ``tick_us`` is then measured with
+   them in their books, ``naive_tick_us`` also checks every pending order,
+   ``rss_bytes_per_position`` counts positions and orders together (the positions' own
+   figure is ``rss_bytes_per_position_only``), and ``pending_commands_per_s`` is place +
+   cancel commands per second (typed, median of the rounds; target >= 80,000). The
+   snapshot and restore carry the orders too.
+
 The garbage collector is disabled during the build and the timed sections (positions,
 commands and events form no reference cycles, so nothing leaks); the cost of one full
 collection with everything open is printed separately as ``full_gc_ms``, since a
@@ -50,7 +58,8 @@ long-running service would pay it now and then. The load average is printed at t
 and the end: on a shared machine, other processes' load shows up in every figure.
 Human-readable lines go to stdout as the run proceeds; the last line is a JSON object.
 
-Usage: ``python bench/engine_core.py --positions 1000000`` (a few minutes) or
+Usage: ``python bench/engine_core.py --positions 1000000 [--pending 1000000]`` (a few
+minutes) or
 ``--positions 10000`` for a quick smoke run; ``--seed`` makes the run reproducible.
 """
 
@@ -76,6 +85,7 @@ import orjson
 import psutil
 
 from _common import load_average, say
+from core.pending import build_pending, measure_pending_commands, naive_pending_scan
 from core.restore import Restored, digest, restore_in_fresh_process, write_snapshot
 from core.stalls import ASSET as STALL_ASSET
 from core.stalls import measure_stalls
@@ -346,15 +356,17 @@ def measure_naive(bench: Bench, repetitions: int) -> list[int]:
     assets = list(bench.instruments)
     quotes = dict(bench.quotes)
     positions = bench.engine.open_by_seq.values()
+    orders = bench.engine.pending_by_seq.values()  # none unless --pending
     samples: list[int] = []
     for index in range(repetitions):
         asset = assets[index % len(assets)]
         bid, ask = bench.market.quote(asset)
         start = perf_counter_ns()
         fired = naive_tick(positions, quotes, asset, bid, ask)
+        filled = naive_pending_scan(orders, quotes) if orders else []
         samples.append(perf_counter_ns() - start)
-        if fired:
-            raise AssertionError(f"the naive scan found {len(fired)} positions to close")
+        if fired or filled:
+            raise AssertionError(f"the naive scan found {len(fired) + len(filled)} to act on")
     return samples
 
 
@@ -551,6 +563,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--naive-reps", type=int, default=0, help="naive scans (default: by positions)"
     )
     parser.add_argument("--commands", type=int, default=200_000, help="create+close commands")
+    parser.add_argument(
+        "--pending", type=int, default=0, help="resting limit/stop orders (and place+cancel)"
+    )
     parser.add_argument("--rounds", type=int, default=4, help="batches the commands come in")
     parser.add_argument(
         "--stall-closes", type=int, default=1_000_000, help="closes timed for max_stall_ms"
@@ -568,7 +583,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def report_targets(result: dict[str, Any]) -> list[str]:
     missed = []
-    for key, (op, bound) in TARGETS.items():
+    targets = dict(TARGETS)
+    if "pending_commands_per_s" in result:
+        targets["pending_commands_per_s"] = (">=", 80_000)
+    for key, (op, bound) in targets.items():
         value = result[key]
         ok = value <= bound if op == "<=" else value >= bound
         say(f"  {'ok  ' if ok else 'MISS'} {key} = {value} (target {op} {bound})")
@@ -598,6 +616,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"built in {build_s:.1f} s; RSS {rss_before / 2**20:,.0f} -> "
             f"{rss_after / 2**20:,.0f} MiB = {rss_per_position:,.0f} bytes/position"
         )
+        positions_only = rss_per_position
+        pending_build_s = 0.0
+        if args.pending:
+            say(f"placing {args.pending:,} pending orders ...")
+            pending_build_s = build_pending(bench, args.pending)
+            rss_after = rss_after_collect()
+            rss_per_position = (rss_after - rss_before) / (args.positions + args.pending)
+            say(
+                f"placed in {pending_build_s:.1f} s; RSS now {rss_after / 2**20:,.0f} MiB = "
+                f"{rss_per_position:,.0f} bytes per position or order"
+            )
         start = perf_counter_ns()
         gc.collect()
         full_gc_ms = (perf_counter_ns() - start) / 1e6
@@ -626,6 +655,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{typed.per_cpu_s:,.0f} per CPU s; "
             f"create {typed.create_us:.2f} us, close {typed.close_us:.2f} us)"
         )
+        pending_commands = None
+        if args.pending:
+            pending_commands = measure_pending_commands(bench, args.commands, args.rounds)
+            say(
+                f"pending place + cancel: {pending_commands.per_s:,.0f}/s (median round, "
+                f"{pending_commands.per_cpu_s:,.0f} per CPU s; place "
+                f"{pending_commands.place_us:.2f} us, cancel {pending_commands.cancel_us:.2f} us)"
+            )
         entry = measure_commands(bench, args.commands, args.rounds, entries=True)
         say(
             f"bus-entry commands: {entry.per_s:,.0f}/s (median round; overall "
@@ -686,7 +723,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "build_s": round(build_s, 1),
         "full_gc_ms": round(full_gc_ms, 1),
         "gc_disabled_in_timed_sections": True,
+        "pending": args.pending,
+        "rss_bytes_per_position_only": round(positions_only, 1),
     }
+    if pending_commands is not None:
+        result |= {
+            "pending_commands_per_s": round(pending_commands.per_s),
+            "pending_commands_per_cpu_s": round(pending_commands.per_cpu_s),
+            "place_us": round(pending_commands.place_us, 3),
+            "cancel_us": round(pending_commands.cancel_us, 3),
+            "pending_build_s": round(pending_build_s, 1),
+        }
     say(f"load average at end: {load_average()} (on {os.cpu_count()} CPUs)")
     missed = report_targets(result)
     say(f"targets missed: {', '.join(missed)}" if missed else "all targets met")

@@ -32,7 +32,7 @@ from tradepro.engine.snapshot import Restorer, take_snapshot
 
 CHUNK = 10_000
 """Positions or ids per line, as ``READ_CHUNK_ROWS`` per database read."""
-_BULK = ("accounts", "positions", "orderIds")
+_BULK = ("accounts", "positions", "orderIds", "pendingOrders")
 
 
 class Restored(NamedTuple):
@@ -57,6 +57,7 @@ def write_snapshot(engine: Engine, path: Path) -> int:
     """Write ``engine``'s snapshot as chunked lines; return the bytes written."""
     snapshot = take_snapshot(engine)
     open_ids = {position.order_id for position in engine.open_by_seq.values()}
+    open_ids |= {order.order_id for order in engine.pending_by_seq.values()}
     closed_ids = [order_id for order_id in snapshot["orderIds"] if order_id not in open_ids]
     header = {key: value for key, value in snapshot.items() if key not in _BULK}
     positions = snapshot["positions"]
@@ -68,6 +69,9 @@ def write_snapshot(engine: Engine, path: Path) -> int:
             out.write(orjson.dumps(["positions", columns]) + b"\n")
         for start in range(0, len(closed_ids), CHUNK):
             out.write(orjson.dumps(["orderIds", closed_ids[start : start + CHUNK]]) + b"\n")
+        pending = snapshot["pendingOrders"]
+        for start in range(0, len(pending), CHUNK):
+            out.write(orjson.dumps(["pendingOrders", pending[start : start + CHUNK]]) + b"\n")
         return out.tell()
 
 
@@ -95,6 +99,7 @@ def restore(path: Path, config: EngineConfig) -> tuple[Engine, Restored]:
             "accounts": restorer.add_accounts,
             "positions": restorer.add_position_columns,
             "orderIds": restorer.add_order_ids,
+            "pendingOrders": restorer.add_pending_orders,
         }
         for line in lines:
             kind, rows = orjson.loads(line)

@@ -22,11 +22,17 @@ PROTECTED = {
     ("POST", f"{API}/trade/close-order"),
     ("GET", f"{API}/trade/get-open-orders"),
     ("GET", f"{API}/trade/get-close-orders"),
+    ("GET", f"{API}/trade/get-pending-orders"),
+    ("GET", f"{API}/trade/get-order-history"),
+    ("POST", f"{API}/trade/cancel-order"),
+    ("POST", f"{API}/trade/amend-order"),
     ("GET", f"{API}/balance/me"),
 }
 BODIES: dict[str, dict[str, Any]] = {
     f"{API}/trade/create-order": {"asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 5},
     f"{API}/trade/close-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000"},
+    f"{API}/trade/cancel-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000"},
+    f"{API}/trade/amend-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000", "qty": "1"},
 }
 
 

@@ -22,10 +22,17 @@ import orjson
 from sqlalchemy import select
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
-from tradepro.db.models import ExistingTrade
+from tradepro.db.models import ExistingTrade, OrderHistoryRow
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
-from tradepro.domain.events import ClosedTrade, PositionClosed
+from tradepro.domain.events import (
+    ClosedTrade,
+    EndedOrder,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    PositionClosed,
+)
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.snapshot import take_snapshot
 from tradepro.protocol.apply import apply_entry
@@ -161,20 +168,28 @@ class Reference:
     engine: Engine
     bodies: dict[str, list[dict[str, Any]]]
     trades: list[ClosedTrade]
+    ended: list[EndedOrder]
 
 
 def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
     engine = Engine(config)
     bodies: dict[str, list[dict[str, Any]]] = {}
     trades: list[ClosedTrade] = []
+    ended: list[EndedOrder] = []
     for entry in entries:
         assert isinstance(entry.payload, dict)
         for event in apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload):
             body = callback_body(event, config.instruments)
-            bodies.setdefault(entry.request_id, []).append(body)
+            # By the body's id: an expiry answers no request and carries its order's id.
+            bodies.setdefault(body["id"], []).append(body)
             if isinstance(event, PositionClosed):
                 trades.append(event.trade)
-    return Reference(engine, bodies, trades)
+            elif isinstance(event, OrderFilled | OrderCanceled | OrderExpired):
+                ended.append(event.ended)
+    return Reference(engine, bodies, trades, ended)
+
+
+HISTORY = OrderHistoryRow.__table__
 
 
 def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -220,9 +235,11 @@ async def verify_against_reference(
             columns = (trades.c.id, trades.c.pnl, trades.c.close_price, trades.c.reason,
                        trades.c.liquidated)  # fmt: skip
             rows = (await connection.execute(select(*columns))).all()
+            ended_rows = (await connection.execute(select(HISTORY.c.id, HISTORY.c.status))).all()
     finally:
         await database.dispose()
     stored = {row.id: (row.pnl, row.close_price, row.reason, row.liquidated) for row in rows}
+    history = {row.id: row.status for row in ended_rows}
     expected = {
         trade.position.order_id: (
             trade.pnl,
@@ -243,4 +260,16 @@ async def verify_against_reference(
     }
     open_ids = {row[1] for row in snapshot["positions"]}
     assert created and created <= open_ids | set(stored)
+
+    # Every order acknowledged as placed is still pending or has ended, with its history row.
+    placed = {
+        body["order"]["orderId"]
+        for bodies in replies.values()
+        for body in bodies
+        if body["status"] == "placed"
+    }
+    pending_ids = {row[1] for row in snapshot.get("pendingOrders", ())}
+    assert placed <= pending_ids | set(history)
+    expected_history = {ended.order.order_id: ended.status.value for ended in reference.ended}
+    assert history == expected_history
     assert len(reference.trades) > 100 and len(open_ids) > 10  # the workload was busy

@@ -30,6 +30,10 @@ class Workload:
     prices: dict[str, int] = field(init=False)
     orders: list[tuple[str, str]] = field(init=False, default_factory=list)
     made_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    pending: bool = False
+    """Also place, amend and cancel limit and stop orders (some expiring within seconds)."""
+    placed: list[tuple[str, str, str]] = field(init=False, default_factory=list)
+    """(order id, owner, asset) of every limit or stop order sent."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -62,6 +66,8 @@ class Workload:
         return "price-update", self.new_id(), payload
 
     def step(self) -> tuple[str, str, dict[str, Any]]:
+        if self.pending and self.rng.random() < 0.3:
+            return self.pending_step()
         roll = self.rng.random()
         if roll < 0.45:
             return self.tick()
@@ -99,6 +105,38 @@ class Workload:
         order_id = self.new_order_id()
         self.orders.append((order_id, user))
         return "create-order", order_id, payload
+
+    def pending_step(self) -> tuple[str, str, dict[str, Any]]:
+        roll = self.rng.random()
+        if roll < 0.6 or not self.placed:
+            return self.place()
+        order_id, owner, asset = self.rng.choice(self.placed)
+        user = owner if self.rng.random() < 0.9 else self.rng.choice(self.user_ids)
+        if roll < 0.8:
+            return "cancel-order", self.new_id(), {"userId": user, "orderId": order_id}
+        _, decimals = ASSETS[asset]
+        price = self.prices[asset] + self.rng.randint(-20, 20) * (self.prices[asset] // 2000)
+        payload = {"userId": user, "orderId": order_id, "asset": asset,
+                   "limitPrice": _text(price, decimals)}  # fmt: skip
+        return "amend-order", self.new_id(), payload
+
+    def place(self) -> tuple[str, str, dict[str, Any]]:
+        """A limit or stop order a few steps from the market, either side (the wrong side
+        is refused), sometimes expiring within seconds of the workload's time."""
+        kind, order_id, payload = self.create()
+        self.orders.pop()  # not a position (unless it fills: then closes may name it)
+        asset = payload["asset"]
+        _, decimals = ASSETS[asset]
+        price = self.prices[asset] + self.rng.randint(-20, 20) * (self.prices[asset] // 2000)
+        order_type = self.rng.choice(("limit", "stop"))
+        field_name = "limitPrice" if order_type == "limit" else "stopPrice"
+        payload |= {"type": order_type, field_name: _text(price, decimals)}
+        if self.rng.random() < 0.3:
+            payload["expiresUs"] = (self.made_ms + self.rng.randint(0, 20_000)) * 1000
+        self.placed.append((order_id, payload["userId"], asset))
+        if self.rng.random() < 0.5:
+            self.orders.append((order_id, payload["userId"]))
+        return kind, order_id, payload
 
     def close(self) -> tuple[str, str, dict[str, Any]]:
         order_id, owner = self.rng.choice(self.orders)

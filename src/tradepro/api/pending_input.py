@@ -3,7 +3,8 @@
 
 Every refusal is a 422 ``validation_error`` naming the field: the price field that does not
 belong to the order's type or is missing, a price finer than the instrument allows or
-absurdly large, an expiry without a time zone or already past, and ``trailingStop``
+absurdly large, an expiry without a time zone, already past or more than 366 days ahead,
+and ``trailingStop``
 (not supported yet). Whether the price lies on the waiting side of the market is the
 engine's to judge (``invalid_order``): only it knows the quote the order meets.
 """
@@ -19,6 +20,8 @@ from tradepro.domain.instruments import Instrument
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PRICE_FIELD = {"limit": "limitPrice", "stop": "stopPrice"}
+MAX_EXPIRY = timedelta(days=366)
+"""The furthest an expiry may lie ahead (omit it for an order good till cancelled)."""
 
 
 def pending_fields(order: Any, instrument: Instrument) -> dict[str, Any]:
@@ -67,8 +70,11 @@ def expires_us(moment: datetime) -> int:
     """An expiry as microseconds since the epoch: it must name its zone and lie ahead."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise _invalid("expiresAt: give a time zone (for example 2026-12-31T23:59:00Z)")
-    if moment <= datetime.now(UTC):
+    now = datetime.now(UTC)
+    if moment <= now:
         raise _invalid("expiresAt: must be in the future")
+    if moment > now + MAX_EXPIRY:
+        raise _invalid("expiresAt: at most 366 days ahead (omit it: good till cancelled)")
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 

@@ -46,7 +46,25 @@ class PendingBooks:
         }
 
     def fired(self, bid: int, ask: int, is_pending: Callable[[int], bool]) -> list[int]:
-        """The seqs of the orders this quote fills (removed from the heaps)."""
+        """The seqs of the orders this quote fills (removed from the heaps).
+
+        Most ticks fill nothing: eight comparisons with the heaps' tops say so before any
+        generator is made (a dead key at a top only sends the tick the slow way once)."""
+        buy_limit, buy_stop = self.buy_limit, self.buy_stop
+        sell_limit, sell_stop = self.sell_limit, self.sell_stop
+        ask_max, ask_min = -(ask << SEQ_BITS), (ask + 1) << SEQ_BITS
+        bid_max, bid_min = -(bid << SEQ_BITS), (bid + 1) << SEQ_BITS
+        if not (
+            (buy_limit.keys and buy_limit.keys[0] <= ask_max)
+            or (buy_limit.retiring and buy_limit.retiring[0] <= ask_max)
+            or (buy_stop.keys and buy_stop.keys[0] < ask_min)
+            or (buy_stop.retiring and buy_stop.retiring[0] < ask_min)
+            or (sell_limit.keys and sell_limit.keys[0] < bid_min)
+            or (sell_limit.retiring and sell_limit.retiring[0] < bid_min)
+            or (sell_stop.keys and sell_stop.keys[0] <= bid_max)
+            or (sell_stop.retiring and sell_stop.retiring[0] <= bid_max)
+        ):
+            return []
         return [
             *self.buy_limit.pop_through(ask, is_pending),
             *self.buy_stop.pop_through(ask, is_pending),

@@ -281,3 +281,62 @@ async def test_the_embedded_default_serves_prices_and_own_order_events(tmp_path:
         await bus.close()
         server.close()
         engine.close()
+
+
+async def test_pending_order_events_reach_their_owner_only(
+    ws_server: WsProcess, engine: EngineProcess, requester: Requester, bus: RedisBus
+) -> None:
+    await engine_answers(requester, engine)
+    alice, bob = [await register(requester) for _ in range(2)]
+    alice_in = Inbox(await connect(f"{ws_server.url}?token={alice.token}"))
+    bob_in = Inbox(await connect(f"{ws_server.url}?token={bob.token}"))
+    for inbox in (alice_in, bob_in):
+        await inbox.subscribe("orders")
+    await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
+
+    async def ask(kind: str, status: str, **fields: object) -> dict[str, Any]:
+        reply = await requester.send_request_and_wait(kind, {"userId": alice.user_id} | fields)
+        assert reply["status"] == status, reply
+        return reply
+
+    order = {"asset": "BTC_USDC", "side": "buy", "qty": "0.01000", "leverage": 10}
+    limit = await ask("create-order", "placed", **order, type="limit", limitPrice="99000.0")
+    stop = await ask("create-order", "placed", **order, type="stop", stopPrice="102000.0")
+    expiring_at_us = time.time_ns() // 1000 + 300_000
+    expiring = await ask("create-order", "placed", **order, type="limit", limitPrice="90000.0",
+                         expiresUs=expiring_at_us)  # fmt: skip
+    limit_id, stop_id = limit["order"]["orderId"], stop["order"]["orderId"]
+    await ask("amend-order", "amended", orderId=limit_id, asset="BTC_USDC", limitPrice="99500.0")
+    await ask("cancel-order", "canceled", orderId=stop_id)
+    # Its time passes (entry times have milliseconds: wait a few more); the next input
+    # expires it.
+    while time.time_ns() // 1000 <= expiring_at_us + 5_000:
+        await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
+    await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
+    await publish_price(bus, "BTC_USDC", "99400.0", "99400.5")  # fills the amended limit
+    last = await create_order(requester, alice)
+    bobs_last = await create_order(requester, bob)
+    await alice_in.first(
+        lambda m: m["type"] == "order" and m["order"]["orderId"] == last["orderId"], "alice's last"
+    )
+    await bob_in.first(
+        lambda m: m["type"] == "order" and m["order"]["orderId"] == bobs_last["orderId"], "bob's"
+    )
+    expiring_id = expiring["order"]["orderId"]
+    assert order_events(alice_in) == [
+        ("placed", limit_id, None),
+        ("placed", stop_id, None),
+        ("placed", expiring_id, None),
+        ("amended", limit_id, None),
+        ("canceled", stop_id, "user"),
+        ("expired", expiring_id, "expired"),
+        ("filled", limit_id, "filled"),
+        ("created", last["orderId"], None),
+    ]
+    assert order_events(bob_in) == [("created", bobs_last["orderId"], None)]
+    messages = alice_in.of_type("order")
+    assert messages[0]["order"] == limit["order"]  # the REST shape, as create-order returns it
+    filled = messages[6]
+    assert filled["order"]["fillPrice"] == "99400.5"
+    assert filled["position"]["orderId"] == limit_id
+    assert filled["position"]["openPrice"] == "99400.5"

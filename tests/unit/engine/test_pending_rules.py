@@ -408,3 +408,33 @@ def test_a_position_filled_through_a_gap_closes_once_when_both_levels_are_crosse
     assert isinstance(closed, PositionClosed)
     assert closed.trade.reason is CloseReason.MARGIN_CALL
     desk.ledger_holds()
+
+
+class CountingDict(dict[int, object]):
+    """``pending_by_seq`` that counts membership checks (each is one order looked at)."""
+
+    looked = 0
+
+    def __contains__(self, key: object) -> bool:
+        CountingDict.looked += 1
+        return super().__contains__(key)
+
+
+def test_a_tick_that_fills_nothing_looks_at_no_resting_order() -> None:
+    desk = Desk(EngineConfig(max_pending_per_account=5_000))
+    desk.tick(BID, ASK)
+    for offset in range(1, 1_001):
+        desk.placed(BUY, LIMIT, BID - 100 * offset, qty=1)
+        desk.placed(SELL, STOP, BID - 100 * offset, qty=1)
+        desk.placed(BUY, STOP, ASK + 100 * offset, qty=1)
+        desk.placed(SELL, LIMIT, ASK + 100 * offset, qty=1)
+    counting = CountingDict(desk.engine.pending_by_seq)
+    desk.engine.pending_by_seq = counting  # type: ignore[assignment]
+    CountingDict.looked = 0
+    for step in range(50):
+        assert desk.tick(BID - 50 + step, ASK - 50 + step) == []
+    assert CountingDict.looked == 0  # four heap tops compared per tick, no order touched
+    # Reaches the two nearest buy limits (ask <= price) and sell stops (bid <= price) only.
+    events = desk.tick(BID - 250, BID - 240)
+    assert [type(event) for event in events] == [OrderFilled] * 4
+    assert CountingDict.looked == 4
