@@ -30,7 +30,7 @@ from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
-from tradepro.api.routes import auth, balance, market, pending, trade, ui
+from tradepro.api.routes import auth, balance, manage, market, pending, trade, ui
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
 from tradepro.bus.ratelimit import RedisRateLimiter
@@ -161,6 +161,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(trade.router)
     app.include_router(pending.router)
+    app.include_router(manage.router)
     app.include_router(balance.router)
     app.include_router(market.router)
     app.include_router(ui.router)

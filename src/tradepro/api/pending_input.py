@@ -26,8 +26,9 @@ MAX_EXPIRY = timedelta(days=366)
 
 def pending_fields(order: Any, instrument: Instrument) -> dict[str, Any]:
     """The engine payload's ``type``, price field and ``expiresUs`` of a create-order."""
-    no_trailing_stop(order)
     order_type: str = order.type
+    if order_type != "market":
+        no_trailing_stop(order)
     wanted = _PRICE_FIELD.get(order_type)
     for name in ("limitPrice", "stopPrice"):
         if getattr(order, name) is not None and name != wanted:
@@ -47,7 +48,7 @@ def pending_fields(order: Any, instrument: Instrument) -> dict[str, Any]:
 
 def no_trailing_stop(order: Any) -> None:
     if order.trailingStop is not None:
-        raise _invalid("trailingStop: trailing stops are not supported yet")
+        raise _invalid("trailingStop: not supported on pending orders yet")
 
 
 def price_text(value: object, instrument: Instrument, name: str) -> str:

@@ -117,8 +117,8 @@ class OrderOut(_OrderFields):
     liquidationPrice: str  # noqa: N815
     takeProfit: str | None  # noqa: N815
     stopLoss: str | None  # noqa: N815
-    trailingStop: str | None  # noqa: N815
-    commission: str = Field(description="Commission paid at open (USD).")
+    trailingStop: str | None = None  # noqa: N815
+    commission: str = Field("0.00", description="Commission paid at open (USD).")
 
 
 class PendingOrderOut(BaseModel):

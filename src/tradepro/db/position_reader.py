@@ -47,7 +47,8 @@ _PARTS_HEADER = struct.Struct(f"<{_PARTS}Q")
 _INT_FIELDS = frozenset(range(len(Position._fields))) - {1, 2, 3, 4}
 """Fields sent as 64-bit integers: all but the order id, owner, asset and side."""
 _NULLABLE = frozenset(
-    Position._fields.index(name) for name in ("take_profit", "stop_loss", "slippage_bps")
+    Position._fields.index(name)
+    for name in ("take_profit", "stop_loss", "slippage_bps", "trailing_stop")
 )
 _AHEAD_CHUNKS = 8
 """Chunks the engine's reader thread holds at most before the helper has to wait."""

@@ -29,7 +29,18 @@ def test_the_installed_package_ships_its_migrations() -> None:
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [revision.revision for revision in script.walk_revisions()]
-    assert revisions == ["0009", "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
+    assert revisions == [
+        "0010",
+        "0009",
+        "0008",
+        "0007",
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
 
 
 def _schema(connection: Connection) -> dict[str, Any]:
@@ -69,7 +80,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         await engine.dispose()
     assert schema == {
         "tables": TABLES,
-        "version": ["0009"],
+        "version": ["0010"],
         "trade_indexes": {"ix_existing_trades_user_id_closed_at_id"},
         "position_indexes": set(),
     }

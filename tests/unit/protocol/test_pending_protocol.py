@@ -59,7 +59,7 @@ def test_a_limit_and_a_stop_order_decode_with_their_price_and_expiry() -> None:
         ({"type": "limit", "limitPrice": "1.05"}, "limitPrice"),  # finer than 0.1
         ({"type": "iceberg"}, "type"),
         ({"type": ["limit"]}, "type"),
-        ({"trailingStop": "5"}, "trailingStop"),
+        ({"trailingStop": "0.05"}, "trailingStop"),  # finer than 0.1
         ({"type": "limit", "limitPrice": "1", "trailingStop": "5"}, "trailingStop"),
     ],
 )

@@ -13,7 +13,7 @@ from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
 from tradepro.api.idempotency import create_once
-from tradepro.api.pending_input import pending_fields
+from tradepro.api.pending_input import pending_fields, qty_text
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
@@ -40,8 +40,8 @@ from tradepro.protocol.replies import Account, Closed, Created
 router = APIRouter(prefix="/api/v1/trade", tags=["trade"], route_class=DecimalJsonRoute)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLOSED_FIELDS = (
-    "orderId", "asset", "side", "qty", "leverage", "openPrice", "closePrice", "pnl", "reason",
-    "liquidated", "slippage", "createdAt", "closedAt",
+    "orderId", "tradeId", "asset", "side", "qty", "leverage", "openPrice", "closePrice", "pnl",
+    "commission", "reason", "liquidated", "slippage", "createdAt", "closedAt",
 )  # fmt: skip
 """A closed order's fields in get-close-orders, whether read from a row or a callback."""
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -152,6 +152,7 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
         "takeProfit": (order.takeProfit, instrument.price_decimals),
         "stopLoss": (order.stopLoss, instrument.price_decimals),
         "price": (order.price, instrument.price_decimals),
+        "trailingStop": (order.trailingStop, instrument.price_decimals),
     }
     try:
         for name, (value, decimals) in numbers.items():
@@ -166,17 +167,44 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
 
 @router.post("/close-order", response_model=CloseOrderOut, responses=ERRORS)
 async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
-    """Close one of your open positions at the live price."""
-    request = {"userId": user.id, "orderId": body.orderId}
+    """Close one of your open positions at the live price; with ``qty``, only that much
+    (a multiple of the instrument's step, below the open qty): the rest stays open as if
+    opened with the remaining qty. Each close is its own closed trade (``tradeId``)."""
+    request: dict[str, Any] = {"userId": user.id, "orderId": body.orderId}
+    if body.qty is not None:
+        # The position's asset scales the qty: ask for the position first (one lookup).
+        position = await own_position(context, user.id, body.orderId)
+        instrument = context.settings.instruments[position["asset"]]
+        request |= {"asset": position["asset"], "qty": qty_text(body.qty, instrument)}
     closed = await context.ask_engine(Kind.CLOSE_ORDER, request, Closed)
     order = closed.order
+    remaining = closed.remaining
     return {
         "orderId": order["orderId"],
+        "tradeId": order.get("tradeId", order["orderId"]),
         "closePrice": order["closePrice"],
         "pnl": order["pnl"],
+        "commission": order.get("commission", "0.00"),
         "reason": order["reason"],
         "balance": closed.balance,
+        "closedQty": order["qty"],
+        "remainingQty": _zero_like(order["qty"]) if remaining is None else remaining["qty"],
     }
+
+
+def _zero_like(qty: str) -> str:
+    """ "0" with the decimals of ``qty`` (nothing remains after a whole close)."""
+    _, dot, fraction = qty.partition(".")
+    return "0" + dot + "0" * len(fraction)
+
+
+async def own_position(context: Context, user_id: str, order_id: str) -> dict[str, Any]:
+    """One of the caller's open positions as get-open-orders shows it, or a 404."""
+    lookup = {"userId": user_id, "orderId": order_id}
+    account = await context.ask_engine(Kind.GET_ACCOUNT, lookup, Account)
+    if not account.orders:
+        raise ApiError(404, "order_not_found", f"no open order {order_id!r}")
+    return account.orders[0]
 
 
 @router.get("/get-open-orders", response_model=OpenOrdersOut, responses=ERRORS)
@@ -227,7 +255,7 @@ async def get_close_orders(
     written = {order_id for _, order_id, _ in page}
     after = _cursor_key(cursor) if cursor is not None else None
     for closed_us, order in context.recent_closes.of(user.id):
-        key = (closed_us, order["orderId"])
+        key = (closed_us, order.get("tradeId", order["orderId"]))
         if key[1] not in written and (after is None or key < after):
             page.append((*key, {name: order[name] for name in CLOSED_FIELDS}))
     page.sort(key=lambda item: (item[0], item[1]), reverse=True)
@@ -266,7 +294,8 @@ def _closed(row: TradeRow, context: Context) -> dict[str, Any]:
     price_decimals = instrument.price_decimals if instrument else 0
     qty_decimals = instrument.qty_decimals if instrument else 0
     return {
-        "orderId": row.id,
+        "orderId": row.order_id or row.id,
+        "tradeId": row.id,
         "asset": row.asset,
         "side": row.side,
         "qty": format_scaled(row.quantity, qty_decimals),
@@ -274,6 +303,7 @@ def _closed(row: TradeRow, context: Context) -> dict[str, Any]:
         "openPrice": format_scaled(row.open_price, price_decimals),
         "closePrice": format_scaled(row.close_price, price_decimals),
         "pnl": format_scaled(row.pnl, USD_DECIMALS),
+        "commission": format_scaled(row.commission, USD_DECIMALS),
         "reason": row.reason,
         "liquidated": bool(row.liquidated),
         "slippage": row.slippage,
