@@ -245,6 +245,7 @@ class InstrumentOut(BaseModel):
     priceDecimals: int  # noqa: N815
     qtyDecimals: int  # noqa: N815
     maxLeverage: int  # noqa: N815
+    commissionBps: int = Field(0, description="Commission at open and at close, basis points.")  # noqa: N815
     maintenanceMarginBps: int = Field(  # noqa: N815
         description="Margin call when margin + PnL <= this share of the initial margin."
     )
