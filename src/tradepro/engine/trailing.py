@@ -186,22 +186,29 @@ class TrailingBook:
         if not passed:
             return
         target = max(passed, key=_size)
-        group_of = self.group_of
         for group in passed:
-            if group is target:
-                continue
-            members = target.members
-            for key in group.members:
-                seq = key & SEQ_MASK
-                if group_of.get(seq) is group:
-                    group_of[seq] = target
-                    heappush(members, key)
-            target.live += group.live
-            del groups[group.number]
+            if group is not target:
+                self._move_members(group, target)
+                del groups[group.number]
         target.extreme = x
         heappush(by_extreme, (x, target.number))
         self._rekey(target)
         self._compact_triggers()
+
+    def _move_members(self, group: TrailingGroup, target: TrailingGroup) -> None:
+        """Move ``group``'s live members into ``target`` (the larger): a few pushes, or,
+        when many move, one linear ``heapify`` (C code) instead of a push each."""
+        group_of = self.group_of
+        keys = [key for key in group.members if group_of.get(key & SEQ_MASK) is group]
+        group_of.update(dict.fromkeys([key & SEQ_MASK for key in keys], target))
+        members = target.members
+        if len(keys) * 16 > len(members):
+            members += keys
+            heapify(members)
+        else:
+            for key in keys:
+                heappush(members, key)
+        target.live += group.live
 
     def _rekey(self, group: TrailingGroup) -> None:
         """Push the group's trigger key under a new version (older keys die)."""
