@@ -321,7 +321,8 @@ def test_a_tick_with_a_new_high_touches_groups_not_positions() -> None:
         assert len(book.groups) == 1  # one shared extreme
     group = next(iter(book.groups.values()))
     assert group.extreme == 1_000_049
-    assert {key & SEQ_MASK for key in group.members} == set(book.group_of)
+    members = {key & SEQ_MASK for _, run in group.runs for key in run.keys}
+    assert members == set(book.run_of)
 
 
 # -- commission ---------------------------------------------------------------------------
