@@ -175,9 +175,11 @@ class Engine:
                 events.append(close)
         # Then pending orders: the positions they open join the books after the closes
         # above, so their own triggers count from the next tick of the asset.
-        filled = self.pending_books[command.asset].fired(bid, ask, self.pending_by_seq.__contains__)
-        if filled:
-            events += pending.fill(self, filled, command)
+        resting = self.pending_books[command.asset]
+        if resting.resting:
+            filled = resting.fired(bid, ask, self.pending_by_seq)
+            if filled:
+                events += pending.fill(self, filled, command)
         return events
 
     def _create(self, command: CreateOrder) -> list[Event]:

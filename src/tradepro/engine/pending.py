@@ -211,9 +211,9 @@ def _new_order(
 def _rest(engine: Engine, order: PendingOrder, account: Account) -> None:
     account.orders[order.order_id] = order
     engine.pending_by_seq[order.seq] = order
-    engine.pending_books[order.asset].by_kind[order.side, order.order_type].add(
-        order.price, order.seq
-    )
+    books = engine.pending_books[order.asset]
+    books.by_kind[order.side, order.order_type].add(order.price, order.seq)
+    books.resting += 1
     if order.expires_us is not None:
         engine.expiries.add(order.expires_us, order.seq)
     engine.changes.placed(order)
@@ -226,7 +226,9 @@ def _unrest(engine: Engine, order: PendingOrder, account: Account) -> None:
     del account.orders[order.order_id]
     del engine.pending_by_seq[order.seq]
     is_pending = engine.pending_by_seq.__contains__
-    engine.pending_books[order.asset].by_kind[order.side, order.order_type].removed(is_pending)
+    books = engine.pending_books[order.asset]
+    books.by_kind[order.side, order.order_type].removed(is_pending)
+    books.resting -= 1
     if order.expires_us is not None:
         engine.expiries.heap.removed(is_pending)
 

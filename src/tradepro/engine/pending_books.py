@@ -19,7 +19,7 @@ comparison with the earliest expiry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tradepro.domain.orders import OrderType, Side
 from tradepro.engine.books import SEQ_BITS, TriggerHeap
@@ -31,9 +31,11 @@ NEVER_US = 1 << 62
 class PendingBooks:
     """The four pending order books of one asset."""
 
-    __slots__ = ("buy_limit", "buy_stop", "by_kind", "sell_limit", "sell_stop")
+    __slots__ = ("buy_limit", "buy_stop", "by_kind", "resting", "sell_limit", "sell_stop")
 
     def __init__(self) -> None:
+        self.resting = 0
+        """Orders resting in the four books: none, and a tick does not look at them."""
         self.buy_limit = TriggerHeap(maximum=True)
         self.buy_stop = TriggerHeap(maximum=False)
         self.sell_limit = TriggerHeap(maximum=False)
@@ -45,7 +47,7 @@ class PendingBooks:
             (Side.SELL, OrderType.STOP): self.sell_stop,
         }
 
-    def fired(self, bid: int, ask: int, is_pending: Callable[[int], bool]) -> list[int]:
+    def fired(self, bid: int, ask: int, pending: Mapping[int, object]) -> list[int]:
         """The seqs of the orders this quote fills (removed from the heaps).
 
         Most ticks fill nothing: eight comparisons with the heaps' tops say so before any
@@ -65,6 +67,7 @@ class PendingBooks:
             or (sell_stop.retiring and sell_stop.retiring[0] <= bid_max)
         ):
             return []
+        is_pending = pending.__contains__
         return [
             *self.buy_limit.pop_through(ask, is_pending),
             *self.buy_stop.pop_through(ask, is_pending),

@@ -249,7 +249,9 @@ class Restorer:
             account.locked = sum(map(_MARGIN, account.positions.values()))
             account.reserved = sum(map(_RESERVED, account.orders.values()))
         for (asset, side, order_type), keys in self._pending_keys.items():
-            self.engine.pending_books[asset].by_kind[side, order_type].load(keys)
+            resting = self.engine.pending_books[asset]
+            resting.by_kind[side, order_type].load(keys)
+            resting.resting += len(keys)
         self.engine.expiries.load(self._expiry_keys)
         for (asset, is_sell), rows in self._trailing.items():
             self.engine.trailing[asset][is_sell].load(rows)

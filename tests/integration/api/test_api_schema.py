@@ -81,6 +81,10 @@ OPERATIONS = [
     ("POST", "/api/v1/trade/close-order"),
     ("GET", "/api/v1/trade/get-open-orders"),
     ("GET", "/api/v1/trade/get-close-orders"),
+    ("GET", "/api/v1/trade/get-pending-orders"),
+    ("POST", "/api/v1/trade/cancel-order"),
+    ("POST", "/api/v1/trade/amend-order"),
+    ("GET", "/api/v1/trade/get-order-history"),
     ("GET", "/api/v1/balance/me"),
     ("GET", "/api/v1/candles"),
     ("GET", "/api/v1/instruments"),
@@ -93,6 +97,9 @@ TAKES_INPUT = {
     "/api/v1/trade/create-order",
     "/api/v1/trade/close-order",
     "/api/v1/trade/get-close-orders",
+    "/api/v1/trade/cancel-order",
+    "/api/v1/trade/amend-order",
+    "/api/v1/trade/get-order-history",
     "/api/v1/candles",
 }
 """Operations with parameters or a body: the others have no invalid input to generate."""

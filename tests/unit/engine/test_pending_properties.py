@@ -398,6 +398,8 @@ class Checker:
             p.order_id for p in self.ref.positions.values()
         }
         assert len(engine.pending_by_seq) == len(self.pending.orders)
+        for asset, books in engine.pending_books.items():
+            assert books.resting == sum(1 for o in self.pending.orders.values() if o.asset == asset)
 
 
 def run_checked(scenario: Scenario, *, restore_at_split: bool = False) -> None:
