@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _BUY = Side.BUY
 _USER = CloseReason.USER
 _INVALID = RejectReason.INVALID_ORDER
+_new_tuple = tuple.__new__
 
 
 def trailing_x(side: Side, quote: Quote) -> int:
@@ -74,13 +75,16 @@ def modify(engine: Engine, command: ModifyOrder) -> list[Event]:
     problem = _levels_problem(position.side, quote, take_profit, stop_loss, trailing)
     if problem is not None:
         return [CommandRejected(request_id, user_id, _INVALID, problem)]
-    modified = position._replace(
-        seq=engine.take_seq(),
-        take_profit=take_profit,
-        stop_loss=stop_loss,
-        trailing_stop=trailing,
-    )
+    # Built field by field (NamedTuple._replace costs a Python-level pass over the fields).
+    (_, order_id, owner, asset, side, qty, leverage, open_price, margin, _, _, liquidation,
+     slippage, opened_us, _, commission) = position  # fmt: skip
+    modified: Position = _new_tuple(
+        Position,
+        (engine.take_seq(), order_id, owner, asset, side, qty, leverage, open_price, margin,
+         take_profit, stop_loss, liquidation, slippage, opened_us, trailing, commission),
+    )  # fmt: skip
     _reindex(engine, account, position, modified, restart_trailing="trailing_stop" in given)
+    engine.changes.opened(modified)
     level = trailing_level(engine, modified)
     return [PositionModified(request_id, modified, account.balance, level)]
 
@@ -112,18 +116,20 @@ def close_part(engine: Engine, command: CloseOrder, position: Position, price: i
     left = position.qty - qty
     margin = contract.margin(position.open_price, left, position.leverage)
     commission = min(contract.commission(position.open_price, left), position.commission)
-    part = position._replace(
-        qty=qty, margin=position.margin - margin, commission=position.commission - commission
-    )
-    remaining = position._replace(
-        seq=engine.take_seq(),
-        qty=left,
-        margin=margin,
-        liquidation_price=contract.liquidation_price(
-            position.side, position.open_price, left, margin
-        ),
-        commission=commission,
-    )
+    (seq, order_id, owner, asset, side, _, leverage, open_price, old_margin, take_profit,
+     stop_loss, liquidation, slippage, opened_us, trailing, old_commission) = position  # fmt: skip
+    part: Position = _new_tuple(
+        Position,
+        (seq, order_id, owner, asset, side, qty, leverage, open_price, old_margin - margin,
+         take_profit, stop_loss, liquidation, slippage, opened_us, trailing,
+         old_commission - commission),
+    )  # fmt: skip
+    liquidation = contract.liquidation_price(side, open_price, left, margin)
+    remaining: Position = _new_tuple(
+        Position,
+        (engine.take_seq(), order_id, owner, asset, side, left, leverage, open_price, margin,
+         take_profit, stop_loss, liquidation, slippage, opened_us, trailing, commission),
+    )  # fmt: skip
     engine.order_ids.add(request_id)
     _reindex(engine, account, position, remaining, restart_trailing=False)
     # The part's margin is still counted as locked: ``settle`` moves it out.
@@ -220,13 +226,14 @@ def _reindex(
     restart_trailing: bool,
 ) -> None:
     """Replace ``old`` by ``new`` (a new seq) in the account and every book. Locked margin
-    follows the change of margin; the trailing extreme carries over unless restarted."""
-    book = engine.trailing[old.asset][old.side is not _BUY]
-    extreme = None if restart_trailing else book.extreme_of(old.seq)
+    follows the change of margin; the trailing extreme carries over unless restarted. (The
+    caller notes the change: ``engine.changes.opened``.)"""
+    extreme = None
+    if old.trailing_stop is not None and not restart_trailing:
+        extreme = engine.trailing[old.asset][old.side is not _BUY].extreme_of(old.seq)
     engine.unindex_position(old, account)
     account.locked += new.margin - old.margin
     engine.index_position(new, account, extreme)
-    engine.changes.opened(new)
 
 
 def _seq(position: Position) -> int:

@@ -45,6 +45,7 @@ from tradepro.domain.events import (
 from tradepro.domain.instruments import Instrument, instrument_table
 from tradepro.domain.order_ids import new_order_id
 from tradepro.domain.orders import RejectReason, Side
+from tradepro.domain.positions import Position
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.manage import trailing_level
 from tradepro.engine.snapshot import restore_snapshot, take_snapshot
@@ -275,13 +276,24 @@ def _run(commands: list[Command], split: int | None = None) -> list[list[Event]]
     engine = Engine(CONFIG)
     model = ManageModel(dict(INSTRUMENTS), CONFIG.starting_balance_cents, MAX_AGE_US)
     outputs = []
+    rows: dict[str, Position] = {}
+    """Open positions as the store keeps them, from the drained change sets."""
     for index, command in enumerate(commands):
         if index == split:
             data = orjson.loads(orjson.dumps(take_snapshot(engine)))
             engine = restore_snapshot(data, CONFIG)
+            rows = {p.order_id: p for p in engine.open_by_seq.values()}
+            engine.drain_changes()
         events = engine.apply(command)
         _check_step(engine, model, command, events)
         outputs.append(events)
+        if index % 5 == 0 or index == len(commands) - 1:
+            # what the store does with a change set: delete closed rows, then upsert
+            changes = engine.drain_changes()
+            for trade in changes.closed:
+                rows.pop(trade.position.order_id, None)
+            rows |= {position.order_id: position for position in changes.opened}
+            assert rows == {p.order_id: p for p in engine.open_by_seq.values()}
     return outputs
 
 
