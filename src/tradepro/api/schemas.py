@@ -54,7 +54,9 @@ class CreateOrderIn(Model):
         None, description="ISO 8601 time with a zone; absent: good till cancelled."
     )
     trailingStop: Amount | None = Field(  # noqa: N815
-        None, description="Not supported yet: refused with 422."
+        None,
+        description="A trailing stop's distance in price units (on a pending order it "
+        "trails from the fill).",
     )
 
 
@@ -73,7 +75,7 @@ class AmendOrderIn(Model):
     stopLoss: Amount | None = None  # noqa: N815
     expiresAt: datetime | None = None  # noqa: N815
     trailingStop: Amount | None = Field(  # noqa: N815
-        None, description="Not supported yet: refused with 422."
+        None, description="A trailing stop's distance in price units (trails from the fill)."
     )
 
 

@@ -291,6 +291,7 @@ class PendingOrderRow(Base):
     reserved: Mapped[int] = mapped_column(BigInteger)
     expires_us: Mapped[int | None] = mapped_column(BigInteger)
     created_us: Mapped[int] = mapped_column(BigInteger)
+    trailing_stop: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class OrderHistoryRow(Base):
@@ -321,6 +322,7 @@ class OrderHistoryRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    trailing_stop: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # get-order-history: a user's ended orders newest first, keyset-paginated by (ended_at, id).

@@ -58,7 +58,7 @@ class CancelOrder(NamedTuple):
     order_id: str
 
 
-AMENDABLE = frozenset({"price", "qty", "take_profit", "stop_loss", "expires_us"})
+AMENDABLE = frozenset({"price", "qty", "take_profit", "stop_loss", "expires_us", "trailing_stop"})
 
 
 class AmendOrder(NamedTuple):
@@ -80,6 +80,7 @@ class AmendOrder(NamedTuple):
     expires_us: int | None = None
     asset: str | None = None
     """The instrument the numbers were scaled with; when given it must be the order's."""
+    trailing_stop: int | None = None
 
 
 class CloseOrder(NamedTuple):

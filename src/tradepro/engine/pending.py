@@ -86,6 +86,7 @@ def amend(engine: Engine, command: AmendOrder) -> list[Event]:
             command.price if "price" in given and command.price is not None else order.price
         ),
         expires_us=command.expires_us if "expires_us" in given else order.expires_us,
+        trailing_stop=(command.trailing_stop if "trailing_stop" in given else order.trailing_stop),
     )
     contract = engine.contracts[order.asset]
     shape = pending_shape_problem(wanted, contract)
@@ -205,6 +206,7 @@ def _new_order(
         reserve,
         command.expires_us,
         command.ts_us if created_us is None else created_us,
+        command.trailing_stop,
     )
 
 
@@ -270,6 +272,7 @@ def _open(
         contract.liquidation_price(side, price, qty, margin),
         None,
         ts_us,
+        order.trailing_stop,
     )
 
 

@@ -226,12 +226,13 @@ class Restorer:
         owners, by_seq = self._owner_ids, engine.pending_by_seq
         for row in rows:
             (seq, order_id, user_id, asset, side, order_type, qty, leverage, price, take_profit,
-             stop_loss, reserved, expires_us, created_us) = row  # fmt: skip
+             stop_loss, reserved, expires_us, created_us, *rest) = row  # fmt: skip
+            trailing_stop = rest[0] if rest else None  # not in rows before version 4
             [order_id] = engine.order_ids.keep([order_id])
             order = PendingOrder(
                 seq, order_id, owners[user_id], asset,
                 Side(side), OrderType(order_type), qty, leverage, price, take_profit, stop_loss,
-                reserved, expires_us, created_us,
+                reserved, expires_us, created_us, trailing_stop,
             )  # fmt: skip
             by_seq[seq] = order
             engine.accounts[user_id].orders[order_id] = order

@@ -103,8 +103,6 @@ def _create_order(
     price_decimals = instrument.price_decimals
     order_type, trigger_price = _order_type(payload, price_decimals)
     trailing_stop = optional_scaled(payload, "trailingStop", price_decimals)
-    if trailing_stop is not None and order_type is not OrderType.MARKET:
-        raise MalformedEntryError("trailingStop: not supported on pending orders yet")
     return CreateOrder(
         request_id,
         ts_us,
@@ -162,7 +160,7 @@ def _cancel_order(
 
 _AMEND_FIELDS = {
     "limitPrice": "price", "stopPrice": "price", "qty": "qty", "takeProfit": "take_profit",
-    "stopLoss": "stop_loss", "expiresUs": "expires_us",
+    "stopLoss": "stop_loss", "expiresUs": "expires_us", "trailingStop": "trailing_stop",
 }  # fmt: skip
 
 
@@ -177,8 +175,6 @@ def _amend_order(
     order's own, or the order is not found)."""
     user_id, order_id = uuid_field(payload, "userId"), uuid_field(payload, "orderId")
     instrument = instrument_of(payload, instruments)
-    if payload.get("trailingStop") is not None:
-        raise MalformedEntryError("trailingStop: trailing stops are not supported yet")
     if "limitPrice" in payload and "stopPrice" in payload:
         raise MalformedEntryError("limitPrice, stopPrice: an order has one price")
     given = frozenset(_AMEND_FIELDS[name] for name in _AMEND_FIELDS if name in payload)
@@ -195,6 +191,7 @@ def _amend_order(
         "take_profit": optional_scaled(payload, "takeProfit", decimals),
         "stop_loss": optional_scaled(payload, "stopLoss", decimals),
         "expires_us": _expires_us(payload),
+        "trailing_stop": optional_scaled(payload, "trailingStop", decimals),
     }
     assert values.keys() == AMENDABLE
     return AmendOrder(

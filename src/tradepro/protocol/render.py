@@ -119,7 +119,7 @@ def pending_order(order: PendingOrder, instrument: Instrument) -> dict[str, Any]
         "stopPrice": None if limit else _price(order.price, instrument),
         "takeProfit": _price(order.take_profit, instrument),
         "stopLoss": _price(order.stop_loss, instrument),
-        "trailingStop": None,
+        "trailingStop": _price(order.trailing_stop, instrument),
         "reservedMargin": money(order.reserved),
         "expiresAt": None if order.expires_us is None else iso_time(order.expires_us),
         "createdAt": iso_time(order.created_us),

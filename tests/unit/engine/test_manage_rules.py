@@ -11,12 +11,14 @@ import pytest
 from tests.support.desk import BTC, START, Desk, only_close, rejected
 from tradepro.domain.events import (
     AllClosed,
+    OrderAmended,
+    OrderFilled,
     PositionClosed,
     PositionModified,
     PositionOpened,
 )
 from tradepro.domain.instruments import DEFAULT_INSTRUMENTS, instrument_table
-from tradepro.domain.orders import CloseReason, RejectReason, Side
+from tradepro.domain.orders import CloseReason, OrderType, RejectReason, Side
 from tradepro.engine import EngineConfig
 from tradepro.engine.books import SEQ_MASK
 from tradepro.engine.manage import trailing_level
@@ -399,4 +401,27 @@ def test_a_liquidated_position_pays_no_close_commission_beyond_what_is_left() ->
     assert closed.trade.reason is CloseReason.MARGIN_CALL
     assert closed.trade.pnl == -opened.position.margin
     assert closed.trade.commission == opened.position.commission  # nothing left to charge
+    desk.ledger_holds()
+
+
+# -- trailing stops on pending orders -------------------------------------------------------
+
+
+def test_a_pending_orders_trailing_stop_trails_from_the_fill() -> None:
+    desk = Desk()
+    desk.tick(1_000_000, 1_000_010)
+    placed = desk.placed(Side.BUY, OrderType.LIMIT, 999_000, trailing_stop=300)
+    assert placed.order.trailing_stop == 300
+    amended = desk.amend(placed.order.order_id, trailing_stop=400)
+    assert isinstance(amended, OrderAmended) and amended.order.trailing_stop == 400
+    [filled] = desk.tick(998_990, 999_000)  # fills at the ask 999_000; the bid is 998_990
+    assert isinstance(filled, OrderFilled) and filled.position.trailing_stop == 400
+    assert trailing_level(desk.engine, filled.position) == 998_590  # from the fill's bid
+    assert desk.tick(998_600, 998_610) == []
+    closed = only_close(desk.tick(998_590, 998_600))
+    assert closed.trade.reason is CloseReason.TRAILING_STOP
+    rejected(
+        desk.pend(Side.SELL, OrderType.LIMIT, 1_001_000, trailing_stop=0),
+        RejectReason.INVALID_ORDER,
+    )
     desk.ledger_holds()
