@@ -84,6 +84,8 @@ OPERATIONS = [
     ("GET", "/api/v1/trade/get-pending-orders"),
     ("POST", "/api/v1/trade/cancel-order"),
     ("POST", "/api/v1/trade/amend-order"),
+    ("POST", "/api/v1/trade/modify-order"),
+    ("POST", "/api/v1/trade/close-all"),
     ("GET", "/api/v1/trade/get-order-history"),
     ("GET", "/api/v1/balance/me"),
     ("GET", "/api/v1/candles"),
@@ -99,6 +101,8 @@ TAKES_INPUT = {
     "/api/v1/trade/get-close-orders",
     "/api/v1/trade/cancel-order",
     "/api/v1/trade/amend-order",
+    "/api/v1/trade/modify-order",
+    "/api/v1/trade/close-all",
     "/api/v1/trade/get-order-history",
     "/api/v1/candles",
 }
