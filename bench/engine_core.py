@@ -91,6 +91,13 @@ from core.pending import build_pending, measure_pending_commands, naive_pending_
 from core.restore import Restored, digest, restore_in_fresh_process, write_snapshot
 from core.stalls import ASSET as STALL_ASSET
 from core.stalls import measure_stalls
+from core.trailing import (
+    Band,
+    build_trailing,
+    measure_manage_commands,
+    measure_naive_trailing,
+    measure_trailing_ticks,
+)
 from tradepro.domain.commands import CloseOrder, CreateOrder, RegisterUser, UpdatePrice
 from tradepro.domain.events import PositionOpened, UserRegistered
 from tradepro.domain.fixed import POW10, USD_DECIMALS, format_scaled
@@ -569,6 +576,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--pending", type=int, default=0, help="resting limit/stop orders (and place+cancel)"
     )
+    parser.add_argument(
+        "--trailing", type=int, default=0,
+        help="of --positions, how many BTC buys trail (runs the trailing benchmark only)",
+    )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=4, help="batches the commands come in")
     parser.add_argument(
         "--stall-closes", type=int, default=1_000_000, help="closes timed for max_stall_ms"
@@ -578,6 +589,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--positions, --users, --ticks, --rounds, --stall-closes must be >= 1")
     if args.commands < 2:
         parser.error("--commands must be >= 2")
+    if not 0 <= args.trailing <= args.positions:
+        parser.error("--trailing must be 0..--positions")
     args.users = min(args.users, args.positions)
     if args.naive_reps <= 0:
         args.naive_reps = max(5, min(101, 20_000_000 // args.positions))
@@ -606,6 +619,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     say("gc is disabled during the build and every timed section (full_gc_ms reported apart)")
     say(f"load average at start: {load_average()}")
+    if args.trailing:
+        return trailing_main(args)
     bench = Bench(args.positions, args.users, args.seed)
     bench.setup()
     rss_before = rss_after_collect()
@@ -740,6 +755,75 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     say(f"load average at end: {load_average()} (on {os.cpu_count()} CPUs)")
     missed = report_targets(result)
+    say(f"targets missed: {', '.join(missed)}" if missed else "all targets met")
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+TRAILING_TARGETS: dict[str, tuple[str, float]] = {
+    "trailing_tick_us": ("<=", 50),
+    "trailing_speedup": (">=", 1000),
+    "commands_per_s": (">=", 80_000),
+}
+
+
+def trailing_main(args: argparse.Namespace) -> int:
+    """``--trailing N``: ``--positions`` open positions of which ``N`` trail
+    (``bench/core/trailing.py``): a rising path's ticks, the naive per-position update of
+    the same path, and modify + partial close commands per second."""
+    bench = Bench(args.positions - args.trailing, args.users, args.seed)
+    bench.setup()
+    gc.disable()
+    try:
+        say(f"building {args.positions - args.trailing:,} positions ...")
+        build_s = bench.build()
+        say(f"built in {build_s:.1f} s; opening {args.trailing:,} trailing BTC buys ...")
+        trailing_s = build_trailing(bench, args.trailing)
+        book = bench.engine.trailing["BTC_USDC"][0]
+        say(f"opened in {trailing_s:.1f} s: {len(book):,} trailing in {len(book.groups):,} groups")
+        band = Band(BASE_MID["BTC_USDC"], BAND_BPS, SPREAD["BTC_USDC"])
+        samples = measure_trailing_ticks(bench, args.ticks, band)
+        tick_us = median_us(samples)
+        mean_us = statistics.mean(samples) / 1_000
+        say(
+            f"rising ticks: median {tick_us:.3f} us, mean {mean_us:.3f} us, max "
+            f"{max(samples) / 1_000:,.1f} us over {len(samples):,} ticks; "
+            f"{len(book.groups):,} groups left"
+        )
+        naive = measure_naive_trailing(bench, max(5, min(51, 10_000_000 // args.trailing)))
+        naive_us = median_us(naive)
+        say(f"naive rising tick: median {naive_us:,.0f} us -> speedup {naive_us / tick_us:,.0f}x")
+        commands = measure_manage_commands(bench, args.commands, args.rounds)
+        say(
+            f"modify + partial close: {commands.per_s:,.0f}/s (median round, "
+            f"{commands.per_cpu_s:,.0f} per CPU s; modify {commands.modify_us:.2f} us, "
+            f"partial close {commands.part_us:.2f} us)"
+        )
+    finally:
+        gc.enable()
+    result = {
+        "positions": args.positions,
+        "trailing": args.trailing,
+        "trailing_tick_us": round(tick_us, 3),
+        "trailing_tick_mean_us": round(mean_us, 3),
+        "trailing_tick_max_us": round(max(samples) / 1_000, 1),
+        "rising_ticks": len(samples),
+        "naive_trailing_tick_us": round(naive_us, 1),
+        "trailing_speedup": round(naive_us / tick_us, 1),
+        "commands_per_s": round(commands.per_s),
+        "commands_per_cpu_s": round(commands.per_cpu_s),
+        "modify_us": round(commands.modify_us, 3),
+        "partial_close_us": round(commands.part_us, 3),
+        "seed": args.seed,
+    }
+    say(f"load average at end: {load_average()} (on {os.cpu_count()} CPUs)")
+    missed = []
+    for key, (op, bound) in TRAILING_TARGETS.items():
+        value = result[key]
+        ok = value <= bound if op == "<=" else value >= bound
+        say(f"  {'ok  ' if ok else 'MISS'} {key} = {value} (target {op} {bound})")
+        if not ok:
+            missed.append(key)
     say(f"targets missed: {', '.join(missed)}" if missed else "all targets met")
     print(json.dumps(result), flush=True)
     return 0

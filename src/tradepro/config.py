@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     starts this many, each reading the bus itself."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
+    commission_bps: str = ""
+    """``COMMISSION_BPS``: commission on the notional at open and at close, in basis points
+    (0..1000): one number for every asset (``5``) or per asset (``BTC_USDC=5,ETH_USDC=3``;
+    assets not named pay none). Empty: no commission."""
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -125,6 +129,12 @@ class Settings(BaseSettings):
         if unknown:
             known = ", ".join(DEFAULT_INSTRUMENTS)
             raise ValueError(f"unknown asset(s) {', '.join(unknown)}; known: {known}")
+        return value
+
+    @field_validator("commission_bps")
+    @classmethod
+    def _commission(cls, value: str) -> str:
+        _commission_table(value, DEFAULT_INSTRUMENTS)  # raises ValueError naming the problem
         return value
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
@@ -168,7 +178,7 @@ class Settings(BaseSettings):
     @property
     def instruments(self) -> Mapping[str, Instrument]:
         """The instruments of ``ASSETS`` by symbol (read on every order: built once)."""
-        return _instruments(self.assets)
+        return _instruments(self.assets, self.commission_bps)
 
     @property
     def public_origins(self) -> frozenset[str]:
@@ -241,5 +251,36 @@ def load_settings() -> Settings:
 
 
 @lru_cache(maxsize=16)
-def _instruments(assets: tuple[str, ...]) -> Mapping[str, Instrument]:
-    return MappingProxyType(instrument_table(DEFAULT_INSTRUMENTS[asset] for asset in assets))
+def _instruments(assets: tuple[str, ...], commission: str = "") -> Mapping[str, Instrument]:
+    bps = _commission_table(commission, DEFAULT_INSTRUMENTS)
+    return MappingProxyType(
+        instrument_table(
+            DEFAULT_INSTRUMENTS[asset]._replace(commission_bps=bps.get(asset, 0))
+            for asset in assets
+        )
+    )
+
+
+def _commission_table(text: str, known: Mapping[str, Instrument]) -> dict[str, int]:
+    """``COMMISSION_BPS`` as basis points per asset: "" (none), "5" (every asset) or
+    "BTC_USDC=5,ETH_USDC=3"."""
+    text = text.strip()
+    if not text:
+        return {}
+    if "=" not in text:
+        return dict.fromkeys(known, _bps(text))
+    table: dict[str, int] = {}
+    for part in text.split(","):
+        asset, _, number = part.partition("=")
+        asset = asset.strip()
+        if asset not in known:
+            raise ValueError(f"COMMISSION_BPS: unknown asset {asset!r}")
+        table[asset] = _bps(number)
+    return table
+
+
+def _bps(text: str) -> int:
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or not 0 <= int(text) <= 1000:
+        raise ValueError(f"COMMISSION_BPS: {text!r} is not a whole number of basis points 0..1000")
+    return int(text)

@@ -152,7 +152,7 @@ async def test_absurd_and_wrongly_typed_fields_are_refused_naming_the_field(
         {"limitPrice": None},
         {"stopPrice": "90000"},  # the price field of the other type
         {"expiresAt": "2001-01-01T00:00:00Z"},
-        {"trailingStop": "5"},
+        {"trailingStop": "0.05"},  # finer than the price tick
         {},
         {"orderId": 5},
         {"orderId": "x" * 65},

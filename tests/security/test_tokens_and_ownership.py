@@ -26,6 +26,8 @@ PROTECTED = {
     ("GET", f"{API}/trade/get-order-history"),
     ("POST", f"{API}/trade/cancel-order"),
     ("POST", f"{API}/trade/amend-order"),
+    ("POST", f"{API}/trade/modify-order"),
+    ("POST", f"{API}/trade/close-all"),
     ("GET", f"{API}/balance/me"),
     ("GET", f"{API}/trade/export.csv"),
     ("GET", f"{API}/account/stats"),
@@ -39,6 +41,11 @@ BODIES: dict[str, dict[str, Any]] = {
     f"{API}/trade/cancel-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000"},
     f"{API}/trade/amend-order": {"orderId": "3f1c1d2e-0000-4000-8000-000000000000", "qty": "1"},
     f"{API}/auth/api-keys": {"name": "bot", "scopes": ["read"]},
+    f"{API}/trade/modify-order": {
+        "orderId": "3f1c1d2e-0000-4000-8000-000000000000",
+        "takeProfit": "1",
+    },
+    f"{API}/trade/close-all": {},
 }
 
 

@@ -8,8 +8,10 @@ from typing import Any
 from tradepro.domain.commands import (
     AmendOrder,
     CancelOrder,
+    CloseAll,
     CloseOrder,
     CreateOrder,
+    ModifyOrder,
     RegisterUser,
     UpdatePrice,
 )
@@ -69,6 +71,27 @@ class Desk:
         self.now_us += after_us
         [event] = self.engine.apply(CloseOrder(self.next_id(), self.now_us, user, order_id))
         return event
+
+    def close_part(
+        self, order_id: str, qty: int | None, user: str = "alice", request_id: str | None = None
+    ) -> Event:
+        """A close-order with ``qty`` (a partial close); ``request_id`` replays one."""
+        self.now_us += 1
+        request_id = request_id or self.next_id()
+        command = CloseOrder(request_id, self.now_us, user, order_id, qty)
+        [event] = self.engine.apply(command)
+        return event
+
+    def modify(self, order_id: str, user: str = "alice", **kw: Any) -> Event:
+        """A modify-order setting (or, with None, clearing) the named levels."""
+        self.now_us += 1
+        command = ModifyOrder(self.next_id(), self.now_us, user, order_id, frozenset(kw), **kw)
+        [event] = self.engine.apply(command)
+        return event
+
+    def close_all(self, user: str = "alice", asset: str | None = None) -> list[Event]:
+        self.now_us += 1
+        return self.engine.apply(CloseAll(self.next_id(), self.now_us, user, asset))
 
     def balance(self, user: str = "alice") -> int:
         return self.engine.accounts[user].balance

@@ -233,19 +233,24 @@ async def verify_against_reference(
         assert comparable_snapshot(snapshot) == reference_snapshot(reference)
         async with database.connect() as connection:
             columns = (trades.c.id, trades.c.pnl, trades.c.close_price, trades.c.reason,
-                       trades.c.liquidated)  # fmt: skip
+                       trades.c.liquidated, trades.c.commission, trades.c.quantity)  # fmt: skip
             rows = (await connection.execute(select(*columns))).all()
             ended_rows = (await connection.execute(select(HISTORY.c.id, HISTORY.c.status))).all()
     finally:
         await database.dispose()
-    stored = {row.id: (row.pnl, row.close_price, row.reason, row.liquidated) for row in rows}
+    stored = {
+        row.id: (row.pnl, row.close_price, row.reason, row.liquidated, row.commission, row.quantity)
+        for row in rows
+    }
     history = {row.id: row.status for row in ended_rows}
     expected = {
-        trade.position.order_id: (
+        trade.id: (
             trade.pnl,
             trade.close_price,
             trade.reason.value,
             trade.liquidated,
+            trade.commission,
+            trade.position.qty,
         )
         for trade in reference.trades
     }

@@ -34,6 +34,11 @@ class Workload:
     """Also place, amend and cancel limit and stop orders (some expiring within seconds)."""
     placed: list[tuple[str, str, str]] = field(init=False, default_factory=list)
     """(order id, owner, asset) of every limit or stop order sent."""
+    manage: bool = False
+    """Also trailing stops on orders, modify-order, partial closes (some replayed) and
+    close-all."""
+    parts: list[str] = field(init=False, default_factory=list)
+    """Request ids of the partial closes sent (some are sent again)."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -68,6 +73,8 @@ class Workload:
     def step(self) -> tuple[str, str, dict[str, Any]]:
         if self.pending and self.rng.random() < 0.3:
             return self.pending_step()
+        if self.manage and self.orders and self.rng.random() < 0.25:
+            return self.manage_step()
         roll = self.rng.random()
         if roll < 0.45:
             return self.tick()
@@ -102,9 +109,43 @@ class Workload:
             payload["stopLoss"] = _text(
                 price - direction * rng.randint(2, 40) * (price // 2000), decimals
             )
+        if self.manage and rng.random() < 0.4:
+            payload["trailingStop"] = _text(rng.randint(2, 30) * (price // 2000), decimals)
         order_id = self.new_order_id()
         self.orders.append((order_id, user))
         return "create-order", order_id, payload
+
+    def manage_step(self) -> tuple[str, str, dict[str, Any]]:
+        """A modify, a partial close (a tenth of them replays), or a close-all."""
+        rng = self.rng
+        order_id, owner = rng.choice(self.orders[-30:])
+        user = owner if rng.random() < 0.9 else rng.choice(self.user_ids)
+        roll = rng.random()
+        if roll < 0.1:
+            return "close-all", self.new_id(), {"userId": user}
+        if roll < 0.55:
+            if self.parts and rng.random() < 0.1:
+                request_id = rng.choice(self.parts)
+            else:
+                request_id = self.new_order_id()
+                self.parts.append(request_id)
+            asset = rng.choice(list(ASSETS))  # the wrong one is refused
+            qty = "0.003" if asset == "BTC_USDC" else "0.03"
+            payload = {"userId": user, "orderId": order_id, "asset": asset, "qty": qty}
+            return "close-order", request_id, payload
+        asset = rng.choice(list(ASSETS))
+        _, decimals = ASSETS[asset]
+        price = self.prices[asset]
+        payload = {"userId": user, "orderId": order_id, "asset": asset}
+        name = rng.choice(("takeProfit", "stopLoss", "trailingStop"))
+        if rng.random() < 0.3:
+            payload[name] = None
+        else:
+            distance = rng.randint(2, 40) * (price // 2000)
+            payload[name] = _text(price + rng.choice((-1, 1)) * distance, decimals)
+            if name == "trailingStop":
+                payload[name] = _text(distance, decimals)
+        return "modify-order", self.new_id(), payload
 
     def pending_step(self) -> tuple[str, str, dict[str, Any]]:
         roll = self.rng.random()

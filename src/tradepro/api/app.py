@@ -31,7 +31,18 @@ from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
-from tradepro.api.routes import account, api_keys, auth, balance, export, market, pending, trade, ui
+from tradepro.api.routes import (
+    account,
+    api_keys,
+    auth,
+    balance,
+    export,
+    manage,
+    market,
+    pending,
+    trade,
+    ui,
+)
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
 from tradepro.bus.ratelimit import RedisRateLimiter
@@ -165,6 +176,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     app.include_router(trade.router)
     app.include_router(pending.router)
     app.include_router(export.router)
+    app.include_router(manage.router)
     app.include_router(balance.router)
     app.include_router(account.router)
     app.include_router(market.router)

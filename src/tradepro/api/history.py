@@ -26,8 +26,8 @@ from tradepro.protocol.render import iso_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLOSED_FIELDS = (
-    "orderId", "asset", "side", "qty", "leverage", "openPrice", "closePrice", "pnl", "reason",
-    "liquidated", "slippage", "createdAt", "closedAt",
+    "orderId", "tradeId", "asset", "side", "qty", "leverage", "openPrice", "closePrice", "pnl",
+    "commission", "reason", "liquidated", "slippage", "createdAt", "closedAt",
 )  # fmt: skip
 """A closed order's fields in get-close-orders (and the export's columns, in this order)."""
 EXPORT_BATCH = 1000
@@ -109,7 +109,8 @@ def closed_order(row: TradeRow, instruments: Mapping[str, Instrument]) -> dict[s
     price_decimals = instrument.price_decimals if instrument else 0
     qty_decimals = instrument.qty_decimals if instrument else 0
     return {
-        "orderId": row.id,
+        "orderId": row.order_id or row.id,
+        "tradeId": row.id,
         "asset": row.asset,
         "side": row.side,
         "qty": format_scaled(row.quantity, qty_decimals),
@@ -117,6 +118,7 @@ def closed_order(row: TradeRow, instruments: Mapping[str, Instrument]) -> dict[s
         "openPrice": format_scaled(row.open_price, price_decimals),
         "closePrice": format_scaled(row.close_price, price_decimals),
         "pnl": format_scaled(row.pnl, USD_DECIMALS),
+        "commission": format_scaled(row.commission, USD_DECIMALS),
         "reason": row.reason,
         "liquidated": bool(row.liquidated),
         "slippage": row.slippage,

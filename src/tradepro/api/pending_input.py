@@ -1,11 +1,10 @@
 """Checking a request's pending-order fields (``type``, ``limitPrice``, ``stopPrice``,
-``expiresAt``, ``trailingStop``) and rendering them for the engine's payload.
+``expiresAt``) and rendering them for the engine's payload.
 
 Every refusal is a 422 ``validation_error`` naming the field: the price field that does not
 belong to the order's type or is missing, a price finer than the instrument allows or
-absurdly large, an expiry without a time zone, already past or more than 366 days ahead,
-and ``trailingStop``
-(not supported yet). Whether the price lies on the waiting side of the market is the
+absurdly large, an expiry without a time zone, already past or more than 366 days ahead.
+Whether the price lies on the waiting side of the market is the
 engine's to judge (``invalid_order``): only it knows the quote the order meets.
 """
 
@@ -26,7 +25,6 @@ MAX_EXPIRY = timedelta(days=366)
 
 def pending_fields(order: Any, instrument: Instrument) -> dict[str, Any]:
     """The engine payload's ``type``, price field and ``expiresUs`` of a create-order."""
-    no_trailing_stop(order)
     order_type: str = order.type
     wanted = _PRICE_FIELD.get(order_type)
     for name in ("limitPrice", "stopPrice"):
@@ -43,11 +41,6 @@ def pending_fields(order: Any, instrument: Instrument) -> dict[str, Any]:
     if order.expiresAt is not None:
         fields["expiresUs"] = expires_us(order.expiresAt)
     return fields
-
-
-def no_trailing_stop(order: Any) -> None:
-    if order.trailingStop is not None:
-        raise _invalid("trailingStop: trailing stops are not supported yet")
 
 
 def price_text(value: object, instrument: Instrument, name: str) -> str:

@@ -45,7 +45,7 @@ class RecentCloses:
         if closed is None or closed.user_id is None or closed.closed_us is None:
             return
         order, user_id = closed.order, closed.user_id
-        order_id = order["orderId"]
+        order_id = str(order.get("tradeId", order["orderId"]))  # partial closes: a row each
         now = self._clock()
         self._forget_old(now)
         self._by_user.setdefault(user_id, {})[order_id] = (closed.closed_us, order)

@@ -54,7 +54,9 @@ class CreateOrderIn(Model):
         None, description="ISO 8601 time with a zone; absent: good till cancelled."
     )
     trailingStop: Amount | None = Field(  # noqa: N815
-        None, description="Not supported yet: refused with 422."
+        None,
+        description="A trailing stop's distance in price units (on a pending order it "
+        "trails from the fill).",
     )
 
 
@@ -73,12 +75,30 @@ class AmendOrderIn(Model):
     stopLoss: Amount | None = None  # noqa: N815
     expiresAt: datetime | None = None  # noqa: N815
     trailingStop: Amount | None = Field(  # noqa: N815
-        None, description="Not supported yet: refused with 422."
+        None, description="A trailing stop's distance in price units (trails from the fill)."
     )
 
 
 class CloseOrderIn(Model):
     orderId: StrictStr = Field(max_length=64)  # noqa: N815
+    qty: Amount | None = Field(
+        None, description="Close only this much (a partial close, below the open qty)."
+    )
+
+
+class ModifyOrderIn(Model):
+    """Only the fields present change; ``null`` clears one."""
+
+    orderId: StrictStr = Field(max_length=64)  # noqa: N815
+    takeProfit: Amount | None = None  # noqa: N815
+    stopLoss: Amount | None = None  # noqa: N815
+    trailingStop: Amount | None = Field(  # noqa: N815
+        None, description="A distance in price units; setting it restarts the trailing."
+    )
+
+
+class CloseAllIn(Model):
+    asset: StrictStr | None = Field(None, max_length=32, description="Only this asset's.")
 
 
 class _OrderFields(BaseModel):
@@ -99,6 +119,8 @@ class OrderOut(_OrderFields):
     liquidationPrice: str  # noqa: N815
     takeProfit: str | None  # noqa: N815
     stopLoss: str | None  # noqa: N815
+    trailingStop: str | None = None  # noqa: N815
+    commission: str = Field("0.00", description="Commission paid at open (USD).")
 
 
 class PendingOrderOut(BaseModel):
@@ -142,6 +164,13 @@ class CancelOrderOut(BaseModel):
 
 class OpenOrderOut(OrderOut):
     unrealizedPnl: str | None  # noqa: N815
+    trailingStopPrice: str | None  # noqa: N815
+
+
+class OpenOrderNowOut(OrderOut):
+    """A modified position: as in get-open-orders, without the live PnL."""
+
+    trailingStopPrice: str | None  # noqa: N815
 
 
 class OpenOrdersOut(BaseModel):
@@ -151,18 +180,29 @@ class OpenOrdersOut(BaseModel):
 
 class CloseOrderOut(BaseModel):
     orderId: str  # noqa: N815
+    tradeId: str = Field(description="The closed trade's id (a partial close's own).")  # noqa: N815
     closePrice: str  # noqa: N815
     pnl: str
+    commission: str
     reason: str
     balance: str
+    closedQty: str  # noqa: N815
+    remainingQty: str  # noqa: N815
 
 
 class ClosedOrderOut(_OrderFields):
+    tradeId: str  # noqa: N815
     closePrice: str  # noqa: N815
     pnl: str
+    commission: str
     reason: str
     liquidated: bool
     closedAt: str  # noqa: N815
+
+
+class CloseAllOut(BaseModel):
+    orders: list[ClosedOrderOut]
+    balance: str
 
 
 class ClosedOrdersOut(BaseModel):
@@ -207,6 +247,7 @@ class InstrumentOut(BaseModel):
     priceDecimals: int  # noqa: N815
     qtyDecimals: int  # noqa: N815
     maxLeverage: int  # noqa: N815
+    commissionBps: int = Field(0, description="Commission at open and at close, basis points.")  # noqa: N815
     maintenanceMarginBps: int = Field(  # noqa: N815
         description="Margin call when margin + PnL <= this share of the initial margin."
     )

@@ -33,7 +33,17 @@ WebSocket fan-out, the API's recent closes and signed-out sessions). The body ma
 shared with the waiting request: read it, never change it."""
 
 EVENT_STATUSES = frozenset(
-    {"created", "closed", "placed", "filled", "canceled", "expired", "amended", "session_ended"}
+    {
+        "created",
+        "closed",
+        "placed",
+        "filled",
+        "canceled",
+        "expired",
+        "amended",
+        "modified",
+        "session_ended",
+    }
 )
 """The statuses that announce something to everyone (``protocol.kinds``: ``ORDER_EVENTS``
 and ``SESSION_ENDED``; a unit test keeps them equal): what a subscriber sees unless it

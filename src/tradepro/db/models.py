@@ -94,7 +94,8 @@ class User(Base):
 
 
 class ExistingTrade(Base):
-    """A closed trade, written once by the engine and never changed (id = order id)."""
+    """A closed trade, written once by the engine and never changed (id = order id, or a
+    partial close's request id)."""
 
     __tablename__ = "existing_trades"
     id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
@@ -121,6 +122,10 @@ class ExistingTrade(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     """When the position opened."""
     closed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    commission: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """Cents of commission the trade paid (its share of the open one, plus the close one)."""
+    order_id: Mapped[str | None] = mapped_column(uuid_column())
+    """A partial close's position (its ``id`` is the close request's); null: ``id``."""
 
 
 # get-close-orders: a user's trades newest first, keyset-paginated by (closed_at, id).
@@ -155,6 +160,8 @@ class OpenPosition(Base):
     liquidation_price: Mapped[int] = mapped_column(BigInteger)
     slippage_bps: Mapped[int | None] = mapped_column(Integer)
     opened_us: Mapped[int] = mapped_column(BigInteger)
+    trailing_stop: Mapped[int | None] = mapped_column(BigInteger)
+    commission: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
 class EngineState(Base):
@@ -284,6 +291,7 @@ class PendingOrderRow(Base):
     reserved: Mapped[int] = mapped_column(BigInteger)
     expires_us: Mapped[int | None] = mapped_column(BigInteger)
     created_us: Mapped[int] = mapped_column(BigInteger)
+    trailing_stop: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class OrderHistoryRow(Base):
@@ -314,6 +322,7 @@ class OrderHistoryRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    trailing_stop: Mapped[int | None] = mapped_column(BigInteger)
 
 
 # get-order-history: a user's ended orders newest first, keyset-paginated by (ended_at, id).

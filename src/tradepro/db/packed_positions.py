@@ -44,7 +44,7 @@ CHUNK_ROWS = 100_000
 """Positions per chunk: about 10 MB in flight, whatever the number of positions."""
 _SWAP = sys.byteorder == "little"
 """PostgreSQL's binary integers are big-endian."""
-_NULLABLE = ("take_profit", "stop_loss", "slippage_bps")
+_NULLABLE = ("take_profit", "stop_loss", "slippage_bps", "trailing_stop")
 _PACKED_FIELDS = tuple(name for name in Position._fields if name != "side")
 """The fields a chunk carries, in order (the side travels with the asset)."""
 _TYPECODES = {"user_id": "i", "asset": "h"}

@@ -31,14 +31,16 @@ ORDER_IDS: Table = Base.metadata.tables["engine_order_ids"]
 PENDING_FIELDS = PendingOrder._fields
 """Column names of ``pending_orders`` in snapshot row order (the ``PendingOrder`` fields)."""
 _PENDING_COLUMNS = ("shard", *PENDING_FIELDS)
-_AMENDABLE = ("seq", "qty", "price", "take_profit", "stop_loss", "reserved", "expires_us")
+_AMENDABLE = (
+    "seq", "qty", "price", "take_profit", "stop_loss", "reserved", "expires_us", "trailing_stop",
+)  # fmt: skip
 _UPSERT = "ON CONFLICT (order_id) DO UPDATE SET " + ", ".join(
     f"{name} = excluded.{name}" for name in _AMENDABLE
 )
 HISTORY_COLUMNS = (
     "id", "user_id", "asset", "side", "order_type", "quantity", "leverage", "price",
     "take_profit", "stop_loss", "reserved", "status", "reason", "fill_price", "expires_at",
-    "created_at", "ended_at",
+    "created_at", "ended_at", "trailing_stop",
 )  # fmt: skip
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -113,6 +115,7 @@ def history_row(ended: EndedOrder) -> tuple[Any, ...]:
         None if order.expires_us is None else _utc(order.expires_us),
         _utc(order.created_us),
         _utc(ended.ended_us),
+        order.trailing_stop,
     )
 
 

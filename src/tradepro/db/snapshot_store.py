@@ -45,6 +45,7 @@ ORDER_IDS: Table = Base.metadata.tables["engine_order_ids"]
 POSITION_FIELDS = Position._fields
 """Column names of ``open_positions`` in snapshot row order (the ``Position`` fields)."""
 _POSITION_COLUMNS = ("shard", *POSITION_FIELDS)
+_UPDATED_POSITION_COLUMNS = tuple(name for name in POSITION_FIELDS if name != "order_id")
 _BALANCE_COLUMNS = ("id", "balance", "engine_shard")
 _UUID_FIELDS = frozenset({"order_id", "user_id"})
 READ_CHUNK_ROWS = 10_000
@@ -242,20 +243,25 @@ class SnapshotStore:
             "engine_shard = excluded.engine_shard",
             pacer=pacer,
         )
+        # Rows of closed positions go first: a partly closed position's row is deleted
+        # with its trade and written again from ``opened`` (its new version), and a
+        # modified one's is replaced in place.
+        closed_ids = (trade.position.order_id for trade in closed)
+        await bulk.delete(connection, POSITIONS, "order_id", closed_ids, pacer=pacer)
         await bulk.insert(
             connection,
             POSITIONS,
             _POSITION_COLUMNS,
             ((shard, *p[:4], p.side.value, *p[5:]) for p in opened),
-            "ON CONFLICT (order_id) DO NOTHING",
+            "ON CONFLICT (order_id) DO UPDATE SET "
+            + ", ".join(f"{name} = excluded.{name}" for name in _UPDATED_POSITION_COLUMNS),
             pacer=pacer,
         )
-        closed_ids = (trade.position.order_id for trade in closed)
-        await bulk.delete(connection, POSITIONS, "order_id", closed_ids, pacer=pacer)
         await self._insert_trades(connection, closed, pacer)
         # The window's ids: an open position's is in its row, a closed one's goes here in
-        # the transaction that deletes the row (migration 0008).
-        closed_ids = (trade.position.order_id for trade in closed)
+        # the transaction that deletes the row (migration 0008); so does a partial close's
+        # own id (its trade's id), which the engine refuses to apply twice.
+        closed_ids = (trade.id for trade in closed)
         await bulk.insert(
             connection,
             ORDER_IDS,

@@ -29,10 +29,13 @@ TRADE_COLUMNS = (
     "liquidated",
     "created_at",
     "closed_at",
+    "commission",
+    "order_id",
 )
 TRADE_TYPES = (
     "uuid", "uuid", "text", "text", "bigint", "int", "bigint", "bigint", "bigint", "bigint",
     "bigint", "bigint", "bigint", "int", "text", "bool", "timestamptz", "timestamptz",
+    "bigint", "uuid",
 )  # fmt: skip
 POSTGRES_RECORD_TRADES = f"""
 WITH trade AS (
@@ -55,7 +58,7 @@ def _utc(timestamp_us: int) -> datetime:
 def trade_row(trade: ClosedTrade) -> tuple[Any, ...]:
     position = trade.position
     return (
-        position.order_id,
+        trade.id,
         position.user_id,
         position.asset,
         position.side.value,
@@ -73,4 +76,6 @@ def trade_row(trade: ClosedTrade) -> tuple[Any, ...]:
         trade.liquidated,
         _utc(position.opened_us),
         _utc(trade.closed_us),
+        trade.commission,
+        trade.trade_id and position.order_id,
     )

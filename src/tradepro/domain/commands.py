@@ -45,6 +45,8 @@ class CreateOrder(NamedTuple):
     """The limit or stop price of a pending order (None for a market order)."""
     expires_us: int | None = None
     """A pending order expires on the first entry at or after this time; None: never."""
+    trailing_stop: int | None = None
+    """A trailing stop's distance in ticks (see ``engine.trailing``)."""
 
 
 class CancelOrder(NamedTuple):
@@ -56,7 +58,7 @@ class CancelOrder(NamedTuple):
     order_id: str
 
 
-AMENDABLE = frozenset({"price", "qty", "take_profit", "stop_loss", "expires_us"})
+AMENDABLE = frozenset({"price", "qty", "take_profit", "stop_loss", "expires_us", "trailing_stop"})
 
 
 class AmendOrder(NamedTuple):
@@ -78,13 +80,50 @@ class AmendOrder(NamedTuple):
     expires_us: int | None = None
     asset: str | None = None
     """The instrument the numbers were scaled with; when given it must be the order's."""
+    trailing_stop: int | None = None
 
 
 class CloseOrder(NamedTuple):
     request_id: str
+    """A partial close's closed-trade id: a version 7 UUID, used once."""
     ts_us: int
     user_id: str
     order_id: str
+    qty: int | None = None
+    """Close this much (a partial close, below the open qty); None: all of it."""
+    asset: str | None = None
+    """The instrument ``qty`` was scaled with; when given it must be the position's."""
+
+
+MODIFIABLE = frozenset({"take_profit", "stop_loss", "trailing_stop"})
+
+
+class ModifyOrder(NamedTuple):
+    """Set or clear an open position's take-profit, stop-loss and trailing stop.
+
+    Only the fields named in ``given`` change; a given None clears it."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    order_id: str
+    given: frozenset[str]
+    """Which of ``MODIFIABLE`` the request sets."""
+    take_profit: int | None = None
+    stop_loss: int | None = None
+    trailing_stop: int | None = None
+    """A distance in ticks."""
+    asset: str | None = None
+    """The instrument the numbers were scaled with; when given it must be the position's."""
+
+
+class CloseAll(NamedTuple):
+    """Close every open position of the user (of ``asset`` only, when given)."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    asset: str | None = None
 
 
 class ReportAccount(NamedTuple):
@@ -133,6 +172,8 @@ Command = (
     | UpdatePrice
     | CreateOrder
     | CloseOrder
+    | ModifyOrder
+    | CloseAll
     | CancelOrder
     | AmendOrder
     | ReportAccount

@@ -39,10 +39,20 @@ class ClosedTrade(NamedTuple):
     """Realized PnL in cents credited to the owner: half-even rounded, never below -margin."""
     reason: CloseReason
     closed_us: int
+    commission: int = 0
+    """Cents of commission this trade paid: its share of the open commission plus the
+    close commission (never more than the credit left after the PnL)."""
+    trade_id: str | None = None
+    """The closed-trade row's id when it is not the order id: a partial close's request id."""
 
     @property
     def liquidated(self) -> bool:
         return self.reason is CloseReason.MARGIN_CALL
+
+    @property
+    def id(self) -> str:
+        """The closed-trade row's id: the order id, or a partial close's request id."""
+        return self.position.order_id if self.trade_id is None else self.trade_id
 
 
 class PositionClosed(NamedTuple):
@@ -51,10 +61,41 @@ class PositionClosed(NamedTuple):
     trade: ClosedTrade
     balance: int
     """The owner's free balance after the credit."""
+    remaining: Position | None = None
+    """After a partial close: the position left open (same order id, a new ``seq``)."""
 
     @property
     def status(self) -> str:
         return "closed"
+
+
+class PositionModified(NamedTuple):
+    """An open position's take-profit, stop-loss or trailing stop was set or cleared."""
+
+    request_id: str
+    position: Position
+    """The position as it now is (same order id, a new ``seq``)."""
+    balance: int
+    trailing_level: int | None
+    """The trailing stop's current level in ticks, if it has one."""
+
+    @property
+    def status(self) -> str:
+        return "modified"
+
+
+class AllClosed(NamedTuple):
+    """The answer to a close-all: every position it closed (each was also announced as
+    its own ``PositionClosed``), in the order they closed."""
+
+    request_id: str
+    user_id: str
+    trades: tuple[ClosedTrade, ...]
+    balance: int
+
+    @property
+    def status(self) -> str:
+        return "closed_all"
 
 
 class OrderPlaced(NamedTuple):
@@ -133,9 +174,10 @@ class AccountReported(NamedTuple):
     user_id: str
     balance: int
     locked: int
-    positions: tuple[tuple[Position, int | None], ...]
+    positions: tuple[tuple[Position, int | None, int | None], ...]
     """One page of open positions (sorted by order id), each with its unrealized PnL in
-    cents at the last quote (None when the asset has no quote yet)."""
+    cents at the last quote (None when the asset has no quote yet) and its trailing stop's
+    current level (None without one)."""
     orders: bool = True
     """Whether the positions are to be listed in the answer (else only the totals)."""
     unrealized: int = 0
@@ -186,6 +228,8 @@ Event = (
     UserRegistered
     | PositionOpened
     | PositionClosed
+    | PositionModified
+    | AllClosed
     | OrderPlaced
     | OrderAmended
     | OrderFilled

@@ -14,6 +14,9 @@ class Instrument(NamedTuple):
     price_decimals: int
     qty_decimals: int
     max_leverage: int = 100
+    commission_bps: int = 0
+    """Commission on the notional at open and at close, in basis points (rounded up to
+    the cent)."""
 
 
 DEFAULT_INSTRUMENTS: Mapping[str, Instrument] = {
@@ -36,5 +39,7 @@ def instrument_table(instruments: Iterable[Instrument]) -> dict[str, Instrument]
             raise ValueError(f"instrument {instrument.symbol}: decimals must be within 0..12")
         if not 1 <= instrument.max_leverage <= 1000:
             raise ValueError(f"instrument {instrument.symbol}: max leverage must be 1..1000")
+        if not 0 <= instrument.commission_bps <= 1000:
+            raise ValueError(f"instrument {instrument.symbol}: commission must be 0..1000 bps")
         table[instrument.symbol] = instrument
     return table

@@ -43,6 +43,7 @@ class CloseReason(StrEnum):
     TAKE_PROFIT = "take_profit"
     STOP_LOSS = "stop_loss"
     MARGIN_CALL = "margin_call"
+    TRAILING_STOP = "trailing_stop"
     USER = "user"
 
 

@@ -45,6 +45,8 @@ class PendingOrder(NamedTuple):
     expires_us: int | None
     """When it expires (entry time, microseconds); None: good till cancelled."""
     created_us: int
+    trailing_stop: int | None = None
+    """The trailing stop's distance (ticks) the position gets; it trails from the fill."""
 
 
 def fill_price_for(side: Side, bid: int, ask: int) -> int:

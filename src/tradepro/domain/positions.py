@@ -40,6 +40,11 @@ class Position(NamedTuple):
     slippage_bps: int | None
     """The tolerance the user asked for, in basis points, if any."""
     opened_us: int
+    trailing_stop: int | None = None
+    """The trailing stop's distance in ticks (its running extreme lives in the engine's
+    trailing books), if any."""
+    commission: int = 0
+    """Cents of commission paid at open and not yet attributed to a closed trade."""
 
 
 class Contract:
@@ -92,6 +97,17 @@ class Contract:
             return div_round_half_even(move * position.qty, POW10[exponent])
         return move * position.qty * POW10[-exponent]
 
+    def commission(self, price: int, qty: int) -> int:
+        """Commission in cents = price x qty x ``commission_bps`` / 10,000, rounded up to
+        the cent (0 for an instrument without commission)."""
+        bps = self.instrument.commission_bps
+        if bps == 0:
+            return 0
+        exponent = self._scale
+        if exponent >= 0:
+            return -(-(price * qty * bps) // (BASIS_POINTS * POW10[exponent]))
+        return -(-(price * qty * bps * POW10[-exponent]) // BASIS_POINTS)
+
     def cents(self, amount: int) -> int:
         """``amount`` in price x qty units (a sum of PnLs before rounding) in cents, rounded
         half-even once: how an account's unrealized PnL per asset is rounded."""
@@ -117,16 +133,21 @@ def stop_level(position: Position) -> int:
     return min(stop, liquidation)
 
 
-def trigger_reason(position: Position, price: int) -> CloseReason:
-    """Why a triggered position closes at ``price``; a margin call outranks a stop-loss."""
+def trigger_reason(position: Position, price: int, trailing: int | None = None) -> CloseReason:
+    """Why a triggered position closes at ``price`` (``trailing``: its trailing stop's
+    level, if any): margin call, then stop-loss, then trailing stop, then take-profit."""
     if position.side is _BUY:
         if price <= position.liquidation_price:
             return CloseReason.MARGIN_CALL
         if position.stop_loss is not None and price <= position.stop_loss:
             return CloseReason.STOP_LOSS
+        if trailing is not None and price <= trailing:
+            return CloseReason.TRAILING_STOP
         return CloseReason.TAKE_PROFIT
     if price >= position.liquidation_price:
         return CloseReason.MARGIN_CALL
     if position.stop_loss is not None and price >= position.stop_loss:
         return CloseReason.STOP_LOSS
+    if trailing is not None and price >= trailing:
+        return CloseReason.TRAILING_STOP
     return CloseReason.TAKE_PROFIT

@@ -19,9 +19,11 @@ class ChangeSet(NamedTuple):
     balances: list[tuple[str, int]]
     """(user id, free balance) of every account touched, in first-touched order."""
     opened: list[Position]
-    """Positions opened in the window and still open at its end, in open order."""
+    """Positions opened or changed (modified, partly closed) in the window and still open
+    at its end: the latest version of each."""
     closed: list[ClosedTrade]
-    """Trades closed in the window, in close order."""
+    """Trades closed in the window, in close order (a partial close's trade too: its
+    position's row is then deleted and written again from ``opened``)."""
     placed: list[PendingOrder] = []  # noqa: RUF012 (a NamedTuple default, never mutated)
     """Pending orders placed or amended in the window and still pending at its end (the
     latest version of each)."""
@@ -37,7 +39,7 @@ class ChangeLog:
 
     def __init__(self) -> None:
         self._accounts: dict[str, None] = {}
-        self._opened: dict[int, Position] = {}
+        self._opened: dict[str, Position] = {}
         self._closed: list[ClosedTrade] = []
         self._placed: dict[str, PendingOrder] = {}
         self._ended: list[EndedOrder] = []
@@ -47,12 +49,12 @@ class ChangeLog:
 
     def opened(self, position: Position) -> None:
         self._accounts[position.user_id] = None
-        self._opened[position.seq] = position
+        self._opened[position.order_id] = position
 
     def closed(self, trade: ClosedTrade) -> None:
         position = trade.position
         self._accounts[position.user_id] = None
-        self._opened.pop(position.seq, None)
+        self._opened.pop(position.order_id, None)
         self._closed.append(trade)
 
     def placed(self, order: PendingOrder) -> None:

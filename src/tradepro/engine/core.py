@@ -13,11 +13,13 @@ from functools import partial
 from tradepro.domain.commands import (
     AmendOrder,
     CancelOrder,
+    CloseAll,
     CloseOrder,
     Command,
     CreateOrder,
     EndSession,
     FeedNote,
+    ModifyOrder,
     RegisterUser,
     ReportAccount,
     UpdatePrice,
@@ -39,7 +41,7 @@ from tradepro.domain.positions import (
     stop_level,
     trigger_reason,
 )
-from tradepro.engine import pending
+from tradepro.engine import manage, pending
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
@@ -47,6 +49,7 @@ from tradepro.engine.pending_books import ExpiryHeap, PendingBooks
 from tradepro.engine.reads import unrealized_pnl
 from tradepro.engine.report import report
 from tradepro.engine.state import Account, EngineConfig, Quote
+from tradepro.engine.trailing import TrailingBook
 from tradepro.engine.validation import (
     MAX_ID_LENGTH,
     dollars,
@@ -81,6 +84,10 @@ class Engine:
             symbol: Contract(instrument, self.config.maintenance_margin_bps)
             for symbol, instrument in self.config.instruments.items()
         }
+        self.trailing: dict[str, tuple[TrailingBook, TrailingBook]] = {
+            symbol: (TrailingBook(), TrailingBook()) for symbol in self.config.instruments
+        }
+        """Per asset: the trailing stops of buys (on the bid) and of sells (on -ask)."""
         self.pending_by_seq: dict[int, PendingOrder] = {}
         self.pending_books: dict[str, PendingBooks] = {
             symbol: PendingBooks() for symbol in self.config.instruments
@@ -104,6 +111,8 @@ class Engine:
             UpdatePrice: self._update_price,  # type: ignore[dict-item]
             CreateOrder: self._create,  # type: ignore[dict-item]
             CloseOrder: self._close_by_user,  # type: ignore[dict-item]
+            ModifyOrder: partial(manage.modify, self),
+            CloseAll: partial(manage.close_all, self),
             CancelOrder: partial(pending.cancel, self),
             AmendOrder: partial(pending.amend, self),
             ReportAccount: partial(report, self),
@@ -143,11 +152,14 @@ class Engine:
             return [_reject(command.request_id, None, RejectReason.INVALID_PRICE, message)]
         self.quotes[command.asset] = Quote(bid, ask, command.ts_us)
         is_open = self.open_by_seq.__contains__
+        buy_trailing, sell_trailing = self.trailing[command.asset]
+        trailed = [*buy_trailing.fire(bid), *sell_trailing.fire(-ask)]
         fired = [
             *books.buy_profit.pop_through(bid, is_open),
             *books.buy_stop.pop_through(bid, is_open),
             *books.sell_profit.pop_through(ask, is_open),
             *books.sell_stop.pop_through(ask, is_open),
+            *trailed,
         ]
         events: list[Event] = []
         if fired:
@@ -158,8 +170,8 @@ class Engine:
             for seq in fired:
                 position = open_by_seq[seq]
                 price = bid if position.side is _BUY else ask
-                reason = trigger_reason(position, price)
-                close = self._close(position, price, reason, command.request_id, command.ts_us)
+                reason = trigger_reason(position, price, price if seq in trailed else None)
+                close = self.close(position, price, reason, command.request_id, command.ts_us)
                 events.append(close)
         # Then pending orders: the positions they open join the books after the closes
         # above, so their own triggers count from the next tick of the asset.
@@ -172,7 +184,7 @@ class Engine:
 
     def _create(self, command: CreateOrder) -> list[Event]:
         request_id, user_id = command.request_id, command.user_id
-        id_problem = self._admit_order_id(command)
+        id_problem = self.admit_request_id(command)
         if id_problem is not None:
             return [id_problem]
         account = self.accounts.get(user_id)
@@ -199,8 +211,10 @@ class Engine:
             message = "execution price moved beyond the slippage limit"
             return [_reject(request_id, user_id, RejectReason.SLIPPAGE_EXCEEDED, message)]
         margin = contract.margin(price, qty, command.leverage)
-        if margin > account.balance:
-            return [self.insufficient(request_id, user_id, margin, account.balance)]
+        fee = contract.commission(price, qty)
+        if margin + fee > account.balance:
+            what = "margin" if fee == 0 else "margin and commission"
+            return [self.insufficient(request_id, user_id, margin + fee, account.balance, what)]
         seq = self.take_seq()
         position: Position = _new_tuple(
             Position,
@@ -219,10 +233,13 @@ class Engine:
                 contract.liquidation_price(side, price, qty, margin),
                 command.slippage_bps,
                 command.ts_us,
+                command.trailing_stop,
+                fee,
             ),
         )
-        account.balance -= margin
+        account.balance -= margin + fee
         account.locked += margin
+        self.house_cents += fee
         self.order_ids.add(request_id)
         self.index_position(position, account)
         self.changes.opened(position)
@@ -235,7 +252,7 @@ class Engine:
             return pending.place(self, command, account, contract)
         return [_reject(command.request_id, command.user_id, RejectReason.INVALID_ORDER, problem)]
 
-    def _admit_order_id(self, command: CreateOrder) -> CommandRejected | None:
+    def admit_request_id(self, command: CreateOrder | CloseOrder) -> CommandRejected | None:
         """None if the order id may open a position: a version 7 UUID made within the window
         and the lead, never opened before. Every create moves the horizon first.
 
@@ -270,7 +287,7 @@ class Engine:
             message = "an order with this id was opened before (order ids are never reused)"
         return _reject(order_id, command.user_id, RejectReason.DUPLICATE_REQUEST, message)
 
-    def _id_problem(self, command: CreateOrder) -> CommandRejected:
+    def _id_problem(self, command: CreateOrder | CloseOrder) -> CommandRejected:
         """Why an order id cannot be used: not time-ordered, too old to check, or ahead."""
         horizon_ms, window_us = self.order_ids.horizon_ms, self.config.order_id_window_us
         message = order_id_problem(command.request_id, horizon_ms, window_us)
@@ -314,11 +331,17 @@ class Engine:
         if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
             return [self.quote_problem(request_id, user_id, asset, command.ts_us)]
         price = quote.bid if position.side is _BUY else quote.ask
-        return [self._close(position, price, _USER, request_id, command.ts_us)]
+        if command.qty is not None or command.asset is not None:
+            return manage.close_part(self, command, position, price)
+        return [self.close(position, price, _USER, request_id, command.ts_us)]
 
     # -- state changes --------------------------------------------------------------------
 
-    def index_position(self, position: Position, account: Account) -> None:
+    def index_position(
+        self, position: Position, account: Account, extreme: int | None = None
+    ) -> None:
+        """Put an open position in its account and its books; a trailing stop starts at
+        ``extreme`` (in the trailing book's units), by default at the current price."""
         account.positions[position.order_id] = position
         if account.reads is not None:
             account.reads.opened(position)
@@ -332,19 +355,14 @@ class Engine:
             stop.add(position.liquidation_price, seq)
         else:
             stop.add(stop_level(position), seq)
+        distance = position.trailing_stop
+        if distance is not None:
+            if extreme is None:
+                extreme = manage.trailing_x(position.side, self.quotes[position.asset])
+            self.trailing[position.asset][position.side is not _BUY].add(seq, distance, extreme)
 
-    def _close(
-        self, position: Position, price: int, reason: CloseReason, request_id: str, ts_us: int
-    ) -> PositionClosed:
-        margin = position.margin
-        pnl = self.contracts[position.asset].pnl(position, price)
-        # Negative balance protection: never credit less than 0; the house absorbs the gap.
-        credit = margin + pnl
-        credit = max(credit, 0)
-        account = self.accounts[position.user_id]
-        account.balance += credit
-        account.locked -= margin
-        self.house_cents += margin - credit
+    def unindex_position(self, position: Position, account: Account) -> None:
+        """Take an open position out of its account and its books (lazily: its keys die)."""
         del account.positions[position.order_id]
         if account.reads is not None:
             account.reads.closed(position)
@@ -354,11 +372,45 @@ class Engine:
         if position.take_profit is not None:
             profit.removed(is_open)
         stop.removed(is_open)
-        trade: ClosedTrade = _new_tuple(
-            ClosedTrade, (position, price, credit - margin, reason, ts_us)
-        )
+        if position.trailing_stop is not None:
+            self.trailing[position.asset][position.side is not _BUY].remove(position.seq)
+
+    def close(
+        self, position: Position, price: int, reason: CloseReason, request_id: str, ts_us: int
+    ) -> PositionClosed:
+        account = self.accounts[position.user_id]
+        self.unindex_position(position, account)
+        trade = self.settle(position, price, reason, ts_us, account=account)
         self.changes.closed(trade)
-        return _new_tuple(PositionClosed, (request_id, trade, account.balance))
+        return _new_tuple(PositionClosed, (request_id, trade, account.balance, None))
+
+    def settle(
+        self,
+        position: Position,
+        price: int,
+        reason: CloseReason,
+        ts_us: int,
+        *,
+        account: Account,
+        trade_id: str | None = None,
+    ) -> ClosedTrade:
+        """Pay out a (whole or partly) closed position: margin + PnL (half-even), never
+        less than 0, minus the close commission (never more than what is left)."""
+        margin = position.margin
+        contract = self.contracts[position.asset]
+        pnl = contract.pnl(position, price)
+        # Negative balance protection: never credit less than 0; the house absorbs the gap.
+        paid = margin + pnl
+        paid = max(paid, 0)
+        fee = min(contract.commission(price, position.qty), paid)
+        credit = paid - fee
+        account.balance += credit
+        account.locked -= margin
+        self.house_cents += margin - credit
+        return _new_tuple(
+            ClosedTrade,
+            (position, price, paid - margin, reason, ts_us, position.commission + fee, trade_id),
+        )
 
     def drain_changes(self) -> ChangeSet:
         """Everything that changed since the previous call (for incremental persistence)."""

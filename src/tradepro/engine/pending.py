@@ -86,6 +86,7 @@ def amend(engine: Engine, command: AmendOrder) -> list[Event]:
             command.price if "price" in given and command.price is not None else order.price
         ),
         expires_us=command.expires_us if "expires_us" in given else order.expires_us,
+        trailing_stop=(command.trailing_stop if "trailing_stop" in given else order.trailing_stop),
     )
     contract = engine.contracts[order.asset]
     shape = pending_shape_problem(wanted, contract)
@@ -126,14 +127,16 @@ def fill(engine: Engine, seqs: list[int], tick: UpdatePrice) -> list[Event]:
         price = ask if order.side is _BUY else bid
         contract = engine.contracts[order.asset]
         margin = contract.margin(price, order.qty, order.leverage)
-        if margin > account.balance + order.reserved:
+        fee = contract.commission(price, order.qty)
+        if margin + fee > account.balance + order.reserved:
             ended = _end(engine, order, account, _NO_BALANCE, ts_us)
             events.append(_new_tuple(OrderCanceled, (request_id, ended, account.balance)))
             continue
         ended = _end(engine, order, account, _FILLED, ts_us, fill_price=price)
-        position = _open(engine, order, contract, (price, margin), ts_us)
-        account.balance -= margin
+        position = _open(engine, order, contract, (price, margin), ts_us)._replace(commission=fee)
+        account.balance -= margin + fee
         account.locked += margin
+        engine.house_cents += fee
         engine.index_position(position, account)
         engine.changes.opened(position)
         events.append(_new_tuple(OrderFilled, (request_id, ended, position, account.balance)))
@@ -203,6 +206,7 @@ def _new_order(
         reserve,
         command.expires_us,
         command.ts_us if created_us is None else created_us,
+        command.trailing_stop,
     )
 
 
@@ -268,6 +272,7 @@ def _open(
         contract.liquidation_price(side, price, qty, margin),
         None,
         ts_us,
+        order.trailing_stop,
     )
 
 

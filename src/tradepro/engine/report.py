@@ -11,6 +11,7 @@ from tradepro.domain.events import AccountReported, CommandRejected, Event
 from tradepro.domain.orders import RejectReason
 from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
+from tradepro.engine.manage import trailing_level
 from tradepro.engine.reads import PAGE_MAX, reads_of
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ def report(engine: Engine, command: ReportAccount) -> list[Event]:
     elif command.orders:
         limit = min(max(command.limit, 1), PAGE_MAX)
         listed, next_cursor = reads.page(account.positions, command.after, limit)
-    valued = tuple((position, engine.unrealized_pnl(position)) for position in listed)
+    valued = tuple(
+        (position, engine.unrealized_pnl(position), trailing_level(engine, position))
+        for position in listed
+    )
     return [
         AccountReported(
             command.request_id,

@@ -30,11 +30,15 @@ from tradepro.engine.books import SEQ_BITS
 from tradepro.engine.core import Account, Engine, EngineConfig, Quote
 from tradepro.engine.order_window import OrderIdWindow
 
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 """Version 2 added the order id window; a version 1 snapshot (from before time-ordered
 order ids) restores with an empty window, since none of its ids is of that form. Version 3
-added pending orders; a version 1 or 2 snapshot has none."""
-_READABLE_VERSIONS = (1, 2, SNAPSHOT_VERSION)
+added pending orders; a version 1 or 2 snapshot has none. Version 4 added each position's
+trailing stop and commission (two more position fields) and the trailing stops' running
+extremes (``trailingExtremes``); older positions have neither."""
+_READABLE_VERSIONS = (1, 2, 3, SNAPSHOT_VERSION)
+_OLD_POSITION_FIELDS = 14
+"""Fields of a position row before version 4."""
 
 
 class SnapshotError(ValueError):
@@ -63,7 +67,18 @@ def snapshot_header(engine: Engine) -> dict[str, Any]:
         "depositsCents": engine.deposits_cents,
         "quotes": [[asset, *quote] for asset, quote in engine.quotes.items()],
         "orderIdHorizonMs": engine.order_ids.horizon_ms,
+        "trailingExtremes": trailing_extremes(engine),
     }
+
+
+def trailing_extremes(engine: Engine) -> list[list[int]]:
+    """(seq, running extreme as a price in ticks) of every trailing stop: the bid's
+    highest since set for a buy, the ask's lowest for a sell."""
+    rows: list[list[int]] = []
+    for buys, sells in engine.trailing.values():
+        rows += ([seq, x] for seq, x in buys.extremes())
+        rows += ([seq, -x] for seq, x in sells.extremes())
+    return rows
 
 
 def restore_snapshot(data: Mapping[str, Any], config: EngineConfig | None = None) -> Engine:
@@ -144,6 +159,14 @@ class Restorer:
             for order_type in (OrderType.LIMIT, OrderType.STOP)
         }
         self._expiry_keys: list[int] = []
+        self._extremes: dict[int, int] = {
+            seq: extreme for seq, extreme in header.get("trailingExtremes", ())
+        }
+        """Seq -> running extreme (a price) of each trailing stop."""
+        self._trailing: dict[tuple[str, bool], list[tuple[int, int, int]]] = {
+            (asset, is_sell): [] for asset in engine.books for is_sell in (False, True)
+        }
+        """(asset, sell side) -> (seq, distance, extreme in the book's units) rows."""
 
     def book_names(self) -> list[str]:
         """The (asset, side) of every trigger book as "asset side", as a store may name
@@ -201,8 +224,12 @@ class Restorer:
         keys. At millions of positions the first one's cost is mostly memory (each
         account's dict is somewhere else), not the interpreter.
         """
+        if len(columns) == _OLD_POSITION_FIELDS:
+            count = len(columns[0])
+            columns = [*columns, [None] * count, [0] * count]
         (seqs, order_ids, user_ids, assets, sides, _qty, _leverage, _open_price, _margin,
-         take_profits, stop_losses, liquidations, _slippage, _opened) = columns  # fmt: skip
+         take_profits, stop_losses, liquidations, _slippage, _opened,
+         trailing_stops, _commission) = columns  # fmt: skip
         order_ids = self._position_ids(order_ids)
         owners = list(map(self._owner_ids.__getitem__, user_ids))
         books = list(map(self._books.__getitem__, zip(assets, sides, strict=True)))
@@ -227,6 +254,14 @@ class Restorer:
             ):
                 level = stop_loss
             book.stop_keys.append((level << SEQ_BITS) | seq)
+        extremes = self._extremes
+        for book, seq, distance in zip(books, seqs, trailing_stops, strict=True):
+            if distance is not None:
+                is_sell = book.side is not _BUY
+                extreme = extremes[seq]
+                self._trailing[book.asset, is_sell].append(
+                    (seq, distance, -extreme if is_sell else extreme)
+                )
 
     def add_pending_orders(self, rows: Iterable[Sequence[Any]]) -> None:
         """Pending orders as rows of their ``PendingOrder`` fields (side and type as their
@@ -235,12 +270,13 @@ class Restorer:
         owners, by_seq = self._owner_ids, engine.pending_by_seq
         for row in rows:
             (seq, order_id, user_id, asset, side, order_type, qty, leverage, price, take_profit,
-             stop_loss, reserved, expires_us, created_us) = row  # fmt: skip
+             stop_loss, reserved, expires_us, created_us, *rest) = row  # fmt: skip
+            trailing_stop = rest[0] if rest else None  # not in rows before version 4
             [order_id] = engine.order_ids.keep([order_id])
             order = PendingOrder(
                 seq, order_id, owners[user_id], asset,
                 Side(side), OrderType(order_type), qty, leverage, price, take_profit, stop_loss,
-                reserved, expires_us, created_us,
+                reserved, expires_us, created_us, trailing_stop,
             )  # fmt: skip
             by_seq[seq] = order
             engine.accounts[user_id].orders[order_id] = order
@@ -273,6 +309,8 @@ class Restorer:
             resting.by_kind[side, order_type].load(keys)
             resting.resting += len(keys)
         engine.expiries.load(self._expiry_keys)
+        for (asset, is_sell), rows in self._trailing.items():
+            engine.trailing[asset][is_sell].load(rows)
         books = engine.books
         for asset, side, profit_keys, stop_keys in self._books.values():
             profit, stop = books[asset].by_side[side]
@@ -317,4 +355,6 @@ _new_tuple = tuple.__new__
 
 
 def _instrument_rows(instruments: Mapping[str, Instrument]) -> list[list[Any]]:
-    return [list(instruments[symbol]) for symbol in sorted(instruments)]
+    """Symbol, scales and leverage cap of each instrument: what positions were made with.
+    (Commission is left out: changing it only changes future trades.)"""
+    return [list(instruments[symbol][:4]) for symbol in sorted(instruments)]

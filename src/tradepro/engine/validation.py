@@ -30,6 +30,8 @@ def order_shape_problem(command: CreateOrder, contract: Contract | None) -> str 
         return "takeProfit must be positive"
     if command.stop_loss is not None and command.stop_loss <= 0:
         return "stopLoss must be positive"
+    if command.trailing_stop is not None and command.trailing_stop <= 0:
+        return "trailingStop must be positive"
     if not 0 < len(command.request_id) <= MAX_ID_LENGTH:
         return f"order id must be 1..{MAX_ID_LENGTH} characters"
     if command.price is None and command.slippage_bps is None:
@@ -62,7 +64,11 @@ def pending_shape_problem(command: CreateOrder, contract: Contract) -> str | Non
     max_leverage = contract.instrument.max_leverage
     if not 1 <= command.leverage <= max_leverage:
         return f"leverage must be 1..{max_leverage}"
-    for name, level in (("takeProfit", command.take_profit), ("stopLoss", command.stop_loss)):
+    for name, level in (
+        ("takeProfit", command.take_profit),
+        ("stopLoss", command.stop_loss),
+        ("trailingStop", command.trailing_stop),
+    ):
         if level is not None and level <= 0:
             return f"{name} must be positive"
     return None

@@ -13,13 +13,16 @@ from collections.abc import Callable, Mapping
 
 from tradepro.domain.commands import (
     AMENDABLE,
+    MODIFIABLE,
     AmendOrder,
     CancelOrder,
+    CloseAll,
     CloseOrder,
     Command,
     CreateOrder,
     EndSession,
     FeedNote,
+    ModifyOrder,
     RegisterUser,
     ReportAccount,
     UpdatePrice,
@@ -99,6 +102,7 @@ def _create_order(
         raise MalformedEntryError("side: must be 'buy' or 'sell'")
     price_decimals = instrument.price_decimals
     order_type, trigger_price = _order_type(payload, price_decimals)
+    trailing_stop = optional_scaled(payload, "trailingStop", price_decimals)
     return CreateOrder(
         request_id,
         ts_us,
@@ -114,6 +118,7 @@ def _create_order(
         order_type,
         trigger_price,
         _expires_us(payload),
+        trailing_stop,
     )
 
 
@@ -123,8 +128,6 @@ def _order_type(payload: Mapping[str, object], price_decimals: int) -> tuple[Ord
     order_type = _TYPES.get(raw) if isinstance(raw, str) else None
     if order_type is None:
         raise MalformedEntryError("type: must be 'market', 'limit' or 'stop'")
-    if payload.get("trailingStop") is not None:
-        raise MalformedEntryError("trailingStop: trailing stops are not supported yet")
     wanted = _PRICE_FIELDS.get(order_type)
     for name in ("limitPrice", "stopPrice"):
         if payload.get(name) is not None and wanted != name:
@@ -157,7 +160,7 @@ def _cancel_order(
 
 _AMEND_FIELDS = {
     "limitPrice": "price", "stopPrice": "price", "qty": "qty", "takeProfit": "take_profit",
-    "stopLoss": "stop_loss", "expiresUs": "expires_us",
+    "stopLoss": "stop_loss", "expiresUs": "expires_us", "trailingStop": "trailing_stop",
 }  # fmt: skip
 
 
@@ -172,8 +175,6 @@ def _amend_order(
     order's own, or the order is not found)."""
     user_id, order_id = uuid_field(payload, "userId"), uuid_field(payload, "orderId")
     instrument = instrument_of(payload, instruments)
-    if payload.get("trailingStop") is not None:
-        raise MalformedEntryError("trailingStop: trailing stops are not supported yet")
     if "limitPrice" in payload and "stopPrice" in payload:
         raise MalformedEntryError("limitPrice, stopPrice: an order has one price")
     given = frozenset(_AMEND_FIELDS[name] for name in _AMEND_FIELDS if name in payload)
@@ -190,6 +191,7 @@ def _amend_order(
         "take_profit": optional_scaled(payload, "takeProfit", decimals),
         "stop_loss": optional_scaled(payload, "stopLoss", decimals),
         "expires_us": _expires_us(payload),
+        "trailing_stop": optional_scaled(payload, "trailingStop", decimals),
     }
     assert values.keys() == AMENDABLE
     return AmendOrder(
@@ -198,10 +200,61 @@ def _amend_order(
 
 
 def _close_order(
-    request_id: str, ts_us: int, payload: Mapping[str, object], _: Mapping[str, Instrument]
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
 ) -> CloseOrder:
+    """With ``qty`` (a partial close) the entry names the ``asset`` it was scaled with (the
+    engine checks it is the position's) and its id must be a UUID: the closed trade's id."""
     order_id = uuid_field(payload, "orderId")
-    return CloseOrder(request_id, ts_us, uuid_field(payload, "userId"), order_id)
+    user_id = uuid_field(payload, "userId")
+    if payload.get("qty") is None:
+        return CloseOrder(request_id, ts_us, user_id, order_id)
+    if not is_uuid(request_id):
+        raise MalformedEntryError("id: a partial close's correlation id must be a UUID")
+    instrument = instrument_of(payload, instruments)
+    qty = parse_scaled(payload.get("qty"), instrument.qty_decimals, "qty")
+    return CloseOrder(request_id, ts_us, user_id, order_id, qty, instrument.symbol)
+
+
+_MODIFY_FIELDS = {
+    "takeProfit": "take_profit", "stopLoss": "stop_loss", "trailingStop": "trailing_stop",
+}  # fmt: skip
+
+
+def _modify_order(
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
+) -> ModifyOrder:
+    """The fields present change (a null clears one); scaled with the named asset, which
+    the engine checks is the position's."""
+    user_id, order_id = uuid_field(payload, "userId"), uuid_field(payload, "orderId")
+    instrument = instrument_of(payload, instruments)
+    given = frozenset(_MODIFY_FIELDS[name] for name in _MODIFY_FIELDS if name in payload)
+    if not given:
+        raise MalformedEntryError("nothing to modify: give takeProfit, stopLoss or trailingStop")
+    decimals = instrument.price_decimals
+    values = {
+        attribute: optional_scaled(payload, name, decimals)
+        for name, attribute in _MODIFY_FIELDS.items()
+    }
+    assert values.keys() == MODIFIABLE
+    return ModifyOrder(
+        request_id, ts_us, user_id, order_id, given, asset=instrument.symbol, **values
+    )
+
+
+def _close_all(
+    request_id: str,
+    ts_us: int,
+    payload: Mapping[str, object],
+    instruments: Mapping[str, Instrument],
+) -> CloseAll:
+    asset = instrument_of(payload, instruments).symbol if payload.get("asset") is not None else None
+    return CloseAll(request_id, ts_us, uuid_field(payload, "userId"), asset)
 
 
 def _price_update(
@@ -258,7 +311,7 @@ def _feed_status(
 
 
 _TOKEN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
-_ORDER_KINDS = frozenset({Kind.CREATE_ORDER, Kind.AMEND_ORDER})
+_ORDER_KINDS = frozenset({Kind.CREATE_ORDER, Kind.AMEND_ORDER, Kind.MODIFY_ORDER, Kind.CLOSE_ALL})
 
 _DECODERS: dict[str, Decoder] = {
     Kind.PRICE_UPDATE.value: _price_update,
@@ -267,6 +320,8 @@ _DECODERS: dict[str, Decoder] = {
     Kind.CLOSE_ORDER.value: _close_order,
     Kind.CANCEL_ORDER.value: _cancel_order,
     Kind.AMEND_ORDER.value: _amend_order,
+    Kind.MODIFY_ORDER.value: _modify_order,
+    Kind.CLOSE_ALL.value: _close_all,
     Kind.GET_ACCOUNT.value: _get_account,
     Kind.END_SESSION.value: _end_session,
     Kind.FEED_STATUS.value: _feed_status,

@@ -20,6 +20,8 @@ class Kind(StrEnum):
     CLOSE_ORDER = "close-order"
     CANCEL_ORDER = "cancel-order"
     AMEND_ORDER = "amend-order"
+    MODIFY_ORDER = "modify-order"
+    CLOSE_ALL = "close-all"
     GET_ACCOUNT = "get-account"
     END_SESSION = "end-session"
     FEED_STATUS = "feed-status"
@@ -37,6 +39,8 @@ class Status(StrEnum):
     CANCELED = "canceled"
     EXPIRED = "expired"
     AMENDED = "amended"
+    MODIFIED = "modified"
+    CLOSED_ALL = "closed_all"
     ACCOUNT = "account"
     SESSION_ENDED = "session_ended"
 
@@ -50,6 +54,7 @@ ORDER_EVENTS = frozenset(
         Status.CANCELED,
         Status.EXPIRED,
         Status.AMENDED,
+        Status.MODIFIED,
     }
 )
 """Statuses that announce an order's life to its owner (the ws ``orders`` channel)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from tradepro.domain.events import (
     AccountReported,
+    AllClosed,
     ClosedTrade,
     CommandRejected,
     EndedOrder,
@@ -24,6 +25,7 @@ from tradepro.domain.events import (
     OrderFilled,
     OrderPlaced,
     PositionClosed,
+    PositionModified,
     PositionOpened,
     SessionEnded,
     UserRegistered,
@@ -75,6 +77,8 @@ def open_order(position: Position, instrument: Instrument) -> dict[str, Any]:
         "takeProfit": _price(position.take_profit, instrument),
         "stopLoss": _price(position.stop_loss, instrument),
         "slippage": position.slippage_bps,
+        "trailingStop": _price(position.trailing_stop, instrument),
+        "commission": money(position.commission),
         "createdAt": iso_time(position.opened_us),
     }
 
@@ -87,11 +91,14 @@ def _listed_order(position: Position, instrument: Instrument) -> dict[str, Any]:
 
 
 def closed_order(trade: ClosedTrade, instrument: Instrument) -> dict[str, Any]:
-    """The get-close-orders shape."""
+    """The get-close-orders shape (``tradeId``: the row's own id, which differs from the
+    order id for a partial close)."""
     position = trade.position
     return open_order(position, instrument) | {
+        "tradeId": trade.id,
         "closePrice": _price(trade.close_price, instrument),
         "pnl": money(trade.pnl),
+        "commission": money(trade.commission),
         "reason": trade.reason.value,
         "liquidated": trade.liquidated,
         "closedAt": iso_time(trade.closed_us),
@@ -112,7 +119,7 @@ def pending_order(order: PendingOrder, instrument: Instrument) -> dict[str, Any]
         "stopPrice": None if limit else _price(order.price, instrument),
         "takeProfit": _price(order.take_profit, instrument),
         "stopLoss": _price(order.stop_loss, instrument),
-        "trailingStop": None,
+        "trailingStop": _price(order.trailing_stop, instrument),
         "reservedMargin": money(order.reserved),
         "expiresAt": None if order.expires_us is None else iso_time(order.expires_us),
         "createdAt": iso_time(order.created_us),
@@ -151,6 +158,52 @@ def _pending_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
     return body
 
 
+def _closed_body(event: PositionClosed, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
+    """A ``closed`` body: the trade in the get-close-orders shape (and, after a partial
+    close, the position that stays open)."""
+    position = event.trade.position
+    instrument = instruments[position.asset]
+    closed = {
+        "id": event.request_id,
+        "status": event.status,
+        "userId": position.user_id,
+        "balance": money(event.balance),
+        "order": closed_order(event.trade, instrument),
+        "closedUs": event.trade.closed_us,  # exact (closedAt has milliseconds)
+    }
+    if event.remaining is not None:  # a partial close: what stays open
+        closed["remaining"] = open_order(event.remaining, instrument)
+    return closed
+
+
+def _managed_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any] | None:
+    """The body of a close, a modify-order's or a close-all's answer."""
+    if isinstance(event, PositionClosed):
+        return _closed_body(event, instruments)
+    if isinstance(event, PositionModified):
+        position = event.position
+        instrument = instruments[position.asset]
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": position.user_id,
+            "balance": money(event.balance),
+            "order": open_order(position, instrument)
+            | {"trailingStopPrice": _price(event.trailing_level, instrument)},
+        }
+    if isinstance(event, AllClosed):
+        return {
+            "id": event.request_id,
+            "status": event.status,
+            "userId": event.user_id,
+            "balance": money(event.balance),
+            "orders": [
+                closed_order(trade, instruments[trade.position.asset]) for trade in event.trades
+            ],
+        }
+    return None
+
+
 def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
     """The ``callback-queue`` JSON object for one engine event."""
     if isinstance(event, PositionOpened):
@@ -161,16 +214,6 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "userId": position.user_id,
             "balance": money(event.balance),
             "order": open_order(position, instruments[position.asset]),
-        }
-    if isinstance(event, PositionClosed):
-        position = event.trade.position
-        return {
-            "id": event.request_id,
-            "status": event.status,
-            "userId": position.user_id,
-            "balance": money(event.balance),
-            "order": closed_order(event.trade, instruments[position.asset]),
-            "closedUs": event.trade.closed_us,  # exact (closedAt has milliseconds)
         }
     if isinstance(event, CommandRejected):
         return {
@@ -197,8 +240,11 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
         if event.orders:  # rendering every position is most of a large account's cost
             body["orders"] = [
                 _listed_order(position, instruments[position.asset])
-                | {"unrealizedPnl": None if pnl is None else money(pnl)}
-                for position, pnl in event.positions
+                | {
+                    "unrealizedPnl": None if pnl is None else money(pnl),
+                    "trailingStopPrice": _price(level, instruments[position.asset]),
+                }
+                for position, pnl, level in event.positions
             ]
             body["nextCursor"] = event.next_cursor
         return body
@@ -218,7 +264,7 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "tokenId": event.token_id,
             "expiresAt": event.expires_at_s,
         }
-    pending = _pending_body(event, instruments)
+    pending = _pending_body(event, instruments) or _managed_body(event, instruments)
     if pending is not None:
         return pending
     raise TypeError(f"not an engine event: {event!r}")

@@ -50,10 +50,40 @@ class Closed(NamedTuple):
     user_id: str | None = None
     closed_us: int | None = None
     """When, exactly (the order's ``closedAt`` has milliseconds only)."""
+    remaining: OrderShape | None = None
+    """After a partial close: the position that stays open."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Self:
-        return cls(body["order"], body["balance"], body.get("userId"), body.get("closedUs"))
+        return cls(
+            body["order"],
+            body["balance"],
+            body.get("userId"),
+            body.get("closedUs"),
+            body.get("remaining"),
+        )
+
+
+class Modified(NamedTuple):
+    """``modified``: an open position's levels changed (the get-open-orders shape)."""
+
+    order: OrderShape
+    balance: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body["order"], body["balance"])
+
+
+class AllClosedReply(NamedTuple):
+    """``closed_all``: the answer to a close-all (every trade it closed)."""
+
+    orders: list[OrderShape]
+    balance: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(body["orders"], body["balance"])
 
 
 class Pending(NamedTuple):
@@ -153,6 +183,8 @@ class OrderEvent(NamedTuple):
     order: OrderShape
     position: OrderShape | None = None
     """The position a ``filled`` order opened."""
+    remaining: OrderShape | None = None
+    """The position a partial close left open."""
 
 
 def rejection_in(body: Mapping[str, Any]) -> Rejected | None:
@@ -176,8 +208,14 @@ def order_event(body: Mapping[str, Any]) -> OrderEvent | None:
     status, user_id, order = body.get("status"), body.get("userId"), body.get("order")
     if status not in ORDER_EVENTS or not isinstance(user_id, str) or not isinstance(order, dict):
         return None
-    position = body.get("position")
-    return OrderEvent(str(status), user_id, order, position if isinstance(position, dict) else None)
+    position, remaining = body.get("position"), body.get("remaining")
+    return OrderEvent(
+        str(status),
+        user_id,
+        order,
+        position if isinstance(position, dict) else None,
+        remaining if isinstance(remaining, dict) else None,
+    )
 
 
 def closed_in(body: Mapping[str, Any]) -> Closed | None:

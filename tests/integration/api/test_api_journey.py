@@ -112,7 +112,9 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
 
     # Immediately visible: open orders with live PnL (at the bid), margin in the balance.
     [listed] = await stack.open_orders(session)
-    assert {k: v for k, v in listed.items() if k != "unrealizedPnl"} == order
+    live = ("unrealizedPnl", "trailingStopPrice")
+    assert {k: v for k, v in listed.items() if k not in live} == order
+    assert listed["trailingStopPrice"] is None
     assert listed["unrealizedPnl"] == "-0.01"  # (100000.0 - 100001.0) x 0.01
     assert await stack.balance(session) == {
         "balance": "4899.99",
@@ -130,6 +132,10 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
         "pnl": "-0.01",
         "reason": "user",
         "balance": "4999.99",
+        "tradeId": order["orderId"],
+        "commission": "0.00",
+        "closedQty": "0.01000",
+        "remainingQty": "0.00000",
     }
     assert await stack.open_orders(session) == []
     history = await stack.closed_orders(session)
@@ -149,6 +155,8 @@ async def test_sign_up_trade_and_sign_out(stack: Stack) -> None:
         "slippage": None,
         "createdAt": order["createdAt"],
         "closedAt": trade["closedAt"],
+        "tradeId": order["orderId"],
+        "commission": "0.00",
     }
     assert trade["closedAt"].endswith("Z") and trade["closedAt"] >= trade["createdAt"]
 

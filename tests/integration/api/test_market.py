@@ -167,11 +167,11 @@ async def test_instruments_are_public_and_carry_the_trading_rules(embedded: Stac
     assert response.json() == {
         "instruments": [
             {"symbol": "BTC_USDC", "priceDecimals": 1, "qtyDecimals": 5, "maxLeverage": 100,
-             "maintenanceMarginBps": 500},
+             "commissionBps": 0, "maintenanceMarginBps": 500},
             {"symbol": "ETH_USDC", "priceDecimals": 2, "qtyDecimals": 4, "maxLeverage": 100,
-             "maintenanceMarginBps": 500},
+             "commissionBps": 0, "maintenanceMarginBps": 500},
             {"symbol": "SOL_USDC", "priceDecimals": 2, "qtyDecimals": 2, "maxLeverage": 100,
-             "maintenanceMarginBps": 500},
+             "commissionBps": 0, "maintenanceMarginBps": 500},
         ]
     }  # fmt: skip
 

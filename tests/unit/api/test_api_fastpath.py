@@ -67,7 +67,7 @@ class EngineStandIn:
             if payload["orderId"] == "missing":
                 return {"status": "order_not_found", "message": "no such open order"}
             order = {"orderId": payload["orderId"], "closePrice": "95000.0", "pnl": "-1.25",
-                     "reason": "user"}  # fmt: skip
+                     "reason": "user", "qty": "0.00100"}  # fmt: skip
             return {"status": "closed", "order": order, "balance": "5000.00"}
         orders = [self._order({"qty": "0.01", "asset": "BTC_USDC", "side": "sell"}, n)
                   | {"unrealizedPnl": "0.50"} for n in range(2)]  # fmt: skip

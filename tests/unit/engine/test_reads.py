@@ -131,7 +131,7 @@ def test_one_order_is_found_by_its_id_alone(valuations: list[Position]) -> None:
     read(desk, orders=False)  # the sums are built on the first read
     counting.passes = 0
     found = read(desk, order_id=wanted.order_id)
-    assert [position for position, _ in found.positions] == [wanted]
+    assert [position for position, *_ in found.positions] == [wanted]
     assert counting.passes == 0 and valuations == [wanted]
     missing = read(desk, order_id=desk.next_id())
     assert missing.positions == () and missing.next_cursor is None
@@ -145,7 +145,7 @@ def test_pages_walk_every_open_order_once_in_order_id_order() -> None:
     cursor = None
     while True:
         page = read(desk, after=cursor, limit=40)
-        seen += [position.order_id for position, _ in page.positions]
+        seen += [position.order_id for position, *_ in page.positions]
         if closing:  # closed between pages, behind and ahead of the cursor
             desk.close(closing.pop())
         cursor = page.next_cursor
@@ -159,7 +159,7 @@ def test_a_cursor_from_another_account_lists_only_your_own() -> None:
     desk = heavy_desk(150)
     bob = desk.opened(qty=1, leverage=100, user="bob").position.order_id
     page = read(desk, after=bob, limit=PAGE_MAX)
-    assert all(position.user_id == "alice" for position, _ in page.positions)
+    assert all(position.user_id == "alice" for position, *_ in page.positions)
 
 
 def exact_unrealized(engine: Engine, user: str = "alice") -> int:
@@ -223,9 +223,9 @@ def test_the_running_sums_give_the_documented_unrealized_pnl(steps: list[tuple[A
         assert report.equity == report.balance + report.locked + exact_unrealized(engine)
         # The positions' own rounded figures differ by at most half a cent each.
         listed = read(desk, limit=PAGE_MAX)
-        own = sum(pnl or 0 for _, pnl in listed.positions)
+        own = sum(pnl or 0 for _, pnl, _ in listed.positions)
         assert abs(report.unrealized - own) <= len(listed.positions) / 2 + len(ASSETS) / 2
-        assert [p.order_id for p, _ in listed.positions] == sorted(
+        assert [p.order_id for p, *_ in listed.positions] == sorted(
             engine.accounts["alice"].positions
         )
 
@@ -234,4 +234,4 @@ def test_the_page_size_is_capped_by_the_engine() -> None:
     desk = heavy_desk(PAGE_MAX + 10)
     page = read(desk, limit=10 * PAGE_MAX)
     assert len(page.positions) == PAGE_MAX and page.next_cursor is not None
-    assert BTC in {position.asset for position, _ in page.positions}
+    assert BTC in {position.asset for position, *_ in page.positions}

@@ -394,10 +394,10 @@ def test_account_report_reflects_every_earlier_command() -> None:
     assert isinstance(report, AccountReported)
     assert report.balance == START - 10_001 - 10_000
     assert report.locked == 20_001
-    positions = [position for position, _ in report.positions]
+    positions = [position for position, *_ in report.positions]
     assert positions == [first.position, second.position]
     # buy: (100010.0 - 100000.5) x 0.01 = +0.095 -> 0.10; sell: -(100010.5 - 100000.0) x 0.02
-    assert [pnl for _, pnl in report.positions] == [10, -21]
+    assert [pnl for _, pnl, _ in report.positions] == [10, -21]
     # Equity rounds once per asset: +0.095 - 0.21 = -0.115 -> -0.12 (half-even), where the
     # positions' own rounded figures add up to -0.11 (docs/architecture.md "Reads").
     assert report.unrealized == -12

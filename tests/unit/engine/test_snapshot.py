@@ -119,7 +119,7 @@ def pending_engine() -> Engine:
 def test_restore_brings_back_pending_orders_their_books_reservations_and_expiries() -> None:
     engine = pending_engine()
     data = orjson.loads(orjson.dumps(take_snapshot(engine)))
-    assert len(data["pendingOrders"]) == 3 and data["version"] == 3
+    assert len(data["pendingOrders"]) == 3 and data["version"] >= 3
     restored = restore_snapshot(data)
     assert take_snapshot(restored) == take_snapshot(engine)
     for user in ("alice", "bob"):

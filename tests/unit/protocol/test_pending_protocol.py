@@ -59,8 +59,8 @@ def test_a_limit_and_a_stop_order_decode_with_their_price_and_expiry() -> None:
         ({"type": "limit", "limitPrice": "1.05"}, "limitPrice"),  # finer than 0.1
         ({"type": "iceberg"}, "type"),
         ({"type": ["limit"]}, "type"),
-        ({"trailingStop": "5"}, "trailingStop"),
-        ({"type": "limit", "limitPrice": "1", "trailingStop": "5"}, "trailingStop"),
+        ({"trailingStop": "0.05"}, "trailingStop"),  # finer than 0.1
+        ({"type": "limit", "limitPrice": "1", "trailingStop": "-5"}, "trailingStop"),
     ],
 )
 def test_malformed_pending_fields_are_invalid_orders_naming_the_field(
@@ -91,7 +91,7 @@ def test_cancel_and_amend_decode() -> None:
         ({"orderId": O9, "asset": "BTC_USDC", "limitPrice": "1", "stopPrice": "1"}, "one price"),
         ({"orderId": O9, "limitPrice": "1"}, "asset"),
         ({"orderId": "nope", "asset": "BTC_USDC", "qty": "1"}, "orderId"),
-        ({"orderId": O9, "asset": "BTC_USDC", "trailingStop": "1"}, "trailingStop"),
+        ({"orderId": O9, "asset": "BTC_USDC", "trailingStop": "0"}, "trailingStop"),
     ],
 )
 def test_malformed_amends_are_refused(payload: dict[str, Any], words: str) -> None:

@@ -89,6 +89,7 @@ async def instruments(context: Context) -> dict[str, Any]:
                 "priceDecimals": instrument.price_decimals,
                 "qtyDecimals": instrument.qty_decimals,
                 "maxLeverage": instrument.max_leverage,
+                "commissionBps": instrument.commission_bps,
                 "maintenanceMarginBps": maintenance_bps,
             }
             for instrument in context.settings.instruments.values()

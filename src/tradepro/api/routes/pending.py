@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
-from tradepro.api.pending_input import expires_us, no_trailing_stop, price_text, qty_text
+from tradepro.api.pending_input import expires_us, price_text, qty_text
 from tradepro.api.routes.trade import ERRORS, order_limit, parse_cursor
 from tradepro.api.schemas import (
     AmendOrderIn,
@@ -52,13 +52,15 @@ async def cancel_order(body: CancelOrderIn, user: CurrentUser, context: Context)
 
 @router.post("/amend-order", response_model=PendingOrderOut, responses=ERRORS)
 async def amend_order(body: AmendOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
-    """Change a pending order's price, qty, take-profit, stop-loss or expiry (``null``
-    clears the last three): checked and reserved again as if placed now, same id."""
-    no_trailing_stop(body)
+    """Change a pending order's price, qty, take-profit, stop-loss, trailing stop or expiry
+    (``null`` clears the last four): checked and reserved again as if placed now, same id."""
     await order_limit(context, user.limit_key)
-    given = body.model_fields_set - {"orderId", "trailingStop"}
+    given = body.model_fields_set - {"orderId"}
     if not given:
-        message = "give at least one of limitPrice, stopPrice, qty, takeProfit, stopLoss, expiresAt"
+        message = (
+            "give at least one of limitPrice, stopPrice, qty, takeProfit, stopLoss, "
+            "trailingStop, expiresAt"
+        )
         raise ApiError(422, "validation_error", message)
     # The order's asset scales the numbers: ask for the order first (one lookup).
     lookup = {"userId": user.id, "orderId": body.orderId, "orders": False}
@@ -72,7 +74,9 @@ async def amend_order(body: AmendOrderIn, user: CurrentUser, context: Context) -
     if other in given:
         raise ApiError(422, "validation_error", f"{other}: this is a {order['type']} order")
     payload: dict[str, Any] = {"userId": user.id, "orderId": body.orderId, "asset": order["asset"]}
-    for name in ("limitPrice", "stopPrice", "qty", "takeProfit", "stopLoss", "expiresAt"):
+    for name in (
+        "limitPrice", "stopPrice", "qty", "takeProfit", "stopLoss", "trailingStop", "expiresAt",
+    ):  # fmt: skip
         if name not in given:
             continue
         value = getattr(body, name)

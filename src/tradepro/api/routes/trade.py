@@ -25,7 +25,7 @@ from tradepro.api.history import (
     trade_filter,
 )
 from tradepro.api.idempotency import create_once
-from tradepro.api.pending_input import pending_fields
+from tradepro.api.pending_input import pending_fields, qty_text
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
@@ -159,6 +159,7 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
         "takeProfit": (order.takeProfit, instrument.price_decimals),
         "stopLoss": (order.stopLoss, instrument.price_decimals),
         "price": (order.price, instrument.price_decimals),
+        "trailingStop": (order.trailingStop, instrument.price_decimals),
     }
     try:
         for name, (value, decimals) in numbers.items():
@@ -173,17 +174,44 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
 
 @router.post("/close-order", response_model=CloseOrderOut, responses=ERRORS)
 async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
-    """Close one of your open positions at the live price."""
-    request = {"userId": user.id, "orderId": body.orderId}
+    """Close one of your open positions at the live price; with ``qty``, only that much
+    (a multiple of the instrument's step, below the open qty): the rest stays open as if
+    opened with the remaining qty. Each close is its own closed trade (``tradeId``)."""
+    request: dict[str, Any] = {"userId": user.id, "orderId": body.orderId}
+    if body.qty is not None:
+        # The position's asset scales the qty: ask for the position first (one lookup).
+        position = await own_position(context, user.id, body.orderId)
+        instrument = context.settings.instruments[position["asset"]]
+        request |= {"asset": position["asset"], "qty": qty_text(body.qty, instrument)}
     closed = await context.ask_engine(Kind.CLOSE_ORDER, request, Closed)
     order = closed.order
+    remaining = closed.remaining
     return {
         "orderId": order["orderId"],
+        "tradeId": order.get("tradeId", order["orderId"]),
         "closePrice": order["closePrice"],
         "pnl": order["pnl"],
+        "commission": order.get("commission", "0.00"),
         "reason": order["reason"],
         "balance": closed.balance,
+        "closedQty": order["qty"],
+        "remainingQty": _zero_like(order["qty"]) if remaining is None else remaining["qty"],
     }
+
+
+def _zero_like(qty: str) -> str:
+    """ "0" with the decimals of ``qty`` (nothing remains after a whole close)."""
+    _, dot, fraction = qty.partition(".")
+    return "0" + dot + "0" * len(fraction)
+
+
+async def own_position(context: Context, user_id: str, order_id: str) -> dict[str, Any]:
+    """One of the caller's open positions as get-open-orders shows it, or a 404."""
+    lookup = {"userId": user_id, "orderId": order_id}
+    account = await context.ask_engine(Kind.GET_ACCOUNT, lookup, Account)
+    if not account.orders:
+        raise ApiError(404, "order_not_found", f"no open order {order_id!r}")
+    return account.orders[0]
 
 
 @router.get("/get-open-orders", response_model=OpenOrdersOut, responses=ERRORS)
@@ -249,7 +277,7 @@ async def get_close_orders(  # noqa: PLR0917 (the query's parameters)
     written = {order_id for _, order_id, _ in page}
     after = _cursor_key(cursor) if cursor is not None else None
     for closed_us, order in context.recent_closes.of(user.id):
-        key = (closed_us, order["orderId"])
+        key = (closed_us, order.get("tradeId", order["orderId"]))
         closed_at = EPOCH + timedelta(microseconds=closed_us)
         if (
             key[1] not in written

@@ -42,6 +42,7 @@ class HistoryRow(NamedTuple):
     expires_at: datetime | None
     created_at: datetime
     ended_at: datetime
+    trailing_stop: int | None = None
 
     def as_pending(self) -> PendingOrder:
         """The order as it rested (``seq`` is not kept: 0)."""
@@ -49,7 +50,7 @@ class HistoryRow(NamedTuple):
             0, self.id, self.user_id, self.asset, Side(self.side), OrderType(self.order_type),
             self.quantity, self.leverage, self.price, self.take_profit, self.stop_loss,
             self.reserved, None if self.expires_at is None else micros(self.expires_at),
-            micros(self.created_at),
+            micros(self.created_at), self.trailing_stop,
         )  # fmt: skip
 
     def as_ended(self) -> EndedOrder:

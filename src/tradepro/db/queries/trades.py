@@ -47,6 +47,9 @@ class TradeRow(NamedTuple):
     liquidated: bool
     created_at: datetime
     closed_at: datetime
+    commission: int = 0
+    order_id: str | None = None
+    """A partial close's position; None: the trade's ``id`` is the order id."""
 
 
 class TradeFilter(NamedTuple):

@@ -152,7 +152,7 @@ def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[
 
 def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
     """``(owner's user id, message)`` for an order event's callback (``created``, ``closed``,
-    ``placed``, ``filled``, ``canceled``, ``expired``, ``amended``), else ``None``.
+    ``placed``, ``filled``, ``canceled``, ``expired``, ``amended``, ``modified``), else ``None``.
 
     ``order`` is passed on as the engine rendered it: the REST shapes (docs/architecture.md
     "HTTP API").
@@ -163,6 +163,8 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
     message = {"type": "order", "event": event.status, "order": event.order}
     if event.position is not None:  # filled: the position it opened
         message["position"] = event.position
+    if event.remaining is not None:  # a partial close: the position left open
+        message["remaining"] = event.remaining
     return event.user_id, orjson.dumps(message)
 
 

@@ -1,0 +1,243 @@
+"""Managing open positions: modify take-profit, stop-loss and trailing stop; close part of
+a position; close all of an account's positions in one command.
+
+Each function takes the engine and returns events, rejections included, like the engine's
+own handlers (``engine.core``). A position that changes is re-indexed under a new ``seq``:
+its keys in the trigger books die (the books tell a live key by its seq being open) and
+new ones are pushed, O(log n) each; a trailing stop keeps its running extreme across a
+re-index (``TrailingBook.move``) unless its distance is set anew.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tradepro.domain.commands import CloseAll, CloseOrder, ModifyOrder
+from tradepro.domain.events import (
+    AllClosed,
+    ClosedTrade,
+    CommandRejected,
+    Event,
+    PositionClosed,
+    PositionModified,
+)
+from tradepro.domain.orders import CloseReason, RejectReason, Side
+from tradepro.domain.positions import Position
+from tradepro.engine.state import Account, Quote
+
+if TYPE_CHECKING:
+    from tradepro.engine.core import Engine
+
+_BUY = Side.BUY
+_USER = CloseReason.USER
+_INVALID = RejectReason.INVALID_ORDER
+_new_tuple = tuple.__new__
+
+
+def trailing_x(side: Side, quote: Quote) -> int:
+    """The number a side's trailing book follows: the bid for buys, minus the ask for sells."""
+    return quote.bid if side is _BUY else -quote.ask
+
+
+def trailing_level(engine: Engine, position: Position) -> int | None:
+    """A position's current trailing stop level in ticks (None without a trailing stop)."""
+    distance = position.trailing_stop
+    if distance is None:
+        return None
+    book = engine.trailing[position.asset][position.side is not _BUY]
+    extreme = book.extreme_of(position.seq)
+    if extreme is None:
+        return None
+    return extreme - distance if position.side is _BUY else -extreme + distance
+
+
+def modify(engine: Engine, command: ModifyOrder) -> list[Event]:
+    """Set or clear take-profit, stop-loss and trailing stop; a level that the current
+    price has already reached is refused (it would fire at once)."""
+    request_id, user_id = command.request_id, command.user_id
+    found = _own_position(engine, command.user_id, command.order_id, command.request_id)
+    if isinstance(found, CommandRejected):
+        return [found]
+    account, position = found
+    given = command.given
+    if not given:
+        message = "nothing to modify: give takeProfit, stopLoss or trailingStop"
+        return [CommandRejected(request_id, user_id, _INVALID, message)]
+    if command.asset is not None and command.asset != position.asset:
+        message = f"asset: the order is for {position.asset}, not {command.asset}"
+        return [CommandRejected(request_id, user_id, _INVALID, message)]
+    quote = engine.quotes.get(position.asset)
+    if quote is None or command.ts_us - quote.ts_us > engine.config.max_price_age_us:
+        return [engine.quote_problem(request_id, user_id, position.asset, command.ts_us)]
+    take_profit = command.take_profit if "take_profit" in given else position.take_profit
+    stop_loss = command.stop_loss if "stop_loss" in given else position.stop_loss
+    trailing = command.trailing_stop if "trailing_stop" in given else position.trailing_stop
+    problem = _levels_problem(position.side, quote, take_profit, stop_loss, trailing)
+    if problem is not None:
+        return [CommandRejected(request_id, user_id, _INVALID, problem)]
+    # Built field by field (NamedTuple._replace costs a Python-level pass over the fields).
+    (_, order_id, owner, asset, side, qty, leverage, open_price, margin, _, _, liquidation,
+     slippage, opened_us, _, commission) = position  # fmt: skip
+    modified: Position = _new_tuple(
+        Position,
+        (engine.take_seq(), order_id, owner, asset, side, qty, leverage, open_price, margin,
+         take_profit, stop_loss, liquidation, slippage, opened_us, trailing, commission),
+    )  # fmt: skip
+    _reindex(engine, account, position, modified, restart_trailing="trailing_stop" in given)
+    engine.changes.opened(modified)
+    level = trailing_level(engine, modified)
+    return [PositionModified(request_id, modified, account.balance, level)]
+
+
+def close_part(engine: Engine, command: CloseOrder, position: Position, price: int) -> list[Event]:
+    """Close ``command.qty`` of a position at ``price``: the rest stays open exactly as if
+    opened with the remaining qty at the same price and leverage. The closed part's trade
+    id is the request's id, which (like an order id) is used once."""
+    request_id, user_id = command.request_id, command.user_id
+    contract = engine.contracts[position.asset]
+    if command.asset is not None and command.asset != position.asset:
+        message = f"asset: the order is for {position.asset}, not {command.asset}"
+        return [CommandRejected(request_id, user_id, _INVALID, message)]
+    qty = command.qty
+    if qty is None:
+        return [engine.close(position, price, _USER, request_id, command.ts_us)]
+    if qty <= 0:
+        return [CommandRejected(request_id, user_id, _INVALID, "qty must be positive")]
+    if qty >= position.qty:
+        message = "qty must be below the open qty (leave qty out to close all of it)"
+        return [CommandRejected(request_id, user_id, _INVALID, message)]
+    id_problem = engine.admit_request_id(command)
+    if id_problem is not None:
+        if id_problem.reason is RejectReason.DUPLICATE_REQUEST:
+            message = "this close request was applied before (a request id is used once)"
+            id_problem = id_problem._replace(message=message)
+        return [id_problem]
+    account = engine.accounts[user_id]
+    left = position.qty - qty
+    margin = contract.margin(position.open_price, left, position.leverage)
+    commission = min(contract.commission(position.open_price, left), position.commission)
+    (seq, order_id, owner, asset, side, _, leverage, open_price, old_margin, take_profit,
+     stop_loss, liquidation, slippage, opened_us, trailing, old_commission) = position  # fmt: skip
+    part: Position = _new_tuple(
+        Position,
+        (seq, order_id, owner, asset, side, qty, leverage, open_price, old_margin - margin,
+         take_profit, stop_loss, liquidation, slippage, opened_us, trailing,
+         old_commission - commission),
+    )  # fmt: skip
+    liquidation = contract.liquidation_price(side, open_price, left, margin)
+    remaining: Position = _new_tuple(
+        Position,
+        (engine.take_seq(), order_id, owner, asset, side, left, leverage, open_price, margin,
+         take_profit, stop_loss, liquidation, slippage, opened_us, trailing, commission),
+    )  # fmt: skip
+    engine.order_ids.add(request_id)
+    _reindex(engine, account, position, remaining, restart_trailing=False)
+    # The part's margin is still counted as locked: ``settle`` moves it out.
+    account.locked += part.margin
+    trade = engine.settle(part, price, _USER, command.ts_us, account=account, trade_id=request_id)
+    engine.changes.closed(trade)
+    engine.changes.opened(remaining)
+    return [PositionClosed(request_id, trade, account.balance, remaining)]
+
+
+def close_all(engine: Engine, command: CloseAll) -> list[Event]:
+    """Close every open position of the account (of one asset, when given) at the
+    current prices, in open order; refused whole when a needed price is missing or old.
+    Each close is announced under its order id; the answer lists them all."""
+    request_id, user_id = command.request_id, command.user_id
+    account = engine.accounts.get(user_id)
+    if account is None:
+        return [CommandRejected(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
+    if command.asset is not None and command.asset not in engine.contracts:
+        message = f"asset: unknown asset {command.asset!r}"
+        return [CommandRejected(request_id, user_id, _INVALID, message)]
+    positions = sorted(
+        (p for p in account.positions.values() if command.asset in (None, p.asset)),
+        key=_seq,
+    )
+    for asset in dict.fromkeys(p.asset for p in positions):
+        quote = engine.quotes.get(asset)
+        if quote is None or command.ts_us - quote.ts_us > engine.config.max_price_age_us:
+            return [engine.quote_problem(request_id, user_id, asset, command.ts_us)]
+    events: list[Event] = []
+    trades: list[ClosedTrade] = []
+    for position in positions:
+        quote = engine.quotes[position.asset]
+        price = quote.bid if position.side is _BUY else quote.ask
+        closed = engine.close(position, price, _USER, position.order_id, command.ts_us)
+        events.append(closed)
+        trades.append(closed.trade)
+    events.append(AllClosed(request_id, user_id, tuple(trades), account.balance))
+    return events
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _own_position(
+    engine: Engine, user_id: str, order_id: str, request_id: str
+) -> tuple[Account, Position] | CommandRejected:
+    account = engine.accounts.get(user_id)
+    position = account.positions.get(order_id) if account is not None else None
+    if account is None or position is None:
+        # Never hint that the order exists for someone else.
+        message = f"no open order {order_id!r}"
+        return CommandRejected(request_id, user_id, RejectReason.ORDER_NOT_FOUND, message)
+    return account, position
+
+
+def _levels_problem(
+    side: Side,
+    quote: Quote,
+    take_profit: int | None,
+    stop_loss: int | None,
+    trailing: int | None,
+) -> str | None:
+    """Levels must be positive and not yet reached by the price the position closes at
+    (a buy's bid, a sell's ask): a level already reached would fire at once."""
+    for name, value in (
+        ("takeProfit", take_profit),
+        ("stopLoss", stop_loss),
+        ("trailingStop", trailing),
+    ):
+        if value is not None and value <= 0:
+            return f"{name} must be positive"
+    if side is _BUY:
+        bid = quote.bid
+        if take_profit is not None and take_profit <= bid:
+            return "takeProfit must be above the current bid (it would close the position now)"
+        if stop_loss is not None and stop_loss >= bid:
+            return "stopLoss must be below the current bid (it would close the position now)"
+        return None
+    ask = quote.ask
+    if take_profit is not None and take_profit >= ask:
+        return "takeProfit must be below the current ask (it would close the position now)"
+    if stop_loss is not None and stop_loss <= ask:
+        return "stopLoss must be above the current ask (it would close the position now)"
+    return None
+
+
+def _reindex(
+    engine: Engine,
+    account: Account,
+    old: Position,
+    new: Position,
+    *,
+    restart_trailing: bool,
+) -> None:
+    """Replace ``old`` by ``new`` (a new seq) in the account and every book. Locked margin
+    follows the change of margin; the trailing extreme carries over unless restarted. (The
+    caller notes the change: ``engine.changes.opened``.)"""
+    extreme = None
+    if old.trailing_stop is not None and not restart_trailing:
+        extreme = engine.trailing[old.asset][old.side is not _BUY].extreme_of(old.seq)
+    engine.unindex_position(old, account)
+    account.locked += new.margin - old.margin
+    engine.index_position(new, account, extreme)
+
+
+def _seq(position: Position) -> int:
+    return position.seq
+
+
+__all__ = ["close_all", "close_part", "modify", "trailing_level", "trailing_x"]
