@@ -80,7 +80,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         await engine.dispose()
     assert schema == {
         "tables": TABLES,
-        "version": ["0010"],
+        "version": ["0011"],
         "trade_indexes": {"ix_existing_trades_user_id_closed_at_id"},
         "position_indexes": set(),
     }
