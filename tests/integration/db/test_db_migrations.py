@@ -30,6 +30,7 @@ def test_the_installed_package_ships_its_migrations() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [revision.revision for revision in script.walk_revisions()]
     assert revisions == [
+        "0011",
         "0010",
         "0009",
         "0008",

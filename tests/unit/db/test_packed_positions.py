@@ -14,11 +14,13 @@ OWNERS = ["0a9e37c4-4c5e-4c8e-9f57-1c3f4e0c2a11", "7f1d5b62-2a8b-4d7e-8c0e-5b9a6
 BOOKS = ["BTC_USDC buy", "BTC_USDC sell", "ETH_USDC buy", "ETH_USDC sell"]
 ROWS = [
     (1, "019b76da-a80a-77a7-9552-7205beba629b", OWNERS[1], "BTC_USDC", "buy",
-     637, 5, 649_541, 8_276, 700_000, None, 520_000, None, 1_767_225_600_010_056),
+     637, 5, 649_541, 8_276, 700_000, None, 520_000, None, 1_767_225_600_010_056,
+     None, 0),
     (2, "019b76da-a80a-79dc-90a1-fb21e1bd3f08", OWNERS[0], "ETH_USDC", "sell",
-     2_427, 100, 319_828, 3_882, None, 330_000, 322_000, 0, 1_767_225_600_010_106),
+     2_427, 100, 319_828, 3_882, None, 330_000, 322_000, 0, 1_767_225_600_010_106,
+     1_500, 37),
     (9, "019b76da-a80b-7000-8000-000000000000", OWNERS[1], "BTC_USDC", "sell",
-     (1 << 62), 1, 1, 0, 1, 1, 2, 10_000, 0),
+     (1 << 62), 1, 1, 0, 1, 1, 2, 10_000, 0, None, 1 << 40),
 ]  # fmt: skip
 
 
@@ -68,7 +70,7 @@ def test_every_aggregated_value_is_never_null() -> None:
     """``string_agg`` skips NULLs, which would shift every later value: each nullable
     column is coalesced, the owner and the book too."""
     sql = packed_positions.CHUNK_SQL
-    for name in ("take_profit", "stop_loss", "slippage_bps"):
+    for name in ("take_profit", "stop_loss", "slippage_bps", "trailing_stop"):
         assert f"coalesce(p.{name}::int8, {NULL_LEVEL})" in sql
     assert "coalesce(owner.n, -1)" in sql
     assert "p.asset || ' ' || p.side), 0)" in sql
