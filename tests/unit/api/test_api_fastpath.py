@@ -34,8 +34,11 @@ from tradepro.db.migrate import upgrade
 from tradepro.security.tokens import SESSION, issue
 
 USER = "7d7c6f7e-0b7a-4e0c-9d59-111111111111"
-GOOD = issue(SECRET, SESSION, USER, "fast@example.com", 600)[0]
-LINK = issue(SECRET, "link", USER, "fast@example.com", 600)[0]
+TOKEN_TTL_S = 7 * 24 * 3600
+"""Made when the module is collected: a whole suite on a busy machine takes longer than
+ten minutes before these tests run, and an expired session would answer 401."""
+GOOD = issue(SECRET, SESSION, USER, "fast@example.com", TOKEN_TTL_S)[0]
+LINK = issue(SECRET, "link", USER, "fast@example.com", TOKEN_TTL_S)[0]
 
 
 class EngineStandIn:
