@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.models import ApiKey, User
-from tradepro.security.api_keys import ApiKeyVerifier, KeyClaims
-from tradepro.security.revocations import RevokedSessions
-
-log = logging.getLogger("tradepro.db")
 
 
 class KeyRow(NamedTuple):
@@ -129,20 +123,3 @@ async def touch_key(database: AsyncEngine, key_id: str) -> None:
         await connection.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=datetime.now(UTC))
         )
-
-
-def key_verifier(database: AsyncEngine, revoked: RevokedSessions, process: str) -> ApiKeyVerifier:
-    """The ``ApiKeyVerifier`` of an API or ws process: keys found in this table by digest,
-    "last used" written here (a failed write only makes it late: logged, never raised)."""
-
-    async def lookup(key_digest: str) -> KeyClaims | None:
-        key = await key_by_digest(database, key_digest)
-        return None if key is None else KeyClaims(*key)
-
-    async def touch(key_id: str) -> None:
-        try:
-            await touch_key(database, key_id)
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("%s: could not record the use of API key %s: %s", process, key_id, error)
-
-    return ApiKeyVerifier(lookup, touch, revoked)

@@ -23,10 +23,10 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
-from tradepro.db.api_keys import key_verifier
+from tradepro.db.api_keys import key_by_digest, touch_key
 from tradepro.db.session import open_database
 from tradepro.runtime.heap import settle_heap
-from tradepro.security.api_keys import is_api_key
+from tradepro.security.api_keys import ApiKeyVerifier, KeyClaims, is_api_key
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
     InvalidTokenError,
@@ -108,7 +108,7 @@ class Gateway:
         self.orders = OrderFeed(bus, self.hub)
         self.sessions = SessionGuard(self.hub)
         self.orders.requester.subscribe(self.sessions.on_callback)
-        self.api_keys = key_verifier(self.database, self.sessions.revoked, "ws")
+        self.api_keys = ApiKeyVerifier(self._key_by_digest, self._touch_key, self.sessions.revoked)
         self.collector = GatewayCollector(self.hub, self.prices, self.orders, self.assets)
         self.limits = ConnectionLimits(
             settings.ws_max_connections_per_address,
@@ -305,6 +305,16 @@ class Gateway:
         except InvalidTokenError:
             return None
         return Identity(claims.user_id, claims.token_id, claims.expires_at)
+
+    async def _key_by_digest(self, key_digest: str) -> KeyClaims | None:
+        key = await key_by_digest(self.database, key_digest)
+        return None if key is None else KeyClaims(*key)
+
+    async def _touch_key(self, key_id: str) -> None:
+        try:
+            await touch_key(self.database, key_id)
+        except (SQLAlchemyError, OSError) as error:  # only "last used" is late
+            log.warning("ws: could not record the use of API key %s: %s", key_id, error)
 
     async def _log_forever(self) -> None:
         while True:
