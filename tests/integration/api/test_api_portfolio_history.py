@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,13 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.api import API, Session, Stack, assert_error
 from tests.support.trades import record
 from tradepro.api.routes import portfolio
-from tradepro.db.models import Candle, User
+from tradepro.db.models import Candle, ExistingTrade, User
+from tradepro.db.queries.trades import closed_trade
 from tradepro.domain.events import ClosedTrade
 from tradepro.domain.fixed import div_round_half_even
 from tradepro.domain.order_ids import new_order_id
@@ -185,3 +187,47 @@ async def test_points_start_after_sign_up_and_bad_spans_are_refused(embedded: St
         error = assert_error(response, 422, "validation_error")
         if not words.startswith("interval"):
             assert words in error["message"], (params, error)
+
+
+async def test_a_partial_close_counts_once_whether_its_row_is_written_or_not(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = await stack.sign_in()
+    database = stack.context.database
+    await signed_up(database, me.user_id, int(time.time()) - HOUR_S)
+    await stack.publish_price("BTC_USDC", "95000.0", "95010.0")
+    opened = await stack.create_order(me, qty="0.02")
+    assert opened.status_code == 200, opened.text
+    order = opened.json()
+    part = await stack.client.post(
+        f"{API}/trade/close-order", json={"orderId": order["orderId"], "qty": "0.01"},
+        headers=me.auth,
+    )  # fmt: skip
+    assert part.status_code == 200, part.text
+    assert part.json()["pnl"] == "-0.10" and part.json()["remainingQty"] == "0.01000"
+    trade_id = part.json()["tradeId"]
+    opened_us = int(
+        (datetime.fromisoformat(order["createdAt"]) - EPOCH) / timedelta(microseconds=1)
+    )
+    minute_s = opened_us // MINUTE_US * 60
+    await candle(database, "BTC_USDC", minute_s, 951_000)  # 95,100.0
+    monkeypatch.setattr(portfolio, "wall_clock_s", lambda: minute_s + 120.5)
+
+    async def last_point() -> dict[str, Any]:
+        got = await history(stack, me, interval="1m", **{"from": iso(minute_s - 60)})
+        assert [point["equity"] for point in got["points"][:2]] == ["5000.00", "5000.00"]
+        point: dict[str, Any] = got["points"][-1]
+        return point
+
+    # After both: -0.10 realized, and the 0.01 still open worth +0.90 at 95,100.0.
+    expected = {"time": iso(minute_s + 120).replace("Z", ".000Z"), "equity": "5000.80",
+                "unrealizedPnl": "0.90"}  # fmt: skip
+    for _ in range(200):  # the engine writes the row a moment after it answers
+        if await closed_trade(database, me.user_id, trade_id) is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert await closed_trade(database, me.user_id, trade_id) is not None
+    assert await last_point() == expected  # the row and the recent close: counted once
+    async with database.begin() as connection:
+        await connection.execute(delete(ExistingTrade).where(ExistingTrade.id == trade_id))
+    assert await last_point() == expected  # no row yet: the close this process saw

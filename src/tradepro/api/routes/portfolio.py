@@ -20,7 +20,7 @@ from tradepro.api.history import EPOCH, FromFilter, ToFilter, micros, query_time
 from tradepro.api.schemas import ErrorOut, PortfolioHistoryOut
 from tradepro.db.queries import equity as recorded
 from tradepro.domain.equity import EquityWalk, open_commission
-from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, format_scaled, parse_scaled
+from tradepro.domain.fixed import USD_DECIMALS, format_scaled, parse_scaled
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import Side
 from tradepro.domain.positions import Contract
@@ -220,15 +220,12 @@ async def _add_recent_closes(
         if contract is None:
             continue
         instrument = contract.instrument
-        try:
-            close_price = parse_scaled(order["closePrice"], instrument.price_decimals, "price")
-            qty = parse_scaled(order["qty"], instrument.qty_decimals, "qty")
-            margin, pnl, commission = (
-                parse_scaled(order[name], USD_DECIMALS, name)
-                for name in ("margin", "pnl", "commission")
-            )
-        except (InvalidNumberError, KeyError):
-            continue
+        # The engine's own rendering: a value it cannot have written is a bug, not skipped.
+        close_price = parse_scaled(order["closePrice"], instrument.price_decimals, "price")
+        qty = parse_scaled(order["qty"], instrument.qty_decimals, "qty")
+        margin, pnl, commission = (
+            _cents(order[name], name) for name in ("margin", "pnl", "commission")
+        )
         at_open = open_commission(
             contract, commission, close_price=close_price, qty=qty, margin=margin, pnl=pnl
         )
@@ -247,18 +244,24 @@ def _add_order(
     instruments: Mapping[str, Instrument],
     closed_us: int | None,
 ) -> None:
+    """A position in the engine's rendering (``open_order``): its open commission at its
+    open, and the position until ``closed_us`` (None: still open)."""
     instrument = instruments.get(order["asset"])
     if instrument is None:
         return
-    try:
-        qty = parse_scaled(order["qty"], instrument.qty_decimals, "qty")
-        open_price = parse_scaled(order["openPrice"], instrument.price_decimals, "openPrice")
-        commission = parse_scaled(order.get("commission", "0"), USD_DECIMALS, "commission")
-    except InvalidNumberError:
-        return
+    qty = parse_scaled(order["qty"], instrument.qty_decimals, "qty")
+    open_price = parse_scaled(order["openPrice"], instrument.price_decimals, "openPrice")
+    commission = _cents(order.get("commission", "0"), "commission")
     opened_us = micros(datetime.fromisoformat(order["createdAt"]).astimezone(UTC))
     walk.add_cash(opened_us, -commission)
     side = Side(order["side"])
     walk.add_position(
         order["asset"], side, qty, open_price, opened_us=opened_us, closed_us=closed_us
     )
+
+
+def _cents(text: str, field: str) -> int:
+    """A signed amount of the engine's rendering (``"-0.10"``, ``"0.00"``) in cents."""
+    if isinstance(text, str) and text.startswith("-"):
+        return -parse_scaled(text[1:], USD_DECIMALS, field, allow_zero=True)
+    return parse_scaled(text, USD_DECIMALS, field, allow_zero=True)
