@@ -17,6 +17,7 @@ from tradepro.api.context import ApiContext
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
 from tradepro.api.history import EPOCH, FromFilter, ToFilter, micros, query_time
+from tradepro.api.recent import KEEP_S
 from tradepro.api.schemas import ErrorOut, PortfolioHistoryOut
 from tradepro.db.queries import equity as recorded
 from tradepro.domain.equity import EquityWalk, open_commission
@@ -40,6 +41,8 @@ MAX_SPAN_S: Mapping[str, int] = {"1m": 86_400, "1h": 90 * 86_400, "1d": 3660 * 8
 """The longest span per interval: at most 1,440, 2,160 and 3,660 points."""
 SPAN_WORDS: Mapping[str, str] = {"1m": "1 day", "1h": "90 days", "1d": "3660 days"}
 MINUTE_S = 60
+RECENT_MARGIN_S = 2 * KEEP_S
+"""Rows closed since this long ago are matched with the recent closes by id."""
 wall_clock_s: Callable[[], float] = time.time
 """Now, for the default and the bound of ``to`` (tests move it)."""
 MAX_OPEN_PAGES = 20
@@ -77,9 +80,11 @@ async def portfolio_history(
     walk = EquityWalk([point * 1_000_000 for point in points_s])
     walk.add_cash(micros(signed_up), context.settings.starting_balance_cents)
     try:
-        await _add_trades(context, user.id, walk, contracts, points_s)
+        # In this order: the rows, then the engine, then the closes this process saw
+        # meanwhile; a trade closed between two reads is found by the later one.
+        written = await _add_trades(context, user.id, walk, contracts, points_s)
         await _add_open_positions(context, user.limit_key, user.id, walk, instruments)
-        await _add_recent_closes(context, user.id, walk, contracts)
+        _add_recent_closes(context, user.id, walk, contracts, written)
         prices = {
             asset: await recorded.closes_at(context.database, asset, points_s, STEP_S[interval])
             for asset in walk.assets
@@ -143,15 +148,25 @@ async def _add_trades(
     walk: EquityWalk,
     contracts: Mapping[str, Contract],
     points_s: list[int],
-) -> None:
+) -> set[str]:
     """Closed trades: before the first point as one sum; after it, each with its open
     commission at its open, its PnL less close commission at its close, and its position."""
     database = context.database
-    first = EPOCH + timedelta(seconds=points_s[0])
+    # The rows are read one by one from the first point, or from the oldest close this
+    # process has seen lately if that is earlier (any close seen later is newer than
+    # now - RECENT_MARGIN_S), and the ids of those recent rows are kept: the recent
+    # closes already written.
+    seen_us = [closed_us for closed_us, _ in context.recent_closes.of(user_id)]
+    since_us = min([*seen_us, int((wall_clock_s() - RECENT_MARGIN_S) * 1_000_000)])
+    recent_since = EPOCH + timedelta(microseconds=since_us)
+    first = min(EPOCH + timedelta(seconds=points_s[0]), recent_since)
     last = EPOCH + timedelta(seconds=points_s[-1])
+    written: set[str] = set()
     walk.add_cash(0, await recorded.realized_before(database, user_id, first))
     async for batch in recorded.trades_closed_since(database, user_id, first, last):
         for row in batch:
+            if row.closed_at >= recent_since:
+                written.add(row.id)
             opened_us, closed_us = micros(row.created_at), micros(row.closed_at)
             contract = contracts.get(row.asset)
             if contract is None:  # an instrument no longer traded: its result, at its close
@@ -176,6 +191,7 @@ async def _add_trades(
                 opened_us=opened_us,
                 closed_us=closed_us,
             )
+    return written
 
 
 async def _add_open_positions(
@@ -203,17 +219,16 @@ async def _add_open_positions(
     raise ApiError(422, "validation_error", "too many open positions to rebuild the equity history")
 
 
-async def _add_recent_closes(
-    context: ApiContext, user_id: str, walk: EquityWalk, contracts: Mapping[str, Contract]
+def _add_recent_closes(
+    context: ApiContext,
+    user_id: str,
+    walk: EquityWalk,
+    contracts: Mapping[str, Contract],
+    written: set[str],
 ) -> None:
-    """Trades closed moments ago whose rows were not written yet when the trades were read
-    (``api/recent.py``); read after the engine's answer, so none falls between the two."""
-    recent = context.recent_closes.of(user_id)
-    if not recent:
-        return
-    since = EPOCH + timedelta(microseconds=min(closed_us for closed_us, _ in recent))
-    written = await recorded.trade_ids_closed_since(context.database, user_id, since)
-    for closed_us, order in recent:
+    """Trades closed moments ago whose rows were not among those read (``api/recent.py``),
+    looked at after the engine's answer, so none falls between the two reads."""
+    for closed_us, order in context.recent_closes.of(user_id):
         if order.get("tradeId", order["orderId"]) in written:
             continue
         contract = contracts.get(order["asset"])

@@ -59,13 +59,6 @@ async def realized_before(database: AsyncEngine, user_id: str, before: datetime)
         return int((await connection.execute(query)).scalar_one())
 
 
-async def trade_ids_closed_since(database: AsyncEngine, user_id: str, since: datetime) -> set[str]:
-    """The ids of the user's trades closed at or after ``since`` (a moment ago)."""
-    query = select(_TRADES.c.id).where(_TRADES.c.user_id == user_id, _TRADES.c.closed_at >= since)
-    async with database.connect() as connection:
-        return {str(row_id) for row_id in (await connection.execute(query)).scalars()}
-
-
 async def trades_closed_since(
     database: AsyncEngine, user_id: str, since: datetime, opened_before: datetime
 ) -> AsyncIterator[list[TradeRow]]:
