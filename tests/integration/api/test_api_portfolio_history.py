@@ -231,3 +231,29 @@ async def test_a_partial_close_counts_once_whether_its_row_is_written_or_not(
     async with database.begin() as connection:
         await connection.execute(delete(ExistingTrade).where(ExistingTrade.id == trade_id))
     assert await last_point() == expected  # no row yet: the close this process saw
+
+
+async def test_open_positions_are_read_page_by_page_and_bounded(
+    embedded: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = await embedded.sign_in()
+    await signed_up(embedded.context.database, me.user_id, int(time.time()) - HOUR_S)
+    await embedded.publish_price("BTC_USDC", "95000.0", "95010.0")
+    for _ in range(3):
+        assert (await embedded.create_order(me, qty="0.001")).status_code == 200
+    now_s = int(time.time())
+    await candle(embedded.context.database, "BTC_USDC", now_s - now_s % 60, 951_100)
+    monkeypatch.setattr(portfolio, "PAGE_MAX", 1)  # a page per position
+    monkeypatch.setattr(portfolio, "wall_clock_s", lambda: now_s + 120)
+    got = await history(embedded, me, interval="1m", **{"from": iso(now_s - 60)})
+    # Three positions of 0.001 opened at 95,010.0, each worth +0.10 at 95,110.0.
+    assert got["points"][-1] == {
+        "time": iso(now_s + 120 - now_s % 60).replace("Z", ".000Z"),
+        "equity": "5000.30",
+        "unrealizedPnl": "0.30",
+    }
+    monkeypatch.setattr(portfolio, "MAX_OPEN_PAGES", 2)
+    response = await embedded.client.get(HISTORY, params={"interval": "1m"}, headers=me.auth)
+    assert (
+        "more than 2 open positions" in assert_error(response, 422, "validation_error")["message"]
+    )

@@ -216,7 +216,12 @@ async def _add_open_positions(
         after = account.next_cursor
         if after is None:
             return
-    raise ApiError(422, "validation_error", "too many open positions to rebuild the equity history")
+    raise ApiError(
+        422,
+        "validation_error",
+        f"more than {MAX_OPEN_PAGES * PAGE_MAX:,} open positions: too many to rebuild "
+        "the equity history from",
+    )
 
 
 def _add_recent_closes(

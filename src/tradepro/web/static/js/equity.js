@@ -158,11 +158,13 @@ export class EquityCurve {
     this.box.dataset.points = String(points.length);
     this.box.dataset.span = span;
     if (this.series === null) {
-      setText(this.note, "The chart library is not installed on this server: the latest figure is above.");
+      const missing = "The chart library is not installed on this server";
+      setText(this.note, points.length ? `${missing}: the latest figure is above.` : `${missing}.`);
       show(this.note, true);
       return;
     }
-    show(this.note, false);
+    setText(this.note, "Nothing to draw yet.");
+    show(this.note, points.length === 0);
     // Drawing only: the line's coordinates are numbers; the words above are exact.
     this.series.setData(points.map((point) => ({ time: Date.parse(point.time) / 1000, value: Number(point.equity) })));
     this.chart.timeScale().fitContent();
