@@ -61,6 +61,7 @@ async def test_only_the_callers_trades_and_positions_count(embedded: Stack) -> N
         ("from=9999-12-31T23:59:59%2B14:00&to=0001-01-01", "to"),
         ("to=9999-12-31T23:59:59-14:00", "to"),
         ("from=%00", "from"),
+        ("from=2999-01-01&to=2999-01-02", "from: must be in the past"),
         ("interval=1s", "interval"),
         ("interval=" + "1m" * 5000, "interval"),
     ],

@@ -114,9 +114,12 @@ def _span(interval: str, start: datetime | None, end: datetime | None) -> tuple[
     now_s = int(wall_clock_s())
     last_s = now_s if end is None else min(micros(end) // 1_000_000, now_s)
     first_s = last_s - DEFAULT_SPAN_S[interval] if start is None else -(-micros(start) // 1_000_000)
+    if start is not None and end is not None and start >= end:
+        raise ApiError(422, "validation_error", "to: must be after from")
+    if first_s >= now_s:
+        raise ApiError(422, "validation_error", "from: must be in the past")
     if first_s >= last_s:
-        message = "to: must be after from" if end is not None else "from: must be in the past"
-        raise ApiError(422, "validation_error", message)
+        raise ApiError(422, "validation_error", "from, to: the span is shorter than a second")
     if last_s - first_s > MAX_SPAN_S[interval]:
         message = (
             f"from, to: {interval} points cover at most {SPAN_WORDS[interval]}; "
