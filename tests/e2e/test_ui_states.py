@@ -29,6 +29,11 @@ def test_badges_and_errors_are_shown_in_words(
         "The chart library is not installed on this server"
     )
     expect(page.get_by_test_id("chart")).to_have_attribute("data-chart", "missing")
+    expect(page.get_by_test_id("equity-chart")).to_have_attribute("data-chart", "missing")
+    expect(page.get_by_test_id("equity-note")).to_have_text(
+        "The chart library is not installed on this server."
+    )
+    expect(page.get_by_test_id("equity-summary")).to_contain_text("No equity history")
     pick(page, ASSET)
     expect(page.get_by_test_id("badge-stale")).to_have_text("No price yet")
     expect(page.get_by_test_id("preview-price")).to_have_text("waiting for a live price")

@@ -40,6 +40,7 @@ from tradepro.api.routes import (
     manage,
     market,
     pending,
+    portfolio,
     trade,
     ui,
 )
@@ -179,6 +180,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     app.include_router(manage.router)
     app.include_router(balance.router)
     app.include_router(account.router)
+    app.include_router(portfolio.router)
     app.include_router(market.router)
     app.include_router(ui.router)
     install_ui(app)

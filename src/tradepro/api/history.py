@@ -75,14 +75,14 @@ def trade_filter(
         )
     if reason is not None and reason not in REASONS:
         raise ApiError(422, "validation_error", f"reason: not one of {', '.join(REASONS)}")
-    start = _time("from", closed_from)
-    end = _time("to", closed_to)
+    start = query_time("from", closed_from)
+    end = query_time("to", closed_to)
     if start is not None and end is not None and start >= end:
         raise ApiError(422, "validation_error", "to: must be after from")
     return TradeFilter(asset, side, reason, start, end)
 
 
-def _time(field: str, value: str | None) -> datetime | None:
+def query_time(field: str, value: str | None) -> datetime | None:
     """An ISO 8601 time with its offset (``2026-12-01T00:00:00Z``) or a date (midnight
     UTC); a time without an offset is refused rather than guessed."""
     if value is None:

@@ -326,3 +326,22 @@ class StatsOut(BaseModel):
         description="The largest fall of the realized equity (the running sum of the PnL, in "
         "close order, from 0) below an earlier peak; 0 or positive."
     )
+
+
+class EquityPointOut(BaseModel):
+    time: str = Field(description="A whole minute, ISO 8601 UTC.")
+    equity: str = Field(
+        description="Cash (balance + locked margin + order margin) plus unrealizedPnl, just "
+        "before this time."
+    )
+    unrealizedPnl: str = Field(  # noqa: N815
+        description="The positions open then, valued at the recorded price (the close of "
+        "the last one-minute candle that ended by this time)."
+    )
+
+
+class PortfolioHistoryOut(BaseModel):
+    interval: str = Field(description="`1m`, `1h` or `1d`.")
+    from_: str = Field(alias="from", description="The span's start (whole seconds).")
+    to: str = Field(description="The span's end (at most now).")
+    points: list[EquityPointOut] = Field(description="Oldest first; none before sign-up.")

@@ -48,6 +48,7 @@ const REASONS = {
   take_profit: "Take profit",
   stop_loss: "Stop loss",
   margin_call: "Margin call",
+  trailing_stop: "Trailing stop",
   user: "Closed by you",
 };
 

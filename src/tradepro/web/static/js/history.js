@@ -1,7 +1,9 @@
 // Closed trades: the history table a page at a time ("More" fetches the next one with the
-// API's cursor; "Download CSV" is a plain link to the export), one notification per position the engine closed (take-profit, stop-loss,
-// margin call), whether the live feed or a refresh found it first, and the list of what
-// closed while the page was away.
+// API's cursor; "Download CSV" is a plain link to the export), both narrowed by the same
+// filters (history_filters.js); one notification per position the engine closed
+// (take-profit, stop-loss, margin call), whether the live feed or a refresh found it first,
+// and the list of what closed while the page was away (those look at every trade, whatever
+// the filters).
 
 import { AwayPanel, SeenMarker, closedAfter } from "./away.js";
 import { byId, setText, show } from "./dom.js";
@@ -35,15 +37,37 @@ export class History {
     this.marker = new SeenMarker(userId);
     this.away = new AwayPanel();
     this.loads = new Coalesced(() => this.load(), RELOAD_GAP_MS);
+    this.filters = new URLSearchParams(); // what the table and the CSV link keep
     this.moreButton = byId("history-more");
     this.moreButton.addEventListener("click", () => this.more());
   }
 
-  /** One page of closed trades, newest first, from `cursor` (null: the newest). */
-  fetchPage(cursor) {
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  get filtered() {
+    return this.filters.size > 0;
+  }
+
+  /** One page of closed trades, newest first, from `cursor` (null: the newest); with the
+   * filters unless `filtered` is false. */
+  fetchPage(cursor, filtered = true) {
+    const query = new URLSearchParams(filtered ? this.filters : undefined);
+    query.set("limit", String(PAGE_SIZE));
     if (cursor !== null) query.set("cursor", cursor);
     return this.call(`/api/v1/trade/get-close-orders?${query}`);
+  }
+
+  /** New filters (URLSearchParams): the table starts again from the newest matching trade,
+   * and the CSV link downloads what they keep. */
+  setFilters(filters) {
+    this.filters = filters;
+    const query = filters.toString();
+    byId("history-csv").href = `/api/v1/trade/export.csv${query ? `?${query}` : ""}`;
+    byId("history-csv").title = query
+      ? "The closed trades that match your filters, as a CSV file (spreadsheets open it), newest first"
+      : "Every closed trade of yours as a CSV file (spreadsheets open it), newest first";
+    this.orders = [];
+    this.cursor = null;
+    this.extended = false;
+    return this.load();
   }
 
   /** Reload the newest page (paced: the calls of a burst share one); returns its orders,
@@ -62,7 +86,7 @@ export class History {
     }
     this.report("history", null);
     this.mergeNewest(body);
-    this.advanceMarker(body.orders);
+    if (!this.filtered) this.advanceMarker(body.orders);
     return body.orders;
   }
 
@@ -107,10 +131,18 @@ export class History {
     const count = this.orders.length;
     show(this.moreButton, this.cursor !== null);
     let status = "";
-    if (this.cursor !== null) status = `Showing the newest ${count}.`;
+    if (this.filtered) {
+      if (this.cursor !== null) status = `Showing the newest ${count} that match your filters.`;
+      else if (count === 1) status = "One closed trade matches your filters.";
+      else if (count > 1) status = `All ${count} closed trades that match your filters are shown.`;
+    } else if (this.cursor !== null) status = `Showing the newest ${count}.`;
     else if (count === 1) status = "This is your only closed trade.";
     else if (count > 1) status = `All ${count} closed trades are shown: there are no older ones.`;
     setText(byId("history-status"), status);
+    setText(
+      byId("closed-empty"),
+      this.filtered ? "No closed trades match these filters: change or clear them." : "No closed trades yet.",
+    );
   }
 
   /** On load and after a lost connection: list the trades closed since this browser last
@@ -123,7 +155,7 @@ export class History {
     for (let pages = 0; pages < AWAY_PAGES && !reached; pages += 1) {
       let body;
       try {
-        body = await this.fetchPage(cursor);
+        body = await this.fetchPage(cursor, false);
       } catch (error) {
         if (error.status === 401 || this.stopped) return;
         this.report("history", `Cannot load your closed trades: ${error.message}`);
@@ -132,7 +164,7 @@ export class History {
         }, CATCH_UP_RETRY_MS);
         return;
       }
-      if (cursor === null) this.mergeNewest(body);
+      if (cursor === null && !this.filtered) this.mergeNewest(body);
       for (const order of body.orders) {
         if (marker === null || !closedAfter(order, marker)) {
           reached = true;
@@ -173,16 +205,27 @@ export class History {
    * reads after a burst of closes, say) is tried again at the next step. */
   async waitFor(orderIds) {
     const pending = new Set(orderIds);
+    if (this.filtered) this.refresh(); // the table; the closes are looked for among all trades
     for (const delay of RETRY_MS) {
       await new Promise((resolve) => setTimeout(resolve, delay));
       if (this.stopped) return;
-      const orders = await this.refresh();
+      const orders = this.filtered ? await this.newestOfAll() : await this.refresh();
       if (orders === null) continue;
       for (const order of orders.filter((found) => pending.has(found.orderId))) {
         this.announce(order);
         pending.delete(order.orderId);
       }
       if (pending.size === 0) return;
+    }
+  }
+
+  /** The newest page of every closed trade, whatever the filters; null when it cannot be
+   * loaded now (the next step tries again). */
+  async newestOfAll() {
+    try {
+      return (await this.fetchPage(null, false)).orders;
+    } catch {
+      return null;
     }
   }
 

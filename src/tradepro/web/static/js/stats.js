@@ -1,7 +1,7 @@
 // The statistics panel: GET /account/stats, shown as the API says them (decimal strings;
 // the win rate, a fraction, as a percentage moved by two places on the string).
 
-import { byId, setText } from "./dom.js";
+import { byId, setText, show } from "./dom.js";
 import { signedUsd, tone, usd } from "./format.js";
 import { USD_DECIMALS, formatScaled, parseScaled, parseSigned } from "./money.js";
 import { Coalesced } from "./pace.js";
@@ -41,6 +41,7 @@ export class Stats {
     money(byId("stat-average-loss"), stats.averageLoss, true);
     setText(byId("stat-profit-factor"), profitFactor(stats));
     money(byId("stat-drawdown"), stats.maxDrawdown, false);
+    show(byId("stats-empty"), stats.trades === 0);
   }
 }
 

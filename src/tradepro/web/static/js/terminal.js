@@ -12,7 +12,9 @@ import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
 import { FeedState } from "./feed.js";
 import { groupDigits, usd } from "./format.js";
+import { EquityCurve } from "./equity.js";
 import { History } from "./history.js";
+import { HistoryFilters } from "./history_filters.js";
 import { ApiKeys } from "./keys.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
@@ -45,7 +47,12 @@ export class Terminal {
     this.closingByUser = new Set();
     const call = (path, options) => this.call(path, options);
     this.stats = new Stats(call, report);
-    this.history = new History(call, report, user.id, () => this.stats.refresh());
+    this.equityCurve = new EquityCurve(call, report);
+    this.history = new History(call, report, user.id, () => {
+      this.stats.refresh();
+      this.equityCurve.refresh();
+    });
+    this.historyFilters = new HistoryFilters(instruments, (filters) => this.history.setFilters(filters));
     this.apiKeys = new ApiKeys(call);
     this.connection = "connecting";
     this.wasLive = false;
@@ -107,6 +114,7 @@ export class Terminal {
     this.refresh();
     this.history.catchUp();
     this.stats.refresh();
+    this.equityCurve.start(this.config.chartLibrary);
     this.apiKeys.load();
     this.timers.push(setInterval(() => this.renderQuote(), 1000));
     this.scheduleRefresh();
@@ -116,6 +124,7 @@ export class Terminal {
     this.feed.stop();
     this.feedState.stop();
     this.chart.stop();
+    this.equityCurve.stop();
     this.pending.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.refreshTimer);
