@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from tradepro.bus.factory import open_bus
+from tradepro.bus.lease import ShardLease
 from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
 from tradepro.db.session import open_database
@@ -16,6 +17,11 @@ from tradepro.services.engine.worker import EngineWorker
 log = logging.getLogger("tradepro.engine")
 
 ENGINE_LOCK_FILE = "engine.lock"
+EXIT_FENCED = 76
+"""Exit code of an engine that stepped down: another engine won its shard's lease while it
+was frozen or cut off, and its writes were refused. Restarting it makes it a standby."""
+SHARD = 0
+"""The one shard there is for now (sharding by user is a later piece)."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
@@ -77,11 +83,25 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         namespace=settings.tradepro_bus_namespace,
         callback_max_bytes=settings.callback_queue_max_bytes,
     )
+    # With Redis, the shard's lease decides which engine applies (docs/single-writer.md);
+    # the embedded bus has the data-folder lock instead.
+    lease = (
+        ShardLease(
+            settings.redis_url,
+            namespace=settings.tradepro_bus_namespace,
+            shard=SHARD,
+            ttl_ms=settings.engine_lease_ttl_ms,
+            renew_ms=settings.engine_lease_renew_ms,
+        )
+        if settings.redis_url
+        else None
+    )
     worker = EngineWorker(
         bus,
-        SnapshotStore(database),
+        SnapshotStore(database, shard=SHARD),
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
+        lease=lease,
     )
     log.info(
         "engine starting: bus=%s database=%s",
@@ -93,3 +113,5 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await bus.close()
         await database.dispose()
+    if worker.fenced is not None:
+        raise SystemExit(EXIT_FENCED)
