@@ -222,7 +222,7 @@ async def test_a_frozen_primary_resumed_cannot_publish_or_save_and_steps_down(
         # one the new primary published (answers to new requests only).
         probe = await create_order(shared.requester, trader, asset="SOL_USDC", qty="1")
         callbacks_after = await shared.bus.read_callbacks("0", 100_000, 0)
-        new = [orjson.loads(c.body) for c in callbacks_after[len(callbacks_before):]]
+        new = [orjson.loads(c.body) for c in callbacks_after[len(callbacks_before) :]]
         assert [body["order"]["orderId"] for body in new] == [probe["orderId"]], new
         assert same_content_only(shared.replies) == {}
         twice = {rid: bodies for rid, bodies in shared.replies.bodies.items() if len(bodies) > 1}

@@ -322,7 +322,8 @@ async def _command(name: str, call: Awaitable[_T]) -> _T:
         raise BusUnavailableError(f"Redis {name} failed: {error}") from error
     except redis_errors.ResponseError as error:  # OutOfMemoryError, or one inside a script
         if "FENCED" in str(error):
-            raise LeaseLostError(f"Redis refused {name}: {error}") from error
+            reason = str(error)[str(error).index("FENCED") :].splitlines()[0]
+            raise LeaseLostError(f"Redis refused {name}: {reason}") from error
         if not isinstance(error, redis_errors.OutOfMemoryError) and "OOM" not in str(error):
             raise
         message = f"Redis refused {name}: out of memory (maxmemory reached): {error}"
