@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+import redis.asyncio as redis
 from sqlalchemy import select
 
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
@@ -269,4 +270,24 @@ async def test_an_old_epoch_cannot_be_replayed_into_the_database(
             await database.dispose()
         await shared.requester.send_request_and_wait("get-account", {"userId": str(uuid.uuid4())})
     finally:
+        engine.close()
+
+
+async def test_a_redis_that_lost_the_epoch_counter_never_reissues_an_epoch(
+    shared: Shared, tmp_path: Path, redis_url: str, bus_namespace: str
+) -> None:
+    engine = EngineProcess(shared.env, tmp_path / "engine.log")
+    engine.start()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        await engine_answers(shared.requester, engine)
+        assert engine.terminate() == 0
+        await client.delete(f"{bus_namespace}engine-epoch:0")  # Redis lost its data
+        engine.start()
+        await engine_answers(shared.requester, engine)
+        log = engine.log_tail(200)
+        assert "lease epoch was behind the database's (1)" in log, log
+        assert "holds the lease of shard 0 (epoch 2)" in log, log
+    finally:
+        await client.aclose()
         engine.close()

@@ -60,6 +60,14 @@ return 0
 """
 """Give the lease up (a clean stop): a standby takes over at its next attempt."""
 
+_RAISE_FLOOR = """
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[2], ARGV[1]) return 1 end
+return 0
+"""
+"""Make the epoch counter at least ARGV[1] (the database's epoch): a Redis that lost its
+data (a fresh server, no persistence) must never hand out an epoch already used."""
+
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
@@ -108,6 +116,11 @@ class ShardLease:
         self.epoch = epoch
         self.lost.clear()
         return epoch
+
+    async def raise_epoch_floor(self, epoch: int) -> bool:
+        """Make the next epoch won higher than ``epoch`` (the one the database holds);
+        True when the counter in Redis was behind it."""
+        return int(await self._call(_RAISE_FLOOR, epoch)) == 1
 
     async def holder_epoch(self) -> int | None:
         """The epoch holding the lease now (None when it is free)."""

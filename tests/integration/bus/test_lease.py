@@ -229,3 +229,12 @@ async def test_lease_keys_are_named_per_shard_in_the_namespace(
         assert 0 < ttl <= TTL_MS
     finally:
         await client.aclose()
+
+
+async def test_the_epoch_floor_keeps_a_reset_redis_from_reusing_an_epoch(
+    leases: list[ShardLease], redis_url: str, bus_namespace: str
+) -> None:
+    lease = new_lease(leases, redis_url, bus_namespace)
+    assert await lease.raise_epoch_floor(7) is True  # a Redis without the counter
+    assert await lease.raise_epoch_floor(3) is False  # never lowered
+    assert await lease.try_acquire() == 8

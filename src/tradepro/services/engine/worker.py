@@ -96,6 +96,8 @@ class StateStore(Protocol):
 
     async def saved_entry_id(self) -> str | None: ...
 
+    async def stored_epoch(self) -> int | None: ...
+
 
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
@@ -184,6 +186,7 @@ class EngineWorker:
             # Before restoring: the primary's trims then spare what this restore needs.
             saved = await retry(self.store.saved_entry_id, "reading the snapshot position", log)
             await self._report_position(saved or START_ID)
+            await self._epoch_floor(lease)
         await self.recover()
         self._next_snapshot_at = time.monotonic() + self.snapshot_interval_s
         # No automatic full collections while trading: over the positions opened since the
@@ -335,6 +338,21 @@ class EngineWorker:
             saved_order = entry_order(saved)
             self._covered = [item for item in self._covered if item[0] > saved_order]
             self.snapshot_entry_id = self._requested_entry_id = saved
+
+    async def _epoch_floor(self, lease: ShardLease) -> None:
+        """Redis hands out epochs above the database's (it may have lost its data)."""
+        stored = await retry(self.store.stored_epoch, "reading the lease epoch", log)
+        if stored is None:
+            return
+        raised = await retry(
+            lambda: lease.raise_epoch_floor(stored),
+            "raising the lease epoch floor",
+            log,
+            retry_on=BusUnavailableError,
+        )
+        if raised:
+            log.warning("shard %d: Redis's lease epoch was behind the database's (%d): raised; "
+                        "Redis lost its data?", lease.shard, stored)  # fmt: skip
 
     async def _claim(self, epoch: int) -> SnapshotFencedError | None:
         """The store's claim; a refusal is returned (not retried), a failure raised."""
