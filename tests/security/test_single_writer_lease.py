@@ -21,11 +21,15 @@ from sqlalchemy import select
 
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
 from tests.support.ws import Trader, create_order, engine_answers, publish_price, register
+from tradepro.bus.lease import ShardLease
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
+from tradepro.db.migrate import upgrade
 from tradepro.db.session import open_database
-from tradepro.db.snapshot_store import ENGINE_STATE, LEASES
+from tradepro.db.snapshot_store import ENGINE_STATE, LEASES, SnapshotFencedError, SnapshotStore
+from tradepro.engine import EngineConfig
 from tradepro.services.engine.main import EXIT_FENCED
+from tradepro.services.engine.worker import EngineWorker
 
 pytestmark = pytest.mark.integration
 
@@ -291,3 +295,41 @@ async def test_a_redis_that_lost_the_epoch_counter_never_reissues_an_epoch(
     finally:
         await client.aclose()
         engine.close()
+
+
+async def test_a_primary_whose_save_is_refused_steps_down_and_saves_nothing(
+    redis_url: str, bus_namespace: str, postgres_url: str
+) -> None:
+    """The database's epoch alone also fences: a save under an old epoch writes nothing,
+    and the engine stops applying at once."""
+    await upgrade(postgres_url)
+    database = open_database(postgres_url)
+    bus = RedisBus(redis_url, namespace=bus_namespace)
+    lease = ShardLease(redis_url, namespace=bus_namespace, ttl_ms=1000, renew_ms=200)
+    worker = EngineWorker(bus, SnapshotStore(database), EngineConfig(), snapshot_interval_s=0.2,
+                          lease=lease)  # fmt: skip
+    requester = Requester(bus, timeout_s=5.0)
+    await requester.start()
+    running = asyncio.create_task(worker.run(asyncio.Event()))
+    try:
+        await register(requester)
+        saved = SnapshotStore(database)
+        await eventually(lambda: _saved(saved), 10, "a first save")
+        # Another engine claims epoch 2 in the database (its Redis side is not needed).
+        await saved.claim(2)
+        before = await saved.saved_entry_id()
+        await bus.publish("register-user", {"userId": str(uuid.uuid4())}, str(uuid.uuid4()))
+        await asyncio.wait_for(running, 10)
+        assert isinstance(worker.fenced, SnapshotFencedError)
+        assert await saved.saved_entry_id() == before
+        assert await lease.current_epoch() == 1
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await requester.stop()
+        await bus.close()
+        await database.dispose()
+
+
+async def _saved(store: SnapshotStore) -> bool:
+    return await store.saved_entry_id() is not None
