@@ -143,8 +143,9 @@ class EngineWorker:
         self._behind = False
         self._pacer: Pacer | None = None
         """The running save's pacer: hurried on shutdown, so a stop never waits on rests."""
-        self._unpublished: deque[tuple[tuple[int, ...], list[bytes]]] = deque()
-        """Standby: the callbacks of applied entries the primary has not published yet."""
+        self._unpublished: deque[tuple[tuple[int, ...], str, list[Event]]] = deque()
+        """Standby: (order, entry id, events) of applied entries whose callbacks the primary
+        has not published yet."""
         self._covered: list[tuple[tuple[int, ...], ChangeSet]] = []
         """Standby: changes drained at an entry, kept until a primary's save covers it."""
 
@@ -300,20 +301,26 @@ class EngineWorker:
         return False
 
     def _follow(self, entries: Sequence[Entry], published: tuple[int, ...] | None) -> None:
-        """Apply entries as a standby: callbacks kept (not published), nothing recorded."""
-        instruments = self.config.instruments
+        """Apply entries as a standby: events kept (rendered only if this engine takes
+        over and must publish them), nothing recorded."""
         for entry in entries:
             events = self._apply_one(entry)
             self.last_entry_id = entry_id = entry.entry_id
-            order = entry_order(entry_id)
-            if not events or (published is not None and order <= published):
-                continue
-            bodies = []
+            if events:
+                order = entry_order(entry_id)
+                if published is None or order > published:
+                    self._unpublished.append((order, entry_id, events))
+
+    def _render_unpublished(self) -> list[bytes]:
+        instruments = self.config.instruments
+        bodies: list[bytes] = []
+        for _, entry_id, events in self._unpublished:
             for event in events:
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
                 bodies.append(orjson.dumps(body))
-            self._unpublished.append((order, bodies))
+        self._unpublished.clear()
+        return bodies
 
     async def _published_until(self, before: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """The entry of the primary's newest callback; forget what it covers."""
@@ -392,8 +399,7 @@ class EngineWorker:
         await self._forget_saved_changes()
         # The old primary can publish nothing more: its last callback is final now.
         published = await self._published_until(None)
-        bodies = [body for _, batch in self._unpublished for body in batch]
-        self._unpublished.clear()
+        bodies = self._render_unpublished()
         if bodies:
             await retry(lambda: self.bus.publish_callbacks(bodies),
                         f"publishing {len(bodies)} callbacks at takeover", log,
