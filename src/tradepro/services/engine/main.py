@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from tradepro.bus.factory import open_bus
-from tradepro.bus.lease import ShardLease
 from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
 from tradepro.db.session import open_database
@@ -85,17 +84,17 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     )
     # With Redis, the shard's lease decides which engine applies (docs/single-writer.md);
     # the embedded bus has the data-folder lock instead.
-    lease = (
-        ShardLease(
+    lease = None
+    if settings.redis_url:
+        from tradepro.bus.lease import ShardLease  # noqa: PLC0415 - embedded mode skips redis
+
+        lease = ShardLease(
             settings.redis_url,
             namespace=settings.tradepro_bus_namespace,
             shard=SHARD,
             ttl_ms=settings.engine_lease_ttl_ms,
             renew_ms=settings.engine_lease_renew_ms,
         )
-        if settings.redis_url
-        else None
-    )
     worker = EngineWorker(
         bus,
         SnapshotStore(database, shard=SHARD),

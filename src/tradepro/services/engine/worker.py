@@ -29,7 +29,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
@@ -41,8 +41,6 @@ from tradepro.bus.base import (
     LeaseLostError,
     entry_order,
 )
-from tradepro.bus.lease import ShardLease
-from tradepro.bus.redis_bus import RedisBus
 from tradepro.db.bulk import Pacer
 from tradepro.db.snapshot_store import SnapshotFencedError
 from tradepro.domain.events import (
@@ -63,6 +61,9 @@ from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
 from tradepro.runtime.heap import no_automatic_full_collections
 from tradepro.runtime.retry import RetryPause, retry
+
+if TYPE_CHECKING:  # the embedded default never imports the Redis client
+    from tradepro.bus.lease import ShardLease
 
 log = logging.getLogger("tradepro.engine")
 
@@ -99,6 +100,12 @@ class StateStore(Protocol):
     async def stored_epoch(self) -> int | None: ...
 
 
+class FencedBus(Protocol):
+    """A bus whose callback publishes check the lease's epoch (``RedisBus``)."""
+
+    def fence(self, epoch_key: str, epoch: int) -> None: ...
+
+
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
 
@@ -113,7 +120,7 @@ class EngineWorker:
         block_ms: int = 500,
         lease: ShardLease | None = None,
     ) -> None:
-        if lease is not None and not isinstance(bus, RedisBus):
+        if lease is not None and not hasattr(bus, "fence"):
             raise TypeError("a leased engine needs the Redis bus (its publishes are fenced)")
         self.bus = bus
         self.lease = lease
@@ -386,8 +393,7 @@ class EngineWorker:
     async def _take_over(self, lease: ShardLease, epoch: int, following: bool) -> None:
         """Won the lease: fence our writes with ``epoch``, publish the callbacks the old
         primary did not, and save what its last snapshot lacks."""
-        assert isinstance(self.bus, RedisBus)
-        self.bus.fence(lease.epoch_key, epoch)
+        cast(FencedBus, self.bus).fence(lease.epoch_key, epoch)
         lease.start_renewing()
         # Stale: the loop notices; a refused publish or save raises. Either way, step down.
         refused = await retry(
