@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tradepro.bus.base import EXIT_FENCED
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
@@ -16,9 +17,6 @@ from tradepro.services.engine.worker import EngineWorker
 log = logging.getLogger("tradepro.engine")
 
 ENGINE_LOCK_FILE = "engine.lock"
-EXIT_FENCED = 76
-"""Exit code of an engine that stepped down: another engine won its shard's lease while it
-was frozen or cut off, and its writes were refused. Restarting it makes it a standby."""
 SHARD = 0
 """The one shard there is for now (sharding by user is a later piece)."""
 
