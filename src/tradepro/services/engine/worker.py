@@ -293,9 +293,11 @@ class EngineWorker:
                 if changes:
                     self._covered.append((entry_order(self.last_entry_id), changes))
                 checking = asyncio.create_task(self._forget_saved_changes())
+            # Wait for entries no longer than until the next attempt on the lease.
+            wait_ms = int((next_attempt - time.monotonic()) * 1000)
             try:
                 entries = await self.bus.read_entries(
-                    self.last_entry_id, self.batch_size, min(self.block_ms, lease.renew_ms)
+                    self.last_entry_id, self.batch_size, max(1, min(self.block_ms, wait_ms))
                 )
             except BusUnavailableError as error:
                 log.warning("standby for shard %d: reading the stream failed (%s)",
