@@ -333,3 +333,27 @@ async def test_a_primary_whose_save_is_refused_steps_down_and_saves_nothing(
 
 async def _saved(store: SnapshotStore) -> bool:
     return await store.saved_entry_id() is not None
+
+
+async def test_a_clean_stop_hands_the_lease_over_with_every_order(
+    shared: Shared, tmp_path: Path
+) -> None:
+    """SIGTERM (a rolling deploy): the primary saves its final snapshot and releases the
+    lease, the standby takes over with every order, and nothing is answered twice."""
+    first, second = await start_pair(shared, tmp_path)
+    try:
+        trader = await register(shared.requester)
+        await publish_price(shared.bus, "SOL_USDC", "180.00", "180.02")
+        before = [await create_order(shared.requester, trader, asset="SOL_USDC", qty="1")
+                  for _ in range(5)]  # fmt: skip
+        assert first.terminate() == 0
+        assert "final snapshot saved" in first.log_tail(200)
+        after = await create_order(shared.requester, trader, asset="SOL_USDC", qty="1")
+        assert TOOK_OVER in second.log_tail(200)
+        ids = await open_order_ids(shared.requester, trader)
+        assert ids == {order["orderId"] for order in [*before, after]}
+        twice = {rid: bodies for rid, bodies in shared.replies.bodies.items() if len(bodies) > 1}
+        assert twice == {}
+    finally:
+        first.close()
+        second.close()
