@@ -9,7 +9,7 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
 from tests.support.ws import Trader, create_order, engine_answers, publish_price, register
+from tradepro.bus.base import entry_order
 from tradepro.bus.lease import ShardLease
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
@@ -349,7 +350,9 @@ async def test_a_clean_stop_hands_the_lease_over_with_every_order(
         assert first.terminate() == 0
         assert "final snapshot saved" in first.log_tail(200)
         after = await create_order(shared.requester, trader, asset="SOL_USDC", qty="1")
-        assert TOOK_OVER in second.log_tail(200)
+        # Its answer may be one the standby published while taking over, just before
+        # the log line.
+        await eventually(lambda: TOOK_OVER in second.log_tail(200), 10, "the takeover line")
         ids = await open_order_ids(shared.requester, trader)
         assert ids == {order["orderId"] for order in [*before, after]}
         twice = {rid: bodies for rid, bodies in shared.replies.bodies.items() if len(bodies) > 1}
@@ -357,3 +360,64 @@ async def test_a_clean_stop_hands_the_lease_over_with_every_order(
     finally:
         first.close()
         second.close()
+
+
+async def test_the_primary_never_trims_entries_a_standby_has_not_read(
+    redis_url: str, bus_namespace: str, postgres_url: str
+) -> None:
+    await upgrade(postgres_url)
+    database = open_database(postgres_url)
+    bus = RedisBus(redis_url, namespace=bus_namespace)
+    lease = ShardLease(redis_url, namespace=bus_namespace, ttl_ms=1000, renew_ms=200)
+    follower = ShardLease(redis_url, namespace=bus_namespace, ttl_ms=1000, renew_ms=200)
+    worker = EngineWorker(bus, SnapshotStore(database), EngineConfig(), snapshot_interval_s=0.1,
+                          lease=lease)  # fmt: skip
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    client = redis.Redis.from_url(redis_url)
+    stream = f"{bus_namespace}engine-stream"
+
+    async def publish(count: int) -> str:
+        entry_id = ""
+        for _ in range(count):
+            user = str(uuid.uuid4())
+            entry_id = (await bus.publish("register-user", {"userId": user}, user)).entry_id
+        return entry_id
+
+    async def first_entry() -> str:
+        oldest = await client.xrange(stream, count=1)
+        return str(oldest[0][0].decode())
+
+    try:
+        behind = await publish(1)
+        await eventually(lambda: _saved_at(worker, behind), 30, "the primary's first save")
+        await follower.report_position(behind)  # a standby that has read only this far
+        last = await publish(600)
+        await eventually(lambda: _saved_at(worker, last), 30, "a save past every entry")
+        await publish(1)  # one more save and trim after the position was reported
+        await eventually(lambda: _saved_past(worker, last), 30, "another save")
+        # The standby's next entry is still there.
+        assert entry_order(await first_entry()) <= entry_order(behind)
+
+        await follower.forget_position()  # the standby is gone: trims go on
+        await publish(1)
+        await eventually(lambda: _trimmed_past(first_entry, behind), 30, "a trim past it")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        await follower.close()
+        await client.aclose()
+        await bus.close()
+        await database.dispose()
+
+
+def _saved_at(worker: EngineWorker, entry_id: str) -> bool:
+    return worker.snapshot_entry_id == entry_id
+
+
+def _saved_past(worker: EngineWorker, entry_id: str) -> bool:
+    return entry_order(worker.snapshot_entry_id) > entry_order(entry_id)
+
+
+async def _trimmed_past(first_entry: Callable[[], Awaitable[str]], entry_id: str) -> bool:
+    return entry_order(await first_entry()) > entry_order(entry_id)

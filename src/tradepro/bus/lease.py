@@ -58,7 +58,8 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0
 """
-"""Give the lease up (a clean stop): a standby takes over at its next attempt."""
+"""Delete KEYS[1] if it still holds ARGV[1]: give the lease up (a clean stop; a standby
+takes over at its next attempt), or forget a standby position that is still ours."""
 
 _RAISE_FLOOR = """
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -107,6 +108,7 @@ class ShardLease:
             client_name=f"engine-lease-{shard}",
         )
         self._renewing: asyncio.Task[None] | None = None
+        self._reported: str | None = None
 
     async def try_acquire(self) -> int | None:
         """Our new epoch if the lease was free, else None. Raises ``BusUnavailableError``."""
@@ -184,10 +186,14 @@ class ShardLease:
         """A standby: the last entry applied (kept for ``FOLLOWER_TTL_MS``: a restore of
         millions of positions takes a while)."""
         await self._command(self._redis.set(self.follower_key, entry_id, px=FOLLOWER_TTL_MS))
+        self._reported = entry_id
 
     async def forget_position(self) -> None:
-        """The standby became primary: its position no longer holds trims back."""
-        await self._command(self._redis.delete(self.follower_key))
+        """The standby became primary: its own position no longer holds trims back (a
+        position another engine reported since is left alone)."""
+        if self._reported is not None:
+            await self._call(_RELEASE, self._reported, keys=[self.follower_key])
+            self._reported = None
 
     async def follower_position(self) -> str | None:
         """The last entry a live standby reported, if any."""

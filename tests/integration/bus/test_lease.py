@@ -238,3 +238,18 @@ async def test_the_epoch_floor_keeps_a_reset_redis_from_reusing_an_epoch(
     assert await lease.raise_epoch_floor(7) is True  # a Redis without the counter
     assert await lease.raise_epoch_floor(3) is False  # never lowered
     assert await lease.try_acquire() == 8
+
+
+async def test_a_new_primary_forgets_only_its_own_standby_position(
+    leases: list[ShardLease], redis_url: str, bus_namespace: str
+) -> None:
+    new_primary = new_lease(leases, redis_url, bus_namespace)
+    other_standby = new_lease(leases, redis_url, bus_namespace)
+    await new_primary.report_position("5-0")
+    await new_primary.forget_position()
+    assert await other_standby.follower_position() is None
+
+    await new_primary.report_position("6-0")
+    await other_standby.report_position("4-0")  # reported after ours: not ours to delete
+    await new_primary.forget_position()
+    assert await other_standby.follower_position() == "4-0"
