@@ -103,8 +103,10 @@ class ShardLease:
         # A client of its own: a renewal never queues behind the engine's batches.
         self._redis = Redis.from_url(
             url,
+            # A renewal that waits longer than half the TTL is late anyway: give up and
+            # retry. Connecting gets at least a second (a loaded machine is slow at it).
             socket_timeout=ttl_ms / 2000,
-            socket_connect_timeout=ttl_ms / 2000,
+            socket_connect_timeout=max(1.0, ttl_ms / 2000),
             client_name=f"engine-lease-{shard}",
         )
         self._renewing: asyncio.Task[None] | None = None

@@ -22,8 +22,8 @@ from tradepro.engine.snapshot import snapshot_header
 
 pytestmark = pytest.mark.integration
 
-TTL_MS = 400
-RENEW_MS = 100
+TTL_MS = 1000
+RENEW_MS = 250
 
 
 @pytest.fixture
