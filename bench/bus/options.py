@@ -33,6 +33,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "tick_to_close_p99_ms": ("<=", 2),
     "restart_s_1m": ("<=", 10),
 }
+FAILOVER_TARGETS: dict[str, tuple[str, float]] = {"failover_s": ("<=", 3)}
+FAILOVER_REQUIRED_LAST = ("failover_s",)
+"""``--failover`` measures only the takeover by a standby: these replace the above."""
 REQUIRED_LAST = (
     "rt_per_s_c64",
     "rt_p50_ms_c64",
@@ -60,6 +63,9 @@ class Options:
     snapshot_interval_s: float | None
     engine_profile: str | None
     profile_restart_only: bool
+    failover: bool = False
+    failover_clients: int = 16
+    failover_load_s: float = 3.0
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -89,6 +95,13 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--engine-profile", metavar="PREFIX", default=None)
     parser.add_argument("--profile-restart-only", action="store_true")
     parser.add_argument("--quick", action="store_true", help="small numbers: a smoke run")
+    parser.add_argument(
+        "--failover",
+        action="store_true",
+        help="only failover_s: a standby engine, then SIGKILL of the primary under load",
+    )
+    parser.add_argument("--failover-clients", type=int, default=16)
+    parser.add_argument("--failover-load-s", type=float, default=3.0)
     args = parser.parse_args(argv)
     quick: bool = args.quick
 
@@ -111,6 +124,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         snapshot_interval_s=args.snapshot_interval_s,
         engine_profile=args.engine_profile,
         profile_restart_only=args.profile_restart_only,
+        failover=args.failover,
+        failover_clients=args.failover_clients,
+        failover_load_s=args.failover_load_s,
     )
     if options.positions_restart < options.open_for_ticks:
         parser.error("--positions-restart must be at least --open-for-ticks")

@@ -94,6 +94,8 @@ class Stack:
     kept_order: tuple[str, dict[str, Any]] | None = None
     """One order (id, payload) that stays open, re-sent after the restart: still open?"""
     results: dict[str, Any] = field(default_factory=dict)
+    standby: EngineProcess | None = None
+    """``--failover``: the second engine that takes over when the first is killed."""
 
     def meter(self) -> CpuMeter:
         bench = psutil.Process()

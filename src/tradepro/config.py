@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     starts this many, each reading the bus itself."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
+    engine_lease_ttl_ms: int = Field(2000, ge=200, le=60_000)
+    """With Redis: how long an engine's lease on its shard lasts unless renewed. A standby
+    takes over at most this plus ``ENGINE_LEASE_RENEW_MS`` after the primary stopped."""
+    engine_lease_renew_ms: int = Field(500, ge=50, le=30_000)
+    """How often the primary renews its lease (and a standby tries to win it); at most
+    half of ``ENGINE_LEASE_TTL_MS``."""
     commission_bps: str = ""
     """``COMMISSION_BPS``: commission on the notional at open and at close, in basis points
     (0..1000): one number for every asset (``5``) or per asset (``BTC_USDC=5,ETH_USDC=3``;
@@ -221,6 +227,11 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse unsafe production settings (raise ``SettingsError``)."""
+        if self.engine_lease_renew_ms * 2 > self.engine_lease_ttl_ms:
+            raise SettingsError(
+                "ENGINE_LEASE_RENEW_MS must be at most half of ENGINE_LEASE_TTL_MS: the "
+                "primary must be able to miss one renewal without losing its lease"
+            )
         if self.tradepro_env == "production" and (
             not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32
         ):

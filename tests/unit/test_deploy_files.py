@@ -49,7 +49,7 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
 
 def test_every_service_is_there_with_its_command_and_port(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {*APP_SERVICES, "migrate", "redis", "postgres"}
+    assert set(services) == {*APP_SERVICES, "engine-standby", "migrate", "redis", "postgres"}
     for name, port in APP_SERVICES.items():
         service = services[name]
         assert service["command"] == [name]  # the image's entrypoint is `tradepro`
@@ -62,6 +62,17 @@ def test_every_service_is_there_with_its_command_and_port(compose: dict[str, Any
             assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
+
+
+def test_the_standby_engine_is_the_engine_under_an_opt_in_profile(
+    compose: dict[str, Any],
+) -> None:
+    standby, engine = compose["services"]["engine-standby"], compose["services"]["engine"]
+    assert standby["profiles"] == ["standby"]
+    assert standby["command"] == engine["command"] == ["engine"]
+    assert standby["environment"] == engine["environment"]  # same Redis and PostgreSQL
+    assert standby["stop_grace_period"] == engine["stop_grace_period"]
+    assert "ports" not in standby
 
 
 def test_services_wait_for_healthy_redis_and_postgres_and_the_migration(

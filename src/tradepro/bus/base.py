@@ -51,6 +51,16 @@ class BusFullError(BusUnavailableError):
     succeed again once memory is freed (the engine trims what its snapshots cover)."""
 
 
+EXIT_FENCED = 76
+"""Exit code of an engine that stepped down: another engine won its shard's lease while it
+was frozen or cut off, and its writes were refused. Restarted, it becomes the standby."""
+
+
+class LeaseLostError(Exception):
+    """This engine's fencing token is no longer its shard's current epoch: another engine
+    won the lease. The write was refused; the engine must stop applying and step down."""
+
+
 class Bus(Protocol):
     async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         """Append one entry to ``engine-stream``; return it exactly as readers will see it."""

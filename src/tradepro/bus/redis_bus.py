@@ -32,7 +32,15 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import Connection
 from redis.typing import EncodableT, FieldT
 
-from tradepro.bus.base import START_ID, BusFullError, BusUnavailableError, Callback, Entry
+from tradepro.bus.base import (
+    START_ID,
+    BusFullError,
+    BusUnavailableError,
+    Callback,
+    Entry,
+    LeaseLostError,
+)
+from tradepro.bus.lease import shard_keys
 from tradepro.bus.names import (
     CALLBACK_BYTES_SUFFIX,
     CALLBACK_QUEUE,
@@ -45,11 +53,18 @@ _T = TypeVar("_T")
 _CANCELLATION_CAN_BE_SWALLOWED = sys.version_info < (3, 12)  # see _cancellable
 _APPEND_CALLBACKS = """
 local maxlen, maxbytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+if ARGV[3] ~= '' then
+    local current = redis.call('GET', KEYS[3])
+    if current ~= ARGV[3] then
+        return redis.error_reply('FENCED epoch ' .. ARGV[3] .. ' is not the current epoch '
+                                 .. tostring(current))
+    end
+end
 local total = 0
 if redis.call('EXISTS', KEYS[1]) == 1 then
     total = tonumber(redis.call('GET', KEYS[2]) or '0')
 end
-for i = 3, #ARGV do
+for i = 4, #ARGV do
     redis.call('XADD', KEYS[1], '*', 'body', ARGV[i])
     total = total + #ARGV[i]
 end
@@ -69,11 +84,28 @@ while length - drop > 1 and (length - drop > maxlen or total > maxbytes) do
 end
 if drop > 0 then redis.call('XTRIM', KEYS[1], 'MAXLEN', length - drop) end
 redis.call('SET', KEYS[2], total)
-return #ARGV - 2
+return #ARGV - 3
 """
 """Append a batch of callbacks (atomically: a script), then drop the oldest while the
 queue holds more than ARGV[1] entries or ARGV[2] bytes of bodies (KEYS[2] counts them),
-always keeping the newest. Each dropped body is read once, when it is dropped."""
+always keeping the newest. Each dropped body is read once, when it is dropped.
+
+Fencing: when ARGV[3] (the publisher's epoch) is not empty, nothing is appended unless
+KEYS[3] (its shard's epoch counter, ``tradepro.bus.lease``) still holds that epoch; the
+script then fails with ``FENCED``. The check and the append are one atomic script, so no
+publish of a stale engine can slip in after another engine won the lease."""
+
+_FENCED_TRIM = """
+local current = redis.call('GET', KEYS[2])
+if current ~= ARGV[2] then
+    return redis.error_reply('FENCED epoch ' .. ARGV[2] .. ' is not the current epoch '
+                             .. tostring(current))
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[1])
+"""
+"""``XTRIM MINID ~`` of the engine stream, only while KEYS[2] holds the trimming engine's
+epoch ARGV[2]: a stale primary's late trim could cut entries its successor (a standby that
+was behind) has not read yet."""
 
 _APPEND_ENTRIES = """
 local ids = {}
@@ -129,7 +161,13 @@ class RedisBus:
         self.callback_max_bytes = callback_max_bytes
         self.engine_stream = namespace + ENGINE_STREAM
         self.callback_queue = namespace + CALLBACK_QUEUE
-        self._callback_keys = [self.callback_queue, self.callback_queue + CALLBACK_BYTES_SUFFIX]
+        self._callback_keys = [
+            self.callback_queue,
+            self.callback_queue + CALLBACK_BYTES_SUFFIX,
+            shard_keys(namespace, 0)[1],
+        ]
+        self._epoch = ""
+        """Our fencing token as text; empty: publishes are not fenced (tools, tests)."""
         self.max_block_ms = max(1, int(socket_timeout_s * 1000) // 2)
         """A blocking read never waits longer than half the socket timeout."""
         pool = BlockingConnectionPool.from_url(
@@ -147,6 +185,13 @@ class RedisBus:
         self._outbox: list[_Outgoing] = []
         self._flush_scheduled = False
         self._flushes: set[asyncio.Future[None]] = set()
+
+    def fence(self, epoch_key: str, epoch: int) -> None:
+        """From now on, publish callbacks only while ``epoch_key`` holds ``epoch`` (the
+        engine's lease, ``tradepro.bus.lease``); otherwise they fail with
+        ``LeaseLostError`` and nothing is appended."""
+        self._callback_keys[2] = epoch_key
+        self._epoch = str(epoch)
 
     async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
         """Append one entry. Publishes made in the same event-loop turn (concurrent requests)
@@ -212,7 +257,11 @@ class RedisBus:
     async def trim_entries(self, below_id: str) -> None:
         # "MINID ~" drops whole stream nodes only: never an entry at or above ``below_id``,
         # and Redis does not stall to cut a node in the middle (exact trims did, ~4 ms).
-        trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=True)
+        if self._epoch:  # fenced: a stale engine must not cut under its successor
+            keys = (self.engine_stream, self._callback_keys[2])
+            trimming = self._redis.eval(_FENCED_TRIM, 2, *keys, below_id, self._epoch)
+        else:
+            trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=True)
         await _command("XTRIM", trimming)
 
     async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:
@@ -223,7 +272,7 @@ class RedisBus:
         # One Lua call: a batch is published whole or not at all (scripts are atomic), even
         # if this process dies mid-send, so after a restart the engine knows exactly which
         # replies went out; and it costs one command instead of N XADDs in MULTI/EXEC.
-        limits = [self.callback_maxlen, self.callback_max_bytes]
+        limits: list[EncodableT] = [self.callback_maxlen, self.callback_max_bytes, self._epoch]
         await self._append_script(keys=self._callback_keys, args=[*limits, *bodies])
 
     async def publish_callbacks_and_read(
@@ -242,8 +291,8 @@ class RedisBus:
         # round trip on every execute).
         async with self._redis.pipeline(transaction=False) as pipe:
             if bodies:
-                limits = (self.callback_maxlen, self.callback_max_bytes)
-                pipe.eval(_APPEND_CALLBACKS, 2, *self._callback_keys, *limits, *bodies)
+                limits = (self.callback_maxlen, self.callback_max_bytes, self._epoch)
+                pipe.eval(_APPEND_CALLBACKS, 3, *self._callback_keys, *limits, *bodies)
             pipe.xread({self.engine_stream: after_id}, count=count)
             replies: list[Any] = await pipe.execute()
         return _stream_messages(replies[-1], self.engine_stream)
@@ -288,6 +337,9 @@ async def _command(name: str, call: Awaitable[_T]) -> _T:
     except _UNAVAILABLE as error:
         raise BusUnavailableError(f"Redis {name} failed: {error}") from error
     except redis_errors.ResponseError as error:  # OutOfMemoryError, or one inside a script
+        if "FENCED" in str(error):
+            reason = str(error)[str(error).index("FENCED") :].splitlines()[0]
+            raise LeaseLostError(f"Redis refused {name}: {reason}") from error
         if not isinstance(error, redis_errors.OutOfMemoryError) and "OOM" not in str(error):
             raise
         message = f"Redis refused {name}: out of memory (maxmemory reached): {error}"

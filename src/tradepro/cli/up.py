@@ -38,6 +38,12 @@ def add_up(commands: Commands) -> None:
         metavar="SECONDS",
         help="on stop, kill a service still running after this long (default: 30)",
     )
+    up.add_argument(
+        "--standby",
+        action="store_true",
+        help="also run a standby engine that takes over within about 3 s when the engine "
+        "stops or dies (needs REDIS_URL and DATABASE_URL)",
+    )
     up.set_defaults(handler=_run_up)
 
 
@@ -52,5 +58,6 @@ def _run_up(args: argparse.Namespace) -> int:
         seed=args.seed,
         start_timeout_s=args.start_timeout,
         stop_timeout_s=args.stop_timeout,
+        standby=args.standby,
     )
     return run_up(settings, options)

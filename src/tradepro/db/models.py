@@ -176,6 +176,18 @@ class EngineState(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
 
 
+class EngineLease(Base):
+    """The fencing epoch of each engine shard's lease (``tradepro.bus.lease``): raised by
+    an engine when it wins the lease, and checked by every snapshot save, so an engine
+    that lost the lease can no longer save over its successor's state."""
+
+    __tablename__ = "engine_leases"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+
+
 class EngineOrderId(Base):
     """An order id the engine opened, kept while it is inside the engine's order id window.
 

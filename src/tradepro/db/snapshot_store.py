@@ -18,7 +18,7 @@ from array import array
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, delete, func, select
+from sqlalchemy import ColumnElement, Select, Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import String
@@ -41,6 +41,7 @@ TRADES: Table = Base.metadata.tables["existing_trades"]
 POSITIONS: Table = Base.metadata.tables["open_positions"]
 ENGINE_STATE: Table = Base.metadata.tables["engine_state"]
 ORDER_IDS: Table = Base.metadata.tables["engine_order_ids"]
+LEASES: Table = Base.metadata.tables["engine_leases"]
 
 POSITION_FIELDS = Position._fields
 """Column names of ``open_positions`` in snapshot row order (the ``Position`` fields)."""
@@ -52,12 +53,19 @@ READ_CHUNK_ROWS = 10_000
 """Rows per chunk when a snapshot is read: a few megabytes in flight, whatever its size."""
 
 
+class SnapshotFencedError(Exception):
+    """A save refused: the shard's stored lease epoch is no longer this store's (another
+    engine won the lease). Nothing of the save was written."""
+
+
 class SnapshotStore:
     """Reads and writes one engine shard's state in ``database``."""
 
     def __init__(self, database: AsyncEngine, *, shard: int = 0) -> None:
         self.database = database
         self.shard = shard
+        self.epoch: int | None = None
+        """The lease epoch every save checks (``claim``); None: saves are not fenced."""
         self._dialect = database.dialect.name
         self._bulk = BulkWriter(database.dialect)
 
@@ -76,6 +84,7 @@ class SnapshotStore:
         database's work never takes a core for long from the engine beside it.
         """
         async with self.database.begin() as connection:
+            await self._check_epoch(connection)
             for change_set in changes:
                 await self._apply(connection, change_set, pacer)
             # The engine's window moved on: ids before its horizon are refused anyway.
@@ -86,6 +95,59 @@ class SnapshotStore:
                 )
             )
             await connection.execute(self._upsert_state(header, last_entry_id))
+
+    async def claim(self, epoch: int) -> None:
+        """Raise the shard's stored lease epoch to ``epoch`` (just won in Redis) and fence
+        every later save with it. An equal or higher epoch already stored means another
+        engine won after us: ``SnapshotFencedError``."""
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        insert = dialect.insert(LEASES).values(shard=self.shard, epoch=epoch)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[LEASES.c.shard],
+            set_={"epoch": insert.excluded.epoch, "updated_at": func.current_timestamp()},
+            where=LEASES.c.epoch < insert.excluded.epoch,
+        )
+        async with self.database.begin() as connection:
+            await connection.execute(upsert)
+            stored = (
+                await connection.execute(select(LEASES.c.epoch).where(LEASES.c.shard == self.shard))
+            ).scalar_one()
+        if stored != epoch:
+            raise SnapshotFencedError(
+                f"shard {self.shard}: epoch {epoch} is stale, the database holds {stored}"
+            )
+        self.epoch = epoch
+
+    async def stored_epoch(self) -> int | None:
+        """The shard's lease epoch in the database (None before any engine claimed one)."""
+        async with self.database.connect() as connection:
+            query = select(LEASES.c.epoch).where(LEASES.c.shard == self.shard)
+            epoch: int | None = (await connection.execute(query)).scalar_one_or_none()
+        return epoch
+
+    async def saved_entry_id(self) -> str | None:
+        """The last entry id of the saved snapshot (None when none is saved): cheap, for a
+        standby that follows how far the primary's saves have come."""
+        async with self.database.connect() as connection:
+            query = select(ENGINE_STATE.c.last_entry_id).where(ENGINE_STATE.c.shard == self.shard)
+            entry_id: str | None = (await connection.execute(query)).scalar_one_or_none()
+        return entry_id
+
+    async def _check_epoch(self, connection: AsyncConnection) -> None:
+        """First statement of a fenced save: lock the shard's lease row while it still holds
+        our epoch. A successor's ``claim`` then waits for this save to commit, and a save
+        that starts after the claim finds another epoch and writes nothing."""
+        if self.epoch is None:
+            return
+        touched = await connection.execute(
+            update(LEASES)
+            .where(LEASES.c.shard == self.shard, LEASES.c.epoch == self.epoch)
+            .values(updated_at=func.current_timestamp())
+        )
+        if touched.rowcount != 1:
+            raise SnapshotFencedError(
+                f"shard {self.shard}: epoch {self.epoch} is no longer the shard's lease epoch"
+            )
 
     async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
         """Insert closed trades (those already there are left alone), ahead of a save.

@@ -107,6 +107,24 @@ def test_a_shared_port_is_taken_only_by_a_program_that_does_not_share_it() -> No
         assert port_taken(theirs.getsockname()[1], shared=True)
 
 
+def test_standby_runs_a_second_engine_that_also_stops_last(tmp_path: Path) -> None:
+    servers = settings(tmp_path, redis_url="redis://r:6379/0", database_url="postgresql://p/db")
+    options = UpOptions(standby=True)
+    assert plan_problem(servers, options) is None
+    plan = service_plan(servers, options)
+
+    assert [spec.name for spec in plan] == ["engine", "standby", "api", "ws", "poller"]
+    assert [spec.name for spec in plan if spec.stops_last] == ["engine", "standby"]
+    assert plan[0].argv == plan[1].argv  # the same command: the lease decides who applies
+
+
+def test_standby_is_refused_on_the_embedded_default(tmp_path: Path) -> None:
+    for values in ({}, {"redis_url": "redis://r:6379/0"}, {"database_url": "postgresql://p/db"}):
+        problem = plan_problem(settings(tmp_path, **values), UpOptions(standby=True))
+        assert problem is not None and "--standby needs REDIS_URL and DATABASE_URL" in problem
+    assert plan_problem(settings(tmp_path), UpOptions()) is None
+
+
 def test_one_port_for_both_servers_is_refused(tmp_path: Path) -> None:
     assert plan_problem(settings(tmp_path)) is None
     problem = plan_problem(settings(tmp_path, api_port=9000, ws_port=9000))

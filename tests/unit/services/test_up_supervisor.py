@@ -146,6 +146,22 @@ async def test_a_crash_loop_stops_everything_naming_the_service_and_its_last_lin
     assert run.saw("up     | engine stopped cleanly (exit 0)")
 
 
+async def test_an_engine_that_stepped_down_is_restarted_and_the_reason_said(
+    start: Callable[..., Run],
+) -> None:
+    fenced = spec("standby", "sys.exit(76)", stops_last=True)
+    run = start(
+        [spec("engine", stops_last=True), fenced],
+        restart_policy=lambda: RestartPolicy(max_crashes=3, first_delay_s=0.01),
+    )
+
+    await eventually(lambda: run.supervisor.services[1].starts >= 2, 10, "a restart")
+
+    assert run.saw("standby exited unexpectedly (exit 76)")
+    assert run.saw("standby stepped down: another engine took over its lease")
+    assert run.saw("restarting standby in 0.01 s")
+
+
 async def test_a_service_refusing_its_configuration_is_not_restarted(
     start: Callable[..., Run], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tradepro.bus.base import EXIT_FENCED
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
@@ -16,6 +17,8 @@ from tradepro.services.engine.worker import EngineWorker
 log = logging.getLogger("tradepro.engine")
 
 ENGINE_LOCK_FILE = "engine.lock"
+SHARD = 0
+"""The one shard there is for now (sharding by user is a later piece)."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
@@ -77,11 +80,25 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         namespace=settings.tradepro_bus_namespace,
         callback_max_bytes=settings.callback_queue_max_bytes,
     )
+    # With Redis, the shard's lease decides which engine applies (docs/single-writer.md);
+    # the embedded bus has the data-folder lock instead.
+    lease = None
+    if settings.redis_url:
+        from tradepro.bus.lease import ShardLease  # noqa: PLC0415 - embedded mode skips redis
+
+        lease = ShardLease(
+            settings.redis_url,
+            namespace=settings.tradepro_bus_namespace,
+            shard=SHARD,
+            ttl_ms=settings.engine_lease_ttl_ms,
+            renew_ms=settings.engine_lease_renew_ms,
+        )
     worker = EngineWorker(
         bus,
-        SnapshotStore(database),
+        SnapshotStore(database, shard=SHARD),
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
+        lease=lease,
     )
     log.info(
         "engine starting: bus=%s database=%s",
@@ -93,3 +110,5 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await bus.close()
         await database.dispose()
+    if worker.fenced is not None:
+        raise SystemExit(EXIT_FENCED)

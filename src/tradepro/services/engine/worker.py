@@ -10,6 +10,15 @@ Recovery is the same loop: load the latest snapshot, then read the stream from i
 id. The engine is deterministic and its clock is the entries' timestamps, so the replay
 reproduces the state the crashed process had; callbacks that were already published
 before the crash are not published again (each callback carries its ``entryId``).
+
+With a lease (Redis, ``tradepro.bus.lease``) the worker applies as primary only while it
+holds its shard's lease. Until it wins it, it is a hot standby: restored, applying the
+stream as it grows without publishing or writing anything, keeping the callbacks of the
+entries the primary has not answered yet. When it wins, it publishes those (the primary
+never did: its batches are atomic and in order) and saves what the primary's last
+snapshot lacks; the engine is deterministic, so both are exactly what the old primary
+would have written. A primary whose epoch another engine replaced is refused by the
+publish script and by the snapshot save, and steps down (``fenced``).
 """
 
 from __future__ import annotations
@@ -18,13 +27,22 @@ import asyncio
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 
-from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry, entry_order
+from tradepro.bus.base import (
+    START_ID,
+    Bus,
+    BusUnavailableError,
+    Entry,
+    LeaseLostError,
+    entry_order,
+)
 from tradepro.db.bulk import Pacer
+from tradepro.db.snapshot_store import SnapshotFencedError
 from tradepro.domain.events import (
     ClosedTrade,
     CommandRejected,
@@ -43,6 +61,9 @@ from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
 from tradepro.runtime.heap import no_automatic_full_collections
 from tradepro.runtime.retry import RetryPause, retry
+
+if TYPE_CHECKING:  # the embedded default never imports the Redis client
+    from tradepro.bus.lease import ShardLease
 
 log = logging.getLogger("tradepro.engine")
 
@@ -72,6 +93,18 @@ class StateStore(Protocol):
 
     async def record_history(self, ended: Sequence[EndedOrder]) -> None: ...
 
+    async def claim(self, epoch: int) -> None: ...
+
+    async def saved_entry_id(self) -> str | None: ...
+
+    async def stored_epoch(self) -> int | None: ...
+
+
+class FencedBus(Protocol):
+    """A bus whose callback publishes check the lease's epoch (``RedisBus``)."""
+
+    def fence(self, epoch_key: str, epoch: int) -> None: ...
+
 
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
@@ -85,8 +118,14 @@ class EngineWorker:
         snapshot_interval_s: float = 10.0,
         batch_size: int = 1000,
         block_ms: int = 500,
+        lease: ShardLease | None = None,
     ) -> None:
+        if lease is not None and not hasattr(bus, "fence"):
+            raise TypeError("a leased engine needs the Redis bus (its publishes are fenced)")
         self.bus = bus
+        self.lease = lease
+        self.fenced: BaseException | None = None
+        """Why this engine stepped down (another engine won the lease), if it did."""
         self.store = store
         self.config = config
         self.snapshot_interval_s = snapshot_interval_s
@@ -111,6 +150,11 @@ class EngineWorker:
         self._behind = False
         self._pacer: Pacer | None = None
         """The running save's pacer: hurried on shutdown, so a stop never waits on rests."""
+        self._unpublished: deque[tuple[tuple[int, ...], str, list[Event]]] = deque()
+        """Standby: (order, entry id, events) of applied entries whose callbacks the primary
+        has not published yet."""
+        self._covered: list[tuple[tuple[int, ...], ChangeSet]] = []
+        """Standby: changes drained at an entry, kept until a primary's save covers it."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -143,22 +187,43 @@ class EngineWorker:
             self.last_entry_id = self.snapshot_entry_id = self._requested_entry_id = entry_id
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Recover, then consume until ``stop``; finish with a final snapshot."""
+        """Recover, then consume until ``stop``; finish with a final snapshot. With a
+        lease: stand by until it is ours, and step down (``fenced``) if it is lost."""
+        lease = self.lease
+        if lease is not None:
+            # Before restoring: the primary's trims then spare what this restore needs.
+            saved = await retry(self.store.saved_entry_id, "reading the snapshot position", log)
+            await self._report_position(saved or START_ID)
+            await self._epoch_floor(lease)
         await self.recover()
         self._next_snapshot_at = time.monotonic() + self.snapshot_interval_s
         # No automatic full collections while trading: over the positions opened since the
         # last save they took 10-26 ms each, several times per snapshot interval, and every
         # order in flight waited. Young generations are collected as usual, and each save
         # freezes what survived (see ``_save``).
+        primary = False
         try:
             with no_automatic_full_collections():
+                if lease is not None and not await self._stand_by(lease, stop):
+                    return
+                primary = True
                 await self._trade_until(stop)
+        except (LeaseLostError, SnapshotFencedError) as error:
+            self._step_down(error)
         finally:
-            await self._final_snapshot()
+            if primary and self.fenced is None:
+                await self._final_snapshot()
+            if lease is not None:
+                await self._leave(lease)
 
     async def _trade_until(self, stop: asyncio.Event) -> None:
         pause = RetryPause("reading or publishing on the bus", log, stop=stop)
+        lost = self.lease.lost if self.lease is not None else asyncio.Event()
         while not stop.is_set():
+            if lost.is_set() or self.fenced is not None:
+                raise self.fenced or LeaseLostError(
+                    f"another engine won the lease of shard {self.config_shard}"
+                )
             try:
                 await self._step()
                 pause.succeeded()
@@ -166,6 +231,202 @@ class EngineWorker:
                 await pause.after(error)
             if time.monotonic() >= self._next_snapshot_at:
                 self._start_snapshot()
+
+    @property
+    def config_shard(self) -> int:
+        return self.lease.shard if self.lease is not None else 0
+
+    def _step_down(self, error: BaseException) -> None:
+        if self.fenced is None:
+            self.fenced = error
+        log.error(
+            "stepping down from shard %d at entry %s: another engine holds its lease now "
+            "(%s); nothing more is published or saved by this engine",
+            self.config_shard, self.last_entry_id, error,
+        )  # fmt: skip
+
+    async def _leave(self, lease: ShardLease) -> None:
+        """Stop renewing; give the lease up unless it was lost (a clean stop hands over at
+        once instead of after the time to live)."""
+        try:
+            if self.fenced is None:
+                await lease.release()
+            else:
+                await lease.stop_renewing()
+        except BusUnavailableError as error:
+            log.warning("lease of shard %d not released (%s); it expires by itself",
+                        lease.shard, error)  # fmt: skip
+        finally:
+            await lease.close()
+
+    # -- the hot standby ----------------------------------------------------------------
+
+    async def _stand_by(self, lease: ShardLease, stop: asyncio.Event) -> bool:
+        """Follow the stream until the lease is ours (True) or ``stop`` (False)."""
+        published = self._replayed_until
+        following = False
+        next_attempt = next_log = 0.0
+        checking: asyncio.Task[None] | None = None
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_attempt:
+                next_attempt = now + lease.renew_ms / 1000
+                try:
+                    epoch = await lease.try_acquire()
+                    if epoch is not None:
+                        await self._take_over(lease, epoch, following)
+                        return True
+                    await self._report_position(self.last_entry_id)
+                    published = await self._published_until(published)
+                except BusUnavailableError as error:
+                    log.warning("standby for shard %d: Redis unavailable (%s)", lease.shard, error)
+                    await asyncio.sleep(lease.renew_ms / 1000)
+                    continue
+                if now >= next_log:
+                    next_log = now + 60.0
+                    log.info("standby for shard %d, following entry %s (another engine holds "
+                             "the lease)", lease.shard, self.last_entry_id)  # fmt: skip
+                following = True
+            if now >= self._next_snapshot_at and (checking is None or checking.done()):
+                self._next_snapshot_at = now + self.snapshot_interval_s
+                changes = self.engine.drain_changes()
+                if changes:
+                    self._covered.append((entry_order(self.last_entry_id), changes))
+                checking = asyncio.create_task(self._forget_saved_changes())
+            # Wait for entries no longer than until the next attempt on the lease.
+            wait_ms = int((next_attempt - time.monotonic()) * 1000)
+            try:
+                entries = await self.bus.read_entries(
+                    self.last_entry_id, self.batch_size, max(1, min(self.block_ms, wait_ms))
+                )
+            except BusUnavailableError as error:
+                log.warning("standby for shard %d: reading the stream failed (%s)",
+                            lease.shard, error)  # fmt: skip
+                await asyncio.sleep(lease.renew_ms / 1000)
+                continue
+            self._follow(entries, published)
+        if checking is not None:
+            await asyncio.gather(checking, return_exceptions=True)
+        return False
+
+    def _follow(self, entries: Sequence[Entry], published: tuple[int, ...] | None) -> None:
+        """Apply entries as a standby: events kept (rendered only if this engine takes
+        over and must publish them), nothing recorded."""
+        for entry in entries:
+            events = self._apply_one(entry)
+            self.last_entry_id = entry_id = entry.entry_id
+            if events:
+                order = entry_order(entry_id)
+                if published is None or order > published:
+                    self._unpublished.append((order, entry_id, events))
+
+    def _render_unpublished(self) -> list[bytes]:
+        instruments = self.config.instruments
+        bodies: list[bytes] = []
+        for _, entry_id, events in self._unpublished:
+            for event in events:
+                body = callback_body(event, instruments)
+                body["entryId"] = entry_id
+                bodies.append(orjson.dumps(body))
+        self._unpublished.clear()
+        return bodies
+
+    async def _published_until(self, before: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """The entry of the primary's newest callback; forget what it covers."""
+        last = await self.bus.last_callback()
+        entry_id = None if last is None else orjson.loads(last.body).get("entryId")
+        if not isinstance(entry_id, str):
+            return before
+        published = entry_order(entry_id)
+        unpublished = self._unpublished
+        while unpublished and unpublished[0][0] <= published:
+            unpublished.popleft()
+        return published
+
+    async def _forget_saved_changes(self) -> None:
+        """Drop the drained changes that the primary's saved snapshot already holds."""
+        try:
+            saved = await self.store.saved_entry_id()
+        except Exception as error:  # noqa: BLE001 - kept until the next check
+            log.warning("standby: could not read the saved snapshot position (%s)", error)
+            return
+        if saved is not None:
+            saved_order = entry_order(saved)
+            self._covered = [item for item in self._covered if item[0] > saved_order]
+            self.snapshot_entry_id = self._requested_entry_id = saved
+
+    async def _epoch_floor(self, lease: ShardLease) -> None:
+        """Redis hands out epochs above the database's (it may have lost its data)."""
+        stored = await retry(self.store.stored_epoch, "reading the lease epoch", log)
+        if stored is None:
+            return
+        raised = await retry(
+            lambda: lease.raise_epoch_floor(stored),
+            "raising the lease epoch floor",
+            log,
+            retry_on=BusUnavailableError,
+        )
+        if raised:
+            log.warning("shard %d: Redis's lease epoch was behind the database's (%d): raised; "
+                        "Redis lost its data?", lease.shard, stored)  # fmt: skip
+
+    async def _claim(self, epoch: int) -> SnapshotFencedError | None:
+        """The store's claim; a refusal is returned (not retried), a failure raised."""
+        try:
+            await self.store.claim(epoch)
+        except SnapshotFencedError as error:
+            return error
+        return None
+
+    async def _report_position_gone(self, lease: ShardLease) -> None:
+        """A primary's own standby position would hold its trims back: forget it."""
+        try:
+            await lease.forget_position()
+        except BusUnavailableError as error:
+            log.warning("standby position not cleared (%s)", error)
+
+    async def _report_position(self, entry_id: str) -> None:
+        if self.lease is not None:
+            try:
+                await self.lease.report_position(entry_id)
+            except BusUnavailableError as error:
+                log.warning("standby position not reported (%s)", error)
+
+    async def _take_over(self, lease: ShardLease, epoch: int, following: bool) -> None:
+        """Won the lease: fence our writes with ``epoch``, publish the callbacks the old
+        primary did not, and save what its last snapshot lacks."""
+        cast(FencedBus, self.bus).fence(lease.epoch_key, epoch)
+        lease.start_renewing()
+        # Stale: the loop notices; a refused publish or save raises. Either way, step down.
+        refused = await retry(
+            lambda: self._claim(epoch), "raising the lease epoch in the database", log
+        )
+        if refused is not None:
+            raise refused
+        await self._report_position_gone(lease)
+        await self._forget_saved_changes()
+        # The old primary can publish nothing more: its last callback is final now.
+        published = await self._published_until(None)
+        bodies = self._render_unpublished()
+        if bodies:
+            await retry(lambda: self.bus.publish_callbacks(bodies),
+                        f"publishing {len(bodies)} callbacks at takeover", log,
+                        retry_on=BusUnavailableError)  # fmt: skip
+        last = entry_order(self.last_entry_id)
+        self._replayed_until = published if published is not None and published > last else None
+        self._pending = [changes for _, changes in self._covered]
+        self._covered = []
+        if following:
+            # Write what the old primary may not have (trades, history) without waiting.
+            self._next_snapshot_at = time.monotonic()
+            log.warning(
+                "took over shard %d at entry %s (epoch %d) after the lease expired; "
+                "%d callbacks published that the previous primary had not",
+                lease.shard, self.last_entry_id, epoch, len(bodies),
+            )  # fmt: skip
+        else:
+            log.info("holds the lease of shard %d (epoch %d), applying after entry %s",
+                     lease.shard, epoch, self.last_entry_id)  # fmt: skip
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -292,6 +553,9 @@ class EngineWorker:
             pacer = Pacer(SAVE_PACE, self.snapshot_interval_s / 2) if paced else None
             self._pacer = pacer
             await self.store.save(header, batch, entry_id, pacer=pacer)
+        except SnapshotFencedError as error:
+            self.fenced = self.fenced or error  # the loop steps down at its next turn
+            return
         except Exception as error:  # noqa: BLE001 - keep the changes, retry with the next window
             log.warning("snapshot at entry %s not saved (%s); will retry", entry_id, error)
             self._pending[:0] = batch
@@ -304,9 +568,20 @@ class EngineWorker:
         gc.collect(1)
         gc.freeze()
         try:
-            await self.bus.trim_entries(entry_id)
+            await self.bus.trim_entries(await self._trim_below(entry_id))
         except BusUnavailableError as error:
             log.warning("could not trim the stream below %s (%s)", entry_id, error)
+        except LeaseLostError as error:
+            self.fenced = self.fenced or error  # the loop steps down at its next turn
+
+    async def _trim_below(self, entry_id: str) -> str:
+        """``entry_id``, or a live standby's position if it is behind (it still reads)."""
+        if self.lease is None:
+            return entry_id
+        follower = await self.lease.follower_position()
+        if follower is not None and entry_order(follower) < entry_order(entry_id):
+            return follower
+        return entry_id
 
     async def _final_snapshot(self) -> None:
         """Save everything applied so far, retrying a few times (the stream keeps it anyway)."""

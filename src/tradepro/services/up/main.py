@@ -39,7 +39,7 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     stopped; the exit code (0 when every service stopped cleanly)."""
     started_s = time.monotonic()
     console = console or Console()
-    problem = plan_problem(settings)
+    problem = plan_problem(settings, options)
     if problem is not None:
         print(f"tradepro up: {problem}", file=sys.stderr)
         return EXIT_CONFIG

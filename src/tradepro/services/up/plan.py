@@ -27,6 +27,9 @@ class UpOptions:
     """Give up when the services are not healthy after this long."""
     stop_timeout_s: float = 30.0
     """How long each stop wave may take before the rest is killed."""
+    standby: bool = False
+    """``--standby``: a second engine, a hot standby that takes over when the first stops
+    or dies (Redis and PostgreSQL only: it needs the shard's lease)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,14 @@ def service_plan(settings: Settings, options: UpOptions) -> list[ServiceSpec]:
         poller += ("--rate", f"{options.sim_rate_per_s:g}")
         if options.seed is not None:
             poller += ("--seed", str(options.seed))
+    standby = (
+        [ServiceSpec("standby", tradepro_command("engine"), stops_last=True)]
+        if options.standby
+        else []
+    )
     return [
         ServiceSpec("engine", tradepro_command("engine"), stops_last=True),
+        *standby,
         ServiceSpec(
             "api",
             tradepro_command("api"),
@@ -93,8 +102,14 @@ def tradepro_command(*args: str) -> tuple[str, ...]:
     return ("-m", "tradepro.cli", *args)
 
 
-def plan_problem(settings: Settings) -> str | None:
+def plan_problem(settings: Settings, options: UpOptions | None = None) -> str | None:
     """Why these settings cannot run together (None when they can)."""
+    if options is not None and options.standby and settings.state_in_data_folder:
+        return (
+            "--standby needs REDIS_URL and DATABASE_URL: the standby engine waits for the "
+            "engine's lease in Redis and reads its snapshots from PostgreSQL (on the embedded "
+            "default one engine holds the data folder, and a second one cannot follow it)"
+        )
     if settings.api_port == settings.ws_port:
         return (
             f"API_PORT and WS_PORT are both {settings.api_port}: the api and the ws server "

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 
+from tradepro.bus.base import EXIT_FENCED
 from tradepro.runtime.folder_lock import EXIT_LOCKED
 from tradepro.services.up.plan import RestartPolicy, ServiceSpec, UpOptions, describe_exit
 from tradepro.services.up.probe import port_taken, readiness
@@ -150,6 +151,11 @@ class Supervisor:
         if returncode == EXIT_LOCKED:
             self._fail(service, "found its data folder in use by an engine this up did not start")
             return None
+        if returncode == EXIT_FENCED:
+            self.console.note(
+                f"{service.name} stepped down: another engine took over its lease while it "
+                "was stopped or cut off; restarted, it follows that engine as the standby"
+            )
         if spec.port is not None and port_taken(spec.port, shared=spec.shares_port):
             self._fail(
                 service,
