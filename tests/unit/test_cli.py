@@ -195,3 +195,27 @@ def test_a_live_feed_from_the_setting_still_checks_its_url(
         feed_or_setting(build_parser().parse_args(["poller"]), load_settings())
     assert stopped.value.code == 2
     assert "BACKPACK_WS_URL must be a ws:// or wss:// URL" in capsys.readouterr().err
+
+
+STOPPED_WHILE_IMPORTING = """
+import os, signal, sys, time
+import tradepro.cli.services as services
+def slow_start(args):  # a SIGTERM lands while the engine still imports its modules
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+    return 3
+services._run_engine = slow_start
+from tradepro.cli.main import main
+sys.argv = ["tradepro", "engine"]
+sys.exit(main())
+"""
+
+
+def test_sigterm_while_a_service_starts_exits_0_rather_than_dying_of_the_signal() -> None:
+    # A supervisor may stop a service it just started; without the early handler the
+    # process dies of SIGTERM (-15) before its own drain handling exists.
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_WHILE_IMPORTING], capture_output=True, text=True,
+        timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr

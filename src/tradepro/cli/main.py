@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,8 @@ EXIT_INTERRUPTED = 130
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default ``sys.argv[1:]``), run the subcommand, return its exit code."""
+    if argv is None:  # the program itself, not a caller passing its own arguments
+        signal.signal(signal.SIGTERM, _stopped_while_starting)
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
@@ -38,6 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+
+
+def _stopped_while_starting(_signum: int, _frame: object) -> None:
+    """SIGTERM before the subcommand has installed its own handling (a service imports its
+    modules for up to a second on a busy machine; a supervisor may stop it meanwhile): exit
+    0 at once, as a service that drained would. The engine takes its signals over before it
+    opens a database or a bus, so it has applied and written nothing yet."""
+    raise SystemExit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
