@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from tests.support.desk import BTC, START, Desk, rejected
+from tradepro.domain.commands import CreateOrder
 from tradepro.domain.events import (
     AccountReset,
     Deposited,
@@ -110,7 +111,7 @@ def test_reset_above_the_largest_balance_is_refused() -> None:
 
 @pytest.mark.parametrize("stale", [True, False])
 def test_reset_without_a_fresh_price_changes_nothing(stale: bool) -> None:
-    desk, positions, orders = _desk_with_positions_and_orders()
+    desk, _, _ = _desk_with_positions_and_orders()
     desk.tick(20_000, 20_010, asset="SOL_USDC")
     desk.opened(Side.BUY, asset="SOL_USDC", qty=100)
     if stale:
@@ -158,9 +159,7 @@ def test_a_replayed_reset_or_deposit_changes_nothing() -> None:
     desk.ledger_holds()
 
 
-def _create_with(desk: Desk, order_id: str):  # type: ignore[no-untyped-def]
-    from tradepro.domain.commands import CreateOrder  # noqa: PLC0415
-
+def _create_with(desk: Desk, order_id: str) -> CreateOrder:
     desk.tick(1_000_000, 1_000_010)
     return CreateOrder(order_id, desk.now_us, "alice", BTC, Side.BUY, 1_000, 10)
 

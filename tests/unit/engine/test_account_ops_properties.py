@@ -56,7 +56,7 @@ CONFIG = EngineConfig(
 )
 USERS = ("u0", "u1")
 START_US = 1_780_012_800_000_000 - 3_600_000_000  # an hour before a UTC midnight
-KINDS = ("tick",) * 6 + ("create",) * 3 + ("pend",) * 2 + ("close", "deposit", "deposit", "reset", "reset")
+KINDS = ("tick",) * 6 + ("create",) * 3 + ("pend",) * 2 + ("close",) + ("deposit", "reset") * 2
 SETTINGS = settings(
     max_examples=200,
     deadline=None,
