@@ -84,7 +84,7 @@ class Run:
 
 async def drive(stack: Stack, engine: EngineProcess, seed: int) -> Run:
     """Publish the workload at a steady pace while another task kills the engine."""
-    workload = Workload(seed, pending=True, manage=True)
+    workload = Workload(seed, pending=True, manage=True, accounts=True)
     plan = workload.opening() + [workload.step() for _ in range(STEPS)]
     marker = ("register-user", workload.new_id(), {"userId": workload.new_id()})
     plan.append(marker)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from sqlalchemy.exc import SQLAlchemyError
 
+from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser, SessionOnlyUser
 from tradepro.api.errors import ApiError
 from tradepro.api.history import micros
@@ -29,7 +30,7 @@ from tradepro.protocol.kinds import Kind
 from tradepro.protocol.render import iso_time
 from tradepro.protocol.replies import LedgerReply
 
-router = APIRouter(prefix="/api/v1/account", tags=["account"])
+router = APIRouter(prefix="/api/v1/account", tags=["account"], route_class=DecimalJsonRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 429, 503)}
 RATIO_DECIMALS = 4
 """Win rate and profit factor: rounded half-even to 4 decimals."""
