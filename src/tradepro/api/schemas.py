@@ -296,6 +296,9 @@ class UiConfigOut(BaseModel):
     feed: str = Field(
         description="The price feed that runs: `backpack` (market prices) or `sim` (simulated)."
     )
+    startingBalance: str = Field(  # noqa: N815
+        "0.00", description="USD a new account starts with (and a reset's default balance)."
+    )
 
 
 class ApiKeyCreateIn(Model):

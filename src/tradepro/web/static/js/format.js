@@ -49,6 +49,8 @@ const REASONS = {
   stop_loss: "Stop loss",
   margin_call: "Margin call",
   user: "Closed by you",
+  trailing_stop: "Trailing stop",
+  reset: "Account reset",
 };
 
 export function reasonLabel(reason) {

@@ -7,6 +7,7 @@
 // the engine closes is announced by the live feed, or, if that is down, found missing at
 // the next refresh and looked up in the history: either way the user gets one notification.
 
+import { AccountMenu } from "./account_menu.js";
 import { ApiError, api, newKey } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
@@ -47,6 +48,11 @@ export class Terminal {
     this.stats = new Stats(call, report);
     this.history = new History(call, report, user.id, () => this.stats.refresh());
     this.apiKeys = new ApiKeys(call);
+    this.accountMenu = new AccountMenu(call, {
+      startingBalance: parseScaled(config.startingBalance ?? "0", USD_DECIMALS, "startingBalance", { allowZero: true }),
+      counts: () => ({ positions: this.knownOpen.size, pending: this.pending.known.size }),
+      changed: () => this.accountChanged(),
+    });
     this.connection = "connecting";
     this.wasLive = false;
     this.timers = [];
@@ -87,6 +93,7 @@ export class Terminal {
       onPrice: (message) => this.onPrice(message),
       onOrder: (message) => this.onOrder(message),
       onFeed: (message) => this.feedState.onFeed(message),
+      onAccount: () => this.accountChanged(),
       onState: (state, detail) => this.onConnection(state, detail),
       onUnauthorized: () => this.checkSession("The live feed refused your session."),
       onServerError: (message) => this.report("live", `Live feed: ${message.message}`),
@@ -264,6 +271,11 @@ export class Terminal {
       await this.refresh();
       if (!this.stopped) this.scheduleRefresh();
     }, delay);
+  }
+
+  /** After a deposit or a reset: balance, positions, pending orders, history, statistics. */
+  accountChanged() {
+    return Promise.all([this.refresh(), this.history.refresh(), this.stats.refresh()]);
   }
 
   /** Reload open orders and balance (one at a time, paced: the calls of a burst share one). */
