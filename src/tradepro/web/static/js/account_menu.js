@@ -116,6 +116,7 @@ export class AccountMenu {
       byId("deposit-amount").value = "";
       this.message(`${usd(cents)} added. Your balance is now ${usd(parseMoney(done.balance))}.`, null);
       this.showAllowance(done.depositAllowance);
+      button.disabled = false;
       await this.context.changed();
     } catch (error) {
       if (error.status !== 401) this.message(null, `The deposit was not made: ${error.message}`);
@@ -161,6 +162,7 @@ export class AccountMenu {
       ].filter(Boolean);
       const summary = what.length ? ` ${what.join(", ")}.` : "";
       this.message(`Your account was reset: the balance is ${usd(parseMoney(done.balance))}.${summary}`, null);
+      button.disabled = false;
       await this.context.changed();
     } catch (error) {
       this.hideConfirm();
