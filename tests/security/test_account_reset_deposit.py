@@ -11,15 +11,19 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.security.test_api_keys import bearer, make_key
 from tests.security.test_cross_site import FOREIGN_PAGES, browser_of
 from tests.support.api import API, PUBLIC_URL, Session, Stack, assert_error
 from tests.support.stack import eventually
 from tradepro.bus.base import Entry
+from tradepro.db.models import IdempotencyKey
+from tradepro.db.session import open_database
 
 pytestmark = pytest.mark.integration
 
+KEYS = IdempotencyKey.__table__
 RESET = f"{API}/account/reset"
 DEPOSIT = f"{API}/account/deposit"
 
@@ -104,6 +108,40 @@ async def test_a_replayed_request_moves_money_once(stack: Stack) -> None:
 
     await eventually(refused_twice, 10, "the replays' refusals")
     assert await balance(stack, session) == "5250.00"
+
+
+async def test_a_retry_after_an_unrecorded_answer_finds_the_deposit_made(stack: Stack) -> None:
+    """The API process died after the engine applied the deposit and before the answer
+    was stored with its Idempotency-Key: the retry sends the same request id again, the
+    engine refuses it as applied, and the answer is read back from ``ledger_entries``."""
+    session = await stack.sign_in()
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await stack.client.post(DEPOSIT, json={"amount": "40.00"}, headers=session.auth | key)
+    assert first.status_code == 200, first.text
+    database = open_database(stack.settings.effective_database_url)
+    try:
+        async with database.begin() as connection:
+            await connection.execute(
+                update(KEYS)
+                .where(KEYS.c.key == key["Idempotency-Key"])
+                .values(status=None, response=None)
+            )
+    finally:
+        await database.dispose()
+
+    async def answered_again() -> bool:
+        retry = await stack.client.post(
+            DEPOSIT, json={"amount": "40.00"}, headers=session.auth | key
+        )
+        if retry.status_code == 409:  # the ledger row is not written yet (milliseconds)
+            return False
+        assert retry.status_code == 200, retry.text
+        # the same entry, read back (today's allowance is not part of the record)
+        assert retry.json() == first.json() | {"depositAllowance": None}
+        return True
+
+    await eventually(answered_again, 10, "the retried deposit's answer")
+    assert await balance(stack, session) == "5040.00"
 
 
 @pytest.mark.stack_settings(order_limit_per_s=1000)
