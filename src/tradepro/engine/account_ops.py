@@ -14,6 +14,7 @@ a replayed entry changes nothing.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from tradepro.domain.commands import Deposit, ResetAccount
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 DAY_US = 86_400 * 1_000_000
 _BUY = Side.BUY
 _RESET_CANCEL = (OrderStatus.CANCELED, EndReason.RESET)
+_seq = attrgetter("seq")
 DEPOSIT = "deposit"
 RESET = "reset"
 
@@ -153,10 +155,6 @@ def _move(engine: Engine, command: ResetAccount | Deposit, kind: str, amount: in
     )
     engine.changes.ledger(entry)
     return entry
-
-
-def _seq(item: object) -> int:
-    return item.seq  # type: ignore[attr-defined, no-any-return]
 
 
 __all__ = ["DAY_US", "deposit", "deposit_allowance", "reset"]
