@@ -215,9 +215,17 @@ class BalanceOut(BaseModel):
     lockedMargin: str  # noqa: N815
     orderMargin: str = Field(description="Reserved by pending orders.")  # noqa: N815
     equity: str
-    depositAllowance: str | None = Field(  # noqa: N815
-        None, description="What may still be deposited today (UTC), in USD."
+
+
+class AccountLimitsOut(BaseModel):
+    depositAllowance: str = Field(  # noqa: N815
+        description="USD that may still be deposited today (UTC)."
     )
+    dailyDepositCap: str = Field(description="USD one may deposit per UTC day.")  # noqa: N815
+    maxPaperBalance: str = Field(  # noqa: N815
+        description="The most USD an account may be reset to or hold after a deposit."
+    )
+    startingBalance: str = Field(description="A reset's default balance, in USD.")  # noqa: N815
 
 
 class ResetIn(Model):
@@ -295,9 +303,6 @@ class UiConfigOut(BaseModel):
     chartLibrary: bool  # noqa: N815
     feed: str = Field(
         description="The price feed that runs: `backpack` (market prices) or `sim` (simulated)."
-    )
-    startingBalance: str = Field(  # noqa: N815
-        "0.00", description="USD a new account starts with (and a reset's default balance)."
     )
 
 

@@ -92,6 +92,7 @@ OPERATIONS = [
     ("GET", "/api/v1/account/stats"),
     ("POST", "/api/v1/account/reset"),
     ("POST", "/api/v1/account/deposit"),
+    ("GET", "/api/v1/account/limits"),
     ("POST", "/api/v1/auth/api-keys"),
     ("GET", "/api/v1/auth/api-keys"),
     ("DELETE", "/api/v1/auth/api-keys/{key_id}"),

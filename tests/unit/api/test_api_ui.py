@@ -63,7 +63,6 @@ async def test_config_points_the_page_at_the_websocket_on_its_own_host(api: Api)
         "signInLinksLogged": True,
         "chartLibrary": CHART_LIBRARY.is_file(),
         "feed": "backpack",
-        "startingBalance": "5000.00",
     }
     transport = httpx.ASGITransport(app=api.app)
     async with httpx.AsyncClient(transport=transport, base_url="https://[::1]:4000") as secure:

@@ -14,7 +14,14 @@ from tradepro.api.errors import ApiError
 from tradepro.api.history import micros
 from tradepro.api.idempotency import create_once
 from tradepro.api.routes.trade import order_limit
-from tradepro.api.schemas import DepositIn, ErrorOut, LedgerOut, ResetIn, StatsOut
+from tradepro.api.schemas import (
+    AccountLimitsOut,
+    DepositIn,
+    ErrorOut,
+    LedgerOut,
+    ResetIn,
+    StatsOut,
+)
 from tradepro.bus.requests import new_request_id
 from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
 from tradepro.db.queries.ledger import ledger_entry
@@ -28,7 +35,7 @@ from tradepro.domain.fixed import (
 )
 from tradepro.protocol.kinds import Kind
 from tradepro.protocol.render import iso_time
-from tradepro.protocol.replies import LedgerReply
+from tradepro.protocol.replies import Account, LedgerReply
 
 router = APIRouter(prefix="/api/v1/account", tags=["account"], route_class=DecimalJsonRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (401, 429, 503)}
@@ -87,6 +94,26 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 429, 503, 504)
 }
 IdempotencyKey = Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)]
+
+
+@router.get(
+    "/limits",
+    response_model=AccountLimitsOut,
+    responses={code: {"model": ErrorOut} for code in (401, 404, 429, 503, 504)},
+)
+async def account_limits(user: CurrentUser, context: Context) -> dict[str, Any]:
+    """What may still be deposited today (UTC day of the engine's clock), the limits, and
+    the balance a reset sets by default."""
+    context.reads.enforce(user.limit_key)
+    request = {"userId": user.id, "orders": False}
+    account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
+    settings = context.settings
+    return {
+        "depositAllowance": account.deposit_allowance,
+        "dailyDepositCap": _usd(settings.daily_deposit_cap_cents),
+        "maxPaperBalance": _usd(settings.max_paper_balance_cents),
+        "startingBalance": _usd(settings.starting_balance_cents),
+    }
 
 
 @router.post("/reset", response_model=LedgerOut, responses=WRITE_ERRORS)

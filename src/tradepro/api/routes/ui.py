@@ -27,5 +27,4 @@ async def ui_config(request: Request, context: Context) -> dict[str, object]:
         "signInLinksLogged": settings.tradepro_env == "dev" and not settings.smtp_url,
         "chartLibrary": CHART_LIBRARY.is_file(),
         "feed": settings.tradepro_feed,
-        "startingBalance": settings.starting_balance,
     }

@@ -26,7 +26,7 @@ export function resetWords(positions, pending, balance) {
 export class AccountMenu {
   /**
    * @param call      the API call that handles a 401
-   * @param context   { startingBalance: cents (BigInt), counts: () => ({positions, pending}),
+   * @param context   { counts: () => ({positions, pending}),
    *                    changed: () => Promise (reload balance, positions, history) }
    */
   constructor(call, context) {
@@ -34,6 +34,7 @@ export class AccountMenu {
     this.context = context;
     this.dialog = byId("account-dialog");
     this.resetBalance = null; // the balance the open confirmation names
+    this.startingBalance = null; // a reset's default (from the API's limits)
     byId("account-open").addEventListener("click", () => this.open());
     byId("account-close").addEventListener("click", () => this.dialog.close());
     byId("deposit-form").addEventListener("submit", (event) => {
@@ -46,7 +47,6 @@ export class AccountMenu {
     });
     byId("reset-cancel").addEventListener("click", () => this.hideConfirm());
     byId("reset-yes").addEventListener("click", () => this.reset());
-    setText(byId("reset-hint"), `Empty: the starting balance, ${usd(context.startingBalance)}.`);
   }
 
   async open() {
@@ -59,10 +59,12 @@ export class AccountMenu {
 
   async loadAllowance() {
     try {
-      const balance = await this.call("/api/v1/balance/me");
-      this.showAllowance(balance.depositAllowance);
+      const limits = await this.call("/api/v1/account/limits");
+      this.startingBalance = parseMoney(limits.startingBalance);
+      setText(byId("reset-hint"), `Empty: the starting balance, ${usd(this.startingBalance)}.`);
+      this.showAllowance(limits.depositAllowance);
     } catch (error) {
-      if (error.status !== 401) setText(byId("deposit-allowance"), "");
+      if (error.status !== 401) this.message(null, `Cannot load your account's limits: ${error.message}`);
     }
   }
 
@@ -129,7 +131,11 @@ export class AccountMenu {
     const cents = this.amount("reset-balance", "new balance", { allowZero: true, optional: true });
     if (cents === null) return;
     this.message(null, null);
-    this.resetBalance = cents ?? this.context.startingBalance;
+    if (cents === undefined && this.startingBalance === null) {
+      this.message(null, "Enter the new balance (the starting balance could not be loaded).");
+      return;
+    }
+    this.resetBalance = cents ?? this.startingBalance;
     const { positions, pending } = this.context.counts();
     setText(byId("reset-confirm-text"), resetWords(positions, pending, this.resetBalance));
     show(byId("reset-confirm"), true);

@@ -49,7 +49,6 @@ export class Terminal {
     this.history = new History(call, report, user.id, () => this.stats.refresh());
     this.apiKeys = new ApiKeys(call);
     this.accountMenu = new AccountMenu(call, {
-      startingBalance: parseScaled(config.startingBalance ?? "0", USD_DECIMALS, "startingBalance", { allowZero: true }),
       counts: () => ({ positions: this.knownOpen.size, pending: this.pending.known.size }),
       changed: () => this.accountChanged(),
     });
