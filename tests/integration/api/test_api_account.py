@@ -121,7 +121,7 @@ async def test_deposit_then_reset_with_positions_and_orders(stack: Stack) -> Non
     ]
 
     async def recorded() -> bool:
-        return await ledger_rows(stack, session.user_id) == expected
+        return sorted(await ledger_rows(stack, session.user_id)) == sorted(expected)
 
     await eventually(recorded, 10, "the ledger rows")
     assert await ledger_rows(stack, other.user_id) == []
@@ -132,7 +132,7 @@ async def test_deposit_then_reset_with_positions_and_orders(stack: Stack) -> Non
     await stack.start_engine()
     assert (await stack.balance(session))["balance"] == "123456.78"
     assert (await allowance(stack, session)) == "99000.00"
-    assert await ledger_rows(stack, session.user_id) == expected
+    assert sorted(await ledger_rows(stack, session.user_id)) == sorted(expected)
 
 
 async def test_limits_and_bad_amounts_are_clear_refusals(stack: Stack) -> None:
