@@ -10,7 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, parse_scaled
@@ -61,7 +61,13 @@ class Settings(BaseSettings):
     (the container image sets ``0.0.0.0``)."""
     """Where the api and the ws server listen."""
     starting_balance: str = "5000.00"
-    """USD given to every new user, as a decimal string."""
+    """USD given to every new user, as a decimal string (also what a reset sets the
+    balance to when no other amount is asked for)."""
+    max_paper_balance: str = "1000000.00"
+    """``MAX_PAPER_BALANCE``: the most USD an account may hold after a deposit (free balance
+    and margin) or be reset to."""
+    daily_deposit_cap: str = "100000.00"
+    """``DAILY_DEPOSIT_CAP``: the most USD one user may deposit per UTC day."""
     max_price_age_s: float = Field(10.0, gt=0)
     signup_limit_per_email_per_hour: int = Field(5, ge=1)
     signup_limit_per_address_per_hour: int = Field(30, ge=1)
@@ -172,11 +178,11 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("starting_balance")
+    @field_validator("starting_balance", "max_paper_balance", "daily_deposit_cap")
     @classmethod
-    def _money(cls, value: str) -> str:
+    def _money(cls, value: str, info: ValidationInfo) -> str:
         try:
-            parse_scaled(value, USD_DECIMALS, "STARTING_BALANCE")
+            parse_scaled(value, USD_DECIMALS, str(info.field_name).upper())
         except InvalidNumberError as error:
             raise ValueError(str(error)) from None
         return value
@@ -203,10 +209,20 @@ class Settings(BaseSettings):
     def starting_balance_cents(self) -> int:
         return parse_scaled(self.starting_balance, USD_DECIMALS, "STARTING_BALANCE")
 
+    @property
+    def max_paper_balance_cents(self) -> int:
+        return parse_scaled(self.max_paper_balance, USD_DECIMALS, "MAX_PAPER_BALANCE")
+
+    @property
+    def daily_deposit_cap_cents(self) -> int:
+        return parse_scaled(self.daily_deposit_cap, USD_DECIMALS, "DAILY_DEPOSIT_CAP")
+
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
             instruments=self.instruments,
             starting_balance_cents=self.starting_balance_cents,
+            max_paper_balance_cents=self.max_paper_balance_cents,
+            daily_deposit_cap_cents=self.daily_deposit_cap_cents,
             max_price_age_us=int(Decimal(str(self.max_price_age_s)) * 1_000_000),
             order_id_window_us=(self.idempotency_retention_s + ORDER_ID_MARGIN_S) * 1_000_000,
         )

@@ -31,6 +31,9 @@ PROTECTED = {
     ("GET", f"{API}/balance/me"),
     ("GET", f"{API}/trade/export.csv"),
     ("GET", f"{API}/account/stats"),
+    ("GET", f"{API}/account/limits"),
+    ("POST", f"{API}/account/reset"),
+    ("POST", f"{API}/account/deposit"),
     ("POST", f"{API}/auth/api-keys"),
     ("GET", f"{API}/auth/api-keys"),
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"),
@@ -46,6 +49,8 @@ BODIES: dict[str, dict[str, Any]] = {
         "takeProfit": "1",
     },
     f"{API}/trade/close-all": {},
+    f"{API}/account/reset": {},
+    f"{API}/account/deposit": {"amount": "1.00"},
 }
 
 

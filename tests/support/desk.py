@@ -11,8 +11,10 @@ from tradepro.domain.commands import (
     CloseAll,
     CloseOrder,
     CreateOrder,
+    Deposit,
     ModifyOrder,
     RegisterUser,
+    ResetAccount,
     UpdatePrice,
 )
 from tradepro.domain.events import (
@@ -92,6 +94,24 @@ class Desk:
     def close_all(self, user: str = "alice", asset: str | None = None) -> list[Event]:
         self.now_us += 1
         return self.engine.apply(CloseAll(self.next_id(), self.now_us, user, asset))
+
+    def reset(
+        self, balance: int | None = None, user: str = "alice", request_id: str | None = None
+    ) -> list[Event]:
+        """A reset-account (``request_id`` replays one)."""
+        self.now_us += 1
+        command = ResetAccount(request_id or self.next_id(), self.now_us, user, balance)
+        return self.engine.apply(command)
+
+    def deposit(
+        self, amount: int, user: str = "alice", request_id: str | None = None, after_us: int = 1
+    ) -> Event:
+        """A deposit (``request_id`` replays one); returns its one event."""
+        self.now_us += after_us
+        [event] = self.engine.apply(
+            Deposit(request_id or self.next_id(), self.now_us, user, amount)
+        )
+        return event
 
     def balance(self, user: str = "alice") -> int:
         return self.engine.accounts[user].balance

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tradepro.db.bulk import Pacer
-from tradepro.domain.events import ClosedTrade, EndedOrder
+from tradepro.domain.events import ClosedTrade, EndedOrder, LedgerEntry
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 
@@ -37,4 +37,7 @@ class SlowFirstSaveStore:
         return None
 
     async def record_history(self, ended: Sequence[EndedOrder]) -> None:
+        return None
+
+    async def record_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         return None

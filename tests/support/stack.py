@@ -22,12 +22,15 @@ import orjson
 from sqlalchemy import select
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
-from tradepro.db.models import ExistingTrade, OrderHistoryRow
+from tradepro.db.models import ExistingTrade, LedgerEntryRow, OrderHistoryRow
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.domain.events import (
+    AccountReset,
     ClosedTrade,
+    Deposited,
     EndedOrder,
+    LedgerEntry,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
@@ -169,6 +172,7 @@ class Reference:
     bodies: dict[str, list[dict[str, Any]]]
     trades: list[ClosedTrade]
     ended: list[EndedOrder]
+    ledger: list[LedgerEntry]
 
 
 def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
@@ -176,6 +180,7 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
     bodies: dict[str, list[dict[str, Any]]] = {}
     trades: list[ClosedTrade] = []
     ended: list[EndedOrder] = []
+    ledger: list[LedgerEntry] = []
     for entry in entries:
         assert isinstance(entry.payload, dict)
         for event in apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload):
@@ -186,10 +191,13 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
                 trades.append(event.trade)
             elif isinstance(event, OrderFilled | OrderCanceled | OrderExpired):
                 ended.append(event.ended)
-    return Reference(engine, bodies, trades, ended)
+            elif isinstance(event, AccountReset | Deposited):
+                ledger.append(event.entry)
+    return Reference(engine, bodies, trades, ended, ledger)
 
 
 HISTORY = OrderHistoryRow.__table__
+LEDGER = LedgerEntryRow.__table__
 
 
 def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +244,11 @@ async def verify_against_reference(
                        trades.c.liquidated, trades.c.commission, trades.c.quantity)  # fmt: skip
             rows = (await connection.execute(select(*columns))).all()
             ended_rows = (await connection.execute(select(HISTORY.c.id, HISTORY.c.status))).all()
+            ledger_rows = (
+                await connection.execute(
+                    select(LEDGER.c.id, LEDGER.c.kind, LEDGER.c.amount, LEDGER.c.balance_after)
+                )
+            ).all()
     finally:
         await database.dispose()
     stored = {
@@ -243,6 +256,10 @@ async def verify_against_reference(
         for row in rows
     }
     history = {row.id: row.status for row in ended_rows}
+    # Every deposit and reset applied, recorded once with what it moved.
+    assert {row.id: tuple(row[1:]) for row in ledger_rows} == {
+        entry.id: (entry.kind, entry.amount, entry.balance_after) for entry in reference.ledger
+    }
     expected = {
         trade.id: (
             trade.pnl,

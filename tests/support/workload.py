@@ -39,6 +39,10 @@ class Workload:
     close-all."""
     parts: list[str] = field(init=False, default_factory=list)
     """Request ids of the partial closes sent (some are sent again)."""
+    accounts: bool = False
+    """Also deposits and account resets (a tenth of them replays of an earlier one)."""
+    ledger_ids: list[str] = field(init=False, default_factory=list)
+    """Request ids of the deposits and resets sent."""
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -71,6 +75,8 @@ class Workload:
         return "price-update", self.new_id(), payload
 
     def step(self) -> tuple[str, str, dict[str, Any]]:
+        if self.accounts and self.rng.random() < 0.03:
+            return self.account_step()
         if self.pending and self.rng.random() < 0.3:
             return self.pending_step()
         if self.manage and self.orders and self.rng.random() < 0.25:
@@ -178,6 +184,23 @@ class Workload:
         if self.rng.random() < 0.5:
             self.orders.append((order_id, payload["userId"]))
         return kind, order_id, payload
+
+    def account_step(self) -> tuple[str, str, dict[str, Any]]:
+        """A deposit or a reset (to the starting balance or another), sometimes replayed."""
+        rng = self.rng
+        user = rng.choice(self.user_ids)
+        if self.ledger_ids and rng.random() < 0.1:
+            request_id = rng.choice(self.ledger_ids)
+        else:
+            request_id = self.new_order_id()
+            self.ledger_ids.append(request_id)
+        if rng.random() < 0.6:
+            amount = f"{rng.randint(1, 300_000) // 100}.{rng.randint(0, 99):02d}"
+            return "deposit", request_id, {"userId": user, "amount": amount}
+        payload: dict[str, Any] = {"userId": user}
+        if rng.random() < 0.5:
+            payload["balance"] = f"{rng.randint(0, 20_000)}.{rng.randint(0, 99):02d}"
+        return "reset-account", request_id, payload
 
     def close(self) -> tuple[str, str, dict[str, Any]]:
         order_id, owner = self.rng.choice(self.orders)

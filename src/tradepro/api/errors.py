@@ -28,6 +28,8 @@ ENGINE_STATUSES = {
     "no_price": 503,
     "stale_price": 503,
     "invalid_price": 400,
+    "deposit_limit": 409,
+    "balance_limit": 409,
 }
 """HTTP status of each engine rejection."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
 
@@ -215,6 +215,44 @@ class BalanceOut(BaseModel):
     lockedMargin: str  # noqa: N815
     orderMargin: str = Field(description="Reserved by pending orders.")  # noqa: N815
     equity: str
+
+
+class AccountLimitsOut(BaseModel):
+    depositAllowance: str = Field(  # noqa: N815
+        description="USD that may still be deposited today (UTC)."
+    )
+    dailyDepositCap: str = Field(description="USD one may deposit per UTC day.")  # noqa: N815
+    maxPaperBalance: str = Field(  # noqa: N815
+        description="The most USD an account may be reset to or hold after a deposit."
+    )
+    startingBalance: str = Field(description="A reset's default balance, in USD.")  # noqa: N815
+
+
+class ResetIn(Model):
+    balance: Amount | None = Field(
+        None, description="The new balance in USD (default: the starting balance)."
+    )
+
+
+class DepositIn(Model):
+    amount: Amount = Field(description="USD to add to the free balance.")
+
+
+class LedgerOut(BaseModel):
+    id: str = Field(description="The ledger entry's id (the engine command's id).")
+    kind: str = Field(description="``deposit`` or ``reset``.")
+    amount: str = Field(description="USD added to the free balance (negative: taken out).")
+    balance: str = Field(description="The free balance after it.")
+    at: str
+    depositAllowance: str | None = Field(  # noqa: N815
+        None, description="What may still be deposited today (UTC), after this deposit."
+    )
+    closedOrders: list[dict[str, Any]] | None = Field(  # noqa: N815
+        None, description="A reset: the positions it closed (get-close-orders shape)."
+    )
+    canceledOrders: list[dict[str, Any]] | None = Field(  # noqa: N815
+        None, description="A reset: the pending orders it cancelled (order-history shape)."
+    )
 
 
 class ErrorOut(BaseModel):

@@ -43,11 +43,13 @@ EVENT_STATUSES = frozenset(
         "amended",
         "modified",
         "session_ended",
+        "reset",
+        "deposit",
     }
 )
-"""The statuses that announce something to everyone (``protocol.kinds``: ``ORDER_EVENTS``
-and ``SESSION_ENDED``; a unit test keeps them equal): what a subscriber sees unless it
-names its own. Every other status (an account report, a registration, a refusal) is a
+"""The statuses that announce something to everyone (``protocol.kinds``: ``ORDER_EVENTS``,
+``ACCOUNT_EVENTS`` and ``SESSION_ENDED``; a unit test keeps them equal): what a subscriber
+sees unless it names its own. Every other status (an account report, a registration, a refusal) is a
 reply, of interest only to the process that asked."""
 
 

@@ -365,3 +365,29 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     """Written at most once a minute per key and process (so: to the minute)."""
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LedgerEntryRow(Base):
+    """Paper money put in or taken out of an account outside trading: a deposit, or what
+    a reset changed. Written by the engine service; the id is the command's request id."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    user_id: Mapped[str] = mapped_column(uuid_column())
+    kind: Mapped[str] = mapped_column(String(16))
+    """``deposit`` or ``reset``."""
+    amount: Mapped[int] = mapped_column(BigInteger)
+    """Cents added to the free balance (negative when a reset took money out)."""
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    """The free balance right after, in cents."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    """The engine's clock (the entry's timestamp)."""
+
+
+Index(
+    "ix_ledger_entries_user_id_created_at_id",
+    LedgerEntryRow.user_id,
+    LedgerEntryRow.created_at,
+    LedgerEntryRow.id,
+)

@@ -27,8 +27,8 @@ from tradepro.db import packed_positions
 from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
 from tradepro.db.pending_rows import PENDING, PENDING_FIELDS, record_history, save_pending
-from tradepro.db.trade_rows import POSTGRES_RECORD_TRADES, TRADE_COLUMNS, trade_row
-from tradepro.domain.events import ClosedTrade, EndedOrder
+from tradepro.db.trade_rows import POSTGRES_RECORD_TRADES, TRADE_COLUMNS, trade_row, utc_time
+from tradepro.domain.events import ClosedTrade, EndedOrder, LedgerEntry
 from tradepro.domain.order_ids import order_id_time_ms
 from tradepro.domain.positions import Position
 from tradepro.engine.changes import ChangeSet
@@ -42,6 +42,8 @@ POSITIONS: Table = Base.metadata.tables["open_positions"]
 ENGINE_STATE: Table = Base.metadata.tables["engine_state"]
 ORDER_IDS: Table = Base.metadata.tables["engine_order_ids"]
 LEASES: Table = Base.metadata.tables["engine_leases"]
+LEDGER: Table = Base.metadata.tables["ledger_entries"]
+LEDGER_COLUMNS = ("id", "user_id", "kind", "amount", "balance_after", "created_at")
 
 POSITION_FIELDS = Position._fields
 """Column names of ``open_positions`` in snapshot row order (the ``Position`` fields)."""
@@ -182,6 +184,12 @@ class SnapshotStore:
             async with self.database.begin() as connection:
                 await record_history(self._bulk, connection, ended)
 
+    async def record_ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert deposits and resets, ahead of a save (those already there are left alone)."""
+        if entries:
+            async with self.database.begin() as connection:
+                await self._insert_ledger(connection, entries)
+
     async def restore(self, config: EngineConfig) -> tuple[Engine, str] | None:
         """The saved engine under ``config`` and its last entry id; None if none is saved.
 
@@ -292,7 +300,7 @@ class SnapshotStore:
     async def _apply(
         self, connection: AsyncConnection, change_set: ChangeSet, pacer: Pacer | None
     ) -> None:
-        balances, opened, closed, placed, ended = change_set
+        balances, opened, closed, placed, ended, ledger = change_set
         bulk = self._bulk
         shard = self.shard
         await bulk.insert(
@@ -322,17 +330,34 @@ class SnapshotStore:
         await self._insert_trades(connection, closed, pacer)
         # The window's ids: an open position's is in its row, a closed one's goes here in
         # the transaction that deletes the row (migration 0008); so does a partial close's
-        # own id (its trade's id), which the engine refuses to apply twice.
-        closed_ids = (trade.id for trade in closed)
+        # own id (its trade's id), which the engine refuses to apply twice, and so do the
+        # ids of deposits and resets.
+        used_ids = [trade.id for trade in closed] + [entry.id for entry in ledger]
         await bulk.insert(
             connection,
             ORDER_IDS,
             ("order_id", "shard", "made_ms"),
-            ((order_id, shard, order_id_time_ms(order_id)) for order_id in closed_ids),
+            ((order_id, shard, order_id_time_ms(order_id)) for order_id in used_ids),
             "ON CONFLICT (order_id) DO NOTHING",
             pacer=pacer,
         )
         await save_pending(bulk, connection, shard, (placed, ended), pacer)
+        await self._insert_ledger(connection, ledger, pacer)
+
+    async def _insert_ledger(
+        self,
+        connection: AsyncConnection,
+        entries: Sequence[LedgerEntry],
+        pacer: Pacer | None = None,
+    ) -> None:
+        await self._bulk.insert(
+            connection,
+            LEDGER,
+            LEDGER_COLUMNS,
+            ((*entry[:5], utc_time(entry.created_us)) for entry in entries),
+            "ON CONFLICT (id) DO NOTHING",
+            pacer=pacer,
+        )
 
     async def _insert_trades(
         self, connection: AsyncConnection, trades: Sequence[ClosedTrade], pacer: Pacer | None = None

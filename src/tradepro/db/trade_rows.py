@@ -51,7 +51,8 @@ SELECT {", ".join(TRADE_COLUMNS)} FROM trade ON CONFLICT (id) DO NOTHING
 foreign key is checked at the statement's end, after the owners' insert)."""
 
 
-def _utc(timestamp_us: int) -> datetime:
+def utc_time(timestamp_us: int) -> datetime:
+    """Microseconds since the epoch as an aware UTC datetime."""
     return _EPOCH + timedelta(microseconds=timestamp_us)
 
 
@@ -74,8 +75,8 @@ def trade_row(trade: ClosedTrade) -> tuple[Any, ...]:
         position.slippage_bps,
         trade.reason.value,
         trade.liquidated,
-        _utc(position.opened_us),
-        _utc(trade.closed_us),
+        utc_time(position.opened_us),
+        utc_time(trade.closed_us),
         trade.commission,
         trade.trade_id and position.order_id,
     )

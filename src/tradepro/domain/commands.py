@@ -145,6 +145,28 @@ class ReportAccount(NamedTuple):
     account holds at most ``EngineConfig.max_pending_per_account``)."""
 
 
+class ResetAccount(NamedTuple):
+    """Start the account over: close every open position at market (reason ``reset``),
+    cancel every pending order, then set the free balance to ``balance`` (None: the
+    starting balance). The request id is used once, like a partial close's."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    balance: int | None = None
+    """Cents."""
+
+
+class Deposit(NamedTuple):
+    """Add ``amount`` cents of paper money to the free balance (bounded per UTC day of the
+    entries' clock and by the largest balance). The request id is used once."""
+
+    request_id: str
+    ts_us: int
+    user_id: str
+    amount: int
+
+
 class EndSession(NamedTuple):
     """A signed-out session, passed through to every reader of ``callback-queue`` (the API
     and WebSocket processes refuse it from then on). The engine keeps no state for it."""
@@ -179,4 +201,6 @@ Command = (
     | ReportAccount
     | EndSession
     | FeedNote
+    | ResetAccount
+    | Deposit
 )

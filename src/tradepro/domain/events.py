@@ -189,6 +189,8 @@ class AccountReported(NamedTuple):
     """Cents reserved by pending orders (``orderMargin``)."""
     pending: tuple[PendingOrder, ...] | None = None
     """The account's pending orders by order id, when asked for (else None)."""
+    deposit_allowance: int | None = None
+    """Cents the user may still deposit today (``engine.account_ops``)."""
 
     @property
     def status(self) -> str:
@@ -209,6 +211,48 @@ class CommandRejected(NamedTuple):
     @property
     def status(self) -> str:
         return self.reason.value
+
+
+class LedgerEntry(NamedTuple):
+    """Money put in or taken out of an account from outside trading: a deposit, or the
+    difference a reset made (negative when the account held more). Its row in
+    ``ledger_entries`` has the command's request id as its id."""
+
+    id: str
+    user_id: str
+    kind: str
+    """``deposit`` or ``reset``."""
+    amount: int
+    """Cents added to the free balance (signed)."""
+    balance_after: int
+    created_us: int
+
+
+class AccountReset(NamedTuple):
+    """The answer to a reset: every position it closed and every pending order it
+    cancelled (each also announced on its own, under its order id), then the new balance."""
+
+    request_id: str
+    entry: LedgerEntry
+    trades: tuple[ClosedTrade, ...]
+    canceled: tuple[EndedOrder, ...]
+
+    @property
+    def status(self) -> str:
+        return "reset"
+
+
+class Deposited(NamedTuple):
+    """The answer to a deposit, with what the day's allowance still allows."""
+
+    request_id: str
+    entry: LedgerEntry
+    allowance: int
+    """Cents that may still be deposited today (UTC day of the engine's clock)."""
+
+    @property
+    def status(self) -> str:
+        return "deposit"
 
 
 class SessionEnded(NamedTuple):
@@ -238,4 +282,6 @@ Event = (
     | AccountReported
     | CommandRejected
     | SessionEnded
+    | AccountReset
+    | Deposited
 )

@@ -37,6 +37,8 @@ class EndReason(StrEnum):
     USER = "user"
     EXPIRED = "expired"
     INSUFFICIENT_BALANCE = "insufficient_balance"
+    RESET = "reset"
+    """Cancelled by an account reset."""
 
 
 class CloseReason(StrEnum):
@@ -45,6 +47,8 @@ class CloseReason(StrEnum):
     MARGIN_CALL = "margin_call"
     TRAILING_STOP = "trailing_stop"
     USER = "user"
+    RESET = "reset"
+    """Closed at market by an account reset."""
 
 
 class RejectReason(StrEnum):
@@ -61,3 +65,7 @@ class RejectReason(StrEnum):
     INVALID_PRICE = "invalid_price"
     INVALID_REQUEST = "invalid_request"
     UNKNOWN_KIND = "unknown_kind"
+    DEPOSIT_LIMIT = "deposit_limit"
+    """A deposit beyond the day's allowance (``EngineConfig.daily_deposit_cap_cents``)."""
+    BALANCE_LIMIT = "balance_limit"
+    """A deposit or reset that would leave more than ``EngineConfig.max_paper_balance_cents``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from tradepro.domain.events import ClosedTrade, EndedOrder
+from tradepro.domain.events import ClosedTrade, EndedOrder, LedgerEntry
 from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
 
@@ -29,13 +29,17 @@ class ChangeSet(NamedTuple):
     latest version of each)."""
     ended: list[EndedOrder] = []  # noqa: RUF012
     """Pending orders that ended in the window (filled, cancelled, expired), in order."""
+    ledger: list[LedgerEntry] = []  # noqa: RUF012
+    """Deposits and resets in the window, in order."""
 
     def __bool__(self) -> bool:
-        return bool(self.balances or self.opened or self.closed or self.placed or self.ended)
+        return bool(
+            self.balances or self.opened or self.closed or self.placed or self.ended or self.ledger
+        )
 
 
 class ChangeLog:
-    __slots__ = ("_accounts", "_closed", "_ended", "_opened", "_placed")
+    __slots__ = ("_accounts", "_closed", "_ended", "_ledger", "_opened", "_placed")
 
     def __init__(self) -> None:
         self._accounts: dict[str, None] = {}
@@ -43,6 +47,7 @@ class ChangeLog:
         self._closed: list[ClosedTrade] = []
         self._placed: dict[str, PendingOrder] = {}
         self._ended: list[EndedOrder] = []
+        self._ledger: list[LedgerEntry] = []
 
     def account(self, user_id: str) -> None:
         self._accounts[user_id] = None
@@ -67,6 +72,10 @@ class ChangeLog:
         self._placed.pop(order.order_id, None)
         self._ended.append(ended)
 
+    def ledger(self, entry: LedgerEntry) -> None:
+        self._accounts[entry.user_id] = None
+        self._ledger.append(entry)
+
     def drain(self, balance_of: Callable[[str], int]) -> ChangeSet:
         """Return the window's changes with current balances, and start a new window."""
         changes = ChangeSet(
@@ -75,10 +84,12 @@ class ChangeLog:
             self._closed,
             list(self._placed.values()),
             self._ended,
+            self._ledger,
         )
         self._accounts = {}
         self._opened = {}
         self._closed = []
         self._placed = {}
         self._ended = []
+        self._ledger = []
         return changes

@@ -17,11 +17,13 @@ from tradepro.domain.commands import (
     CloseOrder,
     Command,
     CreateOrder,
+    Deposit,
     EndSession,
     FeedNote,
     ModifyOrder,
     RegisterUser,
     ReportAccount,
+    ResetAccount,
     UpdatePrice,
 )
 from tradepro.domain.events import (
@@ -41,7 +43,7 @@ from tradepro.domain.positions import (
     stop_level,
     trigger_reason,
 )
-from tradepro.engine import manage, pending
+from tradepro.engine import account_ops, manage, pending
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
@@ -97,6 +99,10 @@ class Engine:
         self.house_cents = 0
         """The house's realized result: the opposite of every PnL paid out."""
         self.deposits_cents = 0
+        self.deposit_day = -1
+        """The UTC day (of the entries' clock) that ``deposited_today`` counts."""
+        self.deposited_today: dict[str, int] = {}
+        """Cents each user deposited on ``deposit_day`` (``engine.account_ops``)."""
         self.order_ids = OrderIdWindow()
         """Every order id opened at or after its horizon (ids before it are refused)."""
         self._window_ms = self.config.order_id_window_us // 1000
@@ -116,6 +122,8 @@ class Engine:
             CancelOrder: partial(pending.cancel, self),
             AmendOrder: partial(pending.amend, self),
             ReportAccount: partial(report, self),
+            ResetAccount: partial(account_ops.reset, self),
+            Deposit: partial(account_ops.deposit, self),
             EndSession: _end_session,  # type: ignore[dict-item]
             FeedNote: _ignored,
         }
@@ -252,7 +260,9 @@ class Engine:
             return pending.place(self, command, account, contract)
         return [_reject(command.request_id, command.user_id, RejectReason.INVALID_ORDER, problem)]
 
-    def admit_request_id(self, command: CreateOrder | CloseOrder) -> CommandRejected | None:
+    def admit_request_id(
+        self, command: CreateOrder | CloseOrder | ResetAccount | Deposit
+    ) -> CommandRejected | None:
         """None if the order id may open a position: a version 7 UUID made within the window
         and the lead, never opened before. Every create moves the horizon first.
 
@@ -287,7 +297,9 @@ class Engine:
             message = "an order with this id was opened before (order ids are never reused)"
         return _reject(order_id, command.user_id, RejectReason.DUPLICATE_REQUEST, message)
 
-    def _id_problem(self, command: CreateOrder | CloseOrder) -> CommandRejected:
+    def _id_problem(
+        self, command: CreateOrder | CloseOrder | ResetAccount | Deposit
+    ) -> CommandRejected:
         """Why an order id cannot be used: not time-ordered, too old to check, or ahead."""
         horizon_ms, window_us = self.order_ids.horizon_ms, self.config.order_id_window_us
         message = order_id_problem(command.request_id, horizon_ms, window_us)

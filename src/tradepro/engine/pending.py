@@ -110,7 +110,7 @@ def cancel(engine: Engine, command: CancelOrder) -> list[Event]:
     order = account.orders.get(command.order_id) if account is not None else None
     if account is None or order is None:
         return [_not_found(request_id, user_id, command.order_id)]
-    ended = _end(engine, order, account, _CANCELED, command.ts_us)
+    ended = end_pending(engine, order, account, _CANCELED, command.ts_us)
     return [_new_tuple(OrderCanceled, (request_id, ended, account.balance))]
 
 
@@ -129,10 +129,10 @@ def fill(engine: Engine, seqs: list[int], tick: UpdatePrice) -> list[Event]:
         margin = contract.margin(price, order.qty, order.leverage)
         fee = contract.commission(price, order.qty)
         if margin + fee > account.balance + order.reserved:
-            ended = _end(engine, order, account, _NO_BALANCE, ts_us)
+            ended = end_pending(engine, order, account, _NO_BALANCE, ts_us)
             events.append(_new_tuple(OrderCanceled, (request_id, ended, account.balance)))
             continue
-        ended = _end(engine, order, account, _FILLED, ts_us, fill_price=price)
+        ended = end_pending(engine, order, account, _FILLED, ts_us, fill_price=price)
         position = _open(engine, order, contract, (price, margin), ts_us)._replace(commission=fee)
         account.balance -= margin + fee
         account.locked += margin
@@ -151,7 +151,7 @@ def expire(engine: Engine, now_us: int) -> list[Event]:
     for seq in sorted(seqs, key=lambda seq: (by_seq[seq].expires_us, seq)):
         order = by_seq[seq]
         account = engine.accounts[order.user_id]
-        ended = _end(engine, order, account, _EXPIRED, now_us)
+        ended = end_pending(engine, order, account, _EXPIRED, now_us)
         events.append(_new_tuple(OrderExpired, (order.order_id, ended, account.balance)))
     return events
 
@@ -235,7 +235,7 @@ def _unrest(engine: Engine, order: PendingOrder, account: Account) -> None:
         engine.expiries.heap.removed(is_pending)
 
 
-def _end(
+def end_pending(
     engine: Engine,
     order: PendingOrder,
     account: Account,
@@ -244,6 +244,8 @@ def _end(
     *,
     fill_price: int | None = None,
 ) -> EndedOrder:
+    """Take the order off the books (its reservation back to the balance) and note how it
+    ended."""
     _unrest(engine, order, account)
     ended = EndedOrder(order, *ending, ts_us, fill_price)
     engine.changes.ended(ended)
@@ -286,4 +288,4 @@ def _not_found(request_id: str, user_id: str, order_id: str) -> CommandRejected:
     return CommandRejected(request_id, user_id, RejectReason.ORDER_NOT_FOUND, message)
 
 
-__all__ = ["amend", "cancel", "expire", "fill", "place"]
+__all__ = ["amend", "cancel", "end_pending", "expire", "fill", "place"]

@@ -11,6 +11,7 @@ from tradepro.domain.events import AccountReported, CommandRejected, Event
 from tradepro.domain.orders import RejectReason
 from tradepro.domain.pending import PendingOrder
 from tradepro.domain.positions import Position
+from tradepro.engine.account_ops import deposit_allowance
 from tradepro.engine.manage import trailing_level
 from tradepro.engine.reads import PAGE_MAX, reads_of
 
@@ -58,5 +59,6 @@ def report(engine: Engine, command: ReportAccount) -> list[Event]:
             next_cursor,
             account.reserved,
             waiting,
+            deposit_allowance(engine, command.user_id, command.ts_us),
         )
     ]

@@ -35,7 +35,9 @@ SNAPSHOT_VERSION = 4
 order ids) restores with an empty window, since none of its ids is of that form. Version 3
 added pending orders; a version 1 or 2 snapshot has none. Version 4 added each position's
 trailing stop and commission (two more position fields) and the trailing stops' running
-extremes (``trailingExtremes``); older positions have neither."""
+extremes (``trailingExtremes``); older positions have neither. ``depositsToday`` (the
+UTC day and what each user deposited on it) came later without a new version: a snapshot
+without it restores with nothing deposited today."""
 _READABLE_VERSIONS = (1, 2, 3, SNAPSHOT_VERSION)
 _OLD_POSITION_FIELDS = 14
 """Fields of a position row before version 4."""
@@ -68,6 +70,7 @@ def snapshot_header(engine: Engine) -> dict[str, Any]:
         "quotes": [[asset, *quote] for asset, quote in engine.quotes.items()],
         "orderIdHorizonMs": engine.order_ids.horizon_ms,
         "trailingExtremes": trailing_extremes(engine),
+        "depositsToday": [engine.deposit_day, [[u, c] for u, c in engine.deposited_today.items()]],
     }
 
 
@@ -138,6 +141,9 @@ class Restorer:
         engine.deposits_cents = header["depositsCents"]
         engine.quotes = {row[0]: Quote(row[1], row[2], row[3]) for row in header["quotes"]}
         engine.order_ids = OrderIdWindow(header.get("orderIdHorizonMs", 0))
+        day, deposited = header.get("depositsToday", (-1, ()))
+        engine.deposit_day = day
+        engine.deposited_today = {user_id: cents for user_id, cents in deposited}
         self._position_ids: Callable[[Iterable[str]], list[str]] = (
             engine.order_ids.keep if header["version"] > 1 else list
         )

@@ -35,6 +35,11 @@ class EngineConfig:
     """Order ids made further ahead of the entry's time than this are refused."""
     max_pending_per_account: int = 500
     """The most pending orders one account may hold (get-pending-orders lists them all)."""
+    max_paper_balance_cents: int = 100_000_000
+    """The most an account may hold after a deposit (free balance and margin) or be
+    reset to: 1,000,000.00 by default."""
+    daily_deposit_cap_cents: int = 10_000_000
+    """The most one user may deposit per UTC day of the engine's clock: 100,000.00."""
 
 
 class Quote(NamedTuple):

@@ -20,15 +20,17 @@ from tradepro.domain.commands import (
     CloseOrder,
     Command,
     CreateOrder,
+    Deposit,
     EndSession,
     FeedNote,
     ModifyOrder,
     RegisterUser,
     ReportAccount,
+    ResetAccount,
     UpdatePrice,
 )
 from tradepro.domain.events import CommandRejected
-from tradepro.domain.fixed import InvalidNumberError, parse_scaled
+from tradepro.domain.fixed import USD_DECIMALS, InvalidNumberError, parse_scaled
 from tradepro.domain.instruments import Instrument
 from tradepro.domain.orders import OrderType, RejectReason, Side
 from tradepro.engine.reads import PAGE_DEFAULT, PAGE_MAX
@@ -257,6 +259,33 @@ def _close_all(
     return CloseAll(request_id, ts_us, uuid_field(payload, "userId"), asset)
 
 
+def _reset_account(
+    request_id: str, ts_us: int, payload: Mapping[str, object], _: Mapping[str, Instrument]
+) -> ResetAccount:
+    """``balance``: dollars (a decimal string, 0 allowed); absent: the starting balance."""
+    user_id = _request_owner(request_id, payload)
+    balance = optional_scaled(payload, "balance", USD_DECIMALS, allow_zero=True)
+    return ResetAccount(request_id, ts_us, user_id, balance)
+
+
+def _deposit(
+    request_id: str, ts_us: int, payload: Mapping[str, object], _: Mapping[str, Instrument]
+) -> Deposit:
+    """``amount``: dollars (a positive decimal string)."""
+    user_id = _request_owner(request_id, payload)
+    amount = parse_scaled(payload.get("amount"), USD_DECIMALS, "amount")
+    return Deposit(request_id, ts_us, user_id, amount)
+
+
+def _request_owner(request_id: str, payload: Mapping[str, object]) -> str:
+    """The owner of a command whose correlation id is used once (the engine compares it as
+    a canonical string, like an order id)."""
+    user_id = uuid_field(payload, "userId")
+    if not is_uuid(request_id):
+        raise MalformedEntryError("id: the correlation id must be a UUID")
+    return user_id
+
+
 def _price_update(
     request_id: str,
     ts_us: int,
@@ -322,6 +351,8 @@ _DECODERS: dict[str, Decoder] = {
     Kind.AMEND_ORDER.value: _amend_order,
     Kind.MODIFY_ORDER.value: _modify_order,
     Kind.CLOSE_ALL.value: _close_all,
+    Kind.RESET_ACCOUNT.value: _reset_account,
+    Kind.DEPOSIT.value: _deposit,
     Kind.GET_ACCOUNT.value: _get_account,
     Kind.END_SESSION.value: _end_session,
     Kind.FEED_STATUS.value: _feed_status,

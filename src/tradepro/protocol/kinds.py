@@ -22,6 +22,8 @@ class Kind(StrEnum):
     AMEND_ORDER = "amend-order"
     MODIFY_ORDER = "modify-order"
     CLOSE_ALL = "close-all"
+    RESET_ACCOUNT = "reset-account"
+    DEPOSIT = "deposit"
     GET_ACCOUNT = "get-account"
     END_SESSION = "end-session"
     FEED_STATUS = "feed-status"
@@ -43,6 +45,8 @@ class Status(StrEnum):
     CLOSED_ALL = "closed_all"
     ACCOUNT = "account"
     SESSION_ENDED = "session_ended"
+    RESET = "reset"
+    DEPOSIT = "deposit"
 
 
 ORDER_EVENTS = frozenset(
@@ -58,3 +62,7 @@ ORDER_EVENTS = frozenset(
     }
 )
 """Statuses that announce an order's life to its owner (the ws ``orders`` channel)."""
+
+ACCOUNT_EVENTS = frozenset({Status.RESET, Status.DEPOSIT})
+"""Statuses that announce money put in or taken out of an account to its owner (the ws
+``orders`` channel shows them as ``account`` messages)."""

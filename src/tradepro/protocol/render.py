@@ -14,9 +14,11 @@ from typing import Any
 
 from tradepro.domain.events import (
     AccountReported,
+    AccountReset,
     AllClosed,
     ClosedTrade,
     CommandRejected,
+    Deposited,
     EndedOrder,
     Event,
     OrderAmended,
@@ -204,6 +206,32 @@ def _managed_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
     return None
 
 
+def _ledger_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any] | None:
+    """A ``reset`` or ``deposit`` body: what the ledger entry moved, the new balance, and
+    (a reset) the trades it closed and the pending orders it cancelled."""
+    if not isinstance(event, AccountReset | Deposited):
+        return None
+    entry = event.entry
+    body: dict[str, Any] = {
+        "id": event.request_id,
+        "status": event.status,
+        "userId": entry.user_id,
+        "balance": money(entry.balance_after),
+        "amount": money(entry.amount),
+        "at": iso_time(entry.created_us),
+    }
+    if isinstance(event, Deposited):
+        body["depositAllowance"] = money(event.allowance)
+        return body
+    body["closedOrders"] = [
+        closed_order(trade, instruments[trade.position.asset]) for trade in event.trades
+    ]
+    body["canceledOrders"] = [
+        ended_order(ended, instruments[ended.order.asset]) for ended in event.canceled
+    ]
+    return body
+
+
 def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[str, Any]:
     """The ``callback-queue`` JSON object for one engine event."""
     if isinstance(event, PositionOpened):
@@ -233,6 +261,8 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "orderMargin": money(event.reserved),
             "equity": money(event.equity),
         }
+        if event.deposit_allowance is not None:
+            body["depositAllowance"] = money(event.deposit_allowance)
         if event.pending is not None:
             body["pendingOrders"] = [
                 pending_order(order, instruments[order.asset]) for order in event.pending
@@ -264,7 +294,11 @@ def callback_body(event: Event, instruments: Mapping[str, Instrument]) -> dict[s
             "tokenId": event.token_id,
             "expiresAt": event.expires_at_s,
         }
-    pending = _pending_body(event, instruments) or _managed_body(event, instruments)
+    pending = (
+        _pending_body(event, instruments)
+        or _managed_body(event, instruments)
+        or _ledger_body(event, instruments)
+    )
     if pending is not None:
         return pending
     raise TypeError(f"not an engine event: {event!r}")

@@ -86,6 +86,28 @@ class AllClosedReply(NamedTuple):
         return cls(body["orders"], body["balance"])
 
 
+class LedgerReply(NamedTuple):
+    """``reset`` or ``deposit``: money put in or taken out of the account."""
+
+    balance: str
+    amount: str
+    at: str
+    deposit_allowance: str | None = None
+    closed_orders: list[OrderShape] | None = None
+    canceled_orders: list[OrderShape] | None = None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Self:
+        return cls(
+            body["balance"],
+            body["amount"],
+            body["at"],
+            body.get("depositAllowance"),
+            body.get("closedOrders"),
+            body.get("canceledOrders"),
+        )
+
+
 class Pending(NamedTuple):
     """``placed`` or ``amended``: a pending order rests (in the get-pending-orders shape)."""
 
@@ -125,6 +147,8 @@ class Account(NamedTuple):
     """Cents reserved by pending orders, as a decimal string."""
     pending_orders: list[OrderShape] | None = None
     """The pending orders, when asked for (``pending``) or when one was asked by id."""
+    deposit_allowance: str | None = None
+    """What may still be deposited today, as a decimal string."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Self:
@@ -137,6 +161,7 @@ class Account(NamedTuple):
             cursor,
             body.get("orderMargin", "0.00"),
             body.get("pendingOrders"),
+            body.get("depositAllowance"),
         )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.api import API, Session, Stack, assert_error
 from tests.support.trades import record
 from tradepro.api.routes import portfolio
-from tradepro.db.models import Candle, ExistingTrade, User
+from tradepro.db.models import Candle, ExistingTrade, LedgerEntryRow, User
 from tradepro.db.queries.trades import closed_trade
 from tradepro.domain.events import ClosedTrade
 from tradepro.domain.fixed import div_round_half_even
@@ -68,6 +68,15 @@ async def signed_up(database: AsyncEngine, user_id: str, seconds: int) -> None:
     moment = EPOCH + timedelta(seconds=seconds)
     async with database.begin() as connection:
         await connection.execute(update(User).where(User.id == user_id).values(created_at=moment))
+
+
+async def ledger(database: AsyncEngine, user_id: str, kind: str, seconds: int, cents: int) -> None:
+    """A deposit or reset as the engine service records it (``amount`` signed cents)."""
+    row = dict(id=new_order_id(seconds * 1000, random.getrandbits(74)), user_id=user_id,
+               kind=kind, amount=cents, balance_after=0,
+               created_at=EPOCH + timedelta(seconds=seconds))  # fmt: skip
+    async with database.begin() as connection:
+        await connection.execute(insert(LedgerEntryRow), [row])
 
 
 async def history(stack: Stack, session: Session, **params: Any) -> dict[str, Any]:
@@ -257,3 +266,26 @@ async def test_open_positions_are_read_page_by_page_and_bounded(
     assert (
         "more than 2 open positions" in assert_error(response, 422, "validation_error")["message"]
     )
+
+
+async def test_deposits_and_resets_count_in_the_cash_at_their_time(stack: Stack) -> None:
+    me, other = await stack.sign_in(), await stack.sign_in()
+    database = stack.context.database
+    hour = int(time.time()) // HOUR_S * HOUR_S - 6 * HOUR_S
+    await signed_up(database, me.user_id, hour - HOUR_S)
+    await signed_up(database, other.user_id, hour - HOUR_S)
+    await ledger(database, me.user_id, "deposit", hour - 1800, 10_000)  # +100.00 before H
+    await ledger(database, me.user_id, "deposit", hour + 1800, 5_025)  # +50.25 in the 1st hour
+    # A trade closed at H+1h30m: +12.34; then a reset to 1,000.00 at H+2h30m takes out
+    # what the account held beyond it.
+    trade = closed(me.user_id, "SOL_USDC", Side.BUY, 100, (18000, 18250),
+                   ((hour + 600) * 1_000_000, (hour + 5400) * 1_000_000), (1800, 1234, 0))  # fmt: skip
+    await record(database, [trade])
+    await ledger(database, me.user_id, "reset", hour + 9000, 100_000 - 516_259)
+    await ledger(database, other.user_id, "deposit", hour + 1800, 99_999)  # never in mine
+    got = await history(
+        stack, me, interval="1h", **{"from": iso(hour), "to": iso(hour + 3 * HOUR_S)}
+    )
+    assert [point["equity"] for point in got["points"]] == [
+        "5100.00", "5150.25", "5162.59", "1000.00"
+    ]  # fmt: skip

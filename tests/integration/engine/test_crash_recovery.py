@@ -5,6 +5,8 @@ consumes it; at random moments (each after the engine has answered something sin
 last start) the engine is SIGKILLed and started again. At the end, the state it saved
 equals that of the pure engine run straight through the same entries, every ``created``
 order exists, and each request got exactly the reply the reference gives (no duplicates).
+The workload deposits and resets accounts too (some requests replayed), so the ledger
+rows and the closes a reset makes must also come out exactly once.
 Runs on Redis + PostgreSQL and on the embedded default (SQLite journal + SQLite).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +87,7 @@ class Run:
 
 async def drive(stack: Stack, engine: EngineProcess, seed: int) -> Run:
     """Publish the workload at a steady pace while another task kills the engine."""
-    workload = Workload(seed, pending=True, manage=True)
+    workload = Workload(seed, pending=True, manage=True, accounts=True)
     plan = workload.opening() + [workload.step() for _ in range(STEPS)]
     marker = ("register-user", workload.new_id(), {"userId": workload.new_id()})
     plan.append(marker)
@@ -134,3 +137,9 @@ async def test_sigkill_loses_nothing(stack: Stack, tmp_path: Path) -> None:
     await verify_against_reference(
         run.published, run.replies, stack.database_url, settings.engine_config()
     )
+    # The kills fell among deposits and account resets too (each closing positions).
+    bodies = [body for bodies in run.replies.values() for body in bodies]
+    statuses = Counter(body["status"] for body in bodies)
+    assert statuses["reset"] >= 5 and statuses["deposit"] >= 5, statuses
+    assert statuses["duplicate_request"] > 0  # replayed deposits and resets among them
+    assert any(body["status"] == "reset" and body["closedOrders"] for body in bodies)

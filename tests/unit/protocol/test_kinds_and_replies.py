@@ -22,7 +22,7 @@ from tradepro.engine import Engine
 from tradepro.protocol import Kind, Status
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.decode import decode_entry
-from tradepro.protocol.kinds import ORDER_EVENTS
+from tradepro.protocol.kinds import ACCOUNT_EVENTS, ORDER_EVENTS
 from tradepro.protocol.prices import PriceQuote, tradable_price
 from tradepro.protocol.render import callback_body
 from tradepro.protocol.replies import (
@@ -148,4 +148,4 @@ def test_every_rendered_body_can_be_routed_without_parsing_it() -> None:
         assert peek_reply(orjson.dumps(body)) == (body["id"], body["status"])
     assert peek_reply(b'{"status":"closed","id":"x"}') is None  # another order: parsed
     assert peek_reply(b'{"id":"a\\"b","status":"closed"}') is None  # an escape: parsed
-    assert ORDER_EVENTS | {Status.SESSION_ENDED} == EVENT_STATUSES
+    assert ORDER_EVENTS | ACCOUNT_EVENTS | {Status.SESSION_ENDED} == EVENT_STATUSES

@@ -83,6 +83,7 @@ async def portfolio_history(
         # In this order: the rows, then the engine, then the closes this process saw
         # meanwhile; a trade closed between two reads is found by the later one.
         written = await _add_trades(context, user.id, walk, contracts, points_s)
+        await _add_deposits(context, user.id, walk, points_s)
         await _add_open_positions(context, user.limit_key, user.id, walk, instruments)
         _add_recent_closes(context, user.id, walk, contracts, written)
         prices = {
@@ -143,6 +144,18 @@ def _points(interval: str, first_s: int, last_s: int, signed_up: datetime | None
     if last_minute > signed_up_s and (not points or points[-1] < last_minute):
         points.append(last_minute)
     return points
+
+
+async def _add_deposits(
+    context: ApiContext, user_id: str, walk: EquityWalk, points_s: list[int]
+) -> None:
+    """Paper deposits and resets (``ledger_entries``): before the first point as one sum,
+    after it each at its time. The positions a reset closed are trades like any other."""
+    first = EPOCH + timedelta(seconds=points_s[0])
+    walk.add_cash(0, await recorded.deposited_before(context.database, user_id, first))
+    async for batch in recorded.deposits_since(context.database, user_id, first):
+        for created_at, amount in batch:
+            walk.add_cash(micros(created_at), amount)
 
 
 async def _add_trades(

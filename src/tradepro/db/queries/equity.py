@@ -7,6 +7,8 @@ other users hold:
 - the trades are one range of the index ``(user_id, closed_at DESC, id DESC)``: the sum of
   those closed before the first point (one aggregate), then those closed after it, read
   in keyset batches (oldest first) and handed out batch by batch;
+- deposits and resets (``ledger_entries``) are one range of the index ``(user_id,
+  created_at, id)``: one aggregate before the first point, then each one after it;
 - a price per point and asset is one seek of the candles' primary key ``(asset, start_s)``
   (the latest minute that ended by the point), all of an asset's points in one statement.
 """
@@ -19,12 +21,14 @@ from datetime import datetime
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tradepro.db.models import ExistingTrade, User
+from tradepro.db.models import ExistingTrade, LedgerEntryRow, User
 from tradepro.db.queries.trades import TradeRow
 
 TRADE_BATCH = 1000
 """Rows per read: each batch is walked between two awaits, so the API process serves
 other requests between batches (about 10 ms of walking per 1,000 trades)."""
+LEDGER_BATCH = 1000
+_LEDGER = LedgerEntryRow.__table__
 _TRADES = ExistingTrade.__table__
 _COLUMNS = [_TRADES.c[name] for name in TradeRow._fields]
 
@@ -114,3 +118,39 @@ async def closes_at(
     if extra is not None:
         closes += await closes_at_points(database, asset, extra, step_s, extra)
     return closes
+
+
+async def deposited_before(database: AsyncEngine, user_id: str, before: datetime) -> int:
+    """Cents: what the user's deposits and resets added to the balance before ``before``."""
+    query = select(func.coalesce(func.sum(_LEDGER.c.amount), 0)).where(
+        _LEDGER.c.user_id == user_id, _LEDGER.c.created_at < before
+    )
+    async with database.connect() as connection:
+        return int((await connection.execute(query)).scalar_one())
+
+
+async def deposits_since(
+    database: AsyncEngine, user_id: str, since: datetime
+) -> AsyncIterator[list[tuple[datetime, int]]]:
+    """The user's deposits and resets at or after ``since`` as (time, cents added), oldest
+    first, in keyset batches of at most ``LEDGER_BATCH``."""
+    columns = _LEDGER.c
+    base = (
+        select(columns.created_at, columns.id, columns.amount)
+        .where(columns.user_id == user_id, columns.created_at >= since)
+        .order_by(columns.created_at, columns.id)
+        .limit(LEDGER_BATCH)
+    )
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = base if after is None else base.where(
+            tuple_(columns.created_at, columns.id) > tuple_(*after)
+        )  # fmt: skip
+        async with database.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        if not rows:
+            return
+        yield [(created_at, amount) for created_at, _, amount in rows]
+        if len(rows) < LEDGER_BATCH:
+            return
+        after = (rows[-1][0], rows[-1][1])

@@ -44,10 +44,13 @@ from tradepro.bus.base import (
 from tradepro.db.bulk import Pacer
 from tradepro.db.snapshot_store import SnapshotFencedError
 from tradepro.domain.events import (
+    AccountReset,
     ClosedTrade,
     CommandRejected,
+    Deposited,
     EndedOrder,
     Event,
+    LedgerEntry,
     OrderCanceled,
     OrderExpired,
     OrderFilled,
@@ -93,6 +96,7 @@ class StateStore(Protocol):
 
     async def record_history(self, ended: Sequence[EndedOrder]) -> None: ...
 
+    async def record_ledger(self, entries: Sequence[LedgerEntry]) -> None: ...
     async def claim(self, epoch: int) -> None: ...
 
     async def saved_entry_id(self) -> str | None: ...
@@ -144,6 +148,7 @@ class EngineWorker:
         self._saving: asyncio.Task[None] | None = None
         self._unrecorded: list[ClosedTrade] = []
         self._unrecorded_ended: list[EndedOrder] = []
+        self._unrecorded_ledger: list[LedgerEntry] = []
         self._recording: asyncio.Task[None] | None = None
         self._next_snapshot_at = 0.0
         self._stopping = False
@@ -441,11 +446,12 @@ class EngineWorker:
         bodies = self._apply(entries)
         if bodies:
             self._read_ahead = await self._publish(bodies)
-        unrecorded = self._unrecorded or self._unrecorded_ended
+        unrecorded = self._unrecorded or self._unrecorded_ended or self._unrecorded_ledger
         if unrecorded and (self._recording is None or self._recording.done()):
             trades, self._unrecorded = self._unrecorded, []
             ended, self._unrecorded_ended = self._unrecorded_ended, []
-            self._recording = asyncio.create_task(self._record(trades, ended))
+            ledger, self._unrecorded_ledger = self._unrecorded_ledger, []
+            self._recording = asyncio.create_task(self._record(trades, ended, ledger))
 
     def _apply(self, entries: Sequence[Entry]) -> list[bytes]:
         """Apply a batch in order; return the callbacks to publish (not yet published)."""
@@ -464,6 +470,8 @@ class EngineWorker:
                     self._unrecorded.append(event.trade)  # type: ignore[union-attr]
                 elif kind in _ENDINGS:
                     self._unrecorded_ended.append(event.ended)  # type: ignore[union-attr]
+                elif kind in _LEDGER:
+                    self._unrecorded_ledger.append(event.entry)  # type: ignore[union-attr]
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
                 bodies.append(orjson.dumps(body))
@@ -514,15 +522,22 @@ class EngineWorker:
         entry_id = orjson.loads(last.body).get("entryId")
         return entry_id if isinstance(entry_id, str) else None
 
-    async def _record(self, trades: list[ClosedTrade], ended: list[EndedOrder]) -> None:
-        """Write closed trades and ended orders right away (history is readable before the
-        next snapshot)."""
+    async def _record(
+        self, trades: list[ClosedTrade], ended: list[EndedOrder], ledger: list[LedgerEntry]
+    ) -> None:
+        """Write closed trades, ended orders, deposits and resets right away (history is
+        readable before the next snapshot)."""
         try:
             await self.store.record_trades(trades)
             await self.store.record_history(ended)
+            await self.store.record_ledger(ledger)
         except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
             log.warning(
-                "%d trades, %d orders not recorded yet (%s)", len(trades), len(ended), error
+                "%d trades, %d orders, %d deposits or resets not recorded yet (%s)",
+                len(trades),
+                len(ended),
+                len(ledger),
+                error,
             )
 
     # -- snapshots ----------------------------------------------------------------------
@@ -604,3 +619,5 @@ class EngineWorker:
 
 _ENDINGS = frozenset({OrderFilled, OrderCanceled, OrderExpired})
 """Events that end a pending order (its history row is written after the batch)."""
+_LEDGER = frozenset({AccountReset, Deposited})
+"""Events that carry a ledger entry (its row is written after the batch)."""

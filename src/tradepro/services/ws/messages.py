@@ -20,7 +20,7 @@ import orjson
 from tradepro.bus.base import Entry
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import Instrument
-from tradepro.protocol.kinds import Kind
+from tradepro.protocol.kinds import ACCOUNT_EVENTS, Kind, Status
 from tradepro.protocol.prices import tradable_price
 from tradepro.protocol.render import iso_time
 from tradepro.protocol.replies import order_event
@@ -166,6 +166,29 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
     if event.remaining is not None:  # a partial close: the position left open
         message["remaining"] = event.remaining
     return event.user_id, orjson.dumps(message)
+
+
+def account_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
+    """``(owner's user id, message)`` for a ``reset`` or ``deposit`` callback, else ``None``:
+    ``{"type": "account", "event", "balance", "amount", "at"}``, with
+    ``depositAllowance`` (a deposit) or ``closed`` and ``canceled`` counts (a reset: each
+    close and cancel also comes as its own ``order`` message)."""
+    status, user_id = body.get("status"), body.get("userId")
+    if status not in ACCOUNT_EVENTS or not isinstance(user_id, str):
+        return None
+    message: dict[str, Any] = {
+        "type": "account",
+        "event": str(status),
+        "balance": body.get("balance"),
+        "amount": body.get("amount"),
+        "at": body.get("at"),
+    }
+    if status == Status.DEPOSIT:
+        message["depositAllowance"] = body.get("depositAllowance")
+    else:
+        message["closed"] = len(body.get("closedOrders") or ())
+        message["canceled"] = len(body.get("canceledOrders") or ())
+    return user_id, orjson.dumps(message)
 
 
 def error_message(error: str, message: str) -> bytes:

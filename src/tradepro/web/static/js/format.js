@@ -50,6 +50,8 @@ const REASONS = {
   margin_call: "Margin call",
   trailing_stop: "Trailing stop",
   user: "Closed by you",
+  trailing_stop: "Trailing stop",
+  reset: "Account reset",
 };
 
 export function reasonLabel(reason) {

@@ -88,6 +88,7 @@ export class LiveFeed {
     if (message.type === "price") this.handlers.onPrice(message);
     else if (message.type === "order") this.handlers.onOrder(message);
     else if (message.type === "feed") this.handlers.onFeed(message);
+    else if (message.type === "account") this.handlers.onAccount?.(message);
     else if (message.type === "error") this.handlers.onServerError(message);
   }
 }

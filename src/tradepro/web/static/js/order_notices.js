@@ -26,6 +26,7 @@ function cancelReason(order) {
   if (order.reason === "insufficient_balance") {
     return "It triggered, but the margin at the fill price was more than the reservation and your free balance together.";
   }
+  if (order.reason === "reset") return "Your account was reset.";
   return "";
 }
 
@@ -55,7 +56,7 @@ export function noticeFor(event, order) {
       const why = cancelReason(order);
       const margin = reserved(order);
       const released = margin ? ` ${margin} margin released.` : "";
-      return { title: title("cancelled"), text: `${named(order)}.${released}${why ? ` ${why}` : ""}`, kind: why ? "bad" : "info" };
+      return { title: title("cancelled"), text: `${named(order)}.${released}${why ? ` ${why}` : ""}`, kind: why && order.reason !== "reset" ? "bad" : "info" };
     }
     case "expired": {
       const margin = reserved(order);

@@ -7,6 +7,7 @@
 // the engine closes is announced by the live feed, or, if that is down, found missing at
 // the next refresh and looked up in the history: either way the user gets one notification.
 
+import { AccountMenu } from "./account_menu.js";
 import { ApiError, api, newKey } from "./api.js";
 import { PriceChart } from "./chart.js";
 import { byId, el, setText, show } from "./dom.js";
@@ -54,6 +55,10 @@ export class Terminal {
     });
     this.historyFilters = new HistoryFilters(instruments, (filters) => this.history.setFilters(filters));
     this.apiKeys = new ApiKeys(call);
+    this.accountMenu = new AccountMenu(call, {
+      counts: () => ({ positions: this.knownOpen.size, pending: this.pending.known.size }),
+      changed: () => this.accountChanged(),
+    });
     this.connection = "connecting";
     this.wasLive = false;
     this.timers = [];
@@ -94,6 +99,7 @@ export class Terminal {
       onPrice: (message) => this.onPrice(message),
       onOrder: (message) => this.onOrder(message),
       onFeed: (message) => this.feedState.onFeed(message),
+      onAccount: () => this.accountChanged(),
       onState: (state, detail) => this.onConnection(state, detail),
       onUnauthorized: () => this.checkSession("The live feed refused your session."),
       onServerError: (message) => this.report("live", `Live feed: ${message.message}`),
@@ -273,6 +279,11 @@ export class Terminal {
       await this.refresh();
       if (!this.stopped) this.scheduleRefresh();
     }, delay);
+  }
+
+  /** After a deposit or a reset: balance, positions, pending orders, history, statistics. */
+  accountChanged() {
+    return Promise.all([this.refresh(), this.history.refresh(), this.stats.refresh()]);
   }
 
   /** Reload open orders and balance (one at a time, paced: the calls of a burst share one). */
