@@ -278,8 +278,8 @@ async def test_deposits_and_resets_count_in_the_cash_at_their_time(stack: Stack)
     await ledger(database, me.user_id, "deposit", hour + 1800, 5_025)  # +50.25 in the 1st hour
     # A trade closed at H+1h30m: +12.34; then a reset to 1,000.00 at H+2h30m takes out
     # what the account held beyond it.
-    trade = closed(me.user_id, "SOL_USDC", Side.BUY, 100, (18000, 18250),
-                   ((hour + 600) * 1_000_000, (hour + 5400) * 1_000_000), (1800, 1234, 0))  # fmt: skip
+    times_us = ((hour + 600) * 1_000_000, (hour + 5400) * 1_000_000)
+    trade = closed(me.user_id, "SOL_USDC", Side.BUY, 100, (18000, 18250), times_us, (1800, 1234, 0))
     await record(database, [trade])
     await ledger(database, me.user_id, "reset", hour + 9000, 100_000 - 516_259)
     await ledger(database, other.user_id, "deposit", hour + 1800, 99_999)  # never in mine
