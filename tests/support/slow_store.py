@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from tradepro.db.account_events import EventRow
 from tradepro.db.bulk import Pacer
 from tradepro.domain.events import ClosedTrade, EndedOrder
 from tradepro.engine import Engine, EngineConfig
@@ -38,3 +39,9 @@ class SlowFirstSaveStore:
 
     async def record_history(self, ended: Sequence[EndedOrder]) -> None:
         return None
+
+    async def record_events(self, rows: Sequence[EventRow]) -> None:
+        return None
+
+    async def prune_events(self, before_us: int) -> int:
+        return 0

@@ -196,7 +196,7 @@ def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
     """A snapshot with accounts as a mapping and order ids sorted (their order depends on
     the storage)."""
     return snapshot | {
-        "accounts": dict(map(tuple, snapshot["accounts"])),
+        "accounts": {row[0]: tuple(row[1:]) for row in snapshot["accounts"]},
         "orderIds": sorted(snapshot["orderIds"]),
     }
 

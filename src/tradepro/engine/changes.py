@@ -29,6 +29,8 @@ class ChangeSet(NamedTuple):
     latest version of each)."""
     ended: list[EndedOrder] = []  # noqa: RUF012
     """Pending orders that ended in the window (filled, cancelled, expired), in order."""
+    event_seqs: list[int] = []  # noqa: RUF012
+    """The account event ``seq`` of each account in ``balances``, in the same order."""
 
     def __bool__(self) -> bool:
         return bool(self.balances or self.opened or self.closed or self.placed or self.ended)
@@ -67,14 +69,18 @@ class ChangeLog:
         self._placed.pop(order.order_id, None)
         self._ended.append(ended)
 
-    def drain(self, balance_of: Callable[[str], int]) -> ChangeSet:
-        """Return the window's changes with current balances, and start a new window."""
+    def drain(
+        self, balance_of: Callable[[str], int], event_seq_of: Callable[[str], int] | None = None
+    ) -> ChangeSet:
+        """Return the window's changes with current balances (and event seqs), and start a
+        new window."""
         changes = ChangeSet(
             [(user_id, balance_of(user_id)) for user_id in self._accounts],
             list(self._opened.values()),
             self._closed,
             list(self._placed.values()),
             self._ended,
+            [] if event_seq_of is None else [event_seq_of(user_id) for user_id in self._accounts],
         )
         self._accounts = {}
         self._opened = {}

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry, entry_order
+from tradepro.db.account_events import KEEP_S, EventRow
 from tradepro.db.bulk import Pacer
 from tradepro.domain.events import (
     ClosedTrade,
@@ -39,6 +40,7 @@ from tradepro.domain.orders import RejectReason
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 from tradepro.engine.snapshot import snapshot_header
+from tradepro.protocol.account_events import account_event_message
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
 from tradepro.runtime.heap import no_automatic_full_collections
@@ -72,6 +74,10 @@ class StateStore(Protocol):
 
     async def record_history(self, ended: Sequence[EndedOrder]) -> None: ...
 
+    async def record_events(self, rows: Sequence[EventRow]) -> None: ...
+
+    async def prune_events(self, before_us: int) -> int: ...
+
 
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
@@ -85,6 +91,7 @@ class EngineWorker:
         snapshot_interval_s: float = 10.0,
         batch_size: int = 1000,
         block_ms: int = 500,
+        events_keep_s: int = KEEP_S,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -105,6 +112,13 @@ class EngineWorker:
         self._saving: asyncio.Task[None] | None = None
         self._unrecorded: list[ClosedTrade] = []
         self._unrecorded_ended: list[EndedOrder] = []
+        self._unrecorded_events: list[EventRow] = []
+        """Account events applied but not yet in the durable log, in order."""
+        self.events_keep_s = events_keep_s
+        self._pruned_at_us = 0
+        self._events_lock = asyncio.Lock()
+        self.last_entry_us = 0
+        """The engine time of the last entry applied (microseconds)."""
         self._recording: asyncio.Task[None] | None = None
         self._next_snapshot_at = 0.0
         self._stopping = False
@@ -180,11 +194,8 @@ class EngineWorker:
         bodies = self._apply(entries)
         if bodies:
             self._read_ahead = await self._publish(bodies)
-        unrecorded = self._unrecorded or self._unrecorded_ended
-        if unrecorded and (self._recording is None or self._recording.done()):
-            trades, self._unrecorded = self._unrecorded, []
-            ended, self._unrecorded_ended = self._unrecorded_ended, []
-            self._recording = asyncio.create_task(self._record(trades, ended))
+        if self._unrecorded_anything and (self._recording is None or self._recording.done()):
+            self._recording = asyncio.create_task(self._record())
 
     def _apply(self, entries: Sequence[Entry]) -> list[bytes]:
         """Apply a batch in order; return the callbacks to publish (not yet published)."""
@@ -193,11 +204,15 @@ class EngineWorker:
         bodies: list[bytes] = []
         for entry in entries:
             events = self._apply_one(entry)
-            self.last_entry_id = entry.entry_id
-            if replayed_until is not None and entry_order(entry.entry_id) <= replayed_until:
-                continue  # its callbacks went out before the restart
-            entry_id = entry.entry_id
-            for event in events:
+            seqs = self.engine.event_seqs
+            self.last_entry_id = entry_id = entry.entry_id
+            self.last_entry_us = entry.ts_us
+            if replayed_until is not None and entry_order(entry_id) <= replayed_until:
+                # Its callbacks went out before the restart; its account events may not
+                # have been written yet (the log ignores those it has).
+                self._record_account_events(entry, events, seqs)
+                continue
+            for event, seq in zip(events, seqs, strict=True):
                 kind = type(event)
                 if kind is PositionClosed:
                     self._unrecorded.append(event.trade)  # type: ignore[union-attr]
@@ -205,22 +220,37 @@ class EngineWorker:
                     self._unrecorded_ended.append(event.ended)  # type: ignore[union-attr]
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
+                if seq is not None:
+                    body["seq"] = seq
+                    self._unrecorded_events.append(_event_row(body, entry.ts_us))
                 bodies.append(orjson.dumps(body))
         if replayed_until is not None and entry_order(self.last_entry_id) > replayed_until:
             self._replayed_until = None
         return bodies
 
     def _apply_one(self, entry: Entry) -> list[Event]:
+        """Apply one entry; its events' account seqs are then in ``engine.event_seqs``."""
         payload = entry.payload
         if not isinstance(payload, Mapping):
             message = "payload must be a JSON object"
-            return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+            return self.engine.emit([_invalid(entry, message)])
         try:
             return apply_entry(self.engine, entry.kind, entry.request_id, entry.ts_us, payload)
         except Exception:  # a bug, not bad input: answer it, keep the engine up, log it
             log.exception("internal error applying entry %s (%s)", entry.entry_id, entry.kind)
             message = "the engine could not process this request"
-            return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+            return self.engine.emit([_invalid(entry, message)])
+
+    def _record_account_events(
+        self, entry: Entry, events: Sequence[Event], seqs: Sequence[int | None]
+    ) -> None:
+        """Queue the account events of an entry replayed after a restart for the log."""
+        instruments = self.config.instruments
+        for event, seq in zip(events, seqs, strict=True):
+            if seq is not None:
+                body = callback_body(event, instruments)
+                body["seq"] = seq
+                self._unrecorded_events.append(_event_row(body, entry.ts_us))
 
     async def _publish(self, bodies: list[bytes]) -> list[Entry]:
         """Publish until it works: the state already moved on, the replies must follow.
@@ -253,16 +283,54 @@ class EngineWorker:
         entry_id = orjson.loads(last.body).get("entryId")
         return entry_id if isinstance(entry_id, str) else None
 
-    async def _record(self, trades: list[ClosedTrade], ended: list[EndedOrder]) -> None:
-        """Write closed trades and ended orders right away (history is readable before the
-        next snapshot)."""
-        try:
-            await self.store.record_trades(trades)
-            await self.store.record_history(ended)
-        except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
-            log.warning(
-                "%d trades, %d orders not recorded yet (%s)", len(trades), len(ended), error
-            )
+    @property
+    def _unrecorded_anything(self) -> bool:
+        return bool(self._unrecorded or self._unrecorded_ended or self._unrecorded_events)
+
+    async def _record(self) -> None:
+        """Write closed trades, ended orders and account events right away (history and
+        missed events are readable before the next snapshot), until none is left (those
+        applied meanwhile too) or a write fails (the next batch tries again)."""
+        while self._unrecorded_anything:
+            trades, self._unrecorded = self._unrecorded, []
+            ended, self._unrecorded_ended = self._unrecorded_ended, []
+            written = await self._record_events()
+            try:
+                await self.store.record_trades(trades)
+                await self.store.record_history(ended)
+            except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
+                log.warning(
+                    "%d trades, %d orders not recorded yet (%s)", len(trades), len(ended), error
+                )
+                return
+            if not written:
+                return
+
+    async def _record_events(self) -> bool:
+        """Write the account events applied so far, in order; on failure they stay queued
+        (ahead of newer ones) for the next write and this returns False. Never raises.
+        One write at a time: when this returns True, every event applied before the call
+        is in the log."""
+        async with self._events_lock:
+            rows, self._unrecorded_events = self._unrecorded_events, []
+            if not rows:
+                return True
+            try:
+                await self.store.record_events(rows)
+            except Exception as error:  # noqa: BLE001 - retried with the next batch or snapshot
+                self._unrecorded_events[:0] = rows
+                log.warning("%d account events not recorded yet (%s)", len(rows), error)
+                return False
+            return True
+
+    async def _events_up_to_date(self) -> None:
+        """Before a snapshot commits: every account event it covers is in the log, so no
+        restart can skip one (a replay starts after the snapshot's entry)."""
+        if not await self._record_events():
+            raise RuntimeError("account events could not be written")
+        if self.last_entry_us - self._pruned_at_us >= PRUNE_EVERY_US:
+            self._pruned_at_us = self.last_entry_us
+            await self.store.prune_events(self.last_entry_us - self.events_keep_s * 1_000_000)
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -291,6 +359,7 @@ class EngineWorker:
             self._behind = False
             pacer = Pacer(SAVE_PACE, self.snapshot_interval_s / 2) if paced else None
             self._pacer = pacer
+            await self._events_up_to_date()
             await self.store.save(header, batch, entry_id, pacer=pacer)
         except Exception as error:  # noqa: BLE001 - keep the changes, retry with the next window
             log.warning("snapshot at entry %s not saved (%s); will retry", entry_id, error)
@@ -327,5 +396,21 @@ class EngineWorker:
                   self.snapshot_entry_id)  # fmt: skip
 
 
+PRUNE_EVERY_US = 3600 * 1_000_000
+"""Old account events are deleted at most once an hour of engine time, with a snapshot."""
+
+
+def _event_row(body: dict[str, Any], ts_us: int) -> EventRow:
+    """The log's row of a numbered account event's callback body."""
+    event = account_event_message(body)
+    assert event is not None  # a numbered body has its owner, seq and status
+    payload = orjson.dumps(event.message).decode()
+    return EventRow(event.user_id, event.seq, event.kind, ts_us, payload)
+
+
 _ENDINGS = frozenset({OrderFilled, OrderCanceled, OrderExpired})
 """Events that end a pending order (its history row is written after the batch)."""
+
+
+def _invalid(entry: Entry, message: str) -> CommandRejected:
+    return CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)
