@@ -43,7 +43,7 @@ class EventsExpiredError(Exception):
 
     def __init__(self, since: int, oldest: int) -> None:
         super().__init__(
-            f"events after seq {since} are no longer kept (the oldest kept is {oldest}): "
+            f"events after seq {since} are no longer kept (the oldest kept is seq {oldest}): "
             "read the account again from the REST routes, then follow from its latest seq"
         )
         self.since = since
