@@ -104,6 +104,9 @@ class Hub:
         replay must reach before its client goes live, ``replay.py``)."""
         self.replaying: dict[Client, list[tuple[int, Outgoing]]] = {}
         """Clients whose missed events are being read: their live order events wait here."""
+        self.floors: dict[Client, int] = {}
+        """Clients whose replay is done, until their first live event after it: the seq
+        it reached (a live event up to it was replayed already)."""
         self._closing: set[asyncio.Task[None]] = set()
 
     # -- membership ---------------------------------------------------------------------
@@ -114,6 +117,7 @@ class Hub:
 
     def leave(self, client: Client) -> None:
         self.replaying.pop(client, None)
+        self.floors.pop(client, None)
         self._unindex(client, client.channels)
         self._regroup(client, ())
         self.clients.discard(client)
@@ -135,6 +139,7 @@ class Hub:
         gone = client.channels.intersection(channels)
         if ORDERS_CHANNEL in gone:
             self.replaying.pop(client, None)
+            self.floors.pop(client, None)
         self._unindex(client, gone)
         client.channels.difference_update(gone)
         self._regroup(client, self._price_assets(client.channels))
@@ -257,18 +262,34 @@ class Hub:
         self._schedule_expiry()
 
     def _deliver_orders(self, released: list[OrderOut]) -> None:
-        replaying = self.replaying
+        replaying, floors = self.replaying, self.floors
         for user_id, payload, seq in released:
             self.order_events += 1
             if seq is not None and seq > self.latest_seq.get(user_id, 0):
                 self.latest_seq[user_id] = seq
             clients = self._orders.get(user_id)
-            if replaying and clients:
-                held = [client for client in clients if client in replaying]
-                if held:
-                    self._hold(held, seq, outgoing(payload))
-                    clients = clients.difference(held)
+            if (replaying or floors) and clients:
+                special = [c for c in clients if c in replaying or c in floors]
+                if special:
+                    self._deliver_special(special, seq, outgoing(payload))
+                    clients = clients.difference(special)
             self._fan_out(clients, outgoing(payload))
+
+    def _deliver_special(self, clients: list[Client], seq: int | None, message: Outgoing) -> None:
+        """A live event for clients still replaying (held) or just done (``floors``: an
+        event the replay already sent, released late by the causal gate, is not sent
+        again)."""
+        held = [client for client in clients if client in self.replaying]
+        if held:
+            self._hold(held, seq, message)
+        for client in clients:
+            if client in self.replaying:
+                continue
+            floor = self.floors.pop(client)
+            if seq is not None and seq <= floor:
+                self.floors[client] = floor  # already replayed: skip it, keep the floor
+                continue
+            self._offer(client, message)
 
     def _hold(self, clients: list[Client], seq: int | None, message: Outgoing) -> None:
         """Keep a live event for clients still replaying (sent after their replay)."""
@@ -293,8 +314,10 @@ class Hub:
         """Send the held live events after ``replayed_through`` (the replay sent the
         others), in order, and go live."""
         waiting = self.replaying.pop(client, [])
+        self.floors[client] = replayed_through
         for seq, message in waiting:
             if seq > replayed_through:
+                self.floors.pop(client, None)
                 self._offer(client, message)
 
     def _schedule_expiry(self) -> None:
@@ -348,6 +371,7 @@ class Hub:
         self._unindex(client, client.channels)
         self._regroup(client, ())
         self.replaying.pop(client, None)
+        self.floors.pop(client, None)
         client.channels.clear()
         client.discard_queued()
         self.closed_by_server[why] += 1

@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tradepro.db.account_events import EventsExpiredError, read_events
+from tradepro.db.account_events import EventsExpiredError
 from tradepro.services.ws.clients import Client
 from tradepro.services.ws.hub import Hub
 
@@ -37,7 +37,11 @@ LOG_WAIT_S = 5.0
 POLL_S = 0.05
 
 
-async def replay(hub: Hub, database: AsyncEngine, client: Client, since: int) -> None:
+ReadEvents = Callable[[str, int, int], Awaitable[list[tuple[int, str]]]]
+"""``(user id, since, limit) -> [(seq, payload)]``: ``db.account_events.read_events``."""
+
+
+async def replay(hub: Hub, read_events: ReadEvents, client: Client, since: int) -> None:
     """Send ``client`` its events after ``since`` from the log, then its held live ones.
 
     ``hub.start_replay(client)`` has been called (right when it subscribed)."""
@@ -47,7 +51,7 @@ async def replay(hub: Hub, database: AsyncEngine, client: Client, since: int) ->
     deadline_s = time.monotonic() + LOG_WAIT_S
     try:
         while client in hub.replaying:
-            rows = await read_events(database, user_id, last, PAGE_EVENTS)
+            rows = await read_events(user_id, last, PAGE_EVENTS)
             if client not in hub.replaying:
                 return  # closed or unsubscribed meanwhile
             for seq, payload in rows:

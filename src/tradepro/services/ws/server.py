@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
@@ -23,6 +24,7 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
+from tradepro.db.account_events import read_events
 from tradepro.db.api_keys import key_by_digest, touch_key
 from tradepro.db.session import open_database
 from tradepro.runtime.heap import settle_heap
@@ -274,7 +276,8 @@ class Gateway:
         self.hub.send_latest_prices(client, added)
         self.prices.feed_reports.greet(client, added)
         if since is not None:
-            task = asyncio.create_task(replay(self.hub, self.database, client, since))
+            read = partial(read_events, self.database)
+            task = asyncio.create_task(replay(self.hub, read, client, since))
             self._replays.add(task)
             task.add_done_callback(self._replays.discard)
 
