@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import select
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
-from tradepro.db.models import ExistingTrade, OrderHistoryRow
+from tradepro.db.models import AccountEvent, ExistingTrade, OrderHistoryRow
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.domain.events import (
@@ -178,8 +178,11 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
     ended: list[EndedOrder] = []
     for entry in entries:
         assert isinstance(entry.payload, dict)
-        for event in apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload):
+        events = apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload)
+        for event, seq in zip(events, engine.event_seqs, strict=True):
             body = callback_body(event, config.instruments)
+            if seq is not None:  # an account event's number in its owner's sequence
+                body["seq"] = seq
             # By the body's id: an expiry answers no request and carries its order's id.
             bodies.setdefault(body["id"], []).append(body)
             if isinstance(event, PositionClosed):
@@ -190,6 +193,7 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
 
 
 HISTORY = OrderHistoryRow.__table__
+ACCOUNT_EVENTS = AccountEvent.__table__
 
 
 def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +240,11 @@ async def verify_against_reference(
                        trades.c.liquidated, trades.c.commission, trades.c.quantity)  # fmt: skip
             rows = (await connection.execute(select(*columns))).all()
             ended_rows = (await connection.execute(select(HISTORY.c.id, HISTORY.c.status))).all()
+            logged = (
+                await connection.execute(
+                    select(ACCOUNT_EVENTS.c.user_id, ACCOUNT_EVENTS.c.seq, ACCOUNT_EVENTS.c.kind)
+                )
+            ).all()
     finally:
         await database.dispose()
     stored = {
@@ -243,6 +252,14 @@ async def verify_against_reference(
         for row in rows
     }
     history = {row.id: row.status for row in ended_rows}
+    # Every account event is in the log once, with the number the uninterrupted run gave it.
+    numbered = sorted(
+        (body["userId"], body["seq"], body["status"])
+        for bodies in reference.bodies.values()
+        for body in bodies
+        if "seq" in body
+    )
+    assert sorted((row.user_id, row.seq, row.kind) for row in logged) == numbered
     expected = {
         trade.id: (
             trade.pnl,
