@@ -17,6 +17,7 @@ import orjson
 
 from tests.support.slow_store import SlowFirstSaveStore
 from tests.support.stack import eventually
+from tradepro.bus.base import entry_order
 from tradepro.bus.sqlite_bus import SqliteBus
 from tradepro.db.account_events import EventRow
 from tradepro.db.bulk import Pacer
@@ -101,16 +102,23 @@ async def test_a_snapshot_waits_for_the_events_it_covers(tmp_path: Path) -> None
     worker = EngineWorker(bus, store, EngineConfig(), snapshot_interval_s=0.02, block_ms=10)
     user = str(uuid.uuid4())
     await bus.publish("register-user", {"userId": user}, str(uuid.uuid4()))
+    quote = {"asset": "BTC_USDC", "bid": "100000.0", "ask": "100000.5"}
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:
-        await eventually(lambda: bool(store.saved_with), 10, "a snapshot of the registration")
-        saved = len(store.saved_with)
-        await trade(bus, [user], 3)
-        await eventually(lambda: store.writes > 5, 10, "attempts to write the events")
+        await bus.publish("price-update", quote, str(uuid.uuid4()))
+        order = {"userId": user, "asset": "BTC_USDC", "side": "buy", "qty": "0.001",
+                 "leverage": 5}  # fmt: skip
+        created = await bus.publish("create-order", order, new_order_id(int(time.time() * 1000), 1))
+        await eventually(lambda: worker.last_entry_id == created.entry_id, 10, "the order")
+        await eventually(lambda: store.writes > 5, 10, "attempts to write its event")
         await asyncio.sleep(0.1)
-        assert len(store.saved_with) == saved  # no snapshot past the unwritten events
     finally:
         stop.set()
         await asyncio.wait_for(running, 10)
         await bus.close()
+    assert store.saved_with, "the registration and the quote were saved"
+    # No snapshot ever covered the order, whose event is not in the log.
+    assert all(
+        entry_order(entry_id) < entry_order(created.entry_id) for entry_id, _ in store.saved_with
+    )
