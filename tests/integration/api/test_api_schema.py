@@ -90,6 +90,7 @@ OPERATIONS = [
     ("GET", "/api/v1/balance/me"),
     ("GET", "/api/v1/trade/export.csv"),
     ("GET", "/api/v1/account/stats"),
+    ("GET", "/api/v1/account/events"),
     ("POST", "/api/v1/auth/api-keys"),
     ("GET", "/api/v1/auth/api-keys"),
     ("DELETE", "/api/v1/auth/api-keys/{key_id}"),
@@ -114,6 +115,7 @@ TAKES_INPUT = {
     ("POST", "/api/v1/auth/api-keys"),
     ("DELETE", "/api/v1/auth/api-keys/{key_id}"),
     ("GET", "/api/v1/candles"),
+    ("GET", "/api/v1/account/events"),
 }
 """Operations with parameters or a body: the others have no invalid input to generate."""
 

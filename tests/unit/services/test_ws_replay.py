@@ -144,3 +144,15 @@ async def test_a_client_that_leaves_mid_replay_stops_it(harness: Harness) -> Non
     log.gate.set()
     await task
     assert peer.messages() == [] and client not in harness.hub.replaying
+
+
+async def test_a_log_that_cannot_be_read_says_so_and_unsubscribes(harness: Harness) -> None:
+    async def broken(user_id: str, since: int, limit: int) -> list[tuple[int, str]]:
+        raise OSError("connection refused")
+
+    client, peer = await harness.client("orders", user_id="alice")
+    harness.hub.start_replay(client)
+    await replay(harness.hub, broken, client, 7)
+    [error] = peer.messages()
+    assert error["error"] == "events_unavailable" and "since 7" in error["message"]
+    assert "orders" not in client.channels and client not in harness.hub.replaying
