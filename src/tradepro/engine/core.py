@@ -146,13 +146,13 @@ class Engine:
         seqs: list[int | None] = []
         for event in events:
             owner_of = owner_getter(type(event))
-            account = None if owner_of is None else accounts.get(owner_of(event))  # type: ignore[call-overload]
-            if account is None:
-                seqs.append(None)
+            owner = None if owner_of is None else owner_of(event)
+            if not isinstance(owner, str) or (account := accounts.get(owner)) is None:
+                seqs.append(None)  # a reply, or no account to number it in
                 continue
             account.event_seq += 1
             seqs.append(account.event_seq)
-            changes.account(owner_of(event))  # type: ignore[misc, arg-type]
+            changes.account(owner)
         self.event_seqs = seqs
         return events
 
