@@ -22,8 +22,22 @@ BOT = Path(__file__).resolve().parents[2] / "examples" / "trading_bot.py"
 ROUNDS = 4
 
 
-async def test_the_example_bot_trades_reconnects_and_misses_nothing(tmp_path: Path) -> None:
-    up = Up(tmp_path)
+@pytest.fixture(params=["embedded", "redis-postgres"])
+def servers(request: pytest.FixtureRequest) -> dict[str, str]:
+    """No variable: the embedded default; else this test's Redis namespace and database."""
+    if request.param == "embedded":
+        return {}
+    return {
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "TRADEPRO_BUS_NAMESPACE": request.getfixturevalue("bus_namespace"),
+        "DATABASE_URL": request.getfixturevalue("postgres_url"),
+    }
+
+
+async def test_the_example_bot_trades_reconnects_and_misses_nothing(
+    tmp_path: Path, servers: dict[str, str]
+) -> None:
+    up = Up(tmp_path, env=servers)
     try:
         async with httpx.AsyncClient(base_url=up.base_url) as client:
             await eventually(lambda: up.healthy(client), 60, "/health")
