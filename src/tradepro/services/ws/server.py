@@ -120,8 +120,8 @@ class Gateway:
         )
         self._registry = metrics_registry(self.collector)
         self._tasks: list[asyncio.Task[None]] = []
-        self._replays: set[asyncio.Task[None]] = set()
-        """Replays of missed order events (``replay.py``), one per ``since``."""
+        self._replays: dict[Client, asyncio.Task[None]] = {}
+        """Replays of missed order events (``replay.py``): at most one per connection."""
         self._server: Server | None = None
 
     async def start(self) -> None:
@@ -166,9 +166,9 @@ class Gateway:
             self._server.close(close_connections=False)
             await self.hub.close_all(GOING_AWAY_CLOSE_CODE, "server shutting down")
             await self._server.wait_closed()
-        for task in [*self._tasks, *self._replays]:
+        for task in [*self._tasks, *self._replays.values()]:
             task.cancel()
-        for task in [*self._tasks, *self._replays]:
+        for task in [*self._tasks, *self._replays.values()]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -269,6 +269,16 @@ class Gateway:
                 "to replay with since",
             )
             return
+        if since is not None and client in self._replays:
+            # One read of the log at a time per connection, however fast a client
+            # unsubscribes and asks again.
+            self.hub.reply_error(
+                client,
+                "replay_running",
+                "missed events are still being read for this connection: wait for them, "
+                "or reconnect, before subscribing with since again",
+            )
+            return
         added = self.hub.subscribe(client, channels)
         if since is not None:
             self.hub.start_replay(client)  # live events wait until the missed ones are out
@@ -278,8 +288,8 @@ class Gateway:
         if since is not None:
             read = partial(read_events, self.database)
             task = asyncio.create_task(replay(self.hub, read, client, since))
-            self._replays.add(task)
-            task.add_done_callback(self._replays.discard)
+            self._replays[client] = task
+            task.add_done_callback(lambda _task: self._replays.pop(client, None))
 
     async def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
         """Verify ``token`` (a session JWT or an API key); a bad one closes the client with
