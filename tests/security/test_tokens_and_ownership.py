@@ -31,6 +31,7 @@ PROTECTED = {
     ("GET", f"{API}/balance/me"),
     ("GET", f"{API}/trade/export.csv"),
     ("GET", f"{API}/account/stats"),
+    ("GET", f"{API}/account/events"),
     ("POST", f"{API}/auth/api-keys"),
     ("GET", f"{API}/auth/api-keys"),
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"),
