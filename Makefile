@@ -51,8 +51,8 @@ run: install
 	$(BIN)/tradepro up $(if $(FEED),--feed $(FEED))
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
 unit: $(STAMP) web browser

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     order_limit_per_s: int = Field(20, ge=1)
     """Orders each user may place per second."""
     snapshot_interval_s: float = Field(10.0, gt=0)
+    account_events_keep_days: int = Field(7, ge=1, le=3650)
+    """How long the account events log keeps an event (each user's latest stays for good)."""
     idempotency_retention_s: int = Field(86_400, ge=86_400)
     """How long a create-order's ``Idempotency-Key`` returns its first answer (at least a
     day). The engine remembers order ids for this plus ``ORDER_ID_MARGIN_S``."""

@@ -34,6 +34,7 @@ PROTECTED = {
     ("GET", f"{API}/account/limits"),
     ("POST", f"{API}/account/reset"),
     ("POST", f"{API}/account/deposit"),
+    ("GET", f"{API}/account/events"),
     ("POST", f"{API}/auth/api-keys"),
     ("GET", f"{API}/auth/api-keys"),
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"),

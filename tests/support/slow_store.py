@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from tradepro.db.account_events import EventRow
 from tradepro.db.bulk import Pacer
 from tradepro.domain.events import ClosedTrade, EndedOrder, LedgerEntry
 from tradepro.engine import Engine, EngineConfig
@@ -41,3 +42,9 @@ class SlowFirstSaveStore:
 
     async def record_ledger(self, entries: Sequence[LedgerEntry]) -> None:
         return None
+
+    async def record_events(self, rows: Sequence[EventRow]) -> None:
+        return None
+
+    async def prune_events(self, before_us: int) -> int:
+        return 0

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import select
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError, Entry
-from tradepro.db.models import ExistingTrade, LedgerEntryRow, OrderHistoryRow
+from tradepro.db.models import AccountEvent, ExistingTrade, LedgerEntryRow, OrderHistoryRow
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.domain.events import (
@@ -183,8 +183,11 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
     ledger: list[LedgerEntry] = []
     for entry in entries:
         assert isinstance(entry.payload, dict)
-        for event in apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload):
+        events = apply_entry(engine, entry.kind, entry.request_id, entry.ts_us, entry.payload)
+        for event, seq in zip(events, engine.event_seqs, strict=True):
             body = callback_body(event, config.instruments)
+            if seq is not None:  # an account event's number in its owner's sequence
+                body["seq"] = seq
             # By the body's id: an expiry answers no request and carries its order's id.
             bodies.setdefault(body["id"], []).append(body)
             if isinstance(event, PositionClosed):
@@ -198,13 +201,14 @@ def reference_run(entries: list[Entry], config: EngineConfig) -> Reference:
 
 HISTORY = OrderHistoryRow.__table__
 LEDGER = LedgerEntryRow.__table__
+ACCOUNT_EVENTS = AccountEvent.__table__
 
 
 def comparable_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
     """A snapshot with accounts as a mapping and order ids sorted (their order depends on
     the storage)."""
     return snapshot | {
-        "accounts": dict(map(tuple, snapshot["accounts"])),
+        "accounts": {row[0]: tuple(row[1:]) for row in snapshot["accounts"]},
         "orderIds": sorted(snapshot["orderIds"]),
     }
 
@@ -249,6 +253,11 @@ async def verify_against_reference(
                     select(LEDGER.c.id, LEDGER.c.kind, LEDGER.c.amount, LEDGER.c.balance_after)
                 )
             ).all()
+            logged = (
+                await connection.execute(
+                    select(ACCOUNT_EVENTS.c.user_id, ACCOUNT_EVENTS.c.seq, ACCOUNT_EVENTS.c.kind)
+                )
+            ).all()
     finally:
         await database.dispose()
     stored = {
@@ -260,6 +269,14 @@ async def verify_against_reference(
     assert {row.id: tuple(row[1:]) for row in ledger_rows} == {
         entry.id: (entry.kind, entry.amount, entry.balance_after) for entry in reference.ledger
     }
+    # Every account event is in the log once, with the number the uninterrupted run gave it.
+    numbered = sorted(
+        (body["userId"], body["seq"], body["status"])
+        for bodies in reference.bodies.values()
+        for body in bodies
+        if "seq" in body
+    )
+    assert sorted((row.user_id, row.seq, row.kind) for row in logged) == numbered
     expected = {
         trade.id: (
             trade.pnl,

@@ -33,6 +33,7 @@ from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
 from tradepro.api.routes import (
     account,
+    account_events,
     api_keys,
     auth,
     balance,
@@ -181,6 +182,7 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
     app.include_router(balance.router)
     app.include_router(account.router)
     app.include_router(portfolio.router)
+    app.include_router(account_events.router)
     app.include_router(market.router)
     app.include_router(ui.router)
     install_ui(app)

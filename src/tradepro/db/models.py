@@ -91,6 +91,8 @@ class User(Base):
     """The engine shard that holds this account; null until an engine has registered it
     (a row the API created at sign-up is not an engine account yet)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), server_default=NOW)
+    event_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """The ``seq`` of the account's last event, as of the engine's last snapshot."""
 
 
 class ExistingTrade(Base):
@@ -391,3 +393,19 @@ Index(
     LedgerEntryRow.created_at,
     LedgerEntryRow.id,
 )
+
+
+class AccountEvent(Base):
+    """One account event (``placed``, ``created``, ``closed``, ...) as the ws ``orders``
+    channel sent it, numbered per user by the engine (``seq``). Written by the engine
+    service after each batch, idempotently by (user_id, seq); kept ``ACCOUNT_EVENTS_KEEP_DAYS``."""
+
+    __tablename__ = "account_events"
+
+    user_id: Mapped[str] = mapped_column(uuid_column(), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    """The engine time of the entry that caused it."""
+    payload: Mapped[str] = mapped_column(Text)
+    """The event as JSON text: ``{"type": "order", "event": ..., "seq": ..., "order": ...}``."""

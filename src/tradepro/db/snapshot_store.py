@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import String
 
 from tradepro.db import packed_positions
+from tradepro.db.account_events import EventRow, prune_events, record_events
 from tradepro.db.bulk import BulkWriter, Pacer
 from tradepro.db.models import Base
 from tradepro.db.pending_rows import PENDING, PENDING_FIELDS, record_history, save_pending
@@ -49,7 +50,7 @@ POSITION_FIELDS = Position._fields
 """Column names of ``open_positions`` in snapshot row order (the ``Position`` fields)."""
 _POSITION_COLUMNS = ("shard", *POSITION_FIELDS)
 _UPDATED_POSITION_COLUMNS = tuple(name for name in POSITION_FIELDS if name != "order_id")
-_BALANCE_COLUMNS = ("id", "balance", "engine_shard")
+_BALANCE_COLUMNS = ("id", "balance", "engine_shard", "event_seq")
 _UUID_FIELDS = frozenset({"order_id", "user_id"})
 READ_CHUNK_ROWS = 10_000
 """Rows per chunk when a snapshot is read: a few megabytes in flight, whatever its size."""
@@ -151,6 +152,17 @@ class SnapshotStore:
                 f"shard {self.shard}: epoch {self.epoch} is no longer the shard's lease epoch"
             )
 
+    async def record_events(self, rows: Sequence[EventRow]) -> None:
+        """Insert account events (those already there are left alone)."""
+        if rows:
+            async with self.database.begin() as connection:
+                await record_events(self._bulk, connection, rows)
+
+    async def prune_events(self, before_us: int) -> int:
+        """Delete account events older than ``before_us`` (each user's latest stays)."""
+        async with self.database.begin() as connection:
+            return await prune_events(connection, before_us)
+
     async def record_trades(self, trades: Sequence[ClosedTrade]) -> None:
         """Insert closed trades (those already there are left alone), ahead of a save.
 
@@ -242,7 +254,7 @@ class SnapshotStore:
                 try:
                     accounts = await self._accounts(connection)
                     restorer.add_accounts(accounts)
-                    account_ids = [user_id for user_id, _ in accounts]
+                    account_ids = [row[0] for row in accounts]
                     chunks = packed_positions.read_chunks(
                         driver, self.shard, restorer.book_names(), account_ids
                     )
@@ -300,17 +312,26 @@ class SnapshotStore:
     async def _apply(
         self, connection: AsyncConnection, change_set: ChangeSet, pacer: Pacer | None
     ) -> None:
-        balances, opened, closed, placed, ended, ledger = change_set
+        balances, opened, closed, placed, ended, ledger, event_seqs = change_set
         bulk = self._bulk
         shard = self.shard
+        with_seqs = len(event_seqs) == len(balances)
         await bulk.insert(
             connection,
             USERS,
-            _BALANCE_COLUMNS,
-            ((user_id, balance, shard) for user_id, balance in balances),
+            _BALANCE_COLUMNS if with_seqs else _BALANCE_COLUMNS[:3],
+            (
+                (
+                    (user_id, balance, shard, seq)
+                    for (user_id, balance), seq in zip(balances, event_seqs, strict=True)
+                )
+                if with_seqs
+                else ((user_id, balance, shard) for user_id, balance in balances)
+            ),
             # Only the engine's columns: e-mail and sign-in time belong to the API.
             "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, "
-            "engine_shard = excluded.engine_shard",
+            "engine_shard = excluded.engine_shard"
+            + (", event_seq = excluded.event_seq" if with_seqs else ""),
             pacer=pacer,
         )
         # Rows of closed positions go first: a partly closed position's row is deleted
@@ -410,11 +431,11 @@ class SnapshotStore:
 
     async def _accounts(self, connection: AsyncConnection) -> list[list[Any]]:
         query = (
-            select(self._uuid_text(USERS.c.id), USERS.c.balance)
+            select(self._uuid_text(USERS.c.id), USERS.c.balance, USERS.c.event_seq)
             .where(USERS.c.engine_shard == self.shard)
             .order_by(USERS.c.created_at, USERS.c.id)
         )
-        return [[user_id, balance] for user_id, balance in (await connection.execute(query)).all()]
+        return [list(row) for row in (await connection.execute(query)).all()]
 
     def _order_ids_query(self, horizon_ms: int) -> Select[Any]:
         """The ids of closed positions in the engine's window, in time order."""

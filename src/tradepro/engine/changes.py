@@ -31,6 +31,8 @@ class ChangeSet(NamedTuple):
     """Pending orders that ended in the window (filled, cancelled, expired), in order."""
     ledger: list[LedgerEntry] = []  # noqa: RUF012
     """Deposits and resets in the window, in order."""
+    event_seqs: list[int] = []  # noqa: RUF012
+    """The account event ``seq`` of each account in ``balances``, in the same order."""
 
     def __bool__(self) -> bool:
         return bool(
@@ -76,8 +78,11 @@ class ChangeLog:
         self._accounts[entry.user_id] = None
         self._ledger.append(entry)
 
-    def drain(self, balance_of: Callable[[str], int]) -> ChangeSet:
-        """Return the window's changes with current balances, and start a new window."""
+    def drain(
+        self, balance_of: Callable[[str], int], event_seq_of: Callable[[str], int] | None = None
+    ) -> ChangeSet:
+        """Return the window's changes with current balances (and event seqs), and start a
+        new window."""
         changes = ChangeSet(
             [(user_id, balance_of(user_id)) for user_id in self._accounts],
             list(self._opened.values()),
@@ -85,6 +90,7 @@ class ChangeLog:
             list(self._placed.values()),
             self._ended,
             self._ledger,
+            [] if event_seq_of is None else [event_seq_of(user_id) for user_id in self._accounts],
         )
         self._accounts = {}
         self._opened = {}

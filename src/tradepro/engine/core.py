@@ -7,7 +7,7 @@ sum(balances) + sum(locked margin) + house result == deposits, always.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from tradepro.domain.commands import (
@@ -44,6 +44,7 @@ from tradepro.domain.positions import (
     trigger_reason,
 )
 from tradepro.engine import account_ops, manage, pending
+from tradepro.engine.account_events import owner_getter
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
@@ -112,6 +113,9 @@ class Engine:
         self._lead_prefix = ""
         """``time_prefix`` of the latest time an order id may have (``_id_clock_ms`` + lead)."""
         self.changes = ChangeLog()
+        self.event_seqs: Sequence[int | None] = ()
+        """The account ``seq`` of each event the last ``emit`` returned (None: not an
+        account event)."""
         self._handlers: dict[type, Callable[[object], list[Event]]] = {
             RegisterUser: self._register,  # type: ignore[dict-item]
             UpdatePrice: self._update_price,  # type: ignore[dict-item]
@@ -134,8 +138,31 @@ class Engine:
         """Apply one command; return what happened, rejections included. Pending orders
         whose expiry has come expire first (on the first input at or after it)."""
         if command.ts_us >= self.expiries.due_us:
-            return [*pending.expire(self, command.ts_us), *self._handlers[type(command)](command)]
-        return self._handlers[type(command)](command)
+            events = [*pending.expire(self, command.ts_us), *self._handlers[type(command)](command)]
+        else:
+            events = self._handlers[type(command)](command)
+        if events:
+            return self.emit(events)
+        self.event_seqs = ()
+        return events
+
+    def emit(self, events: list[Event]) -> list[Event]:
+        """Number the account events among ``events`` (``engine.account_events``) and return
+        them; their numbers are in ``event_seqs``, position by position. Every event the
+        engine hands out passes here."""
+        accounts, changes = self.accounts, self.changes
+        seqs: list[int | None] = []
+        for event in events:
+            owner_of = owner_getter(type(event))
+            owner = None if owner_of is None else owner_of(event)
+            if not isinstance(owner, str) or (account := accounts.get(owner)) is None:
+                seqs.append(None)  # a reply, or no account to number it in
+                continue
+            account.event_seq += 1
+            seqs.append(account.event_seq)
+            changes.account(owner)
+        self.event_seqs = seqs
+        return events
 
     def _register(self, command: RegisterUser) -> list[Event]:
         if not command.user_id or len(command.user_id) > MAX_ID_LENGTH:
@@ -426,7 +453,11 @@ class Engine:
 
     def drain_changes(self) -> ChangeSet:
         """Everything that changed since the previous call (for incremental persistence)."""
-        return self.changes.drain(lambda user_id: self.accounts[user_id].balance)
+        accounts = self.accounts
+        return self.changes.drain(
+            lambda user_id: accounts[user_id].balance,
+            lambda user_id: accounts[user_id].event_seq,
+        )
 
     # -- queries --------------------------------------------------------------------------
 

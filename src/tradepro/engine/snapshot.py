@@ -50,7 +50,7 @@ class SnapshotError(ValueError):
 def take_snapshot(engine: Engine) -> dict[str, Any]:
     """The engine's whole state as JSON-ready lists, ints and strings (deterministic)."""
     return snapshot_header(engine) | {
-        "accounts": [[user_id, a.balance] for user_id, a in engine.accounts.items()],
+        "accounts": [[user_id, a.balance, a.event_seq] for user_id, a in engine.accounts.items()],
         "positions": [position[:] for position in engine.open_by_seq.values()],
         "orderIds": list(engine.order_ids.ids()),
         "pendingOrders": [order[:] for order in engine.pending_by_seq.values()],
@@ -180,14 +180,15 @@ class Restorer:
         return [f"{asset} {side}" for asset, side in self._books]
 
     def add_accounts(self, rows: Iterable[Sequence[Any]]) -> None:
-        """(user id, free balance) rows."""
+        """(user id, free balance, last account event seq) rows; snapshots made before
+        account events have no seq (the account then starts at 0)."""
         accounts, owner_ids, positions_of = (
             self.engine.accounts,
             self._owner_ids,
             self._positions_of,
         )
-        for user_id, balance in rows:
-            account = accounts[user_id] = Account(balance)
+        for user_id, balance, *event_seq in rows:
+            account = accounts[user_id] = Account(balance, event_seq[0] if event_seq else 0)
             owner_ids[user_id] = user_id
             positions_of[user_id] = account.positions
 

@@ -57,10 +57,21 @@ class Account:
     restore then skips millions of scattered dict insertions, and the first command that
     touches the account pays for its own positions only (``engine.snapshot``)."""
 
-    __slots__ = ("_positions", "_unindexed", "balance", "locked", "orders", "reads", "reserved")
+    __slots__ = (
+        "_positions",
+        "_unindexed",
+        "balance",
+        "event_seq",
+        "locked",
+        "orders",
+        "reads",
+        "reserved",
+    )
 
-    def __init__(self, balance: int) -> None:
+    def __init__(self, balance: int, event_seq: int = 0) -> None:
         self.balance = balance
+        self.event_seq = event_seq
+        """The ``seq`` of the account's last event (``engine.account_events``)."""
         self.locked = 0
         self.reserved = 0
         self._positions: dict[str, Position] = {}

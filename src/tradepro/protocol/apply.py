@@ -22,6 +22,6 @@ def apply_entry(
     decoded = decode_entry(kind, request_id, ts_us, payload, engine.config.instruments)
     if type(decoded) is CommandRejected:
         if ts_us >= engine.expiries.due_us:
-            return [*expire(engine, ts_us), decoded]
-        return [decoded]
+            return engine.emit([*expire(engine, ts_us), decoded])
+        return engine.emit([decoded])
     return engine.apply(decoded)  # type: ignore[arg-type]

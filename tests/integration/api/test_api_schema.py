@@ -94,6 +94,7 @@ OPERATIONS = [
     ("POST", "/api/v1/account/reset"),
     ("POST", "/api/v1/account/deposit"),
     ("GET", "/api/v1/account/limits"),
+    ("GET", "/api/v1/account/events"),
     ("POST", "/api/v1/auth/api-keys"),
     ("GET", "/api/v1/auth/api-keys"),
     ("DELETE", "/api/v1/auth/api-keys/{key_id}"),
@@ -121,6 +122,7 @@ TAKES_INPUT = {
     ("DELETE", "/api/v1/auth/api-keys/{key_id}"),
     ("GET", "/api/v1/candles"),
     ("GET", "/api/v1/account/portfolio-history"),
+    ("GET", "/api/v1/account/events"),
 }
 """Operations with parameters or a body: the others have no invalid input to generate."""
 

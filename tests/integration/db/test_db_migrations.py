@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 TABLES = {
     "users", "existing_trades", "open_positions", "engine_state", "sign_in_links", "candles",
     "engine_order_ids", "engine_leases", "idempotency_keys", "revoked_sessions", "alembic_version",
-    "pending_orders", "order_history", "api_keys", "ledger_entries",
+    "pending_orders", "order_history", "api_keys", "ledger_entries", "account_events",
 }  # fmt: skip
 
 
@@ -30,6 +30,7 @@ def test_the_installed_package_ships_its_migrations() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     revisions = [revision.revision for revision in script.walk_revisions()]
     assert revisions == [
+        "0014",
         "0013",
         "0012",
         "0011",
@@ -83,7 +84,7 @@ async def test_upgrade_creates_the_schema_and_is_idempotent(database_url: str) -
         await engine.dispose()
     assert schema == {
         "tables": TABLES,
-        "version": ["0013"],
+        "version": ["0014"],
         "trade_indexes": {"ix_existing_trades_user_id_closed_at_id"},
         "position_indexes": set(),
     }

@@ -304,7 +304,7 @@ async def test_users_the_engine_never_registered_are_not_accounts(
     await store.save(header, [changes], entry_id)
     loaded = await store.load()
     assert loaded is not None
-    assert loaded[0]["accounts"] == [[grace, 500_000]]
+    assert loaded[0]["accounts"] == [[grace, 500_000, 0]]
 
 
 async def test_shards_keep_to_their_own_state(db_engine: AsyncEngine) -> None:

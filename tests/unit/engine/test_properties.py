@@ -648,7 +648,7 @@ def test_drained_changes_replay_to_engine_state(scenario: Scenario) -> None:
         snapshot = json_round_trip(take_snapshot(first))
         resumed = restore_snapshot(snapshot, CONFIG)
         model = ChangeModel()
-        model.balances = {user_id: balance for user_id, balance in snapshot["accounts"]}
+        model.balances = {user_id: balance for user_id, balance, _seq in snapshot["accounts"]}
         model.positions = {row[0]: _position(row) for row in snapshot["positions"]}
         later = frozenset(i - len(head) for i in scenario.drains if i >= len(head))
         run_draining(resumed, tail, later, model)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
@@ -170,9 +172,71 @@ def test_created_and_closed_callbacks_go_to_their_owner(status: str) -> None:
     rendered = order_message(body)
 
     assert rendered is not None
-    user_id, message = rendered
-    assert user_id == "u-1"
+    user_id, message, seq = rendered
+    assert user_id == "u-1" and seq is None
     assert orjson.loads(message) == {"type": "order", "event": status, "order": ORDER}
+
+
+def test_a_numbered_event_carries_its_seq_and_nothing_of_the_bus() -> None:
+    body = {
+        "id": "r",
+        "status": "closed",
+        "userId": "u-1",
+        "balance": "1.00",
+        "order": ORDER,
+        "closedUs": 5,
+        "entryId": "1-0",
+        "seq": 42,
+    }
+    rendered = order_message(body)
+    assert rendered is not None
+    user_id, message, seq = rendered
+    assert (user_id, seq) == ("u-1", 42)
+    assert orjson.loads(message) == {"type": "order", "event": "closed", "seq": 42, "order": ORDER}
+
+
+def test_a_numbered_event_without_an_order_shows_its_fields() -> None:
+    """A kind added later (a deposit, say) reaches its owner with its own fields."""
+    body = {"id": "r", "status": "deposit", "userId": "u-1", "balance": "9.00", "seq": 3}
+    rendered = order_message(body)
+    assert rendered is not None
+    assert orjson.loads(rendered[1]) == {
+        "type": "order",
+        "event": "deposit",
+        "seq": 3,
+        "balance": "9.00",
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "since"),
+    [
+        ({"type": "subscribe", "channels": ["orders"], "since": 0}, 0),
+        ({"type": "subscribe", "channels": ["orders", "prices.BTC_USDC"], "since": 7}, 7),
+        ({"type": "subscribe", "channels": ["orders"]}, None),
+        ({"type": "subscribe", "channels": ["orders"], "since": None}, None),
+    ],
+)
+def test_subscribe_takes_a_since_with_orders(message: dict[str, object], since: int | None) -> None:
+    parsed = parse_client_message(orjson.dumps(message).decode(), ["BTC_USDC"])
+    assert isinstance(parsed, Subscribe) and parsed.since == since
+
+
+@pytest.mark.parametrize(
+    "since",
+    [-1, 2**63, 1.5, "5", True, [], {"seq": 1}, 10**30],
+)
+def test_a_bad_since_is_refused_with_a_reason(since: object) -> None:
+    raw = json.dumps({"type": "subscribe", "channels": ["orders"], "since": since})
+    with pytest.raises(ProtocolError, match="since must be an integer") as caught:
+        parse_client_message(raw, ["BTC_USDC"])
+    assert caught.value.error == "invalid_message"
+
+
+def test_since_needs_the_orders_channel() -> None:
+    raw = '{"type":"subscribe","channels":["prices.BTC_USDC"],"since":3}'
+    with pytest.raises(ProtocolError, match="orders channel"):
+        parse_client_message(raw, ["BTC_USDC"])
 
 
 @pytest.mark.parametrize(

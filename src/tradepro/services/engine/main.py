@@ -99,6 +99,7 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
         lease=lease,
+        events_keep_s=settings.account_events_keep_days * 86_400,
     )
     log.info(
         "engine starting: bus=%s database=%s",

@@ -41,6 +41,7 @@ from tradepro.bus.base import (
     LeaseLostError,
     entry_order,
 )
+from tradepro.db.account_events import KEEP_S, EventRow
 from tradepro.db.bulk import Pacer
 from tradepro.db.snapshot_store import SnapshotFencedError
 from tradepro.domain.events import (
@@ -60,6 +61,7 @@ from tradepro.domain.orders import RejectReason
 from tradepro.engine import Engine, EngineConfig
 from tradepro.engine.changes import ChangeSet
 from tradepro.engine.snapshot import snapshot_header
+from tradepro.protocol.account_events import account_event_message
 from tradepro.protocol.apply import apply_entry
 from tradepro.protocol.render import callback_body
 from tradepro.runtime.heap import no_automatic_full_collections
@@ -97,6 +99,11 @@ class StateStore(Protocol):
     async def record_history(self, ended: Sequence[EndedOrder]) -> None: ...
 
     async def record_ledger(self, entries: Sequence[LedgerEntry]) -> None: ...
+
+    async def record_events(self, rows: Sequence[EventRow]) -> None: ...
+
+    async def prune_events(self, before_us: int) -> int: ...
+
     async def claim(self, epoch: int) -> None: ...
 
     async def saved_entry_id(self) -> str | None: ...
@@ -123,6 +130,7 @@ class EngineWorker:
         batch_size: int = 1000,
         block_ms: int = 500,
         lease: ShardLease | None = None,
+        events_keep_s: int = KEEP_S,
     ) -> None:
         if lease is not None and not hasattr(bus, "fence"):
             raise TypeError("a leased engine needs the Redis bus (its publishes are fenced)")
@@ -149,13 +157,25 @@ class EngineWorker:
         self._unrecorded: list[ClosedTrade] = []
         self._unrecorded_ended: list[EndedOrder] = []
         self._unrecorded_ledger: list[LedgerEntry] = []
+        self._unrecorded_events: list[EventRow] = []
+        """Account events applied but not yet in the durable log, in order."""
+        self.events_keep_s = events_keep_s
+        self._pruned_at_us = 0
+        self._events_lock = asyncio.Lock()
+        self.last_entry_us = 0
+        """The engine time of the last entry applied (microseconds)."""
         self._recording: asyncio.Task[None] | None = None
         self._next_snapshot_at = 0.0
         self._stopping = False
         self._behind = False
         self._pacer: Pacer | None = None
         """The running save's pacer: hurried on shutdown, so a stop never waits on rests."""
-        self._unpublished: deque[tuple[tuple[int, ...], str, list[Event]]] = deque()
+        self._unpublished: deque[tuple[tuple[int, ...], str, list[Event], Sequence[int | None]]] = (
+            deque()
+        )
+        self._unlogged: deque[tuple[tuple[int, ...], list[EventRow]]] = deque()
+        """A standby's account events of the entries after the primary's saved snapshot
+        (the primary's log may lack the newest of them); written if this engine takes over."""
         """Standby: (order, entry id, events) of applied entries whose callbacks the primary
         has not published yet."""
         self._covered: list[tuple[tuple[int, ...], ChangeSet]] = []
@@ -316,22 +336,35 @@ class EngineWorker:
 
     def _follow(self, entries: Sequence[Entry], published: tuple[int, ...] | None) -> None:
         """Apply entries as a standby: events kept (rendered only if this engine takes
-        over and must publish them), nothing recorded."""
+        over and must publish them), their account events kept for the log until the
+        primary's saved snapshot covers them, nothing recorded."""
+        instruments = self.config.instruments
         for entry in entries:
             events = self._apply_one(entry)
+            seqs = self.engine.event_seqs
             self.last_entry_id = entry_id = entry.entry_id
+            self.last_entry_us = entry.ts_us
             if events:
                 order = entry_order(entry_id)
                 if published is None or order > published:
-                    self._unpublished.append((order, entry_id, events))
+                    self._unpublished.append((order, entry_id, events, seqs))
+                rows = [
+                    _event_row(callback_body(event, instruments) | {"seq": seq}, entry.ts_us)
+                    for event, seq in zip(events, seqs, strict=True)
+                    if seq is not None
+                ]
+                if rows:
+                    self._unlogged.append((order, rows))
 
     def _render_unpublished(self) -> list[bytes]:
         instruments = self.config.instruments
         bodies: list[bytes] = []
-        for _, entry_id, events in self._unpublished:
-            for event in events:
+        for _, entry_id, events, seqs in self._unpublished:
+            for event, seq in zip(events, seqs, strict=True):
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
+                if seq is not None:
+                    body["seq"] = seq
                 bodies.append(orjson.dumps(body))
         self._unpublished.clear()
         return bodies
@@ -358,6 +391,9 @@ class EngineWorker:
         if saved is not None:
             saved_order = entry_order(saved)
             self._covered = [item for item in self._covered if item[0] > saved_order]
+            unlogged = self._unlogged
+            while unlogged and unlogged[0][0] <= saved_order:
+                unlogged.popleft()
             self.snapshot_entry_id = self._requested_entry_id = saved
 
     async def _epoch_floor(self, lease: ShardLease) -> None:
@@ -421,6 +457,10 @@ class EngineWorker:
         self._replayed_until = published if published is not None and published > last else None
         self._pending = [changes for _, changes in self._covered]
         self._covered = []
+        # The old primary's log may lack its last events: they go to the log (again: it
+        # keeps the copy it has) before this engine's first snapshot commits.
+        self._unrecorded_events[:0] = [row for _, rows in self._unlogged for row in rows]
+        self._unlogged.clear()
         if following:
             # Write what the old primary may not have (trades, history) without waiting.
             self._next_snapshot_at = time.monotonic()
@@ -446,12 +486,8 @@ class EngineWorker:
         bodies = self._apply(entries)
         if bodies:
             self._read_ahead = await self._publish(bodies)
-        unrecorded = self._unrecorded or self._unrecorded_ended or self._unrecorded_ledger
-        if unrecorded and (self._recording is None or self._recording.done()):
-            trades, self._unrecorded = self._unrecorded, []
-            ended, self._unrecorded_ended = self._unrecorded_ended, []
-            ledger, self._unrecorded_ledger = self._unrecorded_ledger, []
-            self._recording = asyncio.create_task(self._record(trades, ended, ledger))
+        if self._unrecorded_anything and (self._recording is None or self._recording.done()):
+            self._recording = asyncio.create_task(self._record())
 
     def _apply(self, entries: Sequence[Entry]) -> list[bytes]:
         """Apply a batch in order; return the callbacks to publish (not yet published)."""
@@ -460,11 +496,15 @@ class EngineWorker:
         bodies: list[bytes] = []
         for entry in entries:
             events = self._apply_one(entry)
-            self.last_entry_id = entry.entry_id
-            if replayed_until is not None and entry_order(entry.entry_id) <= replayed_until:
-                continue  # its callbacks went out before the restart
-            entry_id = entry.entry_id
-            for event in events:
+            seqs = self.engine.event_seqs
+            self.last_entry_id = entry_id = entry.entry_id
+            self.last_entry_us = entry.ts_us
+            if replayed_until is not None and entry_order(entry_id) <= replayed_until:
+                # Its callbacks went out before the restart; its account events may not
+                # have been written yet (the log ignores those it has).
+                self._record_account_events(entry, events, seqs)
+                continue
+            for event, seq in zip(events, seqs, strict=True):
                 kind = type(event)
                 if kind is PositionClosed:
                     self._unrecorded.append(event.trade)  # type: ignore[union-attr]
@@ -474,22 +514,37 @@ class EngineWorker:
                     self._unrecorded_ledger.append(event.entry)  # type: ignore[union-attr]
                 body = callback_body(event, instruments)
                 body["entryId"] = entry_id
+                if seq is not None:
+                    body["seq"] = seq
+                    self._unrecorded_events.append(_event_row(body, entry.ts_us))
                 bodies.append(orjson.dumps(body))
         if replayed_until is not None and entry_order(self.last_entry_id) > replayed_until:
             self._replayed_until = None
         return bodies
 
     def _apply_one(self, entry: Entry) -> list[Event]:
+        """Apply one entry; its events' account seqs are then in ``engine.event_seqs``."""
         payload = entry.payload
         if not isinstance(payload, Mapping):
             message = "payload must be a JSON object"
-            return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+            return self.engine.emit([_invalid(entry, message)])
         try:
             return apply_entry(self.engine, entry.kind, entry.request_id, entry.ts_us, payload)
         except Exception:  # a bug, not bad input: answer it, keep the engine up, log it
             log.exception("internal error applying entry %s (%s)", entry.entry_id, entry.kind)
             message = "the engine could not process this request"
-            return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+            return self.engine.emit([_invalid(entry, message)])
+
+    def _record_account_events(
+        self, entry: Entry, events: Sequence[Event], seqs: Sequence[int | None]
+    ) -> None:
+        """Queue the account events of an entry replayed after a restart for the log."""
+        instruments = self.config.instruments
+        for event, seq in zip(events, seqs, strict=True):
+            if seq is not None:
+                body = callback_body(event, instruments)
+                body["seq"] = seq
+                self._unrecorded_events.append(_event_row(body, entry.ts_us))
 
     async def _publish(self, bodies: list[bytes]) -> list[Entry]:
         """Publish until it works: the state already moved on, the replies must follow.
@@ -522,23 +577,65 @@ class EngineWorker:
         entry_id = orjson.loads(last.body).get("entryId")
         return entry_id if isinstance(entry_id, str) else None
 
-    async def _record(
-        self, trades: list[ClosedTrade], ended: list[EndedOrder], ledger: list[LedgerEntry]
-    ) -> None:
-        """Write closed trades, ended orders, deposits and resets right away (history is
-        readable before the next snapshot)."""
-        try:
-            await self.store.record_trades(trades)
-            await self.store.record_history(ended)
-            await self.store.record_ledger(ledger)
-        except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
-            log.warning(
-                "%d trades, %d orders, %d deposits or resets not recorded yet (%s)",
-                len(trades),
-                len(ended),
-                len(ledger),
-                error,
-            )
+    @property
+    def _unrecorded_anything(self) -> bool:
+        return bool(
+            self._unrecorded
+            or self._unrecorded_ended
+            or self._unrecorded_ledger
+            or self._unrecorded_events
+        )
+
+    async def _record(self) -> None:
+        """Write closed trades, ended orders, deposits and resets, and account events right
+        away (history and missed events are readable before the next snapshot), until none
+        is left (those applied meanwhile too) or a write fails (the next batch tries again)."""
+        while self._unrecorded_anything:
+            trades, self._unrecorded = self._unrecorded, []
+            ended, self._unrecorded_ended = self._unrecorded_ended, []
+            ledger, self._unrecorded_ledger = self._unrecorded_ledger, []
+            written = await self._record_events()
+            try:
+                await self.store.record_trades(trades)
+                await self.store.record_history(ended)
+                await self.store.record_ledger(ledger)
+            except Exception as error:  # noqa: BLE001 - the next snapshot writes them anyway
+                log.warning(
+                    "%d trades, %d orders, %d deposits or resets not recorded yet (%s)",
+                    len(trades),
+                    len(ended),
+                    len(ledger),
+                    error,
+                )
+                return
+            if not written:
+                return
+
+    async def _record_events(self) -> bool:
+        """Write the account events applied so far, in order; on failure they stay queued
+        (ahead of newer ones) for the next write and this returns False. Never raises.
+        One write at a time: when this returns True, every event applied before the call
+        is in the log."""
+        async with self._events_lock:
+            rows, self._unrecorded_events = self._unrecorded_events, []
+            if not rows:
+                return True
+            try:
+                await self.store.record_events(rows)
+            except Exception as error:  # noqa: BLE001 - retried with the next batch or snapshot
+                self._unrecorded_events[:0] = rows
+                log.warning("%d account events not recorded yet (%s)", len(rows), error)
+                return False
+            return True
+
+    async def _events_up_to_date(self) -> None:
+        """Before a snapshot commits: every account event it covers is in the log, so no
+        restart can skip one (a replay starts after the snapshot's entry)."""
+        if not await self._record_events():
+            raise RuntimeError("account events could not be written")
+        if self.last_entry_us - self._pruned_at_us >= PRUNE_EVERY_US:
+            self._pruned_at_us = self.last_entry_us
+            await self.store.prune_events(self.last_entry_us - self.events_keep_s * 1_000_000)
 
     # -- snapshots ----------------------------------------------------------------------
 
@@ -567,6 +664,7 @@ class EngineWorker:
             self._behind = False
             pacer = Pacer(SAVE_PACE, self.snapshot_interval_s / 2) if paced else None
             self._pacer = pacer
+            await self._events_up_to_date()
             await self.store.save(header, batch, entry_id, pacer=pacer)
         except SnapshotFencedError as error:
             self.fenced = self.fenced or error  # the loop steps down at its next turn
@@ -617,7 +715,23 @@ class EngineWorker:
                   self.snapshot_entry_id)  # fmt: skip
 
 
+PRUNE_EVERY_US = 3600 * 1_000_000
+"""Old account events are deleted at most once an hour of engine time, with a snapshot."""
+
+
+def _event_row(body: dict[str, Any], ts_us: int) -> EventRow:
+    """The log's row of a numbered account event's callback body."""
+    event = account_event_message(body)
+    assert event is not None  # a numbered body has its owner, seq and status
+    payload = orjson.dumps(event.message).decode()
+    return EventRow(event.user_id, event.seq, event.kind, ts_us, payload)
+
+
 _ENDINGS = frozenset({OrderFilled, OrderCanceled, OrderExpired})
 """Events that end a pending order (its history row is written after the batch)."""
 _LEDGER = frozenset({AccountReset, Deposited})
 """Events that carry a ledger entry (its row is written after the batch)."""
+
+
+def _invalid(entry: Entry, message: str) -> CommandRejected:
+    return CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)

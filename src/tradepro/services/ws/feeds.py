@@ -125,5 +125,8 @@ class OrderFeed:
     def _on_callback(self, body: dict[str, Any]) -> None:
         rendered = order_message(body) or account_message(body)
         if rendered is not None:
+            user_id, message, seq = rendered
             caused_by = body.get("entryId")
-            self.hub.publish_order(*rendered, caused_by if isinstance(caused_by, str) else None)
+            self.hub.publish_order(
+                user_id, message, caused_by if isinstance(caused_by, str) else None, seq
+            )

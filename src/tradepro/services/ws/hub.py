@@ -32,12 +32,22 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from tradepro.services.ws.causal import ORDER_HOLD_MAX_S, CausalGate
 from tradepro.services.ws.clients import Client, Outgoing, outgoing
 from tradepro.services.ws.messages import ORDERS_CHANNEL, PRICES_PREFIX, error_message
 
 log = logging.getLogger("tradepro.ws")
+
+
+class OrderOut(NamedTuple):
+    """An order event on its way to its owner's clients."""
+
+    user_id: str
+    payload: bytes
+    seq: int | None
+
 
 QUEUE_FULL_CLOSE_CODE = 1013
 QUEUE_FULL = "queue_full"
@@ -64,7 +74,7 @@ class Hub:
         self.price_gap_s = self.price_interval_s
         """The time from the last slot to the next: ``price_interval_s``, or more after a
         slot that took long (``SLOT_DUTY``)."""
-        self.causal: CausalGate[tuple[str, bytes]] = CausalGate(order_hold_max_s)
+        self.causal: CausalGate[OrderOut] = CausalGate(order_hold_max_s)
         """Order events waiting for the quote that caused them."""
         self._expiry: asyncio.TimerHandle | None = None
         self.clients: set[Client] = set()
@@ -83,12 +93,20 @@ class Hub:
         """Assets with a quote newer than the last slot (waiting for ``_slot_timer``)."""
         self._last_slot_s = -math.inf
         self._slot_timer: asyncio.TimerHandle | None = None
-        self._orders_after_slot: list[tuple[str, bytes]] = []
+        self._orders_after_slot: list[OrderOut] = []
         """Order events released while quotes wait for their slot: sent right after it."""
         self._prices: dict[str, set[Client]] = {}
         self._price_groups: dict[tuple[str, ...], set[Client]] = {}
         """The clients by their ``price_assets`` (those following no asset are left out)."""
         self._orders: dict[str, set[Client]] = {}
+        self.latest_seq: dict[str, int] = {}
+        """Per user: the ``seq`` of the last account event this process passed on (what a
+        replay must reach before its client goes live, ``replay.py``)."""
+        self.replaying: dict[Client, list[tuple[int, Outgoing]]] = {}
+        """Clients whose missed events are being read: their live order events wait here."""
+        self.floors: dict[Client, int] = {}
+        """Clients whose replay is done, until their first live event after it: the seq
+        it reached (a live event up to it was replayed already)."""
         self._closing: set[asyncio.Task[None]] = set()
 
     # -- membership ---------------------------------------------------------------------
@@ -98,6 +116,8 @@ class Hub:
         self.opened += 1
 
     def leave(self, client: Client) -> None:
+        self.replaying.pop(client, None)
+        self.floors.pop(client, None)
         self._unindex(client, client.channels)
         self._regroup(client, ())
         self.clients.discard(client)
@@ -117,6 +137,9 @@ class Hub:
 
     def unsubscribe(self, client: Client, channels: Iterable[str]) -> None:
         gone = client.channels.intersection(channels)
+        if ORDERS_CHANNEL in gone:
+            self.replaying.pop(client, None)
+            self.floors.pop(client, None)
         self._unindex(client, gone)
         client.channels.difference_update(gone)
         self._regroup(client, self._price_assets(client.channels))
@@ -217,10 +240,12 @@ class Hub:
         clients: set[Client] = set().union(*self._prices.values())
         self._fan_out(clients, outgoing(payload))
 
-    def publish_order(self, user_id: str, payload: bytes, caused_by: str | None = None) -> None:
+    def publish_order(
+        self, user_id: str, payload: bytes, caused_by: str | None = None, seq: int | None = None
+    ) -> None:
         """Send an order event to its owner once the price reader has passed ``caused_by``
         (the ``engine-stream`` entry it answers), so it never overtakes that quote."""
-        released = self.causal.offer((user_id, payload), caused_by, time.monotonic())
+        released = self.causal.offer(OrderOut(user_id, payload, seq), caused_by, time.monotonic())
         self._send_orders(released)
 
     def stream_passed(self, entry_id: str) -> None:
@@ -229,17 +254,71 @@ class Hub:
         if released:
             self._send_orders(released)
 
-    def _send_orders(self, released: list[tuple[str, bytes]]) -> None:
+    def _send_orders(self, released: list[OrderOut]) -> None:
         if self._changed:  # their quotes wait for the next slot: go right after them
             self._orders_after_slot.extend(released)
         else:
             self._deliver_orders(released)
         self._schedule_expiry()
 
-    def _deliver_orders(self, released: list[tuple[str, bytes]]) -> None:
-        for user_id, payload in released:
+    def _deliver_orders(self, released: list[OrderOut]) -> None:
+        replaying, floors = self.replaying, self.floors
+        for user_id, payload, seq in released:
             self.order_events += 1
-            self._fan_out(self._orders.get(user_id), outgoing(payload))
+            if seq is not None and seq > self.latest_seq.get(user_id, 0):
+                self.latest_seq[user_id] = seq
+            clients = self._orders.get(user_id)
+            if (replaying or floors) and clients:
+                special = [c for c in clients if c in replaying or c in floors]
+                if special:
+                    self._deliver_special(special, seq, outgoing(payload))
+                    clients = clients.difference(special)
+            self._fan_out(clients, outgoing(payload))
+
+    def _deliver_special(self, clients: list[Client], seq: int | None, message: Outgoing) -> None:
+        """A live event for clients still replaying (held) or just done (``floors``: an
+        event the replay already sent, released late by the causal gate, is not sent
+        again)."""
+        held = [client for client in clients if client in self.replaying]
+        if held:
+            self._hold(held, seq, message)
+        for client in clients:
+            if client in self.replaying:
+                continue
+            floor = self.floors.pop(client)
+            if seq is not None and seq <= floor:
+                self.floors[client] = floor  # already replayed: skip it, keep the floor
+                continue
+            self._offer(client, message)
+
+    def _hold(self, clients: list[Client], seq: int | None, message: Outgoing) -> None:
+        """Keep a live event for clients still replaying (sent after their replay)."""
+        for client in clients:
+            waiting = self.replaying[client]
+            if seq is None:
+                continue  # a body from before numbering: the replay covers it
+            if len(waiting) >= client.queue_limit:
+                self.close(client, QUEUE_FULL_CLOSE_CODE, "send queue overflow", QUEUE_FULL)
+                continue
+            waiting.append((seq, message))
+
+    def start_replay(self, client: Client) -> None:
+        """From now on, hold ``client``'s live order events until ``end_replay``."""
+        self.replaying[client] = []
+
+    def first_held_seq(self, client: Client) -> int | None:
+        waiting = self.replaying.get(client)
+        return waiting[0][0] if waiting else None
+
+    def end_replay(self, client: Client, replayed_through: int) -> None:
+        """Send the held live events after ``replayed_through`` (the replay sent the
+        others), in order, and go live."""
+        waiting = self.replaying.pop(client, [])
+        self.floors[client] = replayed_through
+        for seq, message in waiting:
+            if seq > replayed_through:
+                self.floors.pop(client, None)
+                self._offer(client, message)
 
     def _schedule_expiry(self) -> None:
         """A timer at the oldest held event's deadline (``max_hold_s``), if one waits."""
@@ -291,6 +370,8 @@ class Hub:
             return
         self._unindex(client, client.channels)
         self._regroup(client, ())
+        self.replaying.pop(client, None)
+        self.floors.pop(client, None)
         client.channels.clear()
         client.discard_queued()
         self.closed_by_server[why] += 1

@@ -20,7 +20,8 @@ import orjson
 from tradepro.bus.base import Entry
 from tradepro.domain.fixed import format_scaled
 from tradepro.domain.instruments import Instrument
-from tradepro.protocol.kinds import ACCOUNT_EVENTS, Kind, Status
+from tradepro.protocol.account_events import account_event_message, account_fields
+from tradepro.protocol.kinds import ACCOUNT_EVENTS, Kind
 from tradepro.protocol.prices import tradable_price
 from tradepro.protocol.render import iso_time
 from tradepro.protocol.replies import order_event
@@ -28,6 +29,8 @@ from tradepro.protocol.replies import order_event
 ORDERS_CHANNEL = "orders"
 PRICES_PREFIX = "prices."
 MAX_CHANNELS_PER_MESSAGE = 64
+MAX_SEQ = 2**63 - 1
+"""The largest ``since`` (the database's BIGINT)."""
 
 _QUOTE_LENGTH = 40
 """How much of a client's bad input an error message repeats."""
@@ -50,6 +53,8 @@ class Authenticate:
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     channels: frozenset[str]
+    since: int | None = None
+    """With ``orders``: replay the caller's events after this ``seq`` before live ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +83,30 @@ def parse_client_message(raw: str | bytes, assets: Collection[str]) -> ClientMes
         return Authenticate(token)
     if kind in ("subscribe", "unsubscribe"):
         channels = _channels(kind, message.get("channels"), assets)
-        return Subscribe(channels) if kind == "subscribe" else Unsubscribe(channels)
+        if kind == "unsubscribe":
+            return Unsubscribe(channels)
+        return Subscribe(channels, _since(message, channels))
     raise ProtocolError(
         "unknown_type",
         f"unknown message type {_quote(kind)}; expected auth, subscribe or unsubscribe",
     )
+
+
+def _since(message: Mapping[str, Any], channels: frozenset[str]) -> int | None:
+    """The ``since`` of a subscribe message: absent, or a ``seq`` (an integer from 0) with
+    the ``orders`` channel."""
+    if "since" not in message or message["since"] is None:
+        return None
+    since = message["since"]
+    if type(since) is not int or not 0 <= since <= MAX_SEQ:
+        raise ProtocolError(
+            "invalid_message",
+            f"subscribe: since must be an integer from 0 to {MAX_SEQ} (the seq of the last "
+            "order event you have; 0 for all that are kept)",
+        )
+    if ORDERS_CHANNEL not in channels:
+        raise ProtocolError("invalid_message", "subscribe: since goes with the orders channel")
+    return since
 
 
 def _channels(kind: str, value: object, assets: Collection[str]) -> frozenset[str]:
@@ -150,13 +174,17 @@ def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[
     return quote.asset, orjson.dumps(message)
 
 
-def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
-    """``(owner's user id, message)`` for an order event's callback (``created``, ``closed``,
-    ``placed``, ``filled``, ``canceled``, ``expired``, ``amended``, ``modified``), else ``None``.
+def order_message(body: Mapping[str, Any]) -> tuple[str, bytes, int | None] | None:
+    """``(owner's user id, message, seq)`` for an order event's callback (``created``,
+    ``closed``, ``placed``, ``filled``, ``canceled``, ``expired``, ``amended``,
+    ``modified``, and any other numbered account event), else ``None``.
 
     ``order`` is passed on as the engine rendered it: the REST shapes (docs/architecture.md
-    "HTTP API").
+    "HTTP API"). A numbered event (``seq``) is the message ``account_events`` keeps.
     """
+    numbered = account_event_message(body)
+    if numbered is not None:
+        return numbered.user_id, orjson.dumps(numbered.message), numbered.seq
     event = order_event(body)
     if event is None:
         return None
@@ -165,30 +193,16 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
         message["position"] = event.position
     if event.remaining is not None:  # a partial close: the position left open
         message["remaining"] = event.remaining
-    return event.user_id, orjson.dumps(message)
+    return event.user_id, orjson.dumps(message), None
 
 
-def account_message(body: Mapping[str, Any]) -> tuple[str, bytes] | None:
-    """``(owner's user id, message)`` for a ``reset`` or ``deposit`` callback, else ``None``:
-    ``{"type": "account", "event", "balance", "amount", "at"}``, with
-    ``depositAllowance`` (a deposit) or ``closed`` and ``canceled`` counts (a reset: each
-    close and cancel also comes as its own ``order`` message)."""
+def account_message(body: Mapping[str, Any]) -> tuple[str, bytes, None] | None:
+    """``(owner's user id, message, None)`` for an unnumbered ``reset`` or ``deposit`` callback,
+    else ``None`` (a numbered one is an account event: ``order_message``)."""
     status, user_id = body.get("status"), body.get("userId")
     if status not in ACCOUNT_EVENTS or not isinstance(user_id, str):
         return None
-    message: dict[str, Any] = {
-        "type": "account",
-        "event": str(status),
-        "balance": body.get("balance"),
-        "amount": body.get("amount"),
-        "at": body.get("at"),
-    }
-    if status == Status.DEPOSIT:
-        message["depositAllowance"] = body.get("depositAllowance")
-    else:
-        message["closed"] = len(body.get("closedOrders") or ())
-        message["canceled"] = len(body.get("canceledOrders") or ())
-    return user_id, orjson.dumps(message)
+    return user_id, orjson.dumps(account_fields(body)), None
 
 
 def error_message(error: str, message: str) -> bytes:

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
@@ -23,6 +24,7 @@ from websockets.http11 import Request, Response
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
+from tradepro.db.account_events import read_events
 from tradepro.db.api_keys import key_by_digest, touch_key
 from tradepro.db.session import open_database
 from tradepro.runtime.heap import settle_heap
@@ -48,6 +50,7 @@ from tradepro.services.ws.messages import (
     subscriptions_message,
 )
 from tradepro.services.ws.metrics import GatewayCollector, metrics_registry, render_metrics
+from tradepro.services.ws.replay import replay
 from tradepro.services.ws.sessions import SessionGuard
 
 log = logging.getLogger("tradepro.ws")
@@ -117,6 +120,8 @@ class Gateway:
         )
         self._registry = metrics_registry(self.collector)
         self._tasks: list[asyncio.Task[None]] = []
+        self._replays: dict[Client, asyncio.Task[None]] = {}
+        """Replays of missed order events (``replay.py``): at most one per connection."""
         self._server: Server | None = None
 
     async def start(self) -> None:
@@ -161,9 +166,9 @@ class Gateway:
             self._server.close(close_connections=False)
             await self.hub.close_all(GOING_AWAY_CLOSE_CODE, "server shutting down")
             await self._server.wait_closed()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._replays.values()]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._replays.values()]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
@@ -241,12 +246,13 @@ class Gateway:
             else:
                 await self._authenticate(client, message.token, acknowledge=True)
         elif isinstance(message, Subscribe):
-            self._subscribe(client, message.channels)
+            self._subscribe(client, message)
         else:
             self.hub.unsubscribe(client, message.channels)
             self.hub.reply(client, subscriptions_message(client.channels))
 
-    def _subscribe(self, client: Client, channels: frozenset[str]) -> None:
+    def _subscribe(self, client: Client, message: Subscribe) -> None:
+        channels, since = message.channels, message.since
         if ORDERS_CHANNEL in channels and client.user_id is None:
             self.hub.reply_error(
                 client,
@@ -255,10 +261,35 @@ class Gateway:
                 'or an {"type":"auth"} message first',
             )
             return
+        if since is not None and ORDERS_CHANNEL in client.channels:
+            self.hub.reply_error(
+                client,
+                "already_subscribed",
+                "orders is already followed on this connection: unsubscribe from it first "
+                "to replay with since",
+            )
+            return
+        if since is not None and client in self._replays:
+            # One read of the log at a time per connection, however fast a client
+            # unsubscribes and asks again.
+            self.hub.reply_error(
+                client,
+                "replay_running",
+                "missed events are still being read for this connection: wait for them, "
+                "or reconnect, before subscribing with since again",
+            )
+            return
         added = self.hub.subscribe(client, channels)
+        if since is not None:
+            self.hub.start_replay(client)  # live events wait until the missed ones are out
         self.hub.reply(client, subscriptions_message(client.channels))
         self.hub.send_latest_prices(client, added)
         self.prices.feed_reports.greet(client, added)
+        if since is not None:
+            read = partial(read_events, self.database)
+            task = asyncio.create_task(replay(self.hub, read, client, since))
+            self._replays[client] = task
+            task.add_done_callback(lambda _task: self._replays.pop(client, None))
 
     async def _authenticate(self, client: Client, token: str, *, acknowledge: bool) -> bool:
         """Verify ``token`` (a session JWT or an API key); a bad one closes the client with
