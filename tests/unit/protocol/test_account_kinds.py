@@ -68,13 +68,19 @@ def test_bodies_round_trip_to_the_api_view_and_the_ws_message() -> None:
     assert body["status"] == "deposit" and body["userId"] == "alice"
     view = LedgerReply.from_body(body)
     assert (view.amount, view.deposit_allowance, view.closed_orders) == ("25.00", "99975.00", None)
-    user, message = account_message(body)  # type: ignore[misc]
-    assert user == "alice"
-    assert orjson.loads(message) == {
+    user, message, seq = account_message(body)  # type: ignore[misc]
+    assert (user, seq) == ("alice", None)
+    expected = {
         "type": "account", "event": "deposit", "balance": view.balance, "amount": "25.00",
         "at": view.at, "depositAllowance": "99975.00",
     }  # fmt: skip
+    assert orjson.loads(message) == expected
     assert order_message(body) is None
+    # Numbered by the engine (as the engine service sends it), it is an account event in
+    # the same shape, with its seq: what the ws sends, the log keeps and the REST lists.
+    user, message, seq = order_message(body | {"seq": 7})  # type: ignore[misc]
+    assert (user, seq) == ("alice", 7)
+    assert orjson.loads(message) == expected | {"seq": 7}
 
     *_, reset = desk.engine.apply(ResetAccount(desk.next_id(), desk.now_us + 2, "alice", 0))
     body = orjson.loads(orjson.dumps(callback_body(reset, DEFAULT_INSTRUMENTS)))
@@ -82,7 +88,7 @@ def test_bodies_round_trip_to_the_api_view_and_the_ws_message() -> None:
     assert view.balance == "0.00" and view.canceled_orders == []
     [closed] = view.closed_orders or []
     assert (closed["orderId"], closed["reason"]) == (opened.position.order_id, "reset")
-    _, message = account_message(body)  # type: ignore[misc]
+    _, message, _ = account_message(body)  # type: ignore[misc]
     assert orjson.loads(message)["closed"] == 1
     # anything else, or a body without its owner, is not an account message
     assert account_message({"status": "closed", "userId": "alice"}) is None

@@ -196,13 +196,13 @@ def test_a_numbered_event_carries_its_seq_and_nothing_of_the_bus() -> None:
 
 
 def test_a_numbered_event_without_an_order_shows_its_fields() -> None:
-    """A kind added later (a deposit, say) reaches its owner with its own fields."""
-    body = {"id": "r", "status": "deposit", "userId": "u-1", "balance": "9.00", "seq": 3}
+    """A kind added later (a bonus, say) reaches its owner with its own fields."""
+    body = {"id": "r", "status": "bonus", "userId": "u-1", "balance": "9.00", "seq": 3}
     rendered = order_message(body)
     assert rendered is not None
     assert orjson.loads(rendered[1]) == {
         "type": "order",
-        "event": "deposit",
+        "event": "bonus",
         "seq": 3,
         "balance": "9.00",
     }
