@@ -51,7 +51,7 @@ def percent(part: int, whole: int) -> str:
     """``part / whole`` as the page writes a percentage: hundredths, half to even."""
     hundredths = round(Fraction(part * 10_000, whole))
     sign = "-" if hundredths < 0 else "+" if hundredths > 0 else ""
-    return f"{sign}{abs(hundredths) // 100}.{abs(hundredths) % 100:02d} %"
+    return f"{sign}{abs(hundredths) // 100}.{abs(hundredths) % 100:02d}\u00a0%"
 
 
 def fits_the_screen(page: Page) -> None:
@@ -120,7 +120,7 @@ def test_a_stop_loss_is_dragged_on_the_chart_then_half_the_position_is_closed(
     )
     away = 950_000 - liquidation
     expect(row.get_by_test_id("liquidation-distance")).to_have_text(
-        re.compile(rf"^{away // 10:,}\.{away % 10} \(\d+\.\d\d %\)$")
+        re.compile(rf"^{away // 10:,}\.{away % 10} \(\d+\.\d\d\u00a0%\)$")
     )
     expect(row.get_by_test_id("opened")).to_have_text(re.compile(r"^\d\d:\d\d:\d\d$"))
     chart = page.get_by_test_id("chart")
@@ -128,15 +128,18 @@ def test_a_stop_loss_is_dragged_on_the_chart_then_half_the_position_is_closed(
     chart.scroll_into_view_if_needed()
     shot("position-lines-on-the-chart")
 
-    # Drag the stop loss up by 20 px: the dialog asks, with the new risk and reward.
+    # Drag the stop loss up a fifth of the way to the take profit (about 94,400.0): the
+    # dialog asks, with the new risk and reward.
+    _, take_profit_y = find_line(page, chart, "takeProfit")
     x, y = find_line(page, chart, "stopLoss")
+    to_y = y - (y - take_profit_y) / 5
     if page.viewport_size and page.viewport_size["width"] < 500:
-        page.mouse.move(x, y - 80)  # the pointer away: the finger does it
-        touch_drag(page, x, y, y - 20)
+        page.mouse.move(x, take_profit_y - 40)  # the pointer away: a finger does it
+        touch_drag(page, x, y, to_y)
     else:
         page.mouse.down()
         for step in range(1, 6):
-            page.mouse.move(x, y - 4 * step)
+            page.mouse.move(x, y + (to_y - y) * step / 5)
         page.mouse.up()
     dialog = page.get_by_test_id("manage-dialog")
     expect(dialog).to_be_visible()
@@ -163,6 +166,27 @@ def test_a_stop_loss_is_dragged_on_the_chart_then_half_the_position_is_closed(
     assert position["orderId"] == opened["orderId"]
     assert position["stopLoss"] == f"{level // 10}.{level % 10}"
     expect(page.get_by_test_id("chart-lines")).to_contain_text(f"stop loss {found.group(1)}")
+
+    # Dropped above the bid, it would close the position at once: said, and only Cancel,
+    # which puts the line back where the position has it.
+    x, y = find_line(page, chart, "stopLoss")
+    page.mouse.down()
+    for step in range(1, 6):
+        page.mouse.move(x, y + (take_profit_y + 4 - y) * step / 5)
+    page.mouse.up()
+    expect(page.get_by_test_id("manage-error")).to_have_text(
+        re.compile(
+            r"^A long's stop loss must be below the bid \(95,000\.0 now\): there it would "
+            r"close the position at once\. Cancel puts the line back\.$"
+        )
+    )
+    expect(page.get_by_test_id("manage-confirm")).to_be_hidden()
+    shot("dropped-on-the-wrong-side")
+    page.get_by_test_id("manage-cancel").click()
+    expect(dialog).to_be_hidden()
+    assert find_line(page, chart, "stopLoss")[1] == pytest.approx(y, abs=4)
+    (position,) = api(page, stack, "trade/get-open-orders")["orders"]
+    assert position["stopLoss"] == f"{level // 10}.{level % 10}"
 
     # The form: a stop loss above the bid would close it at once; the engine says so.
     row.get_by_test_id("edit-levels").click()

@@ -80,6 +80,9 @@ export class PriceChart {
     this.held = null;
     /** Each trailing stop's level as the quotes since the last load moved it, by order id. */
     this.trailed = new Map();
+    /** The price range last fitted, and the one kept while a line is dragged. */
+    this.range = null;
+    this.frozen = null;
     this.hovered = undefined;
     this.timer = null;
   }
@@ -266,13 +269,21 @@ export class PriceChart {
   /** The price range the candles need, stretched to show the entries, TPs and SLs. */
   autoscale(original) {
     if (original === null) return null;
+    if (this.frozen !== null) return { ...original, priceRange: { ...this.frozen } };
     let { minValue, maxValue } = original.priceRange;
     for (const { kind, value } of this.levels) {
       if (!LINES[kind].autoscale) continue;
       minValue = Math.min(minValue, value);
       maxValue = Math.max(maxValue, value);
     }
+    this.range = { minValue, maxValue };
     return { ...original, priceRange: { minValue, maxValue } };
+  }
+
+  /** Keep the price scale as it is (while a line is dragged: a scale that refitted to the
+   * moving line would move the price under the pointer), or let it fit again. */
+  freezeScale(frozen) {
+    this.frozen = frozen && this.range ? { ...this.range } : null;
   }
 
   /** "O 95,000.0  H 95,010.0  L 94,990.0  C 95,005.0" of the candle at `time` (the one

@@ -52,7 +52,8 @@ export class ManagePanel {
   open(title, parts, onClosed = null) {
     if (this.dialog.open) this.dialog.close();
     this.error = el("p", { class: "form-error", role: "alert", "data-testid": "manage-error", hidden: true });
-    this.dialog.replaceChildren(el("h2", { id: "manage-title", text: title }), ...parts, this.error);
+    // The error goes above the buttons (the last part), where it is read before them.
+    this.dialog.replaceChildren(el("h2", { id: "manage-title", text: title }), ...parts.slice(0, -1), this.error, parts[parts.length - 1]);
     this.onClosed = onClosed;
     this.dialog.showModal();
   }
@@ -122,6 +123,27 @@ export class ManagePanel {
       if (changed) this.dialog.close();
     });
     this.open(`Move the ${name}?`, [question, preview, buttons.node], () => this.context.chart.release());
+    const problem = this.wrongSide(position, kind, ticks);
+    if (problem !== null) {
+      this.fail(`${problem} Cancel puts the line back.`);
+      buttons.confirm.disabled = true;
+      buttons.confirm.hidden = true;
+    }
+  }
+
+  /** Why the engine would refuse `kind` at `ticks` (it would close the position at once), or
+   * null. Without a price the engine decides. */
+  wrongSide(position, kind, ticks) {
+    const quote = this.context.quote(position.asset);
+    if (!quote) return null;
+    const { info } = this.instrument(position);
+    const at = closePriceFor(position.side, quote);
+    const long = position.side === "buy";
+    const above = (kind === "takeProfit") === long;
+    if (above ? ticks > at : ticks < at) return null;
+    const price = long ? "bid" : "ask";
+    const where = above ? "above" : "below";
+    return `A ${long ? "long" : "short"}'s ${LEVEL_NAMES[kind]} must be ${where} the ${price} (${priceText(at, info.priceDecimals)} now): there it would close the position at once.`;
   }
 
   /** Send a modify-order; true when done (the error is shown otherwise). */

@@ -68,6 +68,7 @@ export class LineDragger {
     this.drag = { position: level.position, kind: level.kind, from: level.ticks, ticks: level.ticks, pointerId: event.pointerId };
     this.chart.box.setPointerCapture?.(event.pointerId);
     this.chart.chart.applyOptions({ handleScroll: false, handleScale: false });
+    this.chart.freezeScale(true);
     this.chart.box.dataset.dragging = level.kind;
   }
 
@@ -112,6 +113,7 @@ export class LineDragger {
     if (this.chart.box.hasPointerCapture?.(this.drag.pointerId)) this.chart.box.releasePointerCapture(this.drag.pointerId);
     this.drag = null;
     delete this.chart.box.dataset.dragging;
+    this.chart.freezeScale(false);
     if (this.chart.chart !== null) this.chart.chart.applyOptions({ handleScroll: true, handleScale: true });
   }
 }

@@ -56,9 +56,9 @@ export function shareOfQty(qtyLots, percent) {
   return (qtyLots * BigInt(percent)) / 100n;
 }
 
-/** Hundredths of a percent as "1.50 %", "-12.34 %" (a plus sign when `signed`). */
+/** Hundredths of a percent as "1.50 %", "-12.34 %" (a no-break space before the sign) (a plus sign when `signed`). */
 export function percentText(hundredths, { signed = false } = {}) {
   if (hundredths === null) return "—";
-  const text = `${formatScaled(hundredths, 2)} %`;
+  const text = `${formatScaled(hundredths, 2)}\u00a0%`; // a number and its sign never part
   return signed && hundredths > 0n ? `+${text}` : text;
 }
