@@ -234,3 +234,46 @@ def test_a_stop_loss_is_dragged_on_the_chart_then_half_the_position_is_closed(
     expect(page.get_by_test_id("closed-order")).to_have_count(2)
     expect(page.get_by_test_id("close-all")).to_be_hidden()
     assert api(page, stack, "trade/get-open-orders")["orders"] == []
+
+
+def test_a_trailing_stop_follows_the_bid_on_the_chart_and_in_the_row_then_fires(
+    page: Page, stack: Stack, shot: Shot
+) -> None:
+    stack.quote(ASSET, "95000.0", "95010.0")
+    wait_until(lambda: stack.candles(ASSET), 15, "the poller's first candle")
+    sign_in(page, stack, new_email())
+    pick(page, ASSET)
+    expect(page.get_by_test_id("bid")).to_have_text("95,000.0")
+    api(
+        page, stack, "trade/create-order",
+        {"asset": ASSET, "side": "buy", "qty": "0.01", "leverage": 10, "trailingStop": "500"},
+    )  # fmt: skip
+    row = page.get_by_test_id("open-order")
+    lines = page.get_by_test_id("chart-lines")
+    expect(row.get_by_test_id("levels")).to_have_text("— / — · trailing 94,500.0")
+    expect(lines).to_contain_text("trailing stop 94,500.0")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-lines", "3")
+
+    # A new high moves it at once (the page applies the engine's rule to each quote)...
+    stack.quote(ASSET, "95300.0", "95310.0")
+    expect(row.get_by_test_id("levels")).to_have_text("— / — · trailing 94,800.0")
+    expect(lines).to_contain_text("trailing stop 94,800.0")
+    # ...a fall does not, and the engine has the same level.
+    stack.quote(ASSET, "95100.0", "95110.0")
+    expect(page.get_by_test_id("bid")).to_have_text("95,100.0")
+    expect(row.get_by_test_id("levels")).to_have_text("— / — · trailing 94,800.0")
+    (position,) = api(page, stack, "trade/get-open-orders")["orders"]
+    assert position["trailingStopPrice"] == "94800.0"
+    page.get_by_test_id("chart").scroll_into_view_if_needed()
+    shot("trailing-stop-line")
+
+    # The bid falls to it: closed by the trailing stop, and told so.
+    stack.quote(ASSET, "94790.0", "94800.0")
+    expect(page.get_by_test_id("open-order")).to_have_count(0)
+    expect(page.get_by_test_id("closed-order").get_by_test_id("reason")).to_have_text(
+        "Trailing stop"
+    )
+    expect(
+        page.get_by_test_id("toast").filter(has_text="Trailing stop: BTC/USDC long closed")
+    ).to_have_count(1)
+    shot("closed-by-the-trailing-stop")

@@ -14,6 +14,7 @@ import { el, setText, show } from "./dom.js";
 import { axisPrice, priceText, sideLabel } from "./format.js";
 import { divRoundHalfEven, formatScaled, parseScaled } from "./money.js";
 import { typeLabel } from "./order_type.js";
+import { trailedLevel } from "./position_math.js";
 import { symbolLabel } from "./symbols.js";
 
 const LIBRARY_URL = "/static/vendor/lightweight-charts.standalone.production.js";
@@ -219,7 +220,10 @@ export class PriceChart {
         let ticks = held ?? parseScaled(text, this.decimals, kind, { allowZero: true });
         if (kind === "trailing" && this.trailed.has(position.orderId)) ticks = this.trailed.get(position.orderId);
         levels.push({ kind, orderId: position.orderId, position, ticks, title: this.lineTitle(kind, position, ticks), value: Number(formatScaled(ticks, this.decimals)) });
-        if (text != null) words.push(`${LINES[kind].words} ${priceText(parseScaled(text, this.decimals, kind, { allowZero: true }), this.decimals)}`);
+        if (text != null) {
+          const said = held === null ? ticks : parseScaled(text, this.decimals, kind, { allowZero: true });
+          words.push(`${LINES[kind].words} ${priceText(said, this.decimals)}`);
+        }
       }
       described.push(`${side.toLowerCase()} ${position.qty} ${symbolLabel(position.asset)}: ${words.join(", ")}`);
     }
@@ -253,12 +257,10 @@ export class PriceChart {
   trail(asset, bid, ask) {
     let moved = false;
     for (const position of this.positions) {
-      if (position.asset !== asset || position.trailingStop == null || position.trailingStopPrice == null) continue;
-      const distance = parseScaled(position.trailingStop, this.decimals, "trailingStop");
-      const known = this.trailed.get(position.orderId) ?? parseScaled(position.trailingStopPrice, this.decimals, "trailingStopPrice", { allowZero: true });
-      const level = position.side === "buy" ? bid - distance : ask + distance;
-      const better = position.side === "buy" ? level > known : level < known;
-      if (better) {
+      if (position.asset !== asset || position.trailDistance == null || position.trailTicks == null) continue;
+      const known = this.trailed.get(position.orderId) ?? position.trailTicks;
+      const level = trailedLevel(position.side, known, position.trailDistance, { bid, ask });
+      if (level !== known) {
         this.trailed.set(position.orderId, level);
         moved = true;
       }

@@ -19,7 +19,7 @@ export const PAGE_SIZE = 20;
 export function tradeKey(order) {
   return order.tradeId ?? order.orderId;
 }
-const ENGINE_REASONS = new Set(["take_profit", "stop_loss", "margin_call"]);
+const ENGINE_REASONS = new Set(["take_profit", "stop_loss", "trailing_stop", "margin_call"]);
 const RETRY_MS = [0, 250, 500, 1000, 2000, 4000, 8000];
 const AWAY_PAGES = 5;
 const RELOAD_GAP_MS = 300;
@@ -203,7 +203,8 @@ export class History {
     toast({
       title: `${reasonLabel(order.reason)}: ${name} ${sideLabel(order.side).toLowerCase()} closed`,
       text: `${order.qty} ${name} closed at ${groupDigits(order.closePrice)}; PnL ${signedUsd(pnl)}.`,
-      kind: order.reason === "take_profit" ? "good" : "bad",
+      // A trailing stop often closes in profit: its colour is its result's.
+      kind: order.reason === "take_profit" || (order.reason === "trailing_stop" && pnl >= 0n) ? "good" : "bad",
       reason: order.reason,
     });
   }

@@ -9,7 +9,7 @@
 import { el, headerLabels, setText, show } from "./dom.js";
 import { groupDigits, priceText, reasonLabel, sideLabel, signedUsd, timeLabel, tone, usd } from "./format.js";
 import { USD_DECIMALS, closePriceFor, formatScaled, parseScaled, parseSigned } from "./money.js";
-import { liquidationDistance, percentText, pnlPercent, roePercent } from "./position_math.js";
+import { liquidationDistance, percentText, pnlPercent, roePercent, trailedLevel } from "./position_math.js";
 import { symbolLabel } from "./symbols.js";
 
 /** An open order from the API with its numbers as scaled BigInts. */
@@ -21,6 +21,8 @@ export function parseOpenOrder(order, instrument) {
     openTicks: parseScaled(order.openPrice, priceDecimals, "openPrice"),
     marginCents: parseScaled(order.margin, USD_DECIMALS, "margin"),
     liquidationTicks: parseScaled(order.liquidationPrice, priceDecimals, "liquidationPrice", { allowZero: true }),
+    trailDistance: order.trailingStop == null ? null : parseScaled(order.trailingStop, priceDecimals, "trailingStop"),
+    trailTicks: order.trailingStopPrice == null ? null : parseScaled(order.trailingStopPrice, priceDecimals, "trailingStopPrice", { allowZero: true }),
     restPnl: order.unrealizedPnl == null ? null : parseSigned(order.unrealizedPnl, USD_DECIMALS, "unrealizedPnl"),
   };
 }
@@ -97,7 +99,7 @@ export class OpenOrdersTable {
       row.opened,
       row.qty,
       cell(lev, `${order.leverage}x`, { class: "num" }),
-      cell(open, price(order.openPrice), { class: "num" }),
+      cell(open, price(order.openPrice), { class: "num", "data-testid": "open-price" }),
       row.mark,
       row.liquidation,
       row.distance,
@@ -120,15 +122,25 @@ export class OpenOrdersTable {
     row.opened.title = order.createdAt;
     setText(row.qty, order.qty);
     setText(row.liquidation, price(order.liquidationPrice));
-    let levels = `${price(order.takeProfit)} / ${price(order.stopLoss)}`;
-    if (order.trailingStopPrice != null) levels += ` · trailing ${price(order.trailingStopPrice)}`;
-    setText(row.levels, levels);
+    row.trailTicks = order.trailTicks;
+    this.showLevels(row, null);
     const commission = order.commission == null ? 0n : parseScaled(order.commission, USD_DECIMALS, "commission", { allowZero: true });
     setText(row.margin, commission > 0n ? `${usd(order.marginCents)} (fee ${usd(commission)})` : usd(order.marginCents));
     row.margin.title = commission > 0n ? `Commission paid at open: ${usd(commission)}` : "";
     row.edit.setAttribute("aria-label", `Edit the take profit and stop loss of the ${what}`);
     row.part.setAttribute("aria-label", `Close part of the ${what}`);
     row.button.setAttribute("aria-label", `Close the ${what}`);
+  }
+
+  /** The take profit, stop loss and trailing stop's level (`decimals`: null before a quote). */
+  showLevels(row, decimals) {
+    const order = row.order;
+    let levels = `${price(order.takeProfit)} / ${price(order.stopLoss)}`;
+    if (row.trailTicks != null) {
+      const level = decimals === null ? price(order.trailingStopPrice) : priceText(row.trailTicks, decimals);
+      levels += ` · trailing ${level}`;
+    }
+    setText(row.levels, levels);
   }
 
   /** Refresh every row's mark price and PnL; returns the summed PnL in cents. */
@@ -149,6 +161,10 @@ export class OpenOrdersTable {
         exact.set(order.asset, (exact.get(order.asset) ?? 0n) + move * order.qtyLots);
         const away = liquidationDistance(order.side, ticks, order.liquidationTicks);
         setText(row.distance, `${priceText(away.ticks, decimals)} (${percentText(away.percent)})`);
+        if (row.trailTicks != null && order.trailDistance != null) {
+          row.trailTicks = trailedLevel(order.side, row.trailTicks, order.trailDistance, quote);
+          this.showLevels(row, decimals);
+        }
       }
       const pnl = instrument ? livePnl(order, instrument, quote) : order.restPnl;
       setText(row.pnl, pnl == null ? "no price" : signedUsd(pnl));

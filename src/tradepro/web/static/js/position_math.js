@@ -51,6 +51,20 @@ export function liquidationDistance(side, mark, liquidation) {
   return { ticks, percent };
 }
 
+/**
+ * A trailing stop's level after a quote (ticks): a buy's follows the highest bid minus
+ * `distance` and only rises, a sell's the lowest ask plus it and only falls (the engine's
+ * rule); `known` is the level so far.
+ */
+export function trailedLevel(side, known, distance, quote) {
+  if (side === "buy") {
+    const level = quote.bid - distance;
+    return level > known ? level : known;
+  }
+  const level = quote.ask + distance;
+  return level < known ? level : known;
+}
+
 /** `percent` % of `qtyLots`, rounded down to a whole lot (the instrument's step). */
 export function shareOfQty(qtyLots, percent) {
   return (qtyLots * BigInt(percent)) / 100n;
