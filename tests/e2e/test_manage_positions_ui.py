@@ -256,21 +256,24 @@ def test_a_trailing_stop_follows_the_bid_on_the_chart_and_in_the_row_then_fires(
     )  # fmt: skip
     row = page.get_by_test_id("open-order")
     lines = page.get_by_test_id("chart-lines")
-    expect(row.get_by_test_id("levels")).to_have_text("— / — · trailing 94,500.0")
+    expect(row.get_by_test_id("trailing-level")).to_have_text("trailing 94,500.0")
     expect(lines).to_contain_text("trailing stop 94,500.0")
     expect(page.get_by_test_id("chart")).to_have_attribute("data-lines", "3")
 
     # A new high moves it at once (the page applies the engine's rule to each quote)...
     stack.quote(ASSET, "95300.0", "95310.0")
-    expect(row.get_by_test_id("levels")).to_have_text("— / — · trailing 94,800.0")
+    expect(row.get_by_test_id("trailing-level")).to_have_text("trailing 94,800.0")
     expect(lines).to_contain_text("trailing stop 94,800.0")
     # ...a fall does not, and the engine has the same level.
     stack.quote(ASSET, "95100.0", "95110.0")
     expect(page.get_by_test_id("bid")).to_have_text("95,100.0")
-    expect(row.get_by_test_id("levels")).to_have_text("— / — · trailing 94,800.0")
+    expect(row.get_by_test_id("trailing-level")).to_have_text("trailing 94,800.0")
     (position,) = api(page, stack, "trade/get-open-orders")["orders"]
     assert position["trailingStopPrice"] == "94800.0"
     page.get_by_test_id("chart").scroll_into_view_if_needed()
+    fits_the_screen(page)
+    row.scroll_into_view_if_needed()  # the row's last button is not cut off by its panel
+    expect(row.get_by_test_id("close-order")).to_be_in_viewport(ratio=1)
     shot("trailing-stop-line")
 
     # The bid falls to it: closed by the trailing stop, and told so.

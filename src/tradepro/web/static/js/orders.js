@@ -125,7 +125,8 @@ export class OpenOrdersTable {
     row.trailTicks = order.trailTicks;
     this.showLevels(row, null);
     const commission = order.commission == null ? 0n : parseScaled(order.commission, USD_DECIMALS, "commission", { allowZero: true });
-    setText(row.margin, commission > 0n ? `${usd(order.marginCents)} (fee ${usd(commission)})` : usd(order.marginCents));
+    if (commission > 0n) row.margin.replaceChildren(usd(order.marginCents), el("span", { class: "sub", "data-testid": "commission", text: `fee ${usd(commission)}` }));
+    else setText(row.margin, usd(order.marginCents));
     row.margin.title = commission > 0n ? `Commission paid at open: ${usd(commission)}` : "";
     row.edit.setAttribute("aria-label", `Edit the take profit and stop loss of the ${what}`);
     row.part.setAttribute("aria-label", `Close part of the ${what}`);
@@ -135,12 +136,16 @@ export class OpenOrdersTable {
   /** The take profit, stop loss and trailing stop's level (`decimals`: null before a quote). */
   showLevels(row, decimals) {
     const order = row.order;
-    let levels = `${price(order.takeProfit)} / ${price(order.stopLoss)}`;
-    if (row.trailTicks != null) {
-      const level = decimals === null ? price(order.trailingStopPrice) : priceText(row.trailTicks, decimals);
-      levels += ` · trailing ${level}`;
+    const levels = `${price(order.takeProfit)} / ${price(order.stopLoss)}`;
+    if (row.trailTicks == null) {
+      setText(row.levels, levels);
+      return;
     }
-    setText(row.levels, levels);
+    const level = decimals === null ? price(order.trailingStopPrice) : priceText(row.trailTicks, decimals);
+    const words = `trailing ${level}`;
+    const shown = row.levels.querySelector(".sub");
+    if (shown !== null && row.levels.firstChild.textContent === levels) setText(shown, words);
+    else row.levels.replaceChildren(levels, el("span", { class: "sub", "data-testid": "trailing-level", text: words }));
   }
 
   /** Refresh every row's mark price and PnL; returns the summed PnL in cents. */
