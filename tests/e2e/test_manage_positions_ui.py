@@ -8,7 +8,7 @@ stack, at 1440x900 and on a 390x844 phone."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -194,8 +194,18 @@ def test_a_stop_loss_is_dragged_on_the_chart_then_half_the_position_is_closed(
     page.get_by_test_id("manage-save").click()
     expect(page.get_by_test_id("manage-error")).to_have_text(re.compile(r"^Not changed: .*stop"))
     shot("refused-in-words")
-    page.get_by_test_id("manage-cancel").click()
+    # Corrected, it previews the new loss at the stop and is saved; an empty field clears.
+    page.get_by_test_id("manage-stop-loss").fill("94200")
+    page.get_by_test_id("manage-take-profit").fill("")
+    expect(page.get_by_test_id("manage-outcome")).to_have_text(
+        f"If it closes there: no take profit; -{usd(-long_pnl(QTY_LOTS, 942_000))} at the stop "
+        "loss (94,200.0)."
+    )
+    page.get_by_test_id("manage-save").click()
     expect(dialog).to_be_hidden()
+    expect(row.get_by_test_id("levels")).to_have_text("— / 94,200.0")
+    (position,) = api(page, stack, "trade/get-open-orders")["orders"]
+    assert (position["takeProfit"], position["stopLoss"]) == (None, "94200.0")
 
     # Half of it: what closes and what stays is said first; the rest stays open.
     row.get_by_test_id("close-part").click()
@@ -242,9 +252,27 @@ def test_a_stop_loss_is_dragged_on_the_chart_then_half_the_position_is_closed(
     assert api(page, stack, "trade/get-open-orders")["orders"] == []
 
 
+@pytest.fixture
+def commission_stack(
+    tmp_path: Path,
+    redis_url: str,
+    bus_namespace: str,
+    postgres_url: str,
+) -> Iterator[Stack]:
+    """The real stack with a commission of 5 basis points on every instrument."""
+    running = Stack(tmp_path, redis_url, bus_namespace, postgres_url)
+    running.env["COMMISSION_BPS"] = "5"
+    try:
+        running.start()
+        yield running
+    finally:
+        running.close()
+
+
 def test_a_trailing_stop_follows_the_bid_on_the_chart_and_in_the_row_then_fires(
-    page: Page, stack: Stack, shot: Shot
+    page: Page, commission_stack: Stack, shot: Shot
 ) -> None:
+    stack = commission_stack
     stack.quote(ASSET, "95000.0", "95010.0")
     wait_until(lambda: stack.candles(ASSET), 15, "the poller's first candle")
     sign_in(page, stack, new_email())
@@ -257,6 +285,9 @@ def test_a_trailing_stop_follows_the_bid_on_the_chart_and_in_the_row_then_fires(
     row = page.get_by_test_id("open-order")
     lines = page.get_by_test_id("chart-lines")
     expect(row.get_by_test_id("trailing-level")).to_have_text("trailing 94,500.0")
+    # 5 basis points of $950.10 is $0.47505: $0.48, rounded up to the cent.
+    expect(row.get_by_test_id("commission")).to_have_text("fee $0.48")
+    expect(row.get_by_test_id("margin")).to_have_text("$95.01fee $0.48")
     expect(lines).to_contain_text("trailing stop 94,500.0")
     expect(page.get_by_test_id("chart")).to_have_attribute("data-lines", "3")
 
