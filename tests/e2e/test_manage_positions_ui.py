@@ -269,7 +269,7 @@ def commission_stack(
         running.close()
 
 
-def test_a_trailing_stop_follows_the_bid_on_the_chart_and_in_the_row_then_fires(
+def test_a_trailing_stop_follows_the_bid_then_fires_and_close_all_takes_one_market(
     page: Page, commission_stack: Stack, shot: Shot
 ) -> None:
     stack = commission_stack
@@ -317,3 +317,29 @@ def test_a_trailing_stop_follows_the_bid_on_the_chart_and_in_the_row_then_fires(
         page.get_by_test_id("toast").filter(has_text="Trailing stop: BTC/USDC long closed")
     ).to_have_count(1)
     shot("closed-by-the-trailing-stop")
+
+    # Close all: of every market, or only the chart's.
+    stack.quote("ETH_USDC", "3500.00", "3500.50")
+    for asset in (ASSET, ASSET, "ETH_USDC"):
+        api(
+            page, stack, "trade/create-order",
+            {"asset": asset, "side": "sell", "qty": "0.01", "leverage": 5},
+        )  # fmt: skip
+    expect(page.get_by_test_id("open-order")).to_have_count(3)
+    page.get_by_test_id("close-all").click()
+    expect(page.get_by_test_id("manage-question")).to_have_text(
+        "Close your 3 positions at the market price now?"
+    )
+    only = page.get_by_test_id("confirm-close-asset")
+    expect(only).to_have_text("Only the 2 positions in BTC/USDC")
+    shot("close-all-or-only-this-market")
+    only.click()
+    expect(page.get_by_test_id("manage-dialog")).to_be_hidden()
+    left = page.get_by_test_id("open-order")
+    expect(left).to_have_count(1)
+    expect(left).to_have_attribute("data-asset", "ETH_USDC")
+    expect(
+        page.get_by_test_id("toast").filter(has_text="Closed BTC/USDC positions")
+    ).to_contain_text("2 positions closed")
+    (position,) = api(page, stack, "trade/get-open-orders")["orders"]
+    assert position["asset"] == "ETH_USDC"

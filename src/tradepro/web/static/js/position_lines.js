@@ -20,7 +20,6 @@ export class LineDragger {
     this.chart = chart;
     this.onDrop = onDrop;
     this.drag = null;
-    this.enabled = true;
     const box = chart.box;
     box.addEventListener("pointerdown", (event) => this.down(event), { capture: true });
     box.addEventListener("pointermove", (event) => this.move(event), { capture: true });
@@ -60,7 +59,7 @@ export class LineDragger {
   }
 
   down(event) {
-    if (!this.enabled || this.chart.series === null || event.button > 0) return;
+    if (this.chart.series === null || event.button > 0) return;
     const level = this.lineAt(this.offset(event), event.pointerType);
     if (level === null) return;
     event.preventDefault(); // no mousedown for the chart: it would scroll
@@ -74,7 +73,7 @@ export class LineDragger {
 
   move(event) {
     if (this.drag === null) {
-      if (this.enabled && event.pointerType === "mouse") {
+      if (event.pointerType === "mouse") {
         const over = this.lineAt(this.offset(event), "mouse");
         if (over === null) delete this.chart.box.dataset.grab;
         else this.chart.box.dataset.grab = over.kind;
