@@ -205,7 +205,7 @@ def test_a_limit_reached_by_the_feed_fills_says_so_and_becomes_a_position(
     position = page.get_by_test_id("open-order")
     expect(position).to_have_count(1)
     expect(position).to_have_attribute("data-order-id", order_id)  # the order's own id
-    expect(position.locator("td").nth(4)).to_have_text("93,990.0")  # the open price
+    expect(position.get_by_test_id("open-price")).to_have_text("93,990.0")
     margin = btc.margin(939_900, QTY_LOTS, LEVERAGE)
     account(page, STARTING_CENTS - margin, margin, 0)
     shot("filled-and-opened")

@@ -206,7 +206,7 @@ def test_the_ticket_checks_warns_sizes_and_the_chart_draws_the_position(
     shot("refused-by-the-engine")
 
     # The position closes: its lines go.
-    page.get_by_test_id("open-order").get_by_role("button", name=re.compile("^Close")).click()
+    page.get_by_test_id("open-order").get_by_test_id("close-order").click()
     expect(chart).to_have_attribute("data-lines", "0")
     expect(page.get_by_test_id("chart-lines")).to_be_hidden()
 

@@ -1,8 +1,10 @@
 // The candlestick chart: TradingView's lightweight-charts (installed from npm by
 // `make install`), fed by GET /api/v1/candles and moved live by each quote's mid price,
 // with an OHLC legend under the pointer, lines at the entry, take profit, stop loss and
-// liquidation price of each open position in the asset shown, and a line at the price of
-// each pending limit or stop order in it.
+// liquidation price (and the trailing stop's level, moved by each quote) of each open
+// position in the asset shown, and a line at the price of each pending limit or stop order
+// in it. The take profit and stop loss lines can be dragged (position_lines.js): the line
+// dragged is held where the pointer left it until its owner confirms or cancels.
 //
 // Chart coordinates are JS numbers: that is drawing, not money. What the legend and the
 // line descriptions say comes from the exact ticks (BigInt), like every price on the page.
@@ -12,6 +14,7 @@ import { el, setText, show } from "./dom.js";
 import { axisPrice, priceText, sideLabel } from "./format.js";
 import { divRoundHalfEven, formatScaled, parseScaled } from "./money.js";
 import { typeLabel } from "./order_type.js";
+import { trailedLevel } from "./position_math.js";
 import { symbolLabel } from "./symbols.js";
 
 const LIBRARY_URL = "/static/vendor/lightweight-charts.standalone.production.js";
@@ -36,10 +39,14 @@ const LINES = {
   entry: { color: "#5b9dff", lineStyle: 0, words: "opened at", autoscale: true },
   takeProfit: { color: "#1fb58f", lineStyle: 2, title: "TP", words: "take profit", autoscale: true },
   stopLoss: { color: "#f0506e", lineStyle: 2, title: "SL", words: "stop loss", autoscale: true },
+  trailing: { color: "#ff8c5a", lineStyle: 1, title: "Trailing SL", words: "trailing stop", autoscale: true },
   liquidation: { color: "#e8a33d", lineStyle: 1, title: "Liq.", words: "liquidation", autoscale: false },
   limit: { color: "#b18cff", lineStyle: 3, words: "waits at", autoscale: true },
   stop: { color: "#4fd1e8", lineStyle: 3, words: "waits at", autoscale: true },
 };
+
+/** The position lines a user can drag to change them. */
+export const LINES_DRAGGABLE = new Set(["takeProfit", "stopLoss"]);
 
 /** A stored candle's decimal strings as exact ticks. */
 function candleTicks(candle, decimals) {
@@ -70,6 +77,13 @@ export class PriceChart {
     this.pending = [];
     this.priceLines = [];
     this.levels = [];
+    /** The line being dragged or waiting for confirmation: {orderId, kind, ticks}. */
+    this.held = null;
+    /** Each trailing stop's level as the quotes since the last load moved it, by order id. */
+    this.trailed = new Map();
+    /** The price range last fitted, and the one kept while a line is dragged. */
+    this.range = null;
+    this.frozen = null;
     this.hovered = undefined;
     this.timer = null;
   }
@@ -137,7 +151,33 @@ export class PriceChart {
   /** The open positions (parsed, every asset): their lines follow. */
   setPositions(positions) {
     this.positions = positions;
+    this.trailed = new Map();
     this.drawLines();
+  }
+
+  /** Hold the `kind` line of position `orderId` at `ticks` (while dragged, or until the
+   * change is confirmed); `release()` puts it back where the position has it. */
+  hold(orderId, kind, ticks) {
+    this.held = { orderId, kind, ticks };
+    this.drawLines();
+  }
+
+  release() {
+    this.held = null;
+    this.drawLines();
+  }
+
+  /** A chart coordinate as a price in exact ticks (null off the scale). */
+  priceAt(y) {
+    if (this.series === null) return null;
+    const value = this.series.coordinateToPrice(y);
+    if (value === null || !Number.isFinite(value) || value <= 0) return null;
+    return parseScaled(value.toFixed(this.decimals), this.decimals, "price", { allowZero: true });
+  }
+
+  /** The chart coordinate of a price line's value (null off the scale). */
+  coordinateOf(value) {
+    return this.series === null ? null : this.series.priceToCoordinate(value);
   }
 
   /** The pending orders (parsed, every asset): a line at each one's price follows. */
@@ -152,7 +192,7 @@ export class PriceChart {
     for (const order of this.pending.filter((pending) => pending.asset === this.asset)) {
       const name = typeLabel(order.side, order.type);
       const ticks = parseScaled(order.priceText, this.decimals, order.type);
-      levels.push({ kind: order.type, title: `${name} ${order.qty}`, value: Number(formatScaled(ticks, this.decimals)) });
+      levels.push({ kind: order.type, orderId: order.orderId, title: `${name} ${order.qty}`, value: Number(formatScaled(ticks, this.decimals)) });
       described.push(`${name.toLowerCase()} ${order.qty} ${symbolLabel(order.asset)} ${LINES[order.type].words} ${priceText(ticks, this.decimals)}`);
       count += 1;
     }
@@ -170,15 +210,20 @@ export class PriceChart {
         entry: position.openPrice,
         takeProfit: position.takeProfit,
         stopLoss: position.stopLoss,
+        trailing: position.trailingStopPrice,
         liquidation: position.liquidationPrice,
       };
       const words = [];
       for (const [kind, text] of Object.entries(prices)) {
-        if (text == null) continue;
-        const ticks = parseScaled(text, this.decimals, kind);
-        const title = LINES[kind].title ?? `${side} ${position.qty}`;
-        levels.push({ kind, title, value: Number(formatScaled(ticks, this.decimals)) });
-        words.push(`${LINES[kind].words} ${priceText(ticks, this.decimals)}`);
+        const held = this.held?.orderId === position.orderId && this.held.kind === kind ? this.held.ticks : null;
+        if (text == null && held === null) continue;
+        let ticks = held ?? parseScaled(text, this.decimals, kind, { allowZero: true });
+        if (kind === "trailing" && this.trailed.has(position.orderId)) ticks = this.trailed.get(position.orderId);
+        levels.push({ kind, orderId: position.orderId, position, ticks, title: this.lineTitle(kind, position, ticks), value: Number(formatScaled(ticks, this.decimals)) });
+        if (text != null) {
+          const said = held === null ? ticks : parseScaled(text, this.decimals, kind, { allowZero: true });
+          words.push(`${LINES[kind].words} ${priceText(said, this.decimals)}`);
+        }
       }
       described.push(`${side.toLowerCase()} ${position.qty} ${symbolLabel(position.asset)}: ${words.join(", ")}`);
     }
@@ -189,24 +234,58 @@ export class PriceChart {
     this.box.dataset.lines = String(levels.length);
     if (this.series === null) return;
     for (const line of this.priceLines) this.series.removePriceLine(line);
-    this.priceLines = levels.map(({ kind, title, value }) =>
-      this.series.createPriceLine({
-        price: value, title, color: LINES[kind].color, lineStyle: LINES[kind].lineStyle,
-        lineWidth: 1, axisLabelVisible: true,
-      }),
-    );
+    this.priceLines = levels.map(({ kind, title, value, orderId }) => {
+      const held = this.held?.orderId === orderId && this.held.kind === kind;
+      return this.series.createPriceLine({
+        price: value, title, color: LINES[kind].color, lineStyle: held ? 0 : LINES[kind].lineStyle,
+        lineWidth: held ? 2 : 1, axisLabelVisible: true,
+      });
+    });
+  }
+
+  /** "TP 101,000.0", "SL 94,500.0", "Liq. 86,000.0"; the entry: "Long 0.01000". */
+  lineTitle(kind, position, ticks) {
+    if (kind === "entry") return `${sideLabel(position.side)} ${position.qty}`;
+    return `${LINES[kind].title} ${priceText(ticks, this.decimals)}`;
+  }
+
+  /**
+   * Move the trailing stops' lines with a quote: a buy's level is the highest bid since it
+   * was set minus its distance, a sell's the lowest ask plus it, so it only ever moves in
+   * the position's favour (the engine's rule; the next load brings the engine's level).
+   */
+  trail(asset, bid, ask) {
+    let moved = false;
+    for (const position of this.positions) {
+      if (position.asset !== asset || position.trailDistance == null || position.trailTicks == null) continue;
+      const known = this.trailed.get(position.orderId) ?? position.trailTicks;
+      const level = trailedLevel(position.side, known, position.trailDistance, { bid, ask });
+      if (level !== known) {
+        this.trailed.set(position.orderId, level);
+        moved = true;
+      }
+    }
+    if (moved && asset === this.asset) this.drawLines();
   }
 
   /** The price range the candles need, stretched to show the entries, TPs and SLs. */
   autoscale(original) {
     if (original === null) return null;
+    if (this.frozen !== null) return { ...original, priceRange: { ...this.frozen } };
     let { minValue, maxValue } = original.priceRange;
     for (const { kind, value } of this.levels) {
       if (!LINES[kind].autoscale) continue;
       minValue = Math.min(minValue, value);
       maxValue = Math.max(maxValue, value);
     }
+    this.range = { minValue, maxValue };
     return { ...original, priceRange: { minValue, maxValue } };
+  }
+
+  /** Keep the price scale as it is (while a line is dragged: a scale that refitted to the
+   * moving line would move the price under the pointer), or let it fit again. */
+  freezeScale(frozen) {
+    this.frozen = frozen && this.range ? { ...this.range } : null;
   }
 
   /** "O 95,000.0  H 95,010.0  L 94,990.0  C 95,005.0" of the candle at `time` (the one
@@ -255,6 +334,7 @@ export class PriceChart {
    * to the tick, as the recorded candles are (`ts`: the quote's ISO time).
    */
   onQuote(asset, bid, ask, ts) {
+    this.trail(asset, bid, ask);
     if (this.series === null || asset !== this.asset) return;
     const width = INTERVAL_S[this.interval];
     const seconds = Math.floor(Date.parse(ts) / 1000);

@@ -47,6 +47,7 @@ export function sideLabel(side) {
 const REASONS = {
   take_profit: "Take profit",
   stop_loss: "Stop loss",
+  trailing_stop: "Trailing stop",
   margin_call: "Margin call",
   trailing_stop: "Trailing stop",
   user: "Closed by you",

@@ -15,7 +15,13 @@ import { symbolLabel } from "./symbols.js";
 import { toast } from "./toasts.js";
 
 export const PAGE_SIZE = 20;
-const ENGINE_REASONS = new Set(["take_profit", "stop_loss", "margin_call"]);
+
+/** A closed trade's own id: a partial close's trade id, or the order id of a whole close
+ * (which is its trade id). Several trades can share an order id, never a trade id. */
+export function tradeKey(order) {
+  return order.tradeId ?? order.orderId;
+}
+const ENGINE_REASONS = new Set(["take_profit", "stop_loss", "trailing_stop", "margin_call"]);
 const RETRY_MS = [0, 250, 500, 1000, 2000, 4000, 8000];
 const AWAY_PAGES = 5;
 const RELOAD_GAP_MS = 300;
@@ -176,8 +182,8 @@ export class History {
       if (cursor === null) reached = true;
     }
     this.report("history", null);
-    const untold = missed.filter((order) => !this.told.has(order.orderId));
-    untold.forEach((order) => this.told.add(order.orderId));
+    const untold = missed.filter((order) => !this.told.has(tradeKey(order)));
+    untold.forEach((order) => this.told.add(tradeKey(order)));
     if (untold.length > 0) this.away.add(untold, !reached);
     if (marker === null || missed.length > 0 || this.orders.length === 0) this.marker.save(this.orders[0] ?? null);
   }
@@ -194,13 +200,13 @@ export class History {
     }
     let newest = null;
     for (const order of newer.reverse()) {
-      if (!this.told.has(order.orderId)) break;
+      if (!this.told.has(tradeKey(order))) break;
       newest = order;
     }
     if (newest !== null) this.marker.save(newest);
   }
 
-  /** Reload until the table holds `orderIds` (the engine records a trade a moment after it
+  /** Reload until the table holds the trades `orderIds` (trade keys; the engine records a trade a moment after it
    * announces the close), announcing the closes among them. A failed reload (too many
    * reads after a burst of closes, say) is tried again at the next step. */
   async waitFor(orderIds) {
@@ -211,9 +217,9 @@ export class History {
       if (this.stopped) return;
       const orders = this.filtered ? await this.newestOfAll() : await this.refresh();
       if (orders === null) continue;
-      for (const order of orders.filter((found) => pending.has(found.orderId))) {
+      for (const order of orders.filter((found) => pending.has(tradeKey(found)))) {
         this.announce(order);
-        pending.delete(order.orderId);
+        pending.delete(tradeKey(order));
       }
       if (pending.size === 0) return;
     }
@@ -232,15 +238,16 @@ export class History {
   /** A close this page has seen happen: a notification for a close by the engine, once
    * per order (a close by the user was confirmed where they pressed the button). */
   announce(order) {
-    if (this.told.has(order.orderId)) return;
-    this.told.add(order.orderId);
+    if (this.told.has(tradeKey(order))) return;
+    this.told.add(tradeKey(order));
     if (!ENGINE_REASONS.has(order.reason)) return;
     const pnl = parseSigned(order.pnl, USD_DECIMALS, "pnl");
     const name = symbolLabel(order.asset);
     toast({
       title: `${reasonLabel(order.reason)}: ${name} ${sideLabel(order.side).toLowerCase()} closed`,
       text: `${order.qty} ${name} closed at ${groupDigits(order.closePrice)}; PnL ${signedUsd(pnl)}.`,
-      kind: order.reason === "take_profit" ? "good" : "bad",
+      // A trailing stop often closes in profit: its colour is its result's.
+      kind: order.reason === "take_profit" || (order.reason === "trailing_stop" && pnl >= 0n) ? "good" : "bad",
       reason: order.reason,
     });
   }
@@ -256,5 +263,23 @@ export class History {
       kind: pnl < 0n ? "warn" : "good",
       reason: "user",
     });
+  }
+
+  /** Confirm a partial close the user asked for (`closed`: the close-order answer). */
+  confirmPartial(position, closed) {
+    this.told.add(closed.tradeId);
+    const pnl = parseSigned(closed.pnl, USD_DECIMALS, "pnl");
+    const name = symbolLabel(position.asset);
+    toast({
+      title: `Closed part of ${name} ${sideLabel(position.side).toLowerCase()}`,
+      text: `${closed.closedQty} ${name} at ${groupDigits(closed.closePrice)}; PnL ${signedUsd(pnl)}. ${closed.remainingQty} stays open.`,
+      kind: pnl < 0n ? "warn" : "good",
+      reason: "user",
+    });
+  }
+
+  /** The trades of a close-all the user asked for: told where they pressed the button. */
+  confirmAll(orders) {
+    for (const order of orders) this.told.add(tradeKey(order));
   }
 }

@@ -1,4 +1,5 @@
-// The positions tables: open positions (live mark and PnL, a close button) and history.
+// The positions tables: open positions (live mark, PnL, return on margin, distance to the
+// liquidation; buttons to edit the take profit and stop loss, close part or all) and history.
 //
 // Open rows are keyed by order id and updated in place on every quote, so a row (and its
 // button) is never replaced under the user's pointer. Every cell carries its column's
@@ -6,8 +7,9 @@
 // those labels, so the whole position (PnL and Close included) fits the screen's width.
 
 import { el, headerLabels, setText, show } from "./dom.js";
-import { groupDigits, reasonLabel, sideLabel, signedUsd, timeLabel, tone, usd } from "./format.js";
+import { groupDigits, priceText, reasonLabel, sideLabel, signedUsd, timeLabel, tone, usd } from "./format.js";
 import { USD_DECIMALS, closePriceFor, formatScaled, parseScaled, parseSigned } from "./money.js";
+import { liquidationDistance, percentText, pnlPercent, roePercent, trailedLevel } from "./position_math.js";
 import { symbolLabel } from "./symbols.js";
 
 /** An open order from the API with its numbers as scaled BigInts. */
@@ -18,6 +20,9 @@ export function parseOpenOrder(order, instrument) {
     qtyLots: parseScaled(order.qty, qtyDecimals, "qty"),
     openTicks: parseScaled(order.openPrice, priceDecimals, "openPrice"),
     marginCents: parseScaled(order.margin, USD_DECIMALS, "margin"),
+    liquidationTicks: parseScaled(order.liquidationPrice, priceDecimals, "liquidationPrice", { allowZero: true }),
+    trailDistance: order.trailingStop == null ? null : parseScaled(order.trailingStop, priceDecimals, "trailingStop"),
+    trailTicks: order.trailingStopPrice == null ? null : parseScaled(order.trailingStopPrice, priceDecimals, "trailingStopPrice", { allowZero: true }),
     restPnl: order.unrealizedPnl == null ? null : parseSigned(order.unrealizedPnl, USD_DECIMALS, "unrealizedPnl"),
   };
 }
@@ -31,10 +36,14 @@ export function livePnl(order, instrument, quote) {
 const price = (text) => (text == null ? "—" : groupDigits(text));
 
 export class OpenOrdersTable {
-  constructor(body, empty, onClose) {
+  /**
+   * @param actions  close(order, button): close all of it; closePart(order): the partial
+   *   close dialog; editLevels(order): the take profit / stop loss form
+   */
+  constructor(body, empty, actions) {
     this.body = body;
     this.empty = empty;
-    this.onClose = onClose;
+    this.actions = actions;
     this.rows = new Map();
     this.labels = headerLabels(body.closest("table"));
   }
@@ -51,42 +60,92 @@ export class OpenOrdersTable {
     for (const order of orders) {
       const row = this.rows.get(order.orderId);
       if (row === undefined) this.rows.set(order.orderId, this.addRow(order));
-      else row.order = order;
+      else {
+        row.order = order;
+        this.fill(row);
+      }
     }
     show(this.empty, this.rows.size === 0);
   }
 
   addRow(order) {
-    const [asset, side, qty, lev, open, mark, liquidation, levels, margin, pnl] = this.labels;
+    const [asset, side, opened, qty, lev, open, mark, liquidation, distance, levels, margin, pnl, returns] = this.labels;
     const cell = (label, text, props = {}) => el("td", { text, "data-label": label, ...props });
+    const button = (text, testId) => el("button", { type: "button", class: "ghost small", text, "data-testid": testId });
     const row = {
       order,
+      opened: cell(opened, "", { "data-testid": "opened" }),
+      qty: cell(qty, "", { class: "num", "data-testid": "qty" }),
       mark: cell(mark, "—", { class: "num", "data-testid": "mark" }),
+      liquidation: cell(liquidation, "", { class: "num", "data-testid": "liquidation-price" }),
+      distance: cell(distance, "—", { class: "num", "data-testid": "liquidation-distance" }),
+      levels: cell(levels, "", { class: "num muted", "data-testid": "levels" }),
+      margin: cell(margin, "", { class: "num", "data-testid": "margin" }),
       pnl: cell(pnl, "—", { class: "num pnl", "data-testid": "pnl" }),
-      button: el("button", {
-        type: "button", class: "ghost small", text: "Close", "data-testid": "close-order",
-        "aria-label": `Close the ${sideLabel(order.side).toLowerCase()} ${order.qty} ${symbolLabel(order.asset)} position`,
-      }),
+      returns: cell(returns, "—", { class: "num", "data-testid": "returns" }),
+      edit: button("Edit TP/SL", "edit-levels"),
+      part: button("Close part", "close-part"),
+      button: button("Close", "close-order"),
       node: null,
     };
-    row.button.addEventListener("click", () => this.onClose(row.order, row.button));
+    row.edit.addEventListener("click", () => this.actions.editLevels(row.order));
+    row.part.addEventListener("click", () => this.actions.closePart(row.order));
+    row.button.addEventListener("click", () => this.actions.close(row.order, row.button));
     row.node = el(
       "tr",
       { "data-testid": "open-order", dataset: { orderId: order.orderId, asset: order.asset } },
       cell(asset, symbolLabel(order.asset), { class: "asset" }),
       cell(side, sideLabel(order.side), { class: `side-${order.side}` }),
-      cell(qty, order.qty, { class: "num" }),
+      row.opened,
+      row.qty,
       cell(lev, `${order.leverage}x`, { class: "num" }),
-      cell(open, price(order.openPrice), { class: "num" }),
+      cell(open, price(order.openPrice), { class: "num", "data-testid": "open-price" }),
       row.mark,
-      cell(liquidation, price(order.liquidationPrice), { class: "num", "data-testid": "liquidation-price" }),
-      cell(levels, `${price(order.takeProfit)} / ${price(order.stopLoss)}`, { class: "num muted" }),
-      cell(margin, usd(order.marginCents), { class: "num" }),
+      row.liquidation,
+      row.distance,
+      row.levels,
+      row.margin,
       row.pnl,
-      el("td", { class: "action" }, row.button),
+      row.returns,
+      el("td", { class: "action" }, el("span", { class: "actions" }, row.edit, row.part, row.button)),
     );
+    this.fill(row);
     this.body.append(row.node);
     return row;
+  }
+
+  /** The cells that change only when the position does (a modify, a partial close). */
+  fill(row) {
+    const order = row.order;
+    const what = `${sideLabel(order.side).toLowerCase()} ${order.qty} ${symbolLabel(order.asset)} position`;
+    setText(row.opened, timeLabel(order.createdAt));
+    row.opened.title = order.createdAt;
+    setText(row.qty, order.qty);
+    setText(row.liquidation, price(order.liquidationPrice));
+    row.trailTicks = order.trailTicks;
+    this.showLevels(row, null);
+    const commission = order.commission == null ? 0n : parseScaled(order.commission, USD_DECIMALS, "commission", { allowZero: true });
+    if (commission > 0n) row.margin.replaceChildren(usd(order.marginCents), el("span", { class: "sub", "data-testid": "commission", text: `fee ${usd(commission)}` }));
+    else setText(row.margin, usd(order.marginCents));
+    row.margin.title = commission > 0n ? `Commission paid at open: ${usd(commission)}` : "";
+    row.edit.setAttribute("aria-label", `Edit the take profit and stop loss of the ${what}`);
+    row.part.setAttribute("aria-label", `Close part of the ${what}`);
+    row.button.setAttribute("aria-label", `Close the ${what}`);
+  }
+
+  /** The take profit, stop loss and trailing stop's level (`decimals`: null before a quote). */
+  showLevels(row, decimals) {
+    const order = row.order;
+    const levels = `${price(order.takeProfit)} / ${price(order.stopLoss)}`;
+    if (row.trailTicks == null) {
+      setText(row.levels, levels);
+      return;
+    }
+    const level = decimals === null ? price(order.trailingStopPrice) : priceText(row.trailTicks, decimals);
+    const words = `trailing ${level}`;
+    const shown = row.levels.querySelector(".sub");
+    if (shown !== null && row.levels.firstChild.textContent === levels) setText(shown, words);
+    else row.levels.replaceChildren(levels, el("span", { class: "sub", "data-testid": "trailing-level", text: words }));
   }
 
   /** Refresh every row's mark price and PnL; returns the summed PnL in cents. */
@@ -99,15 +158,29 @@ export class OpenOrdersTable {
       const order = row.order;
       const instrument = instruments.get(order.asset);
       const quote = quotes.get(order.asset);
-      if (quote != null) {
+      if (quote != null && instrument) {
+        const decimals = instrument.info.priceDecimals;
         const ticks = closePriceFor(order.side, quote);
-        setText(row.mark, groupDigits(formatScaled(ticks, instrument.info.priceDecimals)));
+        setText(row.mark, groupDigits(formatScaled(ticks, decimals)));
         const move = order.side === "buy" ? ticks - order.openTicks : order.openTicks - ticks;
         exact.set(order.asset, (exact.get(order.asset) ?? 0n) + move * order.qtyLots);
+        const away = liquidationDistance(order.side, ticks, order.liquidationTicks);
+        setText(row.distance, `${priceText(away.ticks, decimals)} (${percentText(away.percent)})`);
+        if (row.trailTicks != null && order.trailDistance != null) {
+          row.trailTicks = trailedLevel(order.side, row.trailTicks, order.trailDistance, quote);
+          this.showLevels(row, decimals);
+        }
       }
       const pnl = instrument ? livePnl(order, instrument, quote) : order.restPnl;
       setText(row.pnl, pnl == null ? "no price" : signedUsd(pnl));
       row.pnl.dataset.tone = pnl == null ? "flat" : tone(pnl);
+      if (pnl == null || !instrument) setText(row.returns, "—");
+      else {
+        const roe = percentText(roePercent(order, pnl), { signed: true });
+        const move = percentText(pnlPercent(instrument.contract, order, pnl), { signed: true });
+        setText(row.returns, `${roe} / ${move}`);
+        row.returns.dataset.tone = tone(pnl);
+      }
       if (quote == null) total += pnl ?? 0n;
     }
     for (const [asset, amount] of exact) total += instruments.get(asset).contract.cents(amount);
@@ -123,7 +196,7 @@ export function renderClosedOrders(body, empty, orders) {
     const result = parseSigned(order.pnl, USD_DECIMALS, "pnl");
     return el(
       "tr",
-      { "data-testid": "closed-order", dataset: { orderId: order.orderId, reason: order.reason } },
+      { "data-testid": "closed-order", dataset: { orderId: order.orderId, tradeId: order.tradeId ?? order.orderId, reason: order.reason } },
       cell(closed, timeLabel(order.closedAt), { title: order.closedAt }),
       cell(asset, symbolLabel(order.asset), { class: "asset" }),
       cell(side, sideLabel(order.side), { class: `side-${order.side}` }),

@@ -14,12 +14,14 @@ import { byId, el, setText, show } from "./dom.js";
 import { FeedState } from "./feed.js";
 import { groupDigits, usd } from "./format.js";
 import { EquityCurve } from "./equity.js";
-import { History } from "./history.js";
+import { History, tradeKey } from "./history.js";
 import { HistoryFilters } from "./history_filters.js";
 import { ApiKeys } from "./keys.js";
 import { LiveFeed } from "./live.js";
 import { USD_DECIMALS, parseScaled, parseSigned } from "./money.js";
+import { ManagePanel } from "./manage_panel.js";
 import { OpenOrdersTable, parseOpenOrder } from "./orders.js";
+import { LineDragger } from "./position_lines.js";
 import { Coalesced } from "./pace.js";
 import { isPending } from "./order_type.js";
 import { PENDING_EVENTS, PendingDesk } from "./pending_desk.js";
@@ -63,13 +65,26 @@ export class Terminal {
     this.wasLive = false;
     this.timers = [];
     this.accountLoads = new Coalesced(() => this.loadAccount(), REFRESH_GAP_MS);
-    this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), (order, button) =>
-      this.close(order, button),
-    );
     this.chart = new PriceChart(
       { box: byId("chart"), note: byId("chart-note"), legend: byId("chart-legend"), lines: byId("chart-lines") },
       (message) => this.report("chart", message),
     );
+    this.manage = new ManagePanel({
+      instruments,
+      quote: (asset) => this.quotes.get(asset) ?? null,
+      call,
+      refresh: () => this.refresh(),
+      history: this.history,
+      chart: this.chart,
+      positions: () => [...this.openTable.rows.values()].map((row) => row.order),
+      asset: () => this.asset,
+    });
+    this.lineDragger = new LineDragger(this.chart, (position, kind, ticks) => this.manage.confirmDrop(position, kind, ticks));
+    this.openTable = new OpenOrdersTable(byId("open-orders"), byId("open-empty"), {
+      close: (order, button) => this.close(order, button),
+      closePart: (order) => this.manage.closePart(order),
+      editLevels: (order) => this.manage.editLevels(order),
+    });
     this.pending = new PendingDesk({
       instruments,
       quote: (asset) => this.quotes.get(asset) ?? null,
@@ -163,6 +178,7 @@ export class Terminal {
       });
     }
     byId("signout").addEventListener("click", () => this.signOut());
+    byId("close-all").addEventListener("click", () => this.manage.closeAll());
   }
 
   showChart() {
@@ -206,7 +222,7 @@ export class Terminal {
     if (PENDING_EVENTS.has(message.event)) this.pending.onEvent(message.event, { ...order, ...position });
     if (message.event === "closed") this.history.announce(order);
     this.refresh();
-    if (message.event === "closed") this.history.waitFor([order.orderId]);
+    if (message.event === "closed") this.history.waitFor([tradeKey(order)]);
   }
 
   onConnection(state, detail = "") {
@@ -315,6 +331,7 @@ export class Terminal {
     const vanished = [...this.knownOpen].filter((id) => !present.has(id) && !this.closingByUser.has(id));
     this.knownOpen = present;
     this.openTable.sync(parsed);
+    show(byId("close-all"), parsed.length > 0);
     this.chart.setPositions(parsed);
     if (pending !== null) this.pending.sync(pending, parsed);
     this.renderLive();
