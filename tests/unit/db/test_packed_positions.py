@@ -74,3 +74,49 @@ def test_every_aggregated_value_is_never_null() -> None:
         assert f"coalesce(p.{name}::int8, {NULL_LEVEL})" in sql
     assert "coalesce(owner.n, -1)" in sql
     assert "p.asset || ' ' || p.side), 0)" in sql
+
+
+class FakeConnection:
+    """Answers ``CHUNK_END_SQL`` with ``end`` and ``CHUNK_SQL`` with ``record``."""
+
+    def __init__(self, end: int | None, record: list[object] | None) -> None:
+        self.end, self.record = end, record
+        self.asked: list[tuple[object, ...]] = []
+
+    async def fetchval(self, sql: str, *args: object) -> int | None:
+        assert sql == packed_positions.CHUNK_END_SQL
+        self.asked.append(args)
+        end, self.end = self.end, None  # then no more rows: the last chunk
+        return end
+
+    async def fetchrow(self, sql: str, *args: object) -> list[object] | None:
+        assert sql == packed_positions.CHUNK_SQL
+        self.asked.append(args)
+        record, self.record = self.record, [None] * len(packed(ROWS))
+        return record
+
+
+async def read_all(connection: FakeConnection) -> list[list[object]]:
+    chunks = packed_positions.read_chunks([connection], 0, BOOKS, OWNERS)
+    return [chunk async for chunk in chunks]
+
+
+async def test_a_chunk_is_asked_for_by_the_seqs_it_was_cut_at() -> None:
+    connection = FakeConnection(9, packed(ROWS))
+    [chunk] = await read_all(connection)
+    assert list(zip(*chunk, strict=True)) == ROWS
+    rows = packed_positions.CHUNK_ROWS
+    assert connection.asked == [
+        (0, 0, rows - 1),
+        (0, 0, 9, BOOKS, rows),
+        (0, 9, rows - 1),
+        (0, 9, packed_positions.MAX_SEQ, BOOKS, rows),
+    ]
+
+
+async def test_a_chunk_that_does_not_end_where_it_was_cut_is_refused() -> None:
+    """Rows that the cut did not see (another snapshot) are never taken as they come."""
+    with pytest.raises(PackedPositionsError, match="seq order"):
+        await read_all(FakeConnection(10, packed(ROWS)))
+    with pytest.raises(PackedPositionsError, match="empty"):
+        await read_all(FakeConnection(9, [None] * len(packed(ROWS))))
