@@ -96,8 +96,15 @@ SELECT seq FROM open_positions WHERE shard = $1 AND seq > $2 ORDER BY seq OFFSET
 """The seq that ends the chunk after seq $2 when it holds $3 + 1 positions; no row when
 fewer are left (the last chunk). An index-only walk, a few milliseconds per chunk."""
 
+LAST_SEQ_SQL = "SELECT max(seq) FROM open_positions WHERE shard = $1"
+"""The highest seq of the shard's open positions (one index entry)."""
+
 MAX_SEQ = (1 << 63) - 1
 """Above every seq: the upper end of the last chunk."""
+SPANS_AT_MOST = 2_000
+"""Chunks are spans of ``CHUNK_ROWS`` seqs (no cut to find, and never more rows than
+that: seqs are unique) unless that makes more chunks than this (seqs spread far apart by
+closed positions); then each chunk is cut (``CHUNK_END_SQL``)."""
 
 ACCOUNT_POSITIONS_SQL = """
 SELECT user_id::text, sum(margin)::int8, string_agg(int8send(seq), '')
@@ -122,23 +129,23 @@ async def read_chunks(
     Each connection packs a chunk of its own at the same time as the others, the next
     ones are asked for before this one is handed over, and at most one chunk per
     connection waits unread: the server packs on as many backends (cores) as there are
-    connections while the engine rebuilds, in bounded memory. Chunks are cut by seq
-    (``CHUNK_END_SQL``, one after the other, cheap) so that none depends on the previous
-    one's rows; each chunk's last seq must be the end it was cut at."""
+    connections while the engine rebuilds, in bounded memory. Chunks are spans of seqs
+    (or cut by seq, ``SPANS_AT_MOST``) so that none depends on the previous one's rows;
+    a cut chunk's last seq must be the end it was cut at."""
     if not drivers:
         raise ValueError("no connection to read the positions through")
     chunks = _ChunkReader(drivers, shard, books)
     try:
         end = 0
         while end != MAX_SEQ:
-            record, end = await chunks.next()
+            record, end, cut = await chunks.next()
             await asyncio.sleep(0)  # let the next requests go out before the caller works
-            if record is None or record[0] is None:  # no rows: only the last chunk may be
-                if end != MAX_SEQ:
+            if record is None or record[0] is None:  # no rows: a span may have none
+                if cut and end != MAX_SEQ:
                     raise PackedPositionsError("a chunk of open positions came back empty")
-                return
+                continue
             last_seq = int.from_bytes(record[0][-8:], "big", signed=True)
-            if end not in (last_seq, MAX_SEQ):
+            if (end not in (last_seq, MAX_SEQ)) if cut else last_seq > end:
                 raise PackedPositionsError("a chunk of open positions did not come in seq order")
             yield unpack_chunk(tuple(record), books, account_ids, last_seq)
     finally:
@@ -154,7 +161,10 @@ class _ChunkReader:
         self.after: int | None = 0
         """Where the next chunk to cut starts (seqs start at 1); None once the last is cut."""
         self.cutting = asyncio.Lock()
-        self.results: dict[int, asyncio.Future[tuple[Any, int]]] = {}
+        self.results: dict[int, asyncio.Future[tuple[Any, int, bool]]] = {}
+        self.spans: bool | None = None
+        """Whether chunks are spans of seqs (or cut); None until the highest seq is known."""
+        self.last_seq = 0
         self.taken = 0
         """Chunks handed over by ``next``."""
         self.cut = 0
@@ -163,7 +173,7 @@ class _ChunkReader:
         """At most one chunk per connection asked for and not yet handed over."""
         self.workers = [asyncio.ensure_future(self._work(driver)) for driver in drivers]
 
-    def _result(self, number: int) -> asyncio.Future[tuple[Any, int]]:
+    def _result(self, number: int) -> asyncio.Future[tuple[Any, int, bool]]:
         future = self.results.get(number)
         if future is None:
             future = self.results[number] = asyncio.get_running_loop().create_future()
@@ -181,13 +191,13 @@ class _ChunkReader:
                 result = self._result(self.cut)
                 self.cut += 1
                 try:
-                    cut = await driver.fetchval(CHUNK_END_SQL, self.shard, start, CHUNK_ROWS - 1)
+                    end = await self._end(driver, start)
                 except BaseException as error:
                     self.after = None  # the others stop cutting
                     _fail(result, error)
                     raise
-                end = MAX_SEQ if cut is None else int(cut)
-                self.after = None if cut is None else end
+                self.after = None if end == MAX_SEQ else end
+                cut = not self.spans
             try:
                 record = await driver.fetchrow(
                     CHUNK_SQL, self.shard, start, end, self.books, CHUNK_ROWS
@@ -195,10 +205,23 @@ class _ChunkReader:
             except BaseException as error:
                 _fail(result, error)
                 raise
-            result.set_result((record, end))
+            result.set_result((record, end, cut))
 
-    async def next(self) -> tuple[Any, int]:
-        """The next chunk's record and the seq it was cut at (``MAX_SEQ`` for the last)."""
+    async def _end(self, driver: Any, start: int) -> int:
+        """Where the chunk after seq ``start`` ends (``MAX_SEQ``: the last chunk)."""
+        if self.spans is None:
+            last_seq = await driver.fetchval(LAST_SEQ_SQL, self.shard)
+            self.last_seq = 0 if last_seq is None else int(last_seq)
+            self.spans = (self.last_seq - start) // CHUNK_ROWS < SPANS_AT_MOST
+        if self.spans:
+            end = start + CHUNK_ROWS
+            return MAX_SEQ if end >= self.last_seq else end
+        cut = await driver.fetchval(CHUNK_END_SQL, self.shard, start, CHUNK_ROWS - 1)
+        return MAX_SEQ if cut is None else int(cut)
+
+    async def next(self) -> tuple[Any, int, bool]:
+        """The next chunk's record, the seq it ends at (``MAX_SEQ`` for the last) and
+        whether it was cut there (else it is a span, which may end before)."""
         number = self.taken
         self.taken += 1
         try:

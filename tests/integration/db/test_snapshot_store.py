@@ -558,14 +558,18 @@ def downgrade_to(connection: Connection, revision: str) -> None:
 
 
 @pytest.mark.parametrize("count", [34, 35])  # the last chunk partial, or cut empty
+@pytest.mark.parametrize("spans", [True, False], ids=["spans", "cuts"])
 async def test_chunks_on_two_connections_are_those_of_one_in_the_exported_snapshot(
-    postgres_url: str, monkeypatch: pytest.MonkeyPatch, count: int
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, count: int, spans: bool
 ) -> None:
-    """The packed read cuts chunks by seq and packs them on several connections at once:
+    """The packed read cuts chunks by seq (spans, or cut at every 5th position) and packs
+    them on several connections at once:
     it hands over exactly the columns one connection reads, in seq order, and only what
     the exported snapshot holds, although positions were opened and closed (and
     committed) after the export and before the other connections began."""
     monkeypatch.setattr(packed_positions, "CHUNK_ROWS", 5)
+    if not spans:  # chunks cut one after the other, as when seqs are spread far apart
+        monkeypatch.setattr(packed_positions, "SPANS_AT_MOST", 0)
     await upgrade(postgres_url)
     database = open_database(postgres_url)
     try:
