@@ -80,13 +80,31 @@ WITH owner AS (
 )
 SELECT {", ".join(map(_packed, _PACKED_FIELDS))}
 FROM (
-    SELECT * FROM open_positions WHERE shard = $1 AND seq > $2 ORDER BY seq LIMIT $3
+    SELECT * FROM open_positions
+    WHERE shard = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $5
 ) AS p LEFT JOIN owner ON owner.id = p.user_id
 """  # noqa: S608 (built from the constant field names)
-"""One chunk: the positions of shard $1 after seq $2, at most $3, with $4 the engine's
-books as "asset side" strings. The owners are numbered in the order the engine reads its
-accounts (``SnapshotStore._accounts``). Every aggregate reads the same rows in the same
-order; that the order is the seqs' is checked on arrival (``unpack_chunk``)."""
+"""One chunk: the positions of shard $1 with a seq above $2 and at most $3, no more than
+$5 of them, with $4 the engine's books as "asset side" strings. The owners are numbered
+in the order the engine reads its accounts (``SnapshotStore._accounts``). Every aggregate
+reads the same rows in the same order; that the order is the seqs' is checked on arrival
+(``unpack_chunk``)."""
+
+CHUNK_END_SQL = """
+SELECT seq FROM open_positions WHERE shard = $1 AND seq > $2 ORDER BY seq OFFSET $3 LIMIT 1
+"""
+"""The seq that ends the chunk after seq $2 when it holds $3 + 1 positions; no row when
+fewer are left (the last chunk). An index-only walk, a few milliseconds per chunk."""
+
+LAST_SEQ_SQL = "SELECT max(seq) FROM open_positions WHERE shard = $1"
+"""The highest seq of the shard's open positions (one index entry)."""
+
+MAX_SEQ = (1 << 63) - 1
+"""Above every seq: the upper end of the last chunk."""
+SPANS_AT_MOST = 2_000
+"""Chunks are spans of ``CHUNK_ROWS`` seqs (no cut to find, and never more rows than
+that: seqs are unique) unless that makes more chunks than this (seqs spread far apart by
+closed positions); then each chunk is cut (``CHUNK_END_SQL``)."""
 
 ACCOUNT_POSITIONS_SQL = """
 SELECT user_id::text, sum(margin)::int8, string_agg(int8send(seq), '')
@@ -100,30 +118,129 @@ the grouping fits in memory instead of spilling to disk."""
 
 
 async def read_chunks(
-    driver: Any, shard: int, books: Sequence[str], account_ids: Sequence[str]
+    drivers: Sequence[Any], shard: int, books: Sequence[str], account_ids: Sequence[str]
 ) -> AsyncGenerator[list[list[Any]], None]:
     """The open positions of ``shard`` in seq order, as chunks of columns for
-    ``Restorer.add_position_columns``, read through ``driver`` (an asyncpg connection in
-    the restore's transaction). ``books`` are the "asset side" names; ``account_ids`` the
-    accounts in the order the engine read them."""
-    after = 0  # seqs start at 1
-    ahead = asyncio.ensure_future(driver.fetchrow(CHUNK_SQL, shard, after, CHUNK_ROWS, books))
+    ``Restorer.add_position_columns``, read through ``drivers`` (asyncpg connections whose
+    transactions see one snapshot: the restore's and those that imported it). ``books``
+    are the "asset side" names; ``account_ids`` the accounts in the order the engine read
+    them.
+
+    Each connection packs a chunk of its own at the same time as the others, the next
+    ones are asked for before this one is handed over, and at most one chunk per
+    connection waits unread: the server packs on as many backends (cores) as there are
+    connections while the engine rebuilds, in bounded memory. Chunks are spans of seqs
+    (or cut by seq, ``SPANS_AT_MOST``) so that none depends on the previous one's rows;
+    a cut chunk's last seq must be the end it was cut at."""
+    if not drivers:
+        raise ValueError("no connection to read the positions through")
+    chunks = _ChunkReader(drivers, shard, books)
     try:
-        while True:
-            record = await ahead
-            if record is None or record[0] is None:  # no rows left
-                return
-            after = int.from_bytes(record[0][-8:], "big", signed=True)
-            ahead = asyncio.ensure_future(
-                driver.fetchrow(CHUNK_SQL, shard, after, CHUNK_ROWS, books)
-            )
-            await asyncio.sleep(0)  # let the request go out before the caller works
-            yield unpack_chunk(tuple(record), books, account_ids, after)
+        end = 0
+        while end != MAX_SEQ:
+            record, end, cut = await chunks.next()
+            await asyncio.sleep(0)  # let the next requests go out before the caller works
+            if record is None or record[0] is None:  # no rows: a span may have none
+                if cut and end != MAX_SEQ:
+                    raise PackedPositionsError("a chunk of open positions came back empty")
+                continue
+            last_seq = int.from_bytes(record[0][-8:], "big", signed=True)
+            if (end not in (last_seq, MAX_SEQ)) if cut else last_seq > end:
+                raise PackedPositionsError("a chunk of open positions did not come in seq order")
+            yield unpack_chunk(tuple(record), books, account_ids, last_seq)
     finally:
-        if not ahead.done():
-            ahead.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await ahead
+        await chunks.close()
+
+
+class _ChunkReader:
+    """Chunks asked for on every connection, handed over in seq order (``next``)."""
+
+    def __init__(self, drivers: Sequence[Any], shard: int, books: Sequence[str]) -> None:
+        self.shard = shard
+        self.books = list(books)
+        self.after: int | None = 0
+        """Where the next chunk to cut starts (seqs start at 1); None once the last is cut."""
+        self.cutting = asyncio.Lock()
+        self.results: dict[int, asyncio.Future[tuple[Any, int, bool]]] = {}
+        self.spans: bool | None = None
+        """Whether chunks are spans of seqs (or cut); None until the highest seq is known."""
+        self.last_seq = 0
+        self.taken = 0
+        """Chunks handed over by ``next``."""
+        self.cut = 0
+        """Chunks cut so far."""
+        self.room = asyncio.Semaphore(len(drivers))
+        """At most one chunk per connection asked for and not yet handed over."""
+        self.workers = [asyncio.ensure_future(self._work(driver)) for driver in drivers]
+
+    def _result(self, number: int) -> asyncio.Future[tuple[Any, int, bool]]:
+        future = self.results.get(number)
+        if future is None:
+            future = self.results[number] = asyncio.get_running_loop().create_future()
+        return future
+
+    async def _work(self, driver: Any) -> None:
+        """Cut the next chunk and ask for it, again and again, while there is room."""
+        while True:
+            await self.room.acquire()
+            async with self.cutting:
+                start = self.after
+                if start is None:  # the last chunk is cut
+                    self.room.release()
+                    return
+                result = self._result(self.cut)
+                self.cut += 1
+                try:
+                    end = await self._end(driver, start)
+                except BaseException as error:
+                    self.after = None  # the others stop cutting
+                    _fail(result, error)
+                    raise
+                self.after = None if end == MAX_SEQ else end
+                cut = not self.spans
+            try:
+                record = await driver.fetchrow(
+                    CHUNK_SQL, self.shard, start, end, self.books, CHUNK_ROWS
+                )
+            except BaseException as error:
+                _fail(result, error)
+                raise
+            result.set_result((record, end, cut))
+
+    async def _end(self, driver: Any, start: int) -> int:
+        """Where the chunk after seq ``start`` ends (``MAX_SEQ``: the last chunk)."""
+        if self.spans is None:
+            last_seq = await driver.fetchval(LAST_SEQ_SQL, self.shard)
+            self.last_seq = 0 if last_seq is None else int(last_seq)
+            self.spans = (self.last_seq - start) // CHUNK_ROWS < SPANS_AT_MOST
+        if self.spans:
+            end = start + CHUNK_ROWS
+            return MAX_SEQ if end >= self.last_seq else end
+        cut = await driver.fetchval(CHUNK_END_SQL, self.shard, start, CHUNK_ROWS - 1)
+        return MAX_SEQ if cut is None else int(cut)
+
+    async def next(self) -> tuple[Any, int, bool]:
+        """The next chunk's record, the seq it ends at (``MAX_SEQ`` for the last) and
+        whether it was cut there (else it is a span, which may end before)."""
+        number = self.taken
+        self.taken += 1
+        try:
+            return await self._result(number)
+        finally:
+            del self.results[number]
+            self.room.release()
+
+    async def close(self) -> None:
+        """Stop asking (a worker still waiting for its chunk is cancelled: only when the
+        restore failed, whose connections are then thrown away)."""
+        for worker in self.workers:
+            worker.cancel()
+        for worker in self.workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
+        for future in self.results.values():  # failures nobody will read
+            if future.done() and not future.cancelled():
+                future.exception()
 
 
 def unpack_chunk(
@@ -154,14 +271,31 @@ def unpack_chunk(
             columns.append(list(map(_FIRST, map(pairs.__getitem__, numbers))))
             columns.append(list(map(_SECOND, map(pairs.__getitem__, numbers))))
         elif name in _NULLABLE:
-            values = numbers.tolist()
-            columns.append(list(map(_none_for_null, values, values)))
+            columns.append(_levels(numbers))
         else:
             columns.append(numbers.tolist())
     seqs = columns[0]
     if seqs != sorted(seqs) or not seqs or seqs[-1] != last_seq:
         raise PackedPositionsError("a chunk of open positions did not come in seq order")
     return columns
+
+
+def _fail(result: asyncio.Future[Any], error: BaseException) -> None:
+    """Hand ``error`` to whoever waits for ``result`` (a cancellation as one)."""
+    if isinstance(error, asyncio.CancelledError):
+        result.cancel()
+    else:
+        result.set_exception(error)
+
+
+def _levels(numbers: array[int]) -> list[Any]:
+    """A nullable column's values, None for ``NULL_LEVEL``. A column is often all one or
+    the other (no trailing stops, say): counting first, in C, spares the mapping then."""
+    missing = numbers.count(NULL_LEVEL)
+    if missing == len(numbers):
+        return [None] * missing
+    values = numbers.tolist()
+    return list(map(_none_for_null, values, values)) if missing else values
 
 
 def snapshot_id_literal(snapshot_id: str) -> str:

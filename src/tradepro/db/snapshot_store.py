@@ -231,44 +231,52 @@ class SnapshotStore:
         self, connection: AsyncConnection, restorer: Restorer
     ) -> None:
         """Accounts, then open positions packed by the server in chunks
-        (``db.packed_positions``), while a second connection in this transaction's snapshot
-        groups the positions by account: the server's work runs on its own cores beside
-        the engine's rebuilding."""
+        (``db.packed_positions``) on this connection and one more, while a third groups
+        the positions by account: the two others import this transaction's snapshot, so
+        all three see one state, and the server's work runs on its own cores beside the
+        engine's rebuilding."""
         driver: Any = (await connection.get_raw_connection()).driver_connection
         for setting in packed_positions.SESSION_SETTINGS:
             await driver.execute(setting)
-        snapshot_id = await driver.fetchval("SELECT pg_export_snapshot()")
-        async with self.database.connect() as grouping:
-            await grouping.execution_options(isolation_level="REPEATABLE READ")
-            async with grouping.begin():
-                await grouping.exec_driver_sql(
-                    "SET TRANSACTION SNAPSHOT "
-                    + packed_positions.snapshot_id_literal(str(snapshot_id))
+        snapshot_id = str(await driver.fetchval("SELECT pg_export_snapshot()"))
+        async with contextlib.AsyncExitStack() as stack:
+            grouper = await stack.enter_async_context(self._in_snapshot(snapshot_id))
+            packer = await stack.enter_async_context(self._in_snapshot(snapshot_id))
+            groups = asyncio.ensure_future(
+                grouper.fetch(packed_positions.ACCOUNT_POSITIONS_SQL, self.shard)
+            )
+            try:
+                accounts = await self._accounts(connection)
+                restorer.add_accounts(accounts)
+                account_ids = [row[0] for row in accounts]
+                chunks = packed_positions.read_chunks(
+                    (driver, packer), self.shard, restorer.book_names(), account_ids
                 )
-                grouper: Any = (await grouping.get_raw_connection()).driver_connection
+                async with contextlib.aclosing(chunks):
+                    async for columns in chunks:
+                        restorer.add_position_columns(columns)
+                restorer.add_account_positions(
+                    (user_id, locked, _seqs(packed)) for user_id, locked, packed in await groups
+                )
+            finally:
+                if not groups.done():
+                    groups.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await groups
+
+    @contextlib.asynccontextmanager
+    async def _in_snapshot(self, snapshot_id: str) -> AsyncIterator[Any]:
+        """The driver connection of a transaction that sees the exported ``snapshot_id``."""
+        async with self.database.connect() as connection:
+            await connection.execution_options(isolation_level="REPEATABLE READ")
+            async with connection.begin():
+                await connection.exec_driver_sql(
+                    "SET TRANSACTION SNAPSHOT " + packed_positions.snapshot_id_literal(snapshot_id)
+                )
+                driver: Any = (await connection.get_raw_connection()).driver_connection
                 for setting in packed_positions.SESSION_SETTINGS:
-                    await grouper.execute(setting)
-                groups = asyncio.ensure_future(
-                    grouper.fetch(packed_positions.ACCOUNT_POSITIONS_SQL, self.shard)
-                )
-                try:
-                    accounts = await self._accounts(connection)
-                    restorer.add_accounts(accounts)
-                    account_ids = [row[0] for row in accounts]
-                    chunks = packed_positions.read_chunks(
-                        driver, self.shard, restorer.book_names(), account_ids
-                    )
-                    async with contextlib.aclosing(chunks):
-                        async for columns in chunks:
-                            restorer.add_position_columns(columns)
-                    restorer.add_account_positions(
-                        (user_id, locked, _seqs(packed)) for user_id, locked, packed in await groups
-                    )
-                finally:
-                    if not groups.done():
-                        groups.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await groups
+                    await driver.execute(setting)
+                yield driver
 
     async def load(self) -> tuple[dict[str, Any], str] | None:
         """The saved snapshot in ``take_snapshot`` form and its last entry id; None if none.

@@ -102,14 +102,15 @@ class OrderIdWindow:
 
     def _keep_in_one_bucket(self, order_ids: list[str], prefix: str) -> list[str]:
         """``keep`` of ids that all belong to one bucket at or after the horizon (a chunk
-        of a restore, normally): one ``dict.update`` in C when none is there yet. A repeat
-        gets the first string, as in ``keep``."""
+        of a restore, normally): one ``dict.update`` in C into a new bucket, else one
+        ``map(bucket.setdefault, ...)`` (a single pass over a bucket of millions: checking
+        first that none is there cost as much again). A repeat gets the first string, as
+        in ``keep``."""
         bucket = self.buckets.setdefault(prefix, {})
-        if not bucket.keys().isdisjoint(order_ids):
+        if bucket:
             return list(map(bucket.setdefault, order_ids, order_ids))
-        before = len(bucket)
         bucket.update(zip(order_ids, order_ids, strict=True))
-        if len(bucket) - before == len(order_ids):
+        if len(bucket) == len(order_ids):
             return order_ids  # all new: the window holds these very strings
         reverse = order_ids[::-1]  # repeats among them: each maps to its first string
         bucket.update(zip(reverse, reverse, strict=True))

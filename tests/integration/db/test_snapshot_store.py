@@ -555,3 +555,83 @@ def downgrade_to(connection: Connection, revision: str) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.downgrade(config, revision)
+
+
+@pytest.mark.parametrize("count", [34, 35])  # the last chunk partial, or cut empty
+@pytest.mark.parametrize("spans", [True, False], ids=["spans", "cuts"])
+async def test_chunks_on_two_connections_are_those_of_one_in_the_exported_snapshot(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, count: int, spans: bool
+) -> None:
+    """The packed read cuts chunks by seq (spans, or cut at every 5th position) and packs
+    them on several connections at once:
+    it hands over exactly the columns one connection reads, in seq order, and only what
+    the exported snapshot holds, although positions were opened and closed (and
+    committed) after the export and before the other connections began."""
+    monkeypatch.setattr(packed_positions, "CHUNK_ROWS", 5)
+    if not spans:  # chunks cut one after the other, as when seqs are spread far apart
+        monkeypatch.setattr(packed_positions, "SPANS_AT_MOST", 0)
+    await upgrade(postgres_url)
+    database = open_database(postgres_url)
+    try:
+        store = SnapshotStore(database)
+        trading = await run_windows(store)
+        users = [trading.register() for _ in range(4)]
+        while len(trading.engine.open_by_seq) < count:
+            n = len(trading.engine.open_by_seq)
+            trading.open(users[n % 4], ETH if n % 3 else BTC, Side(("buy", "sell")[n % 2]),
+                         10 + n, 1 + n % 5, take_profit=None if n % 2 else 2_000_000)  # fmt: skip
+        header, changes, entry_id = trading.window()
+        await store.save(header, [changes], entry_id)
+        expected = [list(map(_json_field, column)) for column in zip(*(
+            trading.engine.open_by_seq.values()), strict=True)]  # fmt: skip
+        restorer_books = [f"{a} {s.value}" for a in trading.engine.books for s in Side]
+        account_ids = [row[0] for row in await _accounts(store)]
+
+        async with (
+            database.connect() as first,
+            database.connect() as second,
+            database.connect() as third,
+        ):
+            for connection in (first, second, third):
+                await connection.execution_options(isolation_level="REPEATABLE READ")
+            async with first.begin(), second.begin(), third.begin():
+                snapshot_id = (await first.exec_driver_sql("SELECT pg_export_snapshot()")).scalar()
+                driver = (await first.get_raw_connection()).driver_connection
+                # After the export: one more position opened, one closed, both committed
+                # before the other two connections begin.
+                trading.open(users[0], BTC, Side.BUY, 7, 2)
+                first_open = next(iter(trading.engine.open_by_seq.values()))
+                trading.close(first_open.user_id, first_open.order_id)
+                header, changes, entry_id = trading.window()
+                await store.save(header, [changes], entry_id)
+                importers = []
+                for connection in (second, third):
+                    await connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+                    importers.append((await connection.get_raw_connection()).driver_connection)
+
+                async def read(drivers: list[Any]) -> list[list[Any]]:
+                    columns: list[list[Any]] = [[] for _ in expected]
+                    chunks = packed_positions.read_chunks(drivers, 0, restorer_books, account_ids)
+                    async for chunk in chunks:
+                        assert 0 < len(chunk[0]) <= 5
+                        for column, part in zip(columns, chunk, strict=True):
+                            column.extend(part)
+                    return columns
+
+                assert await read([driver, *importers]) == expected
+                assert await read([importers[0]]) == expected
+                assert await read([driver, importers[1]]) == expected
+        restored = await store.restore(EngineConfig())
+        assert restored is not None
+        assert comparable(take_snapshot(restored[0])) == comparable(take_snapshot(trading.engine))
+    finally:
+        await database.dispose()
+
+
+def _json_field(value: Any) -> Any:
+    return value.value if isinstance(value, Side) else value
+
+
+async def _accounts(store: SnapshotStore) -> list[list[Any]]:
+    async with store.database.connect() as connection:
+        return await store._accounts(connection)

@@ -74,3 +74,83 @@ def test_every_aggregated_value_is_never_null() -> None:
         assert f"coalesce(p.{name}::int8, {NULL_LEVEL})" in sql
     assert "coalesce(owner.n, -1)" in sql
     assert "p.asset || ' ' || p.side), 0)" in sql
+
+
+class FakeConnection:
+    """Answers ``LAST_SEQ_SQL`` with ``last_seq``, ``CHUNK_END_SQL`` with ``cuts`` in turn
+    (then no row) and ``CHUNK_SQL`` with ``records`` in turn (then no rows)."""
+
+    def __init__(
+        self, last_seq: int, records: list[list[object]], cuts: list[int] | None = None
+    ) -> None:
+        self.last_seq, self.records, self.cuts = last_seq, records, cuts or []
+        self.asked: list[tuple[object, ...]] = []
+
+    async def fetchval(self, sql: str, *args: object) -> int | None:
+        self.asked.append(args)
+        if sql == packed_positions.LAST_SEQ_SQL:
+            return self.last_seq
+        assert sql == packed_positions.CHUNK_END_SQL
+        return self.cuts.pop(0) if self.cuts else None
+
+    async def fetchrow(self, sql: str, *args: object) -> list[object]:
+        assert sql == packed_positions.CHUNK_SQL
+        self.asked.append(args)
+        return self.records.pop(0) if self.records else [None] * len(packed(ROWS))
+
+
+async def read_all(connection: FakeConnection) -> list[list[list[object]]]:
+    chunks = packed_positions.read_chunks([connection], 0, BOOKS, OWNERS)
+    return [chunk async for chunk in chunks]
+
+
+async def test_chunks_are_spans_of_seqs_asked_for_without_a_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A span of n seqs holds at most n positions (seqs are unique); one with none
+    is skipped; the last runs to the end."""
+    monkeypatch.setattr(packed_positions, "CHUNK_ROWS", 3)
+    connection = FakeConnection(9, [packed(ROWS[:2]), [None] * 15, packed(ROWS[2:])])
+    chunks = await read_all(connection)
+    assert [list(zip(*chunk, strict=True)) for chunk in chunks] == [ROWS[:2], ROWS[2:]]
+    end = packed_positions.MAX_SEQ
+    assert connection.asked == [
+        (0,),
+        (0, 0, 3, BOOKS, 3),
+        (0, 3, 6, BOOKS, 3),
+        (0, 6, end, BOOKS, 3),
+    ]
+
+
+async def test_a_span_that_holds_a_seq_beyond_it_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(packed_positions, "CHUNK_ROWS", 3)
+    with pytest.raises(PackedPositionsError, match="seq order"):
+        await read_all(FakeConnection(9, [packed(ROWS)]))
+
+
+async def test_seqs_spread_far_apart_are_cut_into_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packed_positions, "SPANS_AT_MOST", 0)
+    connection = FakeConnection(9, [packed(ROWS)], cuts=[9])
+    [chunk] = await read_all(connection)
+    assert list(zip(*chunk, strict=True)) == ROWS
+    rows = packed_positions.CHUNK_ROWS
+    assert connection.asked == [
+        (0,),
+        (0, 0, rows - 1),
+        (0, 0, 9, BOOKS, rows),
+        (0, 9, rows - 1),
+        (0, 9, packed_positions.MAX_SEQ, BOOKS, rows),
+    ]
+
+
+async def test_a_chunk_that_does_not_end_where_it_was_cut_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows that the cut did not see (another snapshot) are never taken as they come."""
+    monkeypatch.setattr(packed_positions, "SPANS_AT_MOST", 0)
+    with pytest.raises(PackedPositionsError, match="seq order"):
+        await read_all(FakeConnection(10, [packed(ROWS)], cuts=[10]))
+    with pytest.raises(PackedPositionsError, match="empty"):
+        await read_all(FakeConnection(9, [], cuts=[9]))
