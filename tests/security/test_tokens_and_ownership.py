@@ -35,6 +35,7 @@ PROTECTED = {
     ("POST", f"{API}/account/reset"),
     ("POST", f"{API}/account/deposit"),
     ("GET", f"{API}/account/events"),
+    ("GET", f"{API}/account/portfolio-history"),
     ("POST", f"{API}/auth/api-keys"),
     ("GET", f"{API}/auth/api-keys"),
     ("DELETE", f"{API}/auth/api-keys/{{key_id}}"),

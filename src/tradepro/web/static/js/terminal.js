@@ -33,6 +33,7 @@ import { OrderTicket } from "./ticket.js";
 const REFRESH_LIVE_MS = 15000;
 const REFRESH_OFFLINE_MS = 2000;
 const REFRESH_GAP_MS = 300;
+const ACCOUNT_RETRY_MS = 1000;
 
 export class Terminal {
   constructor(config, instruments, user, report, signIn) {
@@ -149,6 +150,7 @@ export class Terminal {
     this.pending.stop();
     this.timers.forEach((timer) => clearInterval(timer));
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.accountRetry);
     this.stopped = true;
     this.history.stopped = true;
   }
@@ -316,7 +318,16 @@ export class Terminal {
         this.openOrders(), this.call("/api/v1/balance/me"), this.pending.load(),
       ]);
     } catch (error) {
-      if (error.status !== 401) this.report("account", `Cannot load your account: ${error.message}`);
+      if (error.status === 401) return;
+      this.report("account", `Cannot load your account: ${error.message}`);
+      // Try again soon rather than at the next timed refresh: a refused read (too many
+      // reads a second after a burst of events) must not leave positions stale for long.
+      if (this.accountRetry === undefined && !this.stopped) {
+        this.accountRetry = setTimeout(() => {
+          this.accountRetry = undefined;
+          if (!this.stopped) this.refresh();
+        }, ACCOUNT_RETRY_MS);
+      }
       return;
     }
     this.report("account", null);
