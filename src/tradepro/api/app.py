@@ -112,6 +112,7 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         settings.redis_url,
         settings.tradepro_data_dir,
         namespace=settings.tradepro_bus_namespace,
+        shards=settings.engine_shards,  # a user's requests go to their shard
     )
     requester = Requester(bus)
     await requester.start()

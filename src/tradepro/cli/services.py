@@ -24,6 +24,13 @@ def add_services(commands: Commands) -> None:
         description="Run the engine: migrate the database, restore the latest snapshot, "
         "replay the stream after it, then consume until SIGTERM/SIGINT (final snapshot).",
     )
+    engine.add_argument(
+        "--shard",
+        type=int,
+        default=None,
+        metavar="K",
+        help="apply shard K of ENGINE_SHARDS (default: ENGINE_SHARD, else 0)",
+    )
     engine.set_defaults(handler=_run_engine)
     api = commands.add_parser(
         "api", help="run the HTTP API (port API_PORT, default 4000)",
@@ -41,6 +48,15 @@ def _run_engine(args: argparse.Namespace) -> int:
     from tradepro.services.engine.main import serve_engine  # noqa: PLC0415
 
     settings = settings_or_exit()
+    if args.shard is not None:
+        if not 0 <= args.shard < settings.engine_shards:
+            print(
+                f"tradepro: --shard {args.shard} is not a shard of ENGINE_SHARDS="
+                f"{settings.engine_shards} (shards are numbered from 0)",
+                file=sys.stderr,
+            )
+            return 2
+        settings = settings.model_copy(update={"engine_shard": args.shard})
     return run_service("engine", lambda stop: serve_engine(settings, stop))
 
 

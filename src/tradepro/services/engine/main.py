@@ -17,8 +17,6 @@ from tradepro.services.engine.worker import EngineWorker
 log = logging.getLogger("tradepro.engine")
 
 ENGINE_LOCK_FILE = "engine.lock"
-SHARD = 0
-"""The one shard there is for now (sharding by user is a later piece)."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
@@ -74,11 +72,14 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     # survives a failure (retried, or written by the next snapshot), and SQLAlchemy drops
     # a connection that failed with a disconnect, so a restarted database costs one retry.
     database = open_database(database_url, pool_pre_ping=False)
+    shard = settings.engine_shard  # this engine applies its shard's stream only
     bus = open_bus(
         settings.redis_url,
         settings.tradepro_data_dir,
         namespace=settings.tradepro_bus_namespace,
         callback_max_bytes=settings.callback_queue_max_bytes,
+        shards=settings.engine_shards,
+        shard=shard,
     )
     # With Redis, the shard's lease decides which engine applies (docs/single-writer.md);
     # the embedded bus has the data-folder lock instead.
@@ -89,19 +90,22 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         lease = ShardLease(
             settings.redis_url,
             namespace=settings.tradepro_bus_namespace,
-            shard=SHARD,
+            shard=shard,
+            tagged=settings.engine_shards > 1,
             ttl_ms=settings.engine_lease_ttl_ms,
             renew_ms=settings.engine_lease_renew_ms,
         )
     worker = EngineWorker(
         bus,
-        SnapshotStore(database, shard=SHARD),
+        SnapshotStore(database, shard=shard),
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
         lease=lease,
     )
     log.info(
-        "engine starting: bus=%s database=%s",
+        "engine starting: shard %d of %d, bus=%s database=%s",
+        shard,
+        settings.engine_shards,
         "redis" if settings.redis_url else "embedded",
         database_url.split("@")[-1],
     )

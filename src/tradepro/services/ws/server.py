@@ -344,7 +344,10 @@ async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOpti
     # A line per connection with LOG_LEVEL=DEBUG, never the library's line per frame.
     connection_log.setLevel(logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
     bus = open_bus(
-        settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
+        settings.redis_url,
+        settings.tradepro_data_dir,
+        namespace=settings.tradepro_bus_namespace,
+        shards=settings.engine_shards,
     )
     database = open_database(settings.effective_database_url)
     gateway = Gateway(settings, bus, options, database)
