@@ -4,8 +4,8 @@ A request registers a waiter under its correlation id *before* it publishes, so 
 can never arrive unannounced. One reader task per engine shard follows that shard's
 ``callback-queue`` from the last id it has seen (never from "now" in a loop, so a reply
 landing between two reads is still read) and resolves the waiter whose id is the ``id``
-inside the reply, whatever the order replies arrive in. The reader outlives bus outages: it backs off with jitter and resumes
-from the last seen id.
+inside the reply, whatever the order replies arrive in. The readers outlive bus outages:
+they back off with jitter and resume from the last seen id.
 """
 
 from __future__ import annotations
