@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     engine_lease_renew_ms: int = Field(500, ge=50, le=30_000)
     """How often the primary renews its lease (and a standby tries to win it); at most
     half of ``ENGINE_LEASE_TTL_MS``."""
+    redis_cluster: bool = False
+    """``REDIS_CLUSTER=1``: ``REDIS_URL`` names a node of a Redis Cluster (any one: the
+    client learns the others from it). Keys then carry hash tags even with one shard
+    (docs/scaling.md)."""
     engine_shards: int = Field(1, ge=1, le=1024)
     """``ENGINE_SHARDS``: how many engines share the users, each the single writer of its
     own (``tradepro.bus.names.shard_of``, docs/scaling.md). More than one needs Redis.
@@ -239,6 +243,8 @@ class Settings(BaseSettings):
                 "ENGINE_SHARDS > 1 needs REDIS_URL: the embedded bus is one journal for one "
                 "engine. Set REDIS_URL (and DATABASE_URL) to run several engine shards."
             )
+        if self.redis_cluster and not self.redis_url:
+            raise SettingsError("REDIS_CLUSTER=1 needs REDIS_URL: the address of a cluster node")
         if self.engine_shard >= self.engine_shards:
             raise SettingsError(
                 f"ENGINE_SHARD={self.engine_shard} is not a shard of ENGINE_SHARDS="

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
 from tradepro.bus.base import BusUnavailableError, LeaseLostError
+from tradepro.bus.clients import redis_client
 from tradepro.bus.names import shard_names
 
 log = logging.getLogger("tradepro.engine")
@@ -90,6 +90,7 @@ class ShardLease:
         ttl_ms: int = 2000,
         renew_ms: int = 500,
         tagged: bool = False,
+        cluster: bool = False,
     ) -> None:
         if renew_ms * 2 > ttl_ms:
             raise ValueError("the lease must be renewed at least twice per time to live")
@@ -104,8 +105,9 @@ class ShardLease:
         self.lost = asyncio.Event()
         """Set when another engine's epoch replaced ours: stop applying at once."""
         # A client of its own: a renewal never queues behind the engine's batches.
-        self._redis = Redis.from_url(
+        self._redis = redis_client(
             url,
+            cluster=cluster,
             # A renewal that waits longer than half the TTL is late anyway: give up and
             # retry. Connecting gets at least a second (a loaded machine is slow at it).
             socket_timeout=ttl_ms / 2000,

@@ -40,6 +40,7 @@ from tradepro.bus.base import (
     Entry,
     LeaseLostError,
 )
+from tradepro.bus.clients import redis_client
 from tradepro.bus.names import (
     CALLBACK_QUEUE_MAX_BYTES,
     CALLBACK_QUEUE_MAXLEN,
@@ -144,6 +145,7 @@ class RedisBus:
         client_name: str | None = None,
         shard: int = 0,
         tagged: bool = False,
+        cluster: bool = False,
     ) -> None:
         self.callback_maxlen = callback_maxlen
         self.callback_max_bytes = callback_max_bytes
@@ -156,17 +158,27 @@ class RedisBus:
         """Our fencing token as text; empty: publishes are not fenced (tools, tests)."""
         self.max_block_ms = max(1, int(socket_timeout_s * 1000) // 2)
         """A blocking read never waits longer than half the socket timeout."""
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout_s,  # waiting for a free connection, then unavailable
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=min(socket_timeout_s, 2.0),
-            protocol=2,  # a ``?protocol=3`` in the URL wins; both reply shapes are read
-            client_name=client_name,  # shows in CLIENT LIST: which service holds what
-        )
-        pool.connection_class = _HiredisPackingConnection
-        self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
+        if cluster:  # each command goes to the node of its key's slot (``bus.clients``)
+            self._redis = redis_client(
+                url,
+                cluster=True,
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=min(socket_timeout_s, 2.0),
+                protocol=2,
+                client_name=client_name,
+            )
+        else:
+            pool = BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=socket_timeout_s,  # waiting for a free connection, then unavailable
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=min(socket_timeout_s, 2.0),
+                protocol=2,  # a ``?protocol=3`` in the URL wins; both reply shapes are read
+                client_name=client_name,  # shows in CLIENT LIST: which service holds what
+            )
+            pool.connection_class = _HiredisPackingConnection
+            self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
         self._append_script = self._redis.register_script(_APPEND_CALLBACKS)
         self._outbox: list[_Outgoing] = []
         self._flush_scheduled = False

@@ -80,6 +80,7 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         callback_max_bytes=settings.callback_queue_max_bytes,
         shards=settings.engine_shards,
         shard=shard,
+        cluster=settings.redis_cluster,
     )
     # With Redis, the shard's lease decides which engine applies (docs/single-writer.md);
     # the embedded bus has the data-folder lock instead.
@@ -91,7 +92,8 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
             settings.redis_url,
             namespace=settings.tradepro_bus_namespace,
             shard=shard,
-            tagged=settings.engine_shards > 1,
+            tagged=settings.engine_shards > 1 or settings.redis_cluster,
+            cluster=settings.redis_cluster,
             ttl_ms=settings.engine_lease_ttl_ms,
             renew_ms=settings.engine_lease_renew_ms,
         )
@@ -101,6 +103,8 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
         lease=lease,
+        shard=shard,
+        shards=settings.engine_shards,
     )
     log.info(
         "engine starting: shard %d of %d, bus=%s database=%s",

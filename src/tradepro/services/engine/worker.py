@@ -41,6 +41,7 @@ from tradepro.bus.base import (
     LeaseLostError,
     entry_order,
 )
+from tradepro.bus.names import shard_of
 from tradepro.db.bulk import Pacer
 from tradepro.db.snapshot_store import SnapshotFencedError
 from tradepro.domain.events import (
@@ -119,11 +120,15 @@ class EngineWorker:
         batch_size: int = 1000,
         block_ms: int = 500,
         lease: ShardLease | None = None,
+        shard: int = 0,
+        shards: int = 1,
     ) -> None:
         if lease is not None and not hasattr(bus, "fence"):
             raise TypeError("a leased engine needs the Redis bus (its publishes are fenced)")
         self.bus = bus
         self.lease = lease
+        self.shard, self.shards = shard, shards
+        """Which of ``ENGINE_SHARDS`` this engine is: it refuses other shards' users."""
         self.fenced: BaseException | None = None
         """Why this engine stepped down (another engine won the lease), if it did."""
         self.store = store
@@ -476,12 +481,29 @@ class EngineWorker:
         if not isinstance(payload, Mapping):
             message = "payload must be a JSON object"
             return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+        if self.shards > 1:
+            user_id = payload.get("userId")
+            if isinstance(user_id, str) and shard_of(user_id, self.shards) != self.shard:
+                return [self._not_my_user(entry, user_id)]
         try:
             return apply_entry(self.engine, entry.kind, entry.request_id, entry.ts_us, payload)
         except Exception:  # a bug, not bad input: answer it, keep the engine up, log it
             log.exception("internal error applying entry %s (%s)", entry.entry_id, entry.kind)
             message = "the engine could not process this request"
             return [CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)]
+
+    def _not_my_user(self, entry: Entry, user_id: str) -> CommandRejected:
+        """A request for a user of another shard: some process runs with another
+        ``ENGINE_SHARDS``. Applying it would open a second account for that user here."""
+        owner = shard_of(user_id, self.shards)
+        log.warning("entry %s (%s) is for a user of shard %d, not of this shard %d: every "
+                    "process must run with ENGINE_SHARDS=%d", entry.entry_id, entry.kind,
+                    owner, self.shard, self.shards)  # fmt: skip
+        message = (
+            f"this request reached engine shard {self.shard}, but the user belongs to shard "
+            f"{owner} of {self.shards}: the services disagree on ENGINE_SHARDS"
+        )
+        return CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)
 
     async def _publish(self, bodies: list[bytes]) -> list[Entry]:
         """Publish until it works: the state already moved on, the replies must follow.

@@ -235,6 +235,7 @@ async def serve_poller(settings: Settings, options: PollerOptions, stop: asyncio
         settings.tradepro_data_dir,
         namespace=settings.tradepro_bus_namespace,
         shards=settings.engine_shards,
+        cluster=settings.redis_cluster,
     )
     requester = Requester(bus)
     metrics_server = None
