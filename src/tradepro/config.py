@@ -130,6 +130,16 @@ class Settings(BaseSettings):
     (0..1000): one number for every asset (``5``) or per asset (``BTC_USDC=5,ETH_USDC=3``;
     assets not named pay none). Empty: no commission."""
 
+    @field_validator("tradepro_bus_namespace")
+    @classmethod
+    def _namespace_without_hash_tag(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError(
+                "must not contain { or }: Redis Cluster would place keys by the namespace's "
+                "braces instead of the shard's hash tag"
+            )
+        return value
+
     @field_validator("assets", mode="before")
     @classmethod
     def _split_assets(cls, value: object) -> object:
