@@ -4,6 +4,7 @@ off their shard's slot."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,9 @@ from tests.support.api_fixtures import forget_namespace, open_stack
 from tradepro.bus.names import shard_of
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings, SettingsError, load_settings
+from tradepro.db.session import open_database
+from tradepro.services.engine.main import stored_beyond
+from tradepro.services.engine.worker import ShardMismatchError
 
 SHARDS = 2
 
@@ -86,3 +90,35 @@ def test_a_namespace_with_braces_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TRADEPRO_BUS_NAMESPACE", "app{x}:")
     with pytest.raises(SettingsError, match="tradepro_bus_namespace"):
         load_settings()
+
+
+@pytest.mark.stack_settings(engine_shards=SHARDS)
+async def test_state_saved_with_another_shard_count_is_refused(sharded: Stack) -> None:
+    """Changing ENGINE_SHARDS would leave users with two engines or none: each engine
+    refuses, saying why, instead of serving a wrong set of users."""
+    stack = sharded
+    movers: set[int] = set()  # shards holding a user that hashes elsewhere with 3 shards
+    for _ in range(60):
+        user_id = (await stack.sign_in()).user_id
+        if shard_of(user_id, 3) != shard_of(user_id, SHARDS):
+            movers.add(shard_of(user_id, SHARDS))
+        if movers == {0, 1}:
+            break
+    assert movers == {0, 1}
+    await stack.stop_engine()  # final snapshots: users stored with their shard
+    database = open_database(stack.settings.effective_database_url)
+    try:
+        assert await stored_beyond(database, SHARDS) is None
+        assert await stored_beyond(database, 1) == 1  # ENGINE_SHARDS=1 would miss shard 1
+    finally:
+        await database.dispose()
+
+    stack.settings = stack.settings.model_copy(update={"engine_shards": 3})
+    await stack.start_engine()
+    old_shards = stack._engine_tasks[:2]  # shard 2 is new and empty: it runs
+    await asyncio.wait(old_shards, timeout=60)
+    for task in old_shards:  # each held users that now hash elsewhere
+        assert task.done()
+        assert isinstance(task.exception(), ShardMismatchError), task.exception()
+        assert "saved with another ENGINE_SHARDS" in str(task.exception())
+    stack._engine_tasks = stack._engine_tasks[2:]  # stop_engine ends the one running

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
 from collections import deque
@@ -107,6 +108,14 @@ class FencedBus(Protocol):
     def fence(self, epoch_key: str, epoch: int) -> None: ...
 
 
+SHARD_CHECK_SAMPLE = 256
+"""Restored accounts checked against the shard hash at start (``_check_restored_shard``)."""
+
+
+class ShardMismatchError(RuntimeError):
+    """The restored state holds users of other shards: ``ENGINE_SHARDS`` changed."""
+
+
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
 
@@ -172,6 +181,7 @@ class EngineWorker:
             gc.enable()
         # Keep the restored positions out of every future GC pass (they form no cycles).
         gc.freeze()
+        self._check_restored_shard()
         last_published = await self._last_published_entry()
         if last_published is not None:
             self._replayed_until = entry_order(last_published)
@@ -181,6 +191,23 @@ class EngineWorker:
             len(self.engine.open_by_seq),
             self.last_entry_id,
         )
+
+    def _check_restored_shard(self) -> None:
+        """Refuse to run on accounts of other shards: the snapshot was saved with another
+        ``ENGINE_SHARDS`` (users would be served by two engines, or by none). A sample is
+        enough: after a change of N, about half of any shard's users hash elsewhere."""
+        if self.shards <= 1:
+            return
+        sample = list(itertools.islice(self.engine.accounts, SHARD_CHECK_SAMPLE))
+        strangers = [u for u in sample if shard_of(u, self.shards) != self.shard]
+        if strangers:
+            raise ShardMismatchError(
+                f"shard {self.shard} restored {len(strangers)} of {len(sample)} sampled accounts "
+                f"that belong to other shards of ENGINE_SHARDS={self.shards} (e.g. "
+                f"{strangers[0]}): the data was saved with another ENGINE_SHARDS. Run with "
+                "the ENGINE_SHARDS the data was saved with (moving users between shards is "
+                "not supported: docs/scaling.md)"
+            )
 
     async def _restore(self) -> None:
         # Any database failure: wait and retry.
