@@ -93,6 +93,18 @@ KEYS[3] (its shard's epoch counter, ``tradepro.bus.lease``) still holds that epo
 script then fails with ``FENCED``. The check and the append are one atomic script, so no
 publish of a stale engine can slip in after another engine won the lease."""
 
+_FENCED_TRIM = """
+local current = redis.call('GET', KEYS[2])
+if current ~= ARGV[2] then
+    return redis.error_reply('FENCED epoch ' .. ARGV[2] .. ' is not the current epoch '
+                             .. tostring(current))
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[1])
+"""
+"""``XTRIM MINID ~`` of the engine stream, only while KEYS[2] holds the trimming engine's
+epoch ARGV[2]: a stale primary's late trim could cut entries its successor (a standby that
+was behind) has not read yet."""
+
 _APPEND_ENTRIES = """
 local ids = {}
 for i = 1, #ARGV, 3 do
@@ -255,7 +267,11 @@ class RedisBus:
     async def trim_entries(self, below_id: str) -> None:
         # "MINID ~" drops whole stream nodes only: never an entry at or above ``below_id``,
         # and Redis does not stall to cut a node in the middle (exact trims did, ~4 ms).
-        trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=True)
+        if self._epoch:  # fenced: a stale engine must not cut under its successor
+            keys = (self.engine_stream, self._callback_keys[2])
+            trimming = self._redis.eval(_FENCED_TRIM, 2, *keys, below_id, self._epoch)
+        else:
+            trimming = self._redis.xtrim(self.engine_stream, minid=below_id, approximate=True)
         await _command("XTRIM", trimming)
 
     async def publish_callbacks(self, bodies: Sequence[bytes]) -> None:

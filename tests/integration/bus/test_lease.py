@@ -253,3 +253,24 @@ async def test_a_new_primary_forgets_only_its_own_standby_position(
     await other_standby.report_position("4-0")  # reported after ours: not ours to delete
     await new_primary.forget_position()
     assert await other_standby.follower_position() == "4-0"
+
+
+async def test_a_stale_engine_cannot_trim_the_stream(
+    leases: list[ShardLease], redis_url: str, bus_namespace: str
+) -> None:
+    old = new_lease(leases, redis_url, bus_namespace)
+    new = new_lease(leases, redis_url, bus_namespace)
+    stale_bus = RedisBus(redis_url, namespace=bus_namespace)
+    try:
+        epoch = await old.try_acquire()
+        assert epoch is not None
+        stale_bus.fence(old.epoch_key, epoch)
+        ids = [(await stale_bus.publish("price-update", {}, str(n))).entry_id for n in range(300)]
+        await stale_bus.trim_entries(ids[0])  # fenced, still ours: allowed (keeps ids[0])
+        assert (await stale_bus.read_entries("0", 1, 0))[0].entry_id == ids[0]
+        await eventually(lambda: _won(new), 5, "the standby to win")
+        with pytest.raises(LeaseLostError):
+            await stale_bus.trim_entries(ids[-1])
+        assert (await stale_bus.read_entries("0", 1, 0))[0].entry_id == ids[0]
+    finally:
+        await stale_bus.close()

@@ -620,6 +620,8 @@ class EngineWorker:
             await self.bus.trim_entries(await self._trim_below(entry_id))
         except BusUnavailableError as error:
             log.warning("could not trim the stream below %s (%s)", entry_id, error)
+        except LeaseLostError as error:
+            self.fenced = self.fenced or error  # the loop steps down at its next turn
 
     async def _trim_below(self, entry_id: str) -> str:
         """``entry_id``, or a live standby's position if it is behind (it still reads)."""
