@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     ws_processes: int = Field(1, ge=1, le=64)
     """WebSocket server processes sharing ``WS_PORT`` (``SO_REUSEPORT``); ``tradepro up``
     starts this many, each reading the bus itself."""
+    api_processes: int = Field(1, ge=1, le=64)
+    """API server processes sharing ``API_PORT`` (``SO_REUSEPORT``); ``tradepro up`` starts
+    this many. Each reads every shard's replies; the sign-up limits are shared in Redis."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
     engine_lease_ttl_ms: int = Field(2000, ge=200, le=60_000)

@@ -4,6 +4,7 @@ runs one process until SIGTERM/SIGINT (``tradepro.runtime.runner``)."""
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from tradepro.cli.arguments import (
@@ -78,7 +79,7 @@ def _run_api(args: argparse.Namespace) -> int:
     configure_logging()
     settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_sync(settings.effective_database_url)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.bind_host,
         port=settings.api_port,
@@ -87,7 +88,35 @@ def _run_api(args: argparse.Namespace) -> int:
         access_log=False,
         **http_server_options(settings),
     )
+    server = uvicorn.Server(config)
+    if settings.api_processes == 1:
+        server.run()
+        return 0
+    try:  # several processes on one port: the kernel spreads the connections over them
+        listening = shared_socket(settings.bind_host, settings.api_port)
+    except OSError as error:
+        print(f"tradepro: cannot listen on {settings.bind_host}:{settings.api_port}: {error}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    server.run(sockets=[listening])
     return 0
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with ``SO_REUSEPORT``: the other API processes on ``port`` (with
+    ``API_PROCESSES`` > 1) bind it too, and the kernel balances new connections."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listening.bind(address)
+        listening.listen(2048)
+    except OSError:
+        listening.close()
+        raise
+    listening.set_inheritable(True)
+    return listening
 
 
 def _run_migrate(args: argparse.Namespace) -> int:

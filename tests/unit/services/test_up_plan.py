@@ -384,3 +384,13 @@ def test_the_services_learn_which_feed_runs_and_the_ui_address(tmp_path: Path) -
     assert derived == {"TRADEPRO_FEED": "sim", "PUBLIC_URL": "http://localhost:4321"}
     public = settings(tmp_path, public_url="https://trade.example.com")
     assert derived_env(public, UpOptions()) == {"TRADEPRO_FEED": "backpack"}
+
+
+def test_api_processes_start_that_many_api_servers_sharing_the_port(tmp_path: Path) -> None:
+    plan = service_plan(settings(tmp_path, api_processes=2), UpOptions())
+
+    assert [spec.name for spec in plan] == ["engine", "api-1", "api-2", "ws", "poller"]
+    api = [spec for spec in plan if spec.name.startswith("api")]
+    assert {(s.argv, s.port, s.shares_port, s.health_path) for s in api} == {
+        (("-m", "tradepro.cli", "api"), 4000, True, "/health")
+    }

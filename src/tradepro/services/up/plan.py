@@ -68,14 +68,7 @@ def service_plan(settings: Settings, options: UpOptions) -> list[ServiceSpec]:
             poller += ("--seed", str(options.seed))
     return [
         *engine_services(settings, options),
-        ServiceSpec(
-            "api",
-            tradepro_command("api"),
-            settings.api_port,
-            "API_PORT",
-            health_path="/health",
-            unhealthy_means="the engine does not answer yet",
-        ),
+        *api_services(settings),
         *ws_services(settings),
         ServiceSpec("poller", tradepro_command("poller", *poller), starts_when_healthy=True),
     ]
@@ -100,6 +93,24 @@ def engine_services(settings: Settings, options: UpOptions) -> list[ServiceSpec]
         if options.standby:
             specs.append(ServiceSpec(standby, argv, stops_last=True))
     return specs
+
+
+def api_services(settings: Settings) -> list[ServiceSpec]:
+    """``api``, or ``api-1`` ... ``api-N`` sharing ``API_PORT`` (``API_PROCESSES``)."""
+    count = settings.api_processes
+    names = ["api"] if count == 1 else [f"api-{n}" for n in range(1, count + 1)]
+    return [
+        ServiceSpec(
+            name,
+            tradepro_command("api"),
+            settings.api_port,
+            "API_PORT",
+            health_path="/health",
+            unhealthy_means="the engine does not answer yet",
+            shares_port=count > 1,
+        )
+        for name in names
+    ]
 
 
 def ws_services(settings: Settings) -> list[ServiceSpec]:
