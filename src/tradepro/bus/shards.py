@@ -4,8 +4,10 @@ With ``ENGINE_SHARDS=N`` there are N engines, each the single writer of its user
 (``tradepro.bus.names.shard_of``) and each with its own ``engine-stream`` and
 ``callback-queue``. An engine opens only its own shard's bus. The API, the WebSocket
 server and the poller open a ``ShardedBus``: a request naming a user (``userId`` in its
-payload) goes to that user's shard; an entry naming nobody (a price, the feed status)
-goes to every shard, since every engine marks its own positions to market. Replies are
+payload) goes to that user's shard; a price and the feed status go to every shard, since
+every engine marks its own positions to market. Any other entry naming no user (a
+malformed request) goes to shard 0 alone, which answers it with ``invalid_request``: no
+request is ever applied by two engines. Replies are
 read from every shard's queue (``Requester`` follows each one, ``shard_buses``).
 """
 
@@ -16,6 +18,11 @@ from collections.abc import Mapping, Sequence
 
 from tradepro.bus.base import Bus, Callback, Entry
 from tradepro.bus.names import shard_of
+
+BROADCAST_KINDS = frozenset({"price-update", "feed-status"})
+"""What every shard's stream receives: the prices (each engine marks its own positions)
+and the feed status (the WebSocket server reads it from shard 0's stream). The bus may not
+import the protocol, so the kinds are spelled here; a unit test keeps them equal."""
 
 
 class ShardedBus:
@@ -31,16 +38,19 @@ class ShardedBus:
             raise ValueError("a sharded bus needs at least one shard")
         self.shards: tuple[Bus, ...] = tuple(shards)
 
-    def shard_for(self, payload: Mapping[str, object]) -> int | None:
-        """The shard of the user a request names, or None (it goes to every shard)."""
+    def shard_for(self, kind: str, payload: Mapping[str, object]) -> int | None:
+        """The shard of the user a request names, else 0; None for the entries that go to
+        every shard (``BROADCAST_KINDS``)."""
         user_id = payload.get("userId")
-        return shard_of(user_id, len(self.shards)) if isinstance(user_id, str) else None
+        if isinstance(user_id, str):
+            return shard_of(user_id, len(self.shards))
+        return None if kind in BROADCAST_KINDS else 0
 
     async def publish(self, kind: str, payload: Mapping[str, object], request_id: str) -> Entry:
-        """Append to the user's shard; an entry naming no user goes to every shard (the
+        """Append to the user's shard; a price or a feed status goes to every shard (the
         entry returned is shard 0's). Every shard is tried even if one fails; the first
         failure is raised then (a price missing on one shard is superseded by the next)."""
-        shard = self.shard_for(payload)
+        shard = self.shard_for(kind, payload)
         if shard is not None:
             return await self.shards[shard].publish(kind, payload, request_id)
         results = await asyncio.gather(

@@ -17,8 +17,9 @@ from tradepro.bus.lease import ShardLease, shard_keys
 from tradepro.bus.names import shard_names, shard_of
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
-from tradepro.bus.shards import ShardedBus, shard_buses
+from tradepro.bus.shards import BROADCAST_KINDS, ShardedBus, shard_buses
 from tradepro.config import Settings, SettingsError
+from tradepro.protocol.kinds import Kind
 
 ZERO = "00000000-0000-0000-0000-000000000000"
 SOME_USER = "0192f5e4-7a3b-7c00-8000-000000000001"
@@ -176,6 +177,12 @@ async def test_a_request_goes_to_its_users_shard_and_a_price_to_every_shard() ->
         assert mine  # 39 users on 3 shards: each gets some
     await bus.publish("price-update", {"asset": "BTC_USDC"}, "p")
     assert all(shard.published[-1] == ("price-update", {"asset": "BTC_USDC"}) for shard in shards)
+    await bus.publish("close-all", {}, "x")  # names no user: one shard answers it
+    assert [shard.published[-1][0] for shard in shards] == [
+        "close-all",
+        "price-update",
+        "price-update",
+    ]
 
 
 async def test_the_requester_reads_the_replies_of_every_shard() -> None:
@@ -205,8 +212,17 @@ async def test_a_sharded_bus_publishes_no_callbacks_and_trims_nothing() -> None:
         await bus.trim_entries("1")
 
 
-def test_a_payload_naming_no_user_as_text_goes_everywhere() -> None:
+def test_the_broadcast_kinds_are_the_protocols() -> None:
+    assert frozenset({Kind.PRICE_UPDATE, Kind.FEED_STATUS}) == BROADCAST_KINDS
+
+
+def test_only_prices_and_the_feed_status_go_everywhere() -> None:
+    """A malformed request naming no user goes to shard 0 alone (it answers
+    ``invalid_request``): nothing but the broadcasts is ever applied by two engines."""
     bus, _ = _sharded(2)
-    assert bus.shard_for({"userId": 5}) is None
-    assert bus.shard_for({}) is None
-    assert bus.shard_for({"userId": SOME_USER}) == 1
+    assert bus.shard_for("price-update", {"asset": "BTC_USDC"}) is None
+    assert bus.shard_for("feed-status", {}) is None
+    assert bus.shard_for("create-order", {"userId": 5}) == 0
+    assert bus.shard_for("close-all", {}) == 0
+    assert bus.shard_for("get-account", {"userId": SOME_USER}) == 1
+    assert bus.shard_for("price-update", {"userId": SOME_USER}) == 1
