@@ -70,10 +70,14 @@ rt_p50_ms_c64, rt_p99_ms_c64, rt_p50_ms_c1, tick_to_close_p99_ms, restart_s_1m``
     .venv/bin/python bench/bus_roundtrip.py --quick      # smoke run, under a minute
     .venv/bin/python bench/bus_roundtrip.py              # full run, 4-5 minutes here
     .venv/bin/python bench/bus_roundtrip.py --failover   # failover_s only (bench/bus/failover.py)
+    .venv/bin/python bench/bus_roundtrip.py --shards 2   # round trips over 2 engine shards
 
 With ``--failover`` the run is different: the engine starts, then a standby engine, and
 under a steady order load the first is killed; the JSON line ends with ``failover_s``
 (target <= 3 s), the time from SIGKILL to the first request answered by the standby.
+With ``--shards N`` only the round trips run, over N engine processes (``bench/bus/
+shards.py``); the JSON line ends with ``shards, rt_per_s_c64, rt_p99_ms_c64,
+cpu_ms_per_rt``.
 """
 
 from __future__ import annotations
@@ -104,6 +108,8 @@ from bus.options import (
     FAILOVER_REQUIRED_LAST,
     FAILOVER_TARGETS,
     REQUIRED_LAST,
+    SHARDS_REQUIRED_LAST,
+    SHARDS_TARGETS,
     STARTING_BALANCE,
     TARGETS,
     Options,
@@ -111,10 +117,12 @@ from bus.options import (
 )
 from bus.restart import measure_restart
 from bus.roundtrip import measure_round_trips
+from bus.shards import measure_shards, start_shards
 from bus.stack import Stack, new_id, wait_for_snapshot
 from bus.ticks import measure_ticks
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
+from tradepro.bus.shards import ShardedBus
 
 # -- set-up and clean-up ---------------------------------------------------------------
 
@@ -153,6 +161,18 @@ async def run_phases(stack: Stack, scratch: Path) -> None:
             await stack.publish_prices()
         await measure_failover(stack, scratch)
         return
+    if options.shards is not None:
+        await start_shards(stack)
+        async with stack.price_lock:
+            await stack.publish_prices()  # to every shard
+        refresher = asyncio.create_task(stack.refresh_prices(), name="price-refresher")
+        try:
+            await measure_shards(stack)
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+        return
     stack.fill_users = [new_id() for _ in range(options.fill_users)]
     await stack.register(stack.fill_users)
     async with stack.price_lock:
@@ -186,6 +206,7 @@ async def clean_up(options: Options, stack: Stack | None, database: str, namespa
             ("requester", stack.requester.stop),
             ("engine", stack.engine.stop),
             ("standby engine", lambda: stack.standby.stop() if stack.standby else asyncio.sleep(0)),
+            *((f"shard engine {n}", e.stop) for n, e in enumerate(stack.shard_engines, start=1)),
             ("bus", stack.bus.close),
             ("filler bus", stack.filler.close),
         ]
@@ -232,17 +253,25 @@ async def run(options: Options) -> dict[str, Any]:
             }
             if options.snapshot_interval_s is not None:
                 env["SNAPSHOT_INTERVAL_S"] = str(options.snapshot_interval_s)
-            bus = RedisBus(
-                options.redis_url,
-                namespace=namespace,
-                max_connections=options.max_connections,
-                client_name="bench-requester",
-            )
-            filler = RedisBus(options.redis_url, namespace=namespace, client_name="bench-filler")
+            shards = options.shards or 1
+            if shards > 1:
+                env["ENGINE_SHARDS"] = str(shards)
+            bus = sharded_bus(options, namespace, "bench-requester", options.max_connections)
+            filler = sharded_bus(options, namespace, "bench-filler", 32)
             redis = Redis.from_url(options.redis_url, client_name="bench-stats")
             stack = Stack(
                 options=options,
-                engine=EngineProcess(env, Path(scratch) / "engine.log", options.engine_profile),
+                engine=EngineProcess(
+                    env | {"ENGINE_SHARD": "0"},
+                    Path(scratch) / "engine.log",
+                    options.engine_profile,
+                ),
+                shard_engines=[
+                    EngineProcess(
+                        env | {"ENGINE_SHARD": str(k)}, Path(scratch) / f"engine-{k}.log", None
+                    )
+                    for k in range(1, shards)
+                ],
                 bus=bus,
                 filler=filler,
                 requester=Requester(bus),
@@ -264,7 +293,20 @@ async def run(options: Options) -> dict[str, Any]:
     return results
 
 
+def sharded_bus(options: Options, namespace: str, name: str, connections: int) -> Any:
+    """One ``RedisBus``, or with ``--shards N`` (N > 1) a ``ShardedBus`` over N of them."""
+    shards = options.shards or 1
+    buses = [
+        RedisBus(options.redis_url, namespace=namespace, max_connections=connections,
+                 client_name=name, shard=k, tagged=shards > 1)
+        for k in range(shards)
+    ]  # fmt: skip
+    return buses[0] if shards == 1 else ShardedBus(buses)
+
+
 def targets(options: Options) -> tuple[dict[str, tuple[str, float]], tuple[str, ...]]:
+    if options.shards is not None:
+        return SHARDS_TARGETS, SHARDS_REQUIRED_LAST
     if options.failover:
         return FAILOVER_TARGETS, FAILOVER_REQUIRED_LAST
     return TARGETS, REQUIRED_LAST

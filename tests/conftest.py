@@ -29,7 +29,11 @@ from hypothesis import settings
 
 from tests.support.servers import services_required
 
-pytest_plugins = ["tests.support.api_fixtures", "tests.support.ws_fixtures"]
+pytest_plugins = [
+    "tests.support.api_fixtures",
+    "tests.support.ws_fixtures",
+    "tests.support.redis_cluster",
+]
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.load_profile("ci")

@@ -36,6 +36,9 @@ TARGETS: dict[str, tuple[str, float]] = {
 FAILOVER_TARGETS: dict[str, tuple[str, float]] = {"failover_s": ("<=", 3)}
 FAILOVER_REQUIRED_LAST = ("failover_s",)
 """``--failover`` measures only the takeover by a standby: these replace the above."""
+SHARDS_TARGETS: dict[str, tuple[str, float]] = {"rt_per_s_c64": (">=", 5000)}
+SHARDS_REQUIRED_LAST = ("shards", "rt_per_s_c64", "rt_p99_ms_c64", "cpu_ms_per_rt")
+"""``--shards N`` measures only round trips over N engine shards."""
 REQUIRED_LAST = (
     "rt_per_s_c64",
     "rt_p50_ms_c64",
@@ -66,6 +69,7 @@ class Options:
     failover: bool = False
     failover_clients: int = 16
     failover_load_s: float = 3.0
+    shards: int | None = None
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -100,6 +104,14 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="only failover_s: a standby engine, then SIGKILL of the primary under load",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only round trips, with N engine shards (ENGINE_SHARDS=N): rt_per_s_c64, "
+        "rt_p99_ms_c64 and cpu_ms_per_rt (bench/bus/shards.py)",
+    )
     parser.add_argument("--failover-clients", type=int, default=16)
     parser.add_argument("--failover-load-s", type=float, default=3.0)
     args = parser.parse_args(argv)
@@ -127,7 +139,10 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         failover=args.failover,
         failover_clients=args.failover_clients,
         failover_load_s=args.failover_load_s,
+        shards=args.shards,
     )
+    if options.shards is not None and not 1 <= options.shards <= 64:
+        parser.error("--shards must be 1 to 64")
     if options.positions_restart < options.open_for_ticks:
         parser.error("--positions-restart must be at least --open-for-ticks")
     return options

@@ -96,11 +96,14 @@ class Stack:
     results: dict[str, Any] = field(default_factory=dict)
     standby: EngineProcess | None = None
     """``--failover``: the second engine that takes over when the first is killed."""
+    shard_engines: list[EngineProcess] = field(default_factory=list)
+    """``--shards N``: the engines of shards 1 to N - 1 (``engine`` is shard 0's)."""
 
     def meter(self) -> CpuMeter:
         bench = psutil.Process()
-        engine = self.engine.psutil_process()
-        return CpuMeter({"engine": engine, "bench": bench, "redis": self.redis_process})
+        engines = [e.psutil_process() for e in (self.engine, *self.shard_engines)]
+        group = [engine for engine in engines if engine is not None]
+        return CpuMeter({"engine": group or None, "bench": bench, "redis": self.redis_process})
 
     # -- prices --
 

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     ws_processes: int = Field(1, ge=1, le=64)
     """WebSocket server processes sharing ``WS_PORT`` (``SO_REUSEPORT``); ``tradepro up``
     starts this many, each reading the bus itself."""
+    api_processes: int = Field(1, ge=1, le=64)
+    """API server processes sharing ``API_PORT`` (``SO_REUSEPORT``); ``tradepro up`` starts
+    this many. Each reads every shard's replies; the sign-up limits are shared in Redis."""
     engine_lock_timeout_s: float = Field(60.0, ge=0)
     """How long an engine waits for the data folder that another engine holds."""
     engine_lease_ttl_ms: int = Field(2000, ge=200, le=60_000)
@@ -122,10 +125,31 @@ class Settings(BaseSettings):
     engine_lease_renew_ms: int = Field(500, ge=50, le=30_000)
     """How often the primary renews its lease (and a standby tries to win it); at most
     half of ``ENGINE_LEASE_TTL_MS``."""
+    redis_cluster: bool = False
+    """``REDIS_CLUSTER=1``: ``REDIS_URL`` names a node of a Redis Cluster (any one: the
+    client learns the others from it). Keys then carry hash tags even with one shard
+    (docs/scaling.md)."""
+    engine_shards: int = Field(1, ge=1, le=1024)
+    """``ENGINE_SHARDS``: how many engines share the users, each the single writer of its
+    own (``tradepro.bus.names.shard_of``, docs/scaling.md). More than one needs Redis.
+    Every process of a deployment must have the same value."""
+    engine_shard: int = Field(0, ge=0)
+    """``ENGINE_SHARD``: which shard an engine process applies (``tradepro engine --shard``
+    wins over it); 0 to ``ENGINE_SHARDS`` - 1."""
     commission_bps: str = ""
     """``COMMISSION_BPS``: commission on the notional at open and at close, in basis points
     (0..1000): one number for every asset (``5``) or per asset (``BTC_USDC=5,ETH_USDC=3``;
     assets not named pay none). Empty: no commission."""
+
+    @field_validator("tradepro_bus_namespace")
+    @classmethod
+    def _namespace_without_hash_tag(cls, value: str) -> str:
+        if "{" in value or "}" in value:
+            raise ValueError(
+                "must not contain { or }: Redis Cluster would place keys by the namespace's "
+                "braces instead of the shard's hash tag"
+            )
+        return value
 
     @field_validator("assets", mode="before")
     @classmethod
@@ -245,6 +269,18 @@ class Settings(BaseSettings):
 
     def check(self) -> None:
         """Refuse unsafe production settings (raise ``SettingsError``)."""
+        if self.engine_shards > 1 and not self.redis_url:
+            raise SettingsError(
+                "ENGINE_SHARDS > 1 needs REDIS_URL: the embedded bus is one journal for one "
+                "engine. Set REDIS_URL (and DATABASE_URL) to run several engine shards."
+            )
+        if self.redis_cluster and not self.redis_url:
+            raise SettingsError("REDIS_CLUSTER=1 needs REDIS_URL: the address of a cluster node")
+        if self.engine_shard >= self.engine_shards:
+            raise SettingsError(
+                f"ENGINE_SHARD={self.engine_shard} is not a shard of ENGINE_SHARDS="
+                f"{self.engine_shards} (shards are numbered from 0)"
+            )
         if self.engine_lease_renew_ms * 2 > self.engine_lease_ttl_ms:
             raise SettingsError(
                 "ENGINE_LEASE_RENEW_MS must be at most half of ENGINE_LEASE_TTL_MS: the "

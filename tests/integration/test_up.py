@@ -11,6 +11,8 @@ or a zombie.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import signal
 import socket
@@ -31,6 +33,7 @@ from tests.support.up import (
     place_order,
     sign_in,
 )
+from tradepro.bus.names import shard_of
 
 pytestmark = pytest.mark.integration
 
@@ -207,3 +210,45 @@ async def test_ws_processes_share_the_port_and_a_killed_one_is_restarted_beside_
         assert not alive(up.pids("ws-1")[0]) and not alive(up.pids("ws-2")[-1])
     finally:
         up.close()
+
+
+async def test_up_with_two_shards_runs_an_engine_each_and_serves_users_of_both(
+    tmp_path: Path, redis_url: str, bus_namespace: str, postgres_url: str
+) -> None:
+    servers = {
+        "REDIS_URL": redis_url,
+        "TRADEPRO_BUS_NAMESPACE": bus_namespace,
+        "DATABASE_URL": postgres_url,
+    }
+    up = Up(tmp_path, env=servers, args=("--shards", "2"))
+    try:
+        async with httpx.AsyncClient(base_url=up.base_url) as client:
+            await eventually(lambda: up.healthy(client), SLOW_START_S, "/health 200")
+            assert up.pids("engine-0") and up.pids("engine-1"), up.output
+            served: set[int] = set()
+            for _ in range(20):  # until a user of each shard has traded
+                auth = await sign_in(up, client)
+                created = await place_order(client, auth)  # prices reached its shard
+                assert await open_order_ids(client, auth) == {created["orderId"]}
+                served.add(shard_of(_token_subject(auth), 2))
+                if served == {0, 1}:
+                    break
+            assert served == {0, 1}
+        redis = Redis.from_url(redis_url)
+        try:  # each shard has its own stream; the old single stream is not used
+            for shard in (0, 1):
+                assert await redis.exists(f"{bus_namespace}engine-stream:{{s{shard}}}") == 1
+            assert await redis.exists(f"{bus_namespace}engine-stream") == 0
+        finally:
+            await redis.aclose()
+        up.process.send_signal(signal.SIGINT)
+        assert up.wait() == 0, up.output
+    finally:
+        up.close()
+
+
+def _token_subject(auth: dict[str, str]) -> str:
+    """The user id in a session token (its ``sub``; read, not verified)."""
+    payload = auth["Authorization"].removeprefix("Bearer ").split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["sub"])

@@ -139,6 +139,10 @@ class Stack:
     _engine_task: asyncio.Task[None] | None = None
     _engine_bus: Bus | None = None
     _engine_db: Any = None
+    workers: list[EngineWorker] = field(default_factory=list)
+    """Every shard's engine (``workers[0]`` is ``worker``)."""
+    _engine_buses: list[Bus] = field(default_factory=list)
+    _engine_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self, *, engine: bool = True) -> None:
         try:
@@ -169,22 +173,36 @@ class Stack:
             await self.stop_engine()
 
     async def start_engine(self) -> None:
+        """The engine, or with ``ENGINE_SHARDS`` > 1 one engine per shard (``workers``)."""
         settings = self.settings
+        shards = settings.engine_shards
         self._engine_db = open_database(settings.effective_database_url)
-        self._engine_bus = open_bus(
-            settings.redis_url,
-            settings.tradepro_data_dir,
-            namespace=settings.tradepro_bus_namespace,
-        )
-        self.worker = EngineWorker(
-            self._engine_bus,
-            SnapshotStore(self._engine_db),
-            settings.engine_config(),
-            snapshot_interval_s=settings.snapshot_interval_s,
-            block_ms=200,
-        )
         self._engine_stop = asyncio.Event()
-        self._engine_task = asyncio.create_task(self.worker.run(self._engine_stop))
+        self.workers, self._engine_buses, self._engine_tasks = [], [], []
+        for shard in range(shards):
+            bus = open_bus(
+                settings.redis_url,
+                settings.tradepro_data_dir,
+                namespace=settings.tradepro_bus_namespace,
+                shards=shards,
+                shard=shard,
+                cluster=settings.redis_cluster,
+            )
+            worker = EngineWorker(
+                bus,
+                SnapshotStore(self._engine_db, shard=shard),
+                settings.engine_config(),
+                snapshot_interval_s=settings.snapshot_interval_s,
+                block_ms=200,
+                shard=shard,
+                shards=shards,
+            )
+            self._engine_buses.append(bus)
+            self.workers.append(worker)
+            self._engine_tasks.append(asyncio.create_task(worker.run(self._engine_stop)))
+        self.worker = self.workers[0]
+        self._engine_bus = self._engine_buses[0]
+        self._engine_task = self._engine_tasks[0]
 
     async def stop_engine(self) -> None:
         if self._engine_task is None:
@@ -192,10 +210,11 @@ class Stack:
         assert self._engine_stop is not None and self._engine_bus is not None
         self._engine_stop.set()
         try:
-            await self._engine_task
+            await asyncio.gather(*self._engine_tasks)
         finally:
             self._engine_task = None
-            await self._engine_bus.close()
+            for bus in self._engine_buses:
+                await bus.close()
             await self._engine_db.dispose()
 
     async def restart_api(self) -> None:

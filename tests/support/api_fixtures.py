@@ -35,14 +35,16 @@ async def open_stack(
     mailbox, port = smtp
     overrides = request.node.get_closest_marker("stack_settings")
     extra = dict(overrides.kwargs) if overrides is not None else {}
-    if kind == "redis-postgres":
+    if kind in ("redis-postgres", "cluster-postgres"):
+        on_cluster = kind == "cluster-postgres"  # a Redis Cluster of three masters
+        url = request.getfixturevalue("redis_cluster_url" if on_cluster else "redis_url")
         settings = stack_settings(
             folder,
             port,
-            redis_url=request.getfixturevalue("redis_url"),
+            redis_url=url,
             namespace=request.getfixturevalue("bus_namespace"),
             database_url=request.getfixturevalue("postgres_url"),
-            **extra,
+            **({"redis_cluster": True} if on_cluster else {}) | extra,
         )
     else:
         settings = stack_settings(folder, port, **extra)
@@ -56,7 +58,7 @@ async def open_stack(
 async def forget_namespace(stack: Stack) -> None:
     """Delete this test's Redis keys (streams and rate-limit counters)."""
     settings = stack.settings
-    if not settings.redis_url:
+    if not settings.redis_url or settings.redis_cluster:  # the cluster ends with the run
         return
     client = Redis.from_url(settings.redis_url)
     try:

@@ -16,6 +16,7 @@ from tradepro.config import DEV_JWT_SECRET, Settings, SettingsError, check_mail
 
 REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = {"api": "4000", "ws": "8080", "engine": None, "poller": None}
+OPTIONAL_ENGINES = {"engine-standby", "engine-1", "engine-1-standby"}
 EXTRA_VARIABLES = {"LOG_LEVEL"}
 """Read by the services outside ``Settings`` (logging)."""
 REFERENCE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:[-?])(?P<arg>[^}]*))?\}")
@@ -49,7 +50,7 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
 
 def test_every_service_is_there_with_its_command_and_port(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {*APP_SERVICES, "engine-standby", "migrate", "redis", "postgres"}
+    assert set(services) == {*APP_SERVICES, *OPTIONAL_ENGINES, "migrate", "redis", "postgres"}
     for name, port in APP_SERVICES.items():
         service = services[name]
         assert service["command"] == [name]  # the image's entrypoint is `tradepro`
@@ -73,6 +74,26 @@ def test_the_standby_engine_is_the_engine_under_an_opt_in_profile(
     assert standby["environment"] == engine["environment"]  # same Redis and PostgreSQL
     assert standby["stop_grace_period"] == engine["stop_grace_period"]
     assert "ports" not in standby
+
+
+def test_a_second_shard_runs_under_opt_in_profiles_with_every_service_told(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    shard, standby = services["engine-1"], services["engine-1-standby"]
+    assert shard["command"] == standby["command"] == ["engine", "--shard", "1"]
+    assert (shard["profiles"], standby["profiles"]) == (["shards"], ["shards-standby"])
+    assert shard["stop_grace_period"] == services["engine"]["stop_grace_period"]
+    assert "ports" not in shard and "ports" not in standby
+    for name in [*APP_SERVICES, *OPTIONAL_ENGINES]:  # one value for every process
+        assert environment(services[name])["ENGINE_SHARDS"] == "${ENGINE_SHARDS:-1}"
+    env = environment(shard)
+    resolved = {k: interpolate(v, {"ENGINE_SHARDS": "2", "JWT_SECRET": "x" * 40,
+                                   "POSTGRES_PASSWORD": "pw", "SMTP_URL": "smtp://m"})
+                for k, v in env.items()}  # fmt: skip
+    settings = Settings(**{k.lower(): v for k, v in resolved.items() if k not in EXTRA_VARIABLES})
+    settings.check()
+    assert settings.engine_shards == 2
 
 
 def test_services_wait_for_healthy_redis_and_postgres_and_the_migration(

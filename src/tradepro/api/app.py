@@ -114,11 +114,15 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         settings.redis_url,
         settings.tradepro_data_dir,
         namespace=settings.tradepro_bus_namespace,
+        shards=settings.engine_shards,  # a user's requests go to their shard
+        cluster=settings.redis_cluster,
     )
     requester = Requester(bus)
     await requester.start()
     limiter: RateLimiter = (
-        RedisRateLimiter(settings.redis_url, settings.tradepro_bus_namespace)
+        RedisRateLimiter(
+            settings.redis_url, settings.tradepro_bus_namespace, cluster=settings.redis_cluster
+        )
         if settings.redis_url
         else MemoryRateLimiter()
     )

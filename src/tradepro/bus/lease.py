@@ -1,10 +1,11 @@
 """A lease per engine shard in Redis, with a fencing token (docs/single-writer.md).
 
-Two keys per shard. ``engine-epoch:{shard}`` is a counter: winning the lease ``INCR``s it,
-and the new value is the winner's fencing token (its epoch). ``engine-lease:{shard}``
-holds the current holder's epoch with a time to live: a holder renews it every
-``renew_ms``; when it stops renewing (killed, frozen, cut off), the key expires after
-``ttl_ms`` and another engine may win it, raising the epoch.
+Two keys per shard (named by ``tradepro.bus.names.shard_names``: ``engine-epoch:0`` with
+one shard on a single Redis, ``engine-epoch:{s0}`` when sharded). The epoch key is a
+counter: winning the lease ``INCR``s it, and the new value is the winner's fencing token
+(its epoch). The lease key holds the current holder's epoch with a time to live: a holder
+renews it every ``renew_ms``; when it stops renewing (killed, frozen, cut off), the key
+expires after ``ttl_ms`` and another engine may win it, raising the epoch.
 
 The lease decides who may start applying; the epoch is what stops the others. Every
 callback publish (``RedisBus``) and every snapshot save (``SnapshotStore``) compares its
@@ -25,19 +26,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
 from tradepro.bus.base import BusUnavailableError, LeaseLostError
+from tradepro.bus.clients import redis_client
+from tradepro.bus.names import shard_names
 
 log = logging.getLogger("tradepro.engine")
 
-LEASE_KEY = "engine-lease:{shard}"
-EPOCH_KEY = "engine-epoch:{shard}"
-FOLLOWER_KEY = "engine-follower:{shard}"
-"""Where a standby reports the last entry it applied (with a time to live), so the
-primary's trims never drop entries the standby has not read yet. One key per shard: one
-standby per shard is what this supports (a second one's reports replace the first's)."""
 FOLLOWER_TTL_MS = 60_000
+"""How long a standby's report lives in the follower key (``ShardNames.follower``): the
+last entry it applied, so the primary's trims never drop entries the standby has not read
+yet. One key per shard: one standby per shard is what this supports (a second one's
+reports replace the first's)."""
 
 _ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -72,9 +72,10 @@ data (a fresh server, no persistence) must never hand out an epoch already used.
 _UNAVAILABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
 
-def shard_keys(namespace: str, shard: int) -> tuple[str, str]:
+def shard_keys(namespace: str, shard: int, *, tagged: bool = False) -> tuple[str, str]:
     """The lease key and the epoch key of ``shard``."""
-    return namespace + LEASE_KEY.format(shard=shard), namespace + EPOCH_KEY.format(shard=shard)
+    names = shard_names(namespace, shard, tagged=tagged)
+    return names.lease, names.epoch
 
 
 class ShardLease:
@@ -88,21 +89,25 @@ class ShardLease:
         shard: int = 0,
         ttl_ms: int = 2000,
         renew_ms: int = 500,
+        tagged: bool = False,
+        cluster: bool = False,
     ) -> None:
         if renew_ms * 2 > ttl_ms:
             raise ValueError("the lease must be renewed at least twice per time to live")
         self.shard = shard
         self.ttl_ms = ttl_ms
         self.renew_ms = renew_ms
-        self.lease_key, self.epoch_key = shard_keys(namespace, shard)
-        self.follower_key = namespace + FOLLOWER_KEY.format(shard=shard)
+        names = shard_names(namespace, shard, tagged=tagged)
+        self.lease_key, self.epoch_key = names.lease, names.epoch
+        self.follower_key = names.follower
         self.epoch: int | None = None
         """Our fencing token while we hold (or held) the lease."""
         self.lost = asyncio.Event()
         """Set when another engine's epoch replaced ours: stop applying at once."""
         # A client of its own: a renewal never queues behind the engine's batches.
-        self._redis = Redis.from_url(
+        self._redis = redis_client(
             url,
+            cluster=cluster,
             # A renewal that waits longer than half the TTL is late anyway: give up and
             # retry. Connecting gets at least a second (a loaded machine is slow at it).
             socket_timeout=ttl_ms / 2000,

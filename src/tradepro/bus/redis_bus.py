@@ -40,13 +40,11 @@ from tradepro.bus.base import (
     Entry,
     LeaseLostError,
 )
-from tradepro.bus.lease import shard_keys
+from tradepro.bus.clients import redis_client
 from tradepro.bus.names import (
-    CALLBACK_BYTES_SUFFIX,
-    CALLBACK_QUEUE,
     CALLBACK_QUEUE_MAX_BYTES,
     CALLBACK_QUEUE_MAXLEN,
-    ENGINE_STREAM,
+    shard_names,
 )
 
 _T = TypeVar("_T")
@@ -144,7 +142,8 @@ _Outgoing = tuple[bytes, bytes, bytes, "asyncio.Future[bytes | str]"]
 
 
 class RedisBus:
-    """``Bus`` on two Redis streams, ``namespace + ENGINE_STREAM`` and ``+ CALLBACK_QUEUE``."""
+    """``Bus`` on one shard's two Redis streams, its ``engine-stream`` and its
+    ``callback-queue`` (named by ``tradepro.bus.names.shard_names``)."""
 
     def __init__(
         self,
@@ -156,31 +155,42 @@ class RedisBus:
         callback_maxlen: int = CALLBACK_QUEUE_MAXLEN,
         callback_max_bytes: int = CALLBACK_QUEUE_MAX_BYTES,
         client_name: str | None = None,
+        shard: int = 0,
+        tagged: bool = False,
+        cluster: bool = False,
     ) -> None:
         self.callback_maxlen = callback_maxlen
         self.callback_max_bytes = callback_max_bytes
-        self.engine_stream = namespace + ENGINE_STREAM
-        self.callback_queue = namespace + CALLBACK_QUEUE
-        self._callback_keys = [
-            self.callback_queue,
-            self.callback_queue + CALLBACK_BYTES_SUFFIX,
-            shard_keys(namespace, 0)[1],
-        ]
+        self.shard = shard
+        names = shard_names(namespace, shard, tagged=tagged)
+        self.engine_stream = names.engine_stream
+        self.callback_queue = names.callback_queue
+        self._callback_keys = [self.callback_queue, names.callback_bytes, names.epoch]
         self._epoch = ""
         """Our fencing token as text; empty: publishes are not fenced (tools, tests)."""
         self.max_block_ms = max(1, int(socket_timeout_s * 1000) // 2)
         """A blocking read never waits longer than half the socket timeout."""
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout_s,  # waiting for a free connection, then unavailable
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=min(socket_timeout_s, 2.0),
-            protocol=2,  # a ``?protocol=3`` in the URL wins; both reply shapes are read
-            client_name=client_name,  # shows in CLIENT LIST: which service holds what
-        )
-        pool.connection_class = _HiredisPackingConnection
-        self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
+        if cluster:  # each command goes to the node of its key's slot (``bus.clients``)
+            self._redis = redis_client(
+                url,
+                cluster=True,
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=min(socket_timeout_s, 2.0),
+                protocol=2,
+                client_name=client_name,
+            )
+        else:
+            pool = BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=socket_timeout_s,  # waiting for a free connection, then unavailable
+                socket_timeout=socket_timeout_s,
+                socket_connect_timeout=min(socket_timeout_s, 2.0),
+                protocol=2,  # a ``?protocol=3`` in the URL wins; both reply shapes are read
+                client_name=client_name,  # shows in CLIENT LIST: which service holds what
+            )
+            pool.connection_class = _HiredisPackingConnection
+            self._redis = Redis.from_pool(pool)  # owns the pool: closing it disconnects all
         self._append_script = self._redis.register_script(_APPEND_CALLBACKS)
         self._outbox: list[_Outgoing] = []
         self._flush_scheduled = False

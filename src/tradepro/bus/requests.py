@@ -1,11 +1,11 @@
 """Request/response over the streams (docs/architecture.md "Streams: the bus contract").
 
 A request registers a waiter under its correlation id *before* it publishes, so a reply
-can never arrive unannounced. One reader task follows ``callback-queue`` from the last id
-it has seen (never from "now" in a loop, so a reply landing between two reads is still
-read) and resolves the waiter whose id is the ``id`` inside the reply, whatever the order
-replies arrive in. The reader outlives bus outages: it backs off with jitter and resumes
-from the last seen id.
+can never arrive unannounced. One reader task per engine shard follows that shard's
+``callback-queue`` from the last id it has seen (never from "now" in a loop, so a reply
+landing between two reads is still read) and resolves the waiter whose id is the ``id``
+inside the reply, whatever the order replies arrive in. The readers outlive bus outages:
+they back off with jitter and resume from the last seen id.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from tradepro.bus.base import START_ID, Bus, BusUnavailableError
+from tradepro.bus.shards import shard_buses
 from tradepro.domain.order_ids import RANDOM_BITS, new_order_id
 from tradepro.runtime.backoff import Backoff
 from tradepro.runtime.retry import RetryPause
@@ -128,30 +129,43 @@ class Requester:
         self.block_ms = block_ms
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
-        self.last_seen_id: str | None = None
+        self._shards = shard_buses(bus)
+        self.last_seen_ids: list[str | None] = [None] * len(self._shards)
+        """Per shard: the id of the last callback read from its queue."""
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._subscribers: list[tuple[Subscriber, frozenset[str] | None]] = []
         self._wanted: frozenset[str] = frozenset()
         """Every status some subscriber wants: the others are decoded only when awaited."""
         self._wants_all = False
-        self._reader: asyncio.Task[None] | None = None
+        self._readers: list[asyncio.Task[None]] = []
         self.decoded = 0
         """Callbacks parsed as JSON by this process (awaited replies and subscribed events)."""
         self.skipped = 0
         """Callbacks passed over unparsed: other processes' replies, unwanted events."""
 
+    @property
+    def last_seen_id(self) -> str | None:
+        """The id of the last callback read (of shard 0 when sharded)."""
+        return self.last_seen_ids[0]
+
     async def start(self) -> None:
-        """Start reading after the newest callback now (raises if the bus is down)."""
-        if self._reader is not None:
+        """Start reading every shard's queue after its newest callback now (raises if the
+        bus is down)."""
+        if self._readers:
             return
-        self.last_seen_id = await self.bus.last_callback_id()
-        self._reader = asyncio.create_task(self._read_forever(), name="callback-reader")
+        starts = await asyncio.gather(*(shard.last_callback_id() for shard in self._shards))
+        self.last_seen_ids = list(starts)
+        self._readers = [
+            asyncio.create_task(self._read_forever(number), name=f"callback-reader-{number}")
+            for number in range(len(self._shards))
+        ]
 
     async def stop(self) -> None:
-        """Stop the reader; requests still waiting fail with ``BusUnavailableError``."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
+        """Stop the readers; requests still waiting fail with ``BusUnavailableError``."""
+        readers, self._readers = self._readers, []
+        for reader in readers:
             reader.cancel()
+        for reader in readers:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
         stopped = BusUnavailableError("the requester stopped before the reply arrived")
@@ -196,7 +210,7 @@ class Requester:
         ``self.timeout_s``; the outcome is then unknown) and ``BusUnavailableError`` when
         the request could not be published.
         """
-        if self._reader is None:
+        if not self._readers:
             raise RuntimeError("Requester.start() has not been awaited")
         request_id = request_id or new_request_id()
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
@@ -227,24 +241,25 @@ class Requester:
         if not futures:
             self._waiters.pop(request_id, None)
 
-    async def _read_forever(self) -> None:
+    async def _read_forever(self, shard: int) -> None:
+        bus = self._shards[shard]
         pause = RetryPause(
-            "reading callbacks",
+            "reading callbacks" if len(self._shards) == 1 else f"reading shard {shard}'s callbacks",
             log,
             backoff=Backoff(self.backoff_base_s, self.backoff_cap_s),
             expected=BusUnavailableError,
         )
         while True:
             try:
-                callbacks = await self.bus.read_callbacks(
-                    self.last_seen_id or START_ID, self.read_count, self.block_ms
+                callbacks = await bus.read_callbacks(
+                    self.last_seen_ids[shard] or START_ID, self.read_count, self.block_ms
                 )
             except Exception as error:  # noqa: BLE001 - the reader must outlive any failure
                 await pause.after(error)
                 continue
             pause.succeeded()
             for callback in callbacks:
-                self.last_seen_id = callback.entry_id
+                self.last_seen_ids[shard] = callback.entry_id
                 self._dispatch(callback.body)
 
     def _dispatch(self, raw: bytes) -> None:

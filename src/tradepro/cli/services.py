@@ -4,6 +4,7 @@ runs one process until SIGTERM/SIGINT (``tradepro.runtime.runner``)."""
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from tradepro.cli.arguments import (
@@ -24,6 +25,13 @@ def add_services(commands: Commands) -> None:
         description="Run the engine: migrate the database, restore the latest snapshot, "
         "replay the stream after it, then consume until SIGTERM/SIGINT (final snapshot).",
     )
+    engine.add_argument(
+        "--shard",
+        type=int,
+        default=None,
+        metavar="K",
+        help="apply shard K of ENGINE_SHARDS (default: ENGINE_SHARD, else 0)",
+    )
     engine.set_defaults(handler=_run_engine)
     api = commands.add_parser(
         "api", help="run the HTTP API (port API_PORT, default 4000)",
@@ -41,6 +49,15 @@ def _run_engine(args: argparse.Namespace) -> int:
     from tradepro.services.engine.main import serve_engine  # noqa: PLC0415
 
     settings = settings_or_exit()
+    if args.shard is not None:
+        if not 0 <= args.shard < settings.engine_shards:
+            print(
+                f"tradepro: --shard {args.shard} is not a shard of ENGINE_SHARDS="
+                f"{settings.engine_shards} (shards are numbered from 0)",
+                file=sys.stderr,
+            )
+            return 2
+        settings = settings.model_copy(update={"engine_shard": args.shard})
     return run_service("engine", lambda stop: serve_engine(settings, stop))
 
 
@@ -62,7 +79,7 @@ def _run_api(args: argparse.Namespace) -> int:
     configure_logging()
     settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_sync(settings.effective_database_url)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.bind_host,
         port=settings.api_port,
@@ -71,7 +88,35 @@ def _run_api(args: argparse.Namespace) -> int:
         access_log=False,
         **http_server_options(settings),
     )
+    server = uvicorn.Server(config)
+    if settings.api_processes == 1:
+        server.run()
+        return 0
+    try:  # several processes on one port: the kernel spreads the connections over them
+        listening = shared_socket(settings.bind_host, settings.api_port)
+    except OSError as error:
+        print(f"tradepro: cannot listen on {settings.bind_host}:{settings.api_port}: {error}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    server.run(sockets=[listening])
     return 0
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket with ``SO_REUSEPORT``: the other API processes on ``port`` (with
+    ``API_PROCESSES`` > 1) bind it too, and the kernel balances new connections."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listening.bind(address)
+        listening.listen(2048)
+    except OSError:
+        listening.close()
+        raise
+    listening.set_inheritable(True)
+    return listening
 
 
 def _run_migrate(args: argparse.Namespace) -> int:

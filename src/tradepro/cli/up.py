@@ -9,6 +9,7 @@ from tradepro.cli.arguments import (
     add_feed_options,
     feed_or_setting,
     positive_float,
+    positive_int,
     settings_or_exit,
 )
 
@@ -44,6 +45,14 @@ def add_up(commands: Commands) -> None:
         help="also run a standby engine that takes over within about 3 s when the engine "
         "stops or dies (needs REDIS_URL and DATABASE_URL)",
     )
+    up.add_argument(
+        "--shards",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="run N engine shards, each the single writer of its users (sets ENGINE_SHARDS "
+        "for every service; needs REDIS_URL and DATABASE_URL; default: ENGINE_SHARDS)",
+    )
     up.set_defaults(handler=_run_up)
 
 
@@ -59,5 +68,6 @@ def _run_up(args: argparse.Namespace) -> int:
         start_timeout_s=args.start_timeout,
         stop_timeout_s=args.stop_timeout,
         standby=args.standby,
+        shards=args.shards,
     )
     return run_up(settings, options)

@@ -118,6 +118,31 @@ def test_standby_runs_a_second_engine_that_also_stops_last(tmp_path: Path) -> No
     assert plan[0].argv == plan[1].argv  # the same command: the lease decides who applies
 
 
+def test_shards_run_an_engine_per_shard_and_a_standby_each(tmp_path: Path) -> None:
+    servers = settings(tmp_path, redis_url="redis://r:6379/0", database_url="postgresql://p/db")
+    options = UpOptions(standby=True, shards=2)
+    assert plan_problem(servers, options) is None
+    plan = service_plan(servers, options)
+
+    names = ["engine-0", "standby-0", "engine-1", "standby-1", "api", "ws", "poller"]
+    assert [spec.name for spec in plan] == names
+    assert [spec.name for spec in plan if spec.stops_last] == names[:4]
+    assert plan[0].argv == plan[1].argv == ("-m", "tradepro.cli", "engine", "--shard", "0")
+    assert plan[2].argv == plan[3].argv == ("-m", "tradepro.cli", "engine", "--shard", "1")
+    assert derived_env(servers, options)["ENGINE_SHARDS"] == "2"  # every service agrees
+    assert "ENGINE_SHARDS" not in derived_env(servers, UpOptions())
+    from_setting = settings(tmp_path, redis_url="redis://r:6379/0", engine_shards=3)
+    assert [s.name for s in service_plan(from_setting, UpOptions())][:3] == [
+        "engine-0", "engine-1", "engine-2"
+    ]  # fmt: skip
+
+
+def test_shards_are_refused_on_the_embedded_bus(tmp_path: Path) -> None:
+    problem = plan_problem(settings(tmp_path), UpOptions(shards=2))
+    assert problem is not None and "--shards needs REDIS_URL" in problem
+    assert plan_problem(settings(tmp_path), UpOptions(shards=1)) is None
+
+
 def test_standby_is_refused_on_the_embedded_default(tmp_path: Path) -> None:
     for values in ({}, {"redis_url": "redis://r:6379/0"}, {"database_url": "postgresql://p/db"}):
         problem = plan_problem(settings(tmp_path, **values), UpOptions(standby=True))
@@ -359,3 +384,13 @@ def test_the_services_learn_which_feed_runs_and_the_ui_address(tmp_path: Path) -
     assert derived == {"TRADEPRO_FEED": "sim", "PUBLIC_URL": "http://localhost:4321"}
     public = settings(tmp_path, public_url="https://trade.example.com")
     assert derived_env(public, UpOptions()) == {"TRADEPRO_FEED": "backpack"}
+
+
+def test_api_processes_start_that_many_api_servers_sharing_the_port(tmp_path: Path) -> None:
+    plan = service_plan(settings(tmp_path, api_processes=2), UpOptions())
+
+    assert [spec.name for spec in plan] == ["engine", "api-1", "api-2", "ws", "poller"]
+    api = [spec for spec in plan if spec.name.startswith("api")]
+    assert {(s.argv, s.port, s.shares_port, s.health_path) for s in api} == {
+        (("-m", "tradepro.cli", "api"), 4000, True, "/health")
+    }

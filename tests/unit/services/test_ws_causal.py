@@ -127,3 +127,25 @@ async def harness() -> Any:
     running = Harness()
     yield running
     await running.stop()
+
+
+async def test_each_shards_events_wait_for_their_own_shards_stream() -> None:
+    """With two engine shards an event names an entry of its shard's stream: only that
+    shard's reader passing it lets it go (another shard's ids say nothing about it)."""
+    harness = Harness()
+    harness.hub = Hub(close_timeout_s=0.2, price_rate_per_s=1000.0, shards=2)
+    _, mine = await harness.client("orders", user_id="alice")
+    try:
+        hub = harness.hub
+        hub.stream_passed("4", 0)
+        hub.stream_passed("4", 1)
+        hub.publish_order("alice", b'{"type":"order","n":1}', "5", 1)
+        hub.stream_passed("9", 0)  # shard 0 is far ahead: not the cause
+        assert mine.messages() == []
+        hub.stream_passed("5", 1)
+        assert mine.messages() == [{"type": "order", "n": 1}]
+        hub.publish_order("alice", b'{"type":"order","n":2}', "6", 0)  # shard 0 passed 9
+        assert mine.messages()[-1] == {"type": "order", "n": 2}
+        assert [gate.released_late for gate in hub.gates] == [0, 0]
+    finally:
+        await harness.stop()

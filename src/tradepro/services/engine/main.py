@@ -5,20 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from tradepro.bus.base import EXIT_FENCED
 from tradepro.bus.factory import open_bus
 from tradepro.config import Settings
 from tradepro.db.migrate import upgrade
+from tradepro.db.models import User
 from tradepro.db.session import open_database
 from tradepro.db.snapshot_store import SnapshotStore
 from tradepro.runtime.folder_lock import EXIT_LOCKED, FolderLock, Holder, wait_for_lock
-from tradepro.services.engine.worker import EngineWorker
+from tradepro.services.engine.worker import EngineWorker, ShardMismatchError
 
 log = logging.getLogger("tradepro.engine")
 
 ENGINE_LOCK_FILE = "engine.lock"
-SHARD = 0
-"""The one shard there is for now (sharding by user is a later piece)."""
+EXIT_SHARDS = 2
+"""Exit code of an engine whose stored data was saved with another ``ENGINE_SHARDS``."""
 
 
 async def serve_engine(settings: Settings, stop: asyncio.Event) -> None:
@@ -66,6 +70,15 @@ async def lock_data_folder(settings: Settings, stop: asyncio.Event) -> FolderLoc
     raise SystemExit(EXIT_LOCKED)
 
 
+async def stored_beyond(database: AsyncEngine, shards: int) -> int | None:
+    """The highest shard number some user is stored under, if it is ``shards`` or more: the
+    data was saved with more shards than ``ENGINE_SHARDS`` (those users have no engine)."""
+    async with database.connect() as connection:
+        query = select(func.max(User.engine_shard)).where(User.engine_shard >= shards)
+        highest = (await connection.execute(query)).scalar()
+    return None if highest is None else int(highest)
+
+
 async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     database_url = settings.effective_database_url
     await upgrade(database_url)
@@ -74,11 +87,24 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
     # survives a failure (retried, or written by the next snapshot), and SQLAlchemy drops
     # a connection that failed with a disconnect, so a restarted database costs one retry.
     database = open_database(database_url, pool_pre_ping=False)
+    highest = await stored_beyond(database, settings.engine_shards)
+    if highest is not None:
+        await database.dispose()
+        log.error(
+            "the database holds users of shard %d, but ENGINE_SHARDS=%d: the data was saved "
+            "with more shards. Run with the ENGINE_SHARDS it was saved with (moving users "
+            "between shards is not supported: docs/scaling.md)", highest, settings.engine_shards,
+        )  # fmt: skip
+        raise SystemExit(EXIT_SHARDS)
+    shard = settings.engine_shard  # this engine applies its shard's stream only
     bus = open_bus(
         settings.redis_url,
         settings.tradepro_data_dir,
         namespace=settings.tradepro_bus_namespace,
         callback_max_bytes=settings.callback_queue_max_bytes,
+        shards=settings.engine_shards,
+        shard=shard,
+        cluster=settings.redis_cluster,
     )
     # With Redis, the shard's lease decides which engine applies (docs/single-writer.md);
     # the embedded bus has the data-folder lock instead.
@@ -89,25 +115,34 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> None:
         lease = ShardLease(
             settings.redis_url,
             namespace=settings.tradepro_bus_namespace,
-            shard=SHARD,
+            shard=shard,
+            tagged=settings.engine_shards > 1 or settings.redis_cluster,
+            cluster=settings.redis_cluster,
             ttl_ms=settings.engine_lease_ttl_ms,
             renew_ms=settings.engine_lease_renew_ms,
         )
     worker = EngineWorker(
         bus,
-        SnapshotStore(database, shard=SHARD),
+        SnapshotStore(database, shard=shard),
         settings.engine_config(),
         snapshot_interval_s=settings.snapshot_interval_s,
         lease=lease,
         events_keep_s=settings.account_events_keep_days * 86_400,
+        shard=shard,
+        shards=settings.engine_shards,
     )
     log.info(
-        "engine starting: bus=%s database=%s",
+        "engine starting: shard %d of %d, bus=%s database=%s",
+        shard,
+        settings.engine_shards,
         "redis" if settings.redis_url else "embedded",
         database_url.split("@")[-1],
     )
     try:
         await worker.run(stop)
+    except ShardMismatchError as error:
+        log.error("%s", error)
+        raise SystemExit(EXIT_SHARDS) from None
     finally:
         await bus.close()
         await database.dispose()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
 from collections import deque
@@ -41,6 +42,7 @@ from tradepro.bus.base import (
     LeaseLostError,
     entry_order,
 )
+from tradepro.bus.names import shard_of
 from tradepro.db.account_events import KEEP_S, EventRow
 from tradepro.db.bulk import Pacer
 from tradepro.db.snapshot_store import SnapshotFencedError
@@ -117,6 +119,14 @@ class FencedBus(Protocol):
     def fence(self, epoch_key: str, epoch: int) -> None: ...
 
 
+SHARD_CHECK_SAMPLE = 256
+"""Restored accounts checked against the shard hash at start (``_check_restored_shard``)."""
+
+
+class ShardMismatchError(RuntimeError):
+    """The restored state holds users of other shards: ``ENGINE_SHARDS`` changed."""
+
+
 class EngineWorker:
     """Runs one engine against a bus and a store until ``stop`` is set."""
 
@@ -131,11 +141,15 @@ class EngineWorker:
         block_ms: int = 500,
         lease: ShardLease | None = None,
         events_keep_s: int = KEEP_S,
+        shard: int = 0,
+        shards: int = 1,
     ) -> None:
         if lease is not None and not hasattr(bus, "fence"):
             raise TypeError("a leased engine needs the Redis bus (its publishes are fenced)")
         self.bus = bus
         self.lease = lease
+        self.shard, self.shards = shard, shards
+        """Which of ``ENGINE_SHARDS`` this engine is: it refuses other shards' users."""
         self.fenced: BaseException | None = None
         """Why this engine stepped down (another engine won the lease), if it did."""
         self.store = store
@@ -192,6 +206,7 @@ class EngineWorker:
             gc.enable()
         # Keep the restored positions out of every future GC pass (they form no cycles).
         gc.freeze()
+        self._check_restored_shard()
         last_published = await self._last_published_entry()
         if last_published is not None:
             self._replayed_until = entry_order(last_published)
@@ -201,6 +216,23 @@ class EngineWorker:
             len(self.engine.open_by_seq),
             self.last_entry_id,
         )
+
+    def _check_restored_shard(self) -> None:
+        """Refuse to run on accounts of other shards: the snapshot was saved with another
+        ``ENGINE_SHARDS`` (users would be served by two engines, or by none). A sample is
+        enough: after a change of N, about half of any shard's users hash elsewhere."""
+        if self.shards <= 1:
+            return
+        sample = list(itertools.islice(self.engine.accounts, SHARD_CHECK_SAMPLE))
+        strangers = [u for u in sample if shard_of(u, self.shards) != self.shard]
+        if strangers:
+            raise ShardMismatchError(
+                f"shard {self.shard} restored {len(strangers)} of {len(sample)} sampled accounts "
+                f"that belong to other shards of ENGINE_SHARDS={self.shards} (e.g. "
+                f"{strangers[0]}): the data was saved with another ENGINE_SHARDS. Run with "
+                "the ENGINE_SHARDS the data was saved with (moving users between shards is "
+                "not supported: docs/scaling.md)"
+            )
 
     async def _restore(self) -> None:
         # Any database failure: wait and retry.
@@ -528,6 +560,10 @@ class EngineWorker:
         if not isinstance(payload, Mapping):
             message = "payload must be a JSON object"
             return self.engine.emit([_invalid(entry, message)])
+        if self.shards > 1:
+            user_id = payload.get("userId")
+            if isinstance(user_id, str) and shard_of(user_id, self.shards) != self.shard:
+                return self.engine.emit([self._not_my_user(entry, user_id)])
         try:
             return apply_entry(self.engine, entry.kind, entry.request_id, entry.ts_us, payload)
         except Exception:  # a bug, not bad input: answer it, keep the engine up, log it
@@ -545,6 +581,19 @@ class EngineWorker:
                 body = callback_body(event, instruments)
                 body["seq"] = seq
                 self._unrecorded_events.append(_event_row(body, entry.ts_us))
+
+    def _not_my_user(self, entry: Entry, user_id: str) -> CommandRejected:
+        """A request for a user of another shard: some process runs with another
+        ``ENGINE_SHARDS``. Applying it would open a second account for that user here."""
+        owner = shard_of(user_id, self.shards)
+        log.warning("entry %s (%s) is for a user of shard %d, not of this shard %d: every "
+                    "process must run with ENGINE_SHARDS=%d", entry.entry_id, entry.kind,
+                    owner, self.shard, self.shards)  # fmt: skip
+        message = (
+            f"this request reached engine shard {self.shard}, but the user belongs to shard "
+            f"{owner} of {self.shards}: the services disagree on ENGINE_SHARDS"
+        )
+        return CommandRejected(entry.request_id, None, RejectReason.INVALID_REQUEST, message)
 
     async def _publish(self, bodies: list[bytes]) -> list[Entry]:
         """Publish until it works: the state already moved on, the replies must follow.

@@ -231,7 +231,11 @@ async def serve_poller(settings: Settings, options: PollerOptions, stop: asyncio
     """Open the bus, wait for it if needed, and run the poller until ``stop`` is set."""
     settings.tradepro_data_dir.mkdir(parents=True, exist_ok=True)
     bus = open_bus(
-        settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
+        settings.redis_url,
+        settings.tradepro_data_dir,
+        namespace=settings.tradepro_bus_namespace,
+        shards=settings.engine_shards,
+        cluster=settings.redis_cluster,
     )
     requester = Requester(bus)
     metrics_server = None

@@ -74,8 +74,11 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
 def derived_env(settings: Settings, options: UpOptions) -> dict[str, str]:
     """``TRADEPRO_FEED`` from ``--feed`` (the api tells the UI which feed runs), and
     ``PUBLIC_URL`` when unset: the banner's UI address, so the sign-in links the api sends
-    point where the api listens (the setting's own default assumes port 4000)."""
+    point where the api listens (the setting's own default assumes port 4000); and
+    ``ENGINE_SHARDS`` from ``--shards``."""
     derived: dict[str, str] = {"TRADEPRO_FEED": options.feed}
+    if options.shards is not None:  # every service must agree on the shards
+        derived["ENGINE_SHARDS"] = str(options.shards)
     if "public_url" not in settings.model_fields_set:
         derived["PUBLIC_URL"] = ui_url(settings)
     return derived

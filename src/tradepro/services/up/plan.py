@@ -29,7 +29,11 @@ class UpOptions:
     """How long each stop wave may take before the rest is killed."""
     standby: bool = False
     """``--standby``: a second engine, a hot standby that takes over when the first stops
-    or dies (Redis and PostgreSQL only: it needs the shard's lease)."""
+    or dies (Redis and PostgreSQL only: it needs the shard's lease). With shards: one
+    standby per shard."""
+    shards: int | None = None
+    """``--shards N``: run N engine shards (``ENGINE_SHARDS``, passed to every service);
+    None: as ``ENGINE_SHARDS`` says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,24 +66,50 @@ def service_plan(settings: Settings, options: UpOptions) -> list[ServiceSpec]:
         poller += ("--rate", f"{options.sim_rate_per_s:g}")
         if options.seed is not None:
             poller += ("--seed", str(options.seed))
-    standby = (
-        [ServiceSpec("standby", tradepro_command("engine"), stops_last=True)]
-        if options.standby
-        else []
-    )
     return [
-        ServiceSpec("engine", tradepro_command("engine"), stops_last=True),
-        *standby,
+        *engine_services(settings, options),
+        *api_services(settings),
+        *ws_services(settings),
+        ServiceSpec("poller", tradepro_command("poller", *poller), starts_when_healthy=True),
+    ]
+
+
+def engine_shards(settings: Settings, options: UpOptions) -> int:
+    return options.shards if options.shards is not None else settings.engine_shards
+
+
+def engine_services(settings: Settings, options: UpOptions) -> list[ServiceSpec]:
+    """``engine`` (and ``standby``), or with N shards ``engine-0`` ... ``engine-<N-1>``,
+    each applying its shard (``--shard K``), and with ``--standby`` a ``standby-K`` each."""
+    shards = engine_shards(settings, options)
+    if shards == 1:
+        names = [("engine", "standby", tradepro_command("engine"))]
+    else:
+        names = [(f"engine-{k}", f"standby-{k}", tradepro_command("engine", "--shard", str(k)))
+                 for k in range(shards)]  # fmt: skip
+    specs: list[ServiceSpec] = []
+    for engine, standby, argv in names:
+        specs.append(ServiceSpec(engine, argv, stops_last=True))
+        if options.standby:
+            specs.append(ServiceSpec(standby, argv, stops_last=True))
+    return specs
+
+
+def api_services(settings: Settings) -> list[ServiceSpec]:
+    """``api``, or ``api-1`` ... ``api-N`` sharing ``API_PORT`` (``API_PROCESSES``)."""
+    count = settings.api_processes
+    names = ["api"] if count == 1 else [f"api-{n}" for n in range(1, count + 1)]
+    return [
         ServiceSpec(
-            "api",
+            name,
             tradepro_command("api"),
             settings.api_port,
             "API_PORT",
             health_path="/health",
             unhealthy_means="the engine does not answer yet",
-        ),
-        *ws_services(settings),
-        ServiceSpec("poller", tradepro_command("poller", *poller), starts_when_healthy=True),
+            shares_port=count > 1,
+        )
+        for name in names
     ]
 
 
@@ -109,6 +139,11 @@ def plan_problem(settings: Settings, options: UpOptions | None = None) -> str | 
             "--standby needs REDIS_URL and DATABASE_URL: the standby engine waits for the "
             "engine's lease in Redis and reads its snapshots from PostgreSQL (on the embedded "
             "default one engine holds the data folder, and a second one cannot follow it)"
+        )
+    if options is not None and engine_shards(settings, options) > 1 and not settings.redis_url:
+        return (
+            "--shards needs REDIS_URL (and DATABASE_URL): every engine shard has its own "
+            "streams in Redis; the embedded default runs one engine"
         )
     if settings.api_port == settings.ws_port:
         return (

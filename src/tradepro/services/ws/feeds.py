@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from tradepro.bus.base import Bus, BusUnavailableError, Entry
+from tradepro.bus.names import shard_of
 from tradepro.bus.requests import Requester
+from tradepro.bus.shards import shard_buses
 from tradepro.domain.instruments import Instrument
 from tradepro.protocol.kinds import Kind
 from tradepro.runtime.backoff import Backoff
@@ -38,8 +40,13 @@ class PriceFeed:
         read_count: int = 500,
         block_ms: int = 1000,
         backoff: Backoff | None = None,
+        shard: int = 0,
     ) -> None:
         self.bus = bus
+        self.shard = shard
+        """Which engine shard's stream this reads. Every price reaches every shard, so only
+        shard 0's reader hands prices on; the others only let their shard's order events
+        pass once their cause has been read (``Hub.stream_passed``)."""
         self.instruments = instruments
         self.hub = hub
         self.feed_reports = FeedRelay(hub)
@@ -65,7 +72,7 @@ class PriceFeed:
             try:
                 if self.last_seen_id is None:
                     self.last_seen_id = await self.bus.last_entry_id()
-                    self.hub.stream_passed(self.last_seen_id)  # what came before is not ours
+                    self.hub.stream_passed(self.last_seen_id, self.shard)  # the past: not ours
                 entries = await self.bus.read_entries(
                     self.last_seen_id, self.read_count, self.block_ms
                 )
@@ -76,11 +83,15 @@ class PriceFeed:
             self.connected = True
             for entry in entries:
                 self.last_seen_id = entry.entry_id
-                if entry.kind == Kind.FEED_STATUS:
-                    self.feed_reports.seen(entry)
-                elif entry.kind == Kind.PRICE_UPDATE:
-                    self._fan_out(entry)  # a burst costs one slot: quotes are conflated
-                self.hub.stream_passed(entry.entry_id)  # order events it caused may follow
+                if self.shard == 0:  # the other shards' readers see the same prices again
+                    self._hand_on(entry)
+                self.hub.stream_passed(entry.entry_id, self.shard)  # its order events may follow
+
+    def _hand_on(self, entry: Entry) -> None:
+        if entry.kind == Kind.FEED_STATUS:
+            self.feed_reports.seen(entry)
+        elif entry.kind == Kind.PRICE_UPDATE:
+            self._fan_out(entry)  # a burst costs one slot: quotes are conflated
 
     def _fan_out(self, entry: Entry) -> None:
         """Hand one price-update to the hub (the asset's latest quote from now on)."""
@@ -105,7 +116,8 @@ class OrderFeed:
 
     def __init__(self, bus: Bus, hub: Hub, *, backoff: Backoff | None = None) -> None:
         self.hub = hub
-        self.requester = Requester(bus)
+        self.requester = Requester(bus)  # follows every shard's callback-queue
+        self.shards = len(shard_buses(bus))
         self.backoff = backoff or Backoff(base_s=0.05, cap_s=2.0)
         self.started = False
         self.requester.subscribe(self._on_callback)
@@ -127,6 +139,6 @@ class OrderFeed:
         if rendered is not None:
             user_id, message, seq = rendered
             caused_by = body.get("entryId")
-            self.hub.publish_order(
-                user_id, message, caused_by if isinstance(caused_by, str) else None, seq
-            )
+            shard = shard_of(user_id, self.shards)  # whose stream ``entryId`` is of
+            cause = caused_by if isinstance(caused_by, str) else None
+            self.hub.publish_order(user_id, message, cause, seq, shard)

@@ -67,6 +67,7 @@ class Hub:
         close_timeout_s: float,
         price_rate_per_s: float,
         order_hold_max_s: float = ORDER_HOLD_MAX_S,
+        shards: int = 1,
     ) -> None:
         self.close_timeout_s = close_timeout_s
         self.price_interval_s = 1.0 / price_rate_per_s
@@ -74,8 +75,12 @@ class Hub:
         self.price_gap_s = self.price_interval_s
         """The time from the last slot to the next: ``price_interval_s``, or more after a
         slot that took long (``SLOT_DUTY``)."""
-        self.causal: CausalGate[OrderOut] = CausalGate(order_hold_max_s)
-        """Order events waiting for the quote that caused them."""
+        self.gates: list[CausalGate[OrderOut]] = [
+            CausalGate(order_hold_max_s) for _ in range(shards)
+        ]
+        """Per engine shard: its order events waiting for the quote that caused them (an
+        event names an entry of its own shard's ``engine-stream``)."""
+        self.causal = self.gates[0]
         self._expiry: asyncio.TimerHandle | None = None
         self.clients: set[Client] = set()
         self.latest_prices: dict[str, Outgoing] = {}
@@ -241,16 +246,24 @@ class Hub:
         self._fan_out(clients, outgoing(payload))
 
     def publish_order(
-        self, user_id: str, payload: bytes, caused_by: str | None = None, seq: int | None = None
+        self,
+        user_id: str,
+        payload: bytes,
+        caused_by: str | None = None,
+        seq: int | None = None,
+        shard: int = 0,
     ) -> None:
-        """Send an order event to its owner once the price reader has passed ``caused_by``
-        (the ``engine-stream`` entry it answers), so it never overtakes that quote."""
-        released = self.causal.offer(OrderOut(user_id, payload, seq), caused_by, time.monotonic())
+        """Send an order event to its owner once the reader of ``shard``'s stream has passed
+        ``caused_by`` (the entry it answers), so it never overtakes that quote."""
+        released = self.gates[shard].offer(
+            OrderOut(user_id, payload, seq), caused_by, time.monotonic()
+        )
         self._send_orders(released)
 
-    def stream_passed(self, entry_id: str) -> None:
-        """The price reader has handled ``entry_id`` (and fanned it out if it is a quote)."""
-        released = self.causal.advance(entry_id, time.monotonic())
+    def stream_passed(self, entry_id: str, shard: int = 0) -> None:
+        """The reader of ``shard``'s stream has handled ``entry_id`` (and fanned it out if
+        it is a quote)."""
+        released = self.gates[shard].advance(entry_id, time.monotonic())
         if released:
             self._send_orders(released)
 
@@ -325,14 +338,16 @@ class Hub:
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        deadline_s = self.causal.next_deadline_s
-        if deadline_s is not None:
+        deadlines = [d for d in (gate.next_deadline_s for gate in self.gates) if d is not None]
+        if deadlines:
+            deadline_s = min(deadlines)
             delay_s = max(0.0, deadline_s - time.monotonic())
             self._expiry = asyncio.get_running_loop().call_later(delay_s, self._on_expiry)
 
     def _on_expiry(self) -> None:
         self._expiry = None
-        self._send_orders(self.causal.expire(time.monotonic()))
+        now_s = time.monotonic()
+        self._send_orders([event for gate in self.gates for event in gate.expire(now_s)])
 
     def reply(self, client: Client, payload: bytes) -> None:
         """Send one client a message of its own (in order with everything else it gets)."""

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
+from tradepro.bus.shards import shard_buses
 from tradepro.config import Settings
 from tradepro.db.account_events import read_events
 from tradepro.db.api_keys import key_by_digest, touch_key
@@ -106,8 +107,16 @@ class Gateway:
         self.hub = Hub(
             close_timeout_s=options.close_timeout_s,
             price_rate_per_s=settings.ws_price_rate_per_s,
+            shards=len(shard_buses(bus)),
         )
-        self.prices = PriceFeed(bus, settings.instruments, self.hub)
+        shards = shard_buses(bus)
+        self.prices = PriceFeed(shards[0], settings.instruments, self.hub)
+        self.followers = [
+            PriceFeed(shard_bus, settings.instruments, self.hub, shard=number)
+            for number, shard_bus in enumerate(shards[1:], start=1)
+        ]
+        """With ``ENGINE_SHARDS`` > 1: a reader of each other shard's stream, for the order
+        events of that shard (``PriceFeed.shard``)."""
         self.orders = OrderFeed(bus, self.hub)
         self.sessions = SessionGuard(self.hub)
         self.orders.requester.subscribe(self.sessions.on_callback)
@@ -127,6 +136,8 @@ class Gateway:
     async def start(self) -> None:
         """Start the feeds and listen (the feeds keep retrying while the bus is down)."""
         self._spawn(self.prices.run(), "price-feed")
+        for follower in self.followers:
+            self._spawn(follower.run(), f"shard-{follower.shard}-feed")
         self._spawn(self.orders.run(), "order-feed")
         self._spawn(self.sessions.load(self.database, lambda: self.orders.started), "sessions")
         self._spawn(self._log_forever(), "ws-stats")
@@ -375,7 +386,11 @@ async def serve_ws(settings: Settings, stop: asyncio.Event, options: GatewayOpti
     # A line per connection with LOG_LEVEL=DEBUG, never the library's line per frame.
     connection_log.setLevel(logging.INFO if log.isEnabledFor(logging.DEBUG) else logging.WARNING)
     bus = open_bus(
-        settings.redis_url, settings.tradepro_data_dir, namespace=settings.tradepro_bus_namespace
+        settings.redis_url,
+        settings.tradepro_data_dir,
+        namespace=settings.tradepro_bus_namespace,
+        shards=settings.engine_shards,
+        cluster=settings.redis_cluster,
     )
     database = open_database(settings.effective_database_url)
     gateway = Gateway(settings, bus, options, database)

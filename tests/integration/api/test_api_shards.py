@@ -1,0 +1,112 @@
+"""Two engine shards (``ENGINE_SHARDS=2``) on one Redis and on a Redis Cluster, behind two
+API processes (two apps with their own bus clients and readers, as ``tradepro api``
+processes would have): each
+user's requests reach their own shard's engine, prices reach both, and either API process
+answers any user (each reads every shard's replies)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.api import API, Mailbox, Session, Stack
+from tests.support.api_fixtures import forget_namespace, open_stack
+from tradepro.bus.names import shard_of
+from tradepro.bus.shards import ShardedBus
+
+SHARDS = 2
+
+
+@pytest.fixture(params=["redis-postgres", "cluster-postgres"], ids=["redis", "cluster"])
+async def sharded(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[Stack]:
+    """Two engine shards on one Redis server, or on a Redis Cluster of three masters."""
+    running = await open_stack(request, request.param, tmp_path, smtp)
+    try:
+        yield running
+    finally:
+        try:
+            await running.close()
+        finally:
+            await forget_namespace(running)
+
+
+async def users_on_every_shard(stack: Stack) -> list[Session]:
+    """Sign users in until every shard holds at least two of them."""
+    sessions: list[Session] = []
+    for _ in range(40):
+        sessions.append(await stack.sign_in())
+        per_shard = [sum(shard_of(s.user_id, SHARDS) == k for s in sessions) for k in range(2)]
+        if min(per_shard) >= 2:
+            return sessions
+    raise AssertionError(f"40 users all on the same shard: {per_shard}")
+
+
+@pytest.mark.stack_settings(engine_shards=SHARDS)
+async def test_each_users_orders_reach_their_own_shard_and_prices_reach_both(
+    sharded: Stack,
+) -> None:
+    stack = sharded
+    assert isinstance(stack.context.bus, ShardedBus)
+    assert len(stack.workers) == SHARDS
+    sessions = await users_on_every_shard(stack)
+    await stack.publish_price("BTC_USDC", "50000.00", "50010.00")
+    await stack.publish_price("ETH_USDC", "3000.00", "3001.00")
+    for worker in stack.workers:  # every engine marks to market: both saw both prices
+        assert {"BTC_USDC", "ETH_USDC"} <= set(worker.engine.quotes)
+
+    async with stack.another_api() as second:  # a second API process, same bus and database
+        order_ids: dict[str, str] = {}
+        for number, session in enumerate(sessions):
+            client = stack.client if number % 2 else second
+            response = await client.post(
+                f"{API}/trade/create-order",
+                json={"asset": "BTC_USDC", "side": "buy", "qty": "0.01", "leverage": 10},
+                headers=session.auth,
+            )
+            assert response.status_code == 200, response.text
+            order_ids[session.user_id] = response.json()["orderId"]
+
+        for number, session in enumerate(sessions):
+            home = shard_of(session.user_id, SHARDS)
+            for shard, worker in enumerate(stack.workers):
+                held = session.user_id in worker.engine.accounts
+                assert held == (shard == home), (session.user_id, shard, home)
+            # Read through the other API process than the one that placed the order.
+            client = second if number % 2 else stack.client
+            response = await client.get(f"{API}/trade/get-open-orders", headers=session.auth)
+            assert response.status_code == 200, response.text
+            assert [o["orderId"] for o in response.json()["orders"]] == [order_ids[session.user_id]]
+
+        closing = sessions[0]
+        response = await second.post(
+            f"{API}/trade/close-order",
+            json={"orderId": order_ids[closing.user_id]},
+            headers=closing.auth,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["orderId"] == order_ids[closing.user_id]
+        assert response.json()["closePrice"] == "50000.0"
+
+
+@pytest.mark.stack_settings(engine_shards=SHARDS)
+async def test_every_shard_saves_and_restores_its_own_users(sharded: Stack) -> None:
+    stack = sharded
+    sessions = await users_on_every_shard(stack)
+    await stack.publish_price("BTC_USDC", "50000.00", "50010.00")
+    for session in sessions:
+        assert (await stack.create_order(session)).status_code == 200
+    await stack.stop_engine()  # final snapshot of each shard
+    await stack.start_engine()  # each shard restores its own state only
+    for session in sessions:  # answered once its shard has restored
+        assert len(await stack.open_orders(session)) == 1
+    for session in sessions:
+        home = shard_of(session.user_id, SHARDS)
+        for shard, worker in enumerate(stack.workers):
+            held = session.user_id in worker.engine.accounts
+            assert held == (shard == home), (session.user_id, shard, home)
+            if held:
+                assert len(worker.engine.accounts[session.user_id].positions) == 1
