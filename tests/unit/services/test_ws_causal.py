@@ -139,12 +139,12 @@ async def test_each_shards_events_wait_for_their_own_shards_stream() -> None:
         hub = harness.hub
         hub.stream_passed("4", 0)
         hub.stream_passed("4", 1)
-        hub.publish_order("alice", b'{"type":"order","n":1}', "5", 1)
+        hub.publish_order("alice", b'{"type":"order","n":1}', "5", shard=1)
         hub.stream_passed("9", 0)  # shard 0 is far ahead: not the cause
         assert mine.messages() == []
         hub.stream_passed("5", 1)
         assert mine.messages() == [{"type": "order", "n": 1}]
-        hub.publish_order("alice", b'{"type":"order","n":2}', "6", 0)  # shard 0 passed 9
+        hub.publish_order("alice", b'{"type":"order","n":2}', "6", shard=0)  # shard 0 passed 9
         assert mine.messages()[-1] == {"type": "order", "n": 2}
         assert [gate.released_late for gate in hub.gates] == [0, 0]
     finally:
