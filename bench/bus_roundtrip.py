@@ -117,7 +117,7 @@ from bus.options import (
 )
 from bus.restart import measure_restart
 from bus.roundtrip import measure_round_trips
-from bus.shards import measure_shards, start_shards
+from bus.shards import measure_shards, start_shards, user_of_shard
 from bus.stack import Stack, new_id, wait_for_snapshot
 from bus.ticks import measure_ticks
 from tradepro.bus.redis_bus import RedisBus
@@ -146,7 +146,9 @@ async def start_engine(stack: Stack) -> None:
     say("starting the engine (empty database: migrations first)")
     started = time.perf_counter()
     await stack.engine.start(profile=not stack.options.profile_restart_only)
-    reply = await stack.request("register-user", {"userId": new_id()}, timeout_s=120)
+    # A user of shard 0: with --shards N the other shards' engines start later.
+    user = user_of_shard(0, stack.options.shards or 1)
+    reply = await stack.request("register-user", {"userId": user}, timeout_s=120)
     if reply.get("status") != "registered":
         raise RuntimeError(f"first request: {reply}")
     stack.results["engine_cold_start_s"] = round(time.perf_counter() - started, 3)
