@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import APIResponse, Locator, Page, Route, expect
 
 from tests.support.e2e_pages import contract, new_email, pick, sign_in, usd
 from tests.support.e2e_stack import Stack, wait_until
@@ -273,6 +273,11 @@ def test_a_trailing_stop_follows_the_bid_then_fires_and_close_all_takes_one_mark
     page: Page, commission_stack: Stack, shot: Shot
 ) -> None:
     stack = commission_stack
+    frames: list[str] = []  # what the WebSocket server sends the page
+    page.on(
+        "websocket",
+        lambda socket: socket.on("framereceived", lambda frame: frames.append(str(frame))),
+    )
     stack.quote(ASSET, "95000.0", "95010.0")
     wait_until(lambda: stack.candles(ASSET), 15, "the poller's first candle")
     sign_in(page, stack, new_email())
@@ -343,3 +348,35 @@ def test_a_trailing_stop_follows_the_bid_then_fires_and_close_all_takes_one_mark
     ).to_contain_text("2 positions closed")
     (position,) = api(page, stack, "trade/get-open-orders")["orders"]
     assert position["asset"] == "ETH_USDC"
+
+    # A position opened while the page's read of the open positions is on its way is not
+    # taken for one that closed (the page then looked for its closed trade for 16 s, and
+    # showed nothing newer meanwhile).
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold_the_first_read(route: Route) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))  # read now, answered later
+
+    page.route("**/api/v1/trade/get-open-orders*", hold_the_first_read)
+    api(
+        page, stack, "trade/create-order",
+        {"asset": "ETH_USDC", "side": "buy", "qty": "0.01", "leverage": 5},
+    )  # fmt: skip
+    wait_until(lambda: page.evaluate("1") and held, 10, "the page's read after the order")
+    (route, stale) = held[0]
+    later = api(
+        page, stack, "trade/create-order",
+        {"asset": "ETH_USDC", "side": "sell", "qty": "0.02", "leverage": 5},
+    )["orderId"]  # fmt: skip
+    wait_until(
+        lambda: page.evaluate("1") and any(later in frame for frame in frames),
+        10,
+        "the page to hear of the second order",
+    )
+    route.fulfill(response=stale)  # the read from before the second order
+    expect(page.get_by_test_id("open-order")).to_have_count(3, timeout=5_000)
+    expect(page.locator(f'[data-testid="open-order"][data-order-id="{later}"]')).to_have_count(1)
+    page.unroute("**/api/v1/trade/get-open-orders*")

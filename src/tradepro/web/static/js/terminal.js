@@ -310,6 +310,9 @@ export class Terminal {
   }
 
   async loadAccount() {
+    // Positions learnt of (an event, this page's own order) while the reads are on their
+    // way may be missing from them without having closed: only those known before count.
+    const knownBefore = new Set(this.knownOpen);
     let orders;
     let balance;
     let pending;
@@ -339,15 +342,18 @@ export class Terminal {
     };
     const parsed = orders.filter((order) => this.instruments.has(order.asset)).map((order) => parseOpenOrder(order, this.instruments.get(order.asset)));
     const present = new Set(parsed.map((order) => order.orderId));
-    const vanished = [...this.knownOpen].filter((id) => !present.has(id) && !this.closingByUser.has(id));
-    this.knownOpen = present;
+    const vanished = [...knownBefore].filter((id) => !present.has(id) && !this.closingByUser.has(id));
+    const learntMeanwhile = [...this.knownOpen].filter((id) => !knownBefore.has(id));
+    this.knownOpen = new Set([...present, ...learntMeanwhile]);
     this.openTable.sync(parsed);
     show(byId("close-all"), parsed.length > 0);
     this.chart.setPositions(parsed);
     if (pending !== null) this.pending.sync(pending, parsed);
     this.renderLive();
     this.ticket.update();
-    if (vanished.length) await this.history.waitFor(vanished);
+    // Looking for the closed trades takes up to seconds of retries: not in the way of the
+    // next reload.
+    if (vanished.length) this.history.waitFor(vanished);
   }
 
   /** Every open order: the first page, then the rest 500 at a time (the API's largest). */
