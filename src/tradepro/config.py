@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     """WebSocket connections without a session, over all clients; more are closed with 4503."""
     ws_handshake_timeout_s: float = Field(10.0, gt=0)
     """A WebSocket opening handshake must complete within this."""
+    ws_messages_per_s: float = Field(20.0, gt=0, le=10_000)
+    """Messages one WebSocket connection may send per second, sustained; beyond that (and
+    ``ws_message_burst`` at once) it is closed with 1008."""
+    ws_message_burst: int = Field(60, ge=1, le=100_000)
+    """Messages one WebSocket connection may send at once after a quiet spell."""
     callback_queue_max_bytes: int = Field(256 * 1024 * 1024, ge=1_000_000)
     """The most bytes of callback bodies the engine keeps in ``callback-queue`` (besides
     at most 100,000 entries): the oldest are dropped first."""

@@ -1,6 +1,7 @@
 """The WebSocket server against one client holding thousands of connections: a cap per
 address (4429), a cap on connections without a session (4503), a flood aborted at accept,
-and a handshake that must complete in time. The real ``tradepro ws`` process."""
+and a handshake that must complete in time; and against one connection sending messages
+as fast as it can (1008). The real ``tradepro ws`` process."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.integration
 PER_ADDRESS = 5
 WITHOUT_SESSION = 3
 HANDSHAKE_TIMEOUT_S = 2.0
+MESSAGES_PER_S = 2
+MESSAGE_BURST = 10
 
 
 @pytest.fixture
@@ -36,6 +39,8 @@ async def limited_ws(
         "WS_MAX_CONNECTIONS_PER_ADDRESS": str(PER_ADDRESS),
         "WS_MAX_UNAUTHENTICATED": str(WITHOUT_SESSION),
         "WS_HANDSHAKE_TIMEOUT_S": str(HANDSHAKE_TIMEOUT_S),
+        "WS_MESSAGES_PER_S": str(MESSAGES_PER_S),
+        "WS_MESSAGE_BURST": str(MESSAGE_BURST),
     }
     async with WsProcess(env, free_port(), tmp_path / "ws.log").running() as server:
         yield server
@@ -167,3 +172,29 @@ async def test_with_several_processes_each_applies_the_per_address_cap_to_its_ow
         )
         refused = {inbox.close_code for inbox in attempts if inbox.close_code is not None}
         assert refused == {4429}
+
+
+async def test_a_connection_sending_messages_flat_out_is_closed_with_1008(
+    limited_ws: WsProcess,
+) -> None:
+    # Each auth message is a token check (an API key's, a database read) and each
+    # subscribe sends the latest quotes back: one connection must not make the server do
+    # that as fast as it can write.
+    calm = await open_client(limited_ws, signed_in=True)
+    flooding = await open_client(limited_ws, signed_in=True)
+    for _ in range(MESSAGE_BURST):  # a burst is fine (a page subscribing to its channels)
+        await flooding.send({"type": "subscribe", "channels": ["prices.BTC_USDC"]})
+    await flooding.first(lambda m: m["type"] == "subscriptions", "a subscribe's reply")
+    for _ in range(3 * MESSAGE_BURST):
+        await flooding.send({"type": "unsubscribe", "channels": ["prices.BTC_USDC"]})
+    assert await flooding.closed() == 1008
+    reason = str(flooding.connection.close_reason)
+    assert reason == "too many messages: at most 2 a second; one subscribe carries every channel"
+    assert len(flooding.of_type("subscriptions")) <= MESSAGE_BURST + 1
+    assert (
+        await limited_ws.metric("tradepro_ws_closed_by_server_total", reason="message_flood") == 1
+    )
+
+    # Another connection of the same user is untouched by it.
+    assert (await calm.subscribe("orders"))["type"] == "subscriptions"
+    assert calm.close_code is None

@@ -12,7 +12,11 @@ refused legitimate ones. So:
 - connections opened without a session token (no cookie, ``?token=`` or ``Authorization``
   at the handshake, and no ``auth`` message since) are at most ``anonymous`` over all
   clients; one more is closed with **4503**. Signed-in clients are never refused by it;
-- the opening handshake must complete within the server's handshake timeout.
+- the opening handshake must complete within the server's handshake timeout;
+- each connection may send ``messages_per_s`` messages a second, sustained, and a burst of
+  ``message_burst`` (``MessageBudget``); one more closes it with **1008**. Every message
+  costs the server work (an ``auth`` a key lookup in the database, a ``subscribe`` the
+  latest quotes sent back), and a page needs a handful a minute.
 
 The address is the TCP peer's: behind a proxy every client shares the proxy's address,
 so raise ``WS_MAX_CONNECTIONS_PER_ADDRESS`` there and limit per client at the proxy.
@@ -21,7 +25,9 @@ so raise ``WS_MAX_CONNECTIONS_PER_ADDRESS`` there and limit per client at the pr
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -29,6 +35,8 @@ from websockets.asyncio.server import ServerConnection
 
 TOO_MANY_FROM_ADDRESS_CLOSE_CODE = 4429
 TOO_MANY_WITHOUT_SESSION_CLOSE_CODE = 4503
+MESSAGE_FLOOD_CLOSE_CODE = 1008
+"""Policy violation: the connection sent messages faster than its budget."""
 FLOOD_FACTOR = 2
 """Connections beyond ``FLOOD_FACTOR`` x the per-address cap are aborted at accept."""
 ADDRESS_FLOOD = "address_flood"
@@ -53,6 +61,42 @@ WITHOUT_SESSION = Refusal(
     "too many connections without a session; connect with your session token or retry",
     "too_many_without_session",
 )
+
+
+def message_flood(messages_per_s: float) -> Refusal:
+    return Refusal(
+        MESSAGE_FLOOD_CLOSE_CODE,
+        f"too many messages: at most {messages_per_s:g} a second; one subscribe carries "
+        "every channel",
+        "message_flood",
+    )
+
+
+class MessageBudget:
+    """A token bucket of one connection's messages: ``per_s`` a second, ``burst`` at most
+    saved (a new connection starts full). Rates, not money: floats are fine here."""
+
+    __slots__ = ("_at", "_burst", "_clock", "_per_s", "_tokens")
+
+    def __init__(
+        self, per_s: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._per_s = per_s
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at = clock()
+        self._clock = clock
+
+    def take(self) -> bool:
+        """Spend one message; False when the budget is spent (the connection floods)."""
+        now = self._clock()
+        tokens = min(self._burst, self._tokens + (now - self._at) * self._per_s)
+        self._at = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            return False
+        self._tokens = tokens - 1.0
+        return True
 
 
 class ConnectionLimits:

@@ -40,7 +40,13 @@ from tradepro.services.ws.auth import (
 from tradepro.services.ws.clients import WRITE_LIMIT_BYTES, Client
 from tradepro.services.ws.feeds import OrderFeed, PriceFeed
 from tradepro.services.ws.hub import Hub
-from tradepro.services.ws.limits import ConnectionLimits, address_of, counted_connections
+from tradepro.services.ws.limits import (
+    ConnectionLimits,
+    MessageBudget,
+    address_of,
+    counted_connections,
+    message_flood,
+)
 from tradepro.services.ws.messages import (
     ORDERS_CHANNEL,
     Authenticate,
@@ -238,8 +244,14 @@ class Gateway:
         return False
 
     async def _receive(self, client: Client, connection: ServerConnection) -> None:
+        settings = self.settings
+        budget = MessageBudget(settings.ws_messages_per_s, settings.ws_message_burst)
         async for raw in connection:
             if client.closing is not None:
+                return
+            if not budget.take():
+                flood = message_flood(settings.ws_messages_per_s)
+                self.hub.close(client, flood.code, flood.reason, flood.why)
                 return
             await self._on_message(client, raw)
 
