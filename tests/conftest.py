@@ -27,6 +27,7 @@ import pytest
 import redis
 from hypothesis import settings
 
+from tests.support.frozen_clock import FrozenClock, freeze_limiters
 from tests.support.servers import services_required
 
 pytest_plugins = [
@@ -116,3 +117,9 @@ async def _admin(statement: str) -> None:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/tradepro.db"
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    """The rate limiters' clock, frozen (tests/support/frozen_clock.py)."""
+    return freeze_limiters(monkeypatch)

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     signup_limit_per_email_per_hour: int = Field(5, ge=1)
     signup_limit_per_address_per_hour: int = Field(30, ge=1)
     order_limit_per_s: int = Field(20, ge=1)
-    """Orders each user may place per second."""
+    """Order actions each user (or API key) may take per second: placing, closing (partly
+    or all), modifying, cancelling, amending and depositing share it."""
     snapshot_interval_s: float = Field(10.0, gt=0)
     account_events_keep_days: int = Field(7, ge=1, le=3650)
     """How long the account events log keeps an event (each user's latest stays for good)."""

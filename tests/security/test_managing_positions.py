@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.api import API, Session, Stack, assert_error
+from tests.support.frozen_clock import HOUR_START, FrozenClock
 from tests.support.stack import CallbackCollector, eventually
 from tradepro.domain.order_ids import new_order_id
 
@@ -140,3 +141,30 @@ async def test_absurd_input_is_refused_naming_the_field_and_changes_nothing(
     [still] = await stack.open_orders(alice)
     assert still == {**order, "unrealizedPnl": still["unrealizedPnl"],
                      "trailingStopPrice": None}  # fmt: skip
+
+
+@pytest.mark.stack_settings(order_limit_per_s=3)
+async def test_closes_and_changes_share_the_order_limit(stack: Stack, clock: FrozenClock) -> None:
+    # Partial closes of one step and level changes are each an engine command: sent flat
+    # out, they would make every other user's orders queue behind them.
+    clock.now = HOUR_START  # the start of a one-second window
+    alice = await stack.sign_in()
+    await stack.publish_price("BTC_USDC", "100000.0", "100001.0")
+    order_id = (await opened(stack, alice, qty="0.05"))["orderId"]  # 1 of 3
+    close_part = {"orderId": order_id, "qty": "0.01"}
+    assert (await post(stack, alice, "close-order", close_part)).status_code == 200  # 2
+    modify = {"orderId": order_id, "takeProfit": "120000"}
+    assert (await post(stack, alice, "modify-order", modify)).status_code == 200  # 3
+    for route, body in (
+        ("close-order", close_part),
+        ("modify-order", {"orderId": order_id, "takeProfit": "130000"}),
+        ("close-all", {}),
+    ):
+        refused = assert_error(await post(stack, alice, route, body), 429, "rate_limited")
+        assert "orders" in refused["message"], refused
+    (position,) = await stack.open_orders(alice)  # none of the refused ones reached the engine
+    assert (position["qty"], position["takeProfit"]) == ("0.04000", "120000.0")
+
+    clock.now = HOUR_START + 1  # the next second's window
+    assert (await post(stack, alice, "close-all", {})).status_code == 200
+    assert await stack.open_orders(alice) == []

@@ -8,37 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from types import SimpleNamespace
 
 import httpx
 import pytest
 
 from tests.support.api import API, Stack, assert_error, new_email
+from tests.support.frozen_clock import HOUR_START, FrozenClock
 from tradepro.api.app import create_app
 from tradepro.api.ratelimit import MemoryRateLimiter
 from tradepro.bus.ratelimit import RedisRateLimiter
 
 pytestmark = pytest.mark.integration
-
-HOUR_START = 1_900_000_800  # a multiple of 3600: 1000 s into it, 2600 s are left
-
-
-class FrozenClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    assert HOUR_START % 3600 == 0
-    frozen = FrozenClock(HOUR_START + 1000)
-    fake_time = SimpleNamespace(time=frozen.time)
-    monkeypatch.setattr("tradepro.api.ratelimit.time", fake_time)
-    monkeypatch.setattr("tradepro.bus.ratelimit.time", fake_time)
-    return frozen
 
 
 @pytest.mark.stack_settings(signup_limit_per_email_per_hour=3)

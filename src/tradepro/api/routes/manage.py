@@ -1,8 +1,8 @@
 """Managing open positions: modify take-profit, stop-loss and trailing stop; close all.
 
 (A partial close is ``close-order`` with ``qty``, in ``routes.trade``.) Every change goes
-through the engine; another user's order id is ``order_not_found``, exactly like an
-unknown one.
+through the engine and counts against the order limit; another user's order id is
+``order_not_found``, exactly like an unknown one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
 from tradepro.api.errors import ApiError
 from tradepro.api.pending_input import price_text
-from tradepro.api.routes.trade import ERRORS, own_position
+from tradepro.api.routes.trade import ERRORS, order_limit, own_position
 from tradepro.api.schemas import CloseAllIn, CloseAllOut, ModifyOrderIn, OpenOrderNowOut
 from tradepro.protocol.kinds import Kind
 from tradepro.protocol.replies import AllClosedReply, Modified
@@ -32,6 +32,7 @@ async def modify_order(body: ModifyOrderIn, user: CurrentUser, context: Context)
     given = [name for name in _LEVELS if name in body.model_fields_set]
     if not given:
         raise ApiError(422, "validation_error", "give takeProfit, stopLoss or trailingStop")
+    await order_limit(context, user.limit_key)
     position = await own_position(context, user.id, body.orderId)
     instrument = context.settings.instruments[position["asset"]]
     payload: dict[str, Any] = {
@@ -50,6 +51,7 @@ async def modify_order(body: ModifyOrderIn, user: CurrentUser, context: Context)
 async def close_all(body: CloseAllIn, user: CurrentUser, context: Context) -> dict[str, Any]:
     """Close every one of your open positions (of ``asset`` only, when given) at the live
     prices, in one engine command; refused whole when a needed price is missing or old."""
+    await order_limit(context, user.limit_key)
     payload: dict[str, Any] = {"userId": user.id}
     if body.asset is not None:
         if body.asset not in context.settings.instruments:

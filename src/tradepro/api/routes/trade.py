@@ -177,6 +177,7 @@ async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -
     """Close one of your open positions at the live price; with ``qty``, only that much
     (a multiple of the instrument's step, below the open qty): the rest stays open as if
     opened with the remaining qty. Each close is its own closed trade (``tradeId``)."""
+    await order_limit(context, user.limit_key)
     request: dict[str, Any] = {"userId": user.id, "orderId": body.orderId}
     if body.qty is not None:
         # The position's asset scales the qty: ask for the position first (one lookup).
