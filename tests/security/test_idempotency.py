@@ -186,3 +186,54 @@ async def test_a_refusal_is_the_keys_answer_too(embedded: Stack) -> None:
     assert await stack.open_orders(alice) == []
     fresh = await stack.client.post(URL, json=too_big, headers=keyed(alice, str(uuid.uuid4())))
     assert fresh.status_code == 200, fresh.text
+
+
+CLOSE = f"{API}/trade/close-order"
+
+
+async def test_a_partial_close_retried_with_its_key_closes_one_part(stack: Stack) -> None:
+    """A bot's partial close whose answer was lost, retried: without a key it would close
+    a second part; with one it gets the first answer, from any API process. Applied but
+    never answered (the API stopped in between), the retry closes nothing more either."""
+    alice = await stack.sign_in()
+    await stack.publish_price("BTC_USDC", "100000.0", "100001.0")
+    opened = await stack.client.post(URL, json=ORDER | {"qty": "0.04"}, headers=alice.auth)
+    assert opened.status_code == 200, opened.text
+    order_id = opened.json()["orderId"]
+    part = {"orderId": order_id, "qty": "0.01"}
+    key = str(uuid.uuid4())
+    first = await stack.client.post(CLOSE, json=part, headers=keyed(alice, key))
+    assert first.status_code == 200, first.text
+    assert first.json()["remainingQty"] == "0.03000"
+    again = await stack.client.post(CLOSE, json=part, headers=keyed(alice, key))
+    assert (again.status_code, again.json()) == (200, first.json())
+    async with stack.another_api() as other:
+        elsewhere = await other.post(CLOSE, json=part, headers=keyed(alice, key))
+    assert (elsewhere.status_code, elsewhere.json()) == (200, first.json())
+    # The same key for another close, or for an order, is refused and moves nothing.
+    half = {"orderId": order_id, "qty": "0.02"}
+    assert_error(
+        await stack.client.post(CLOSE, json=half, headers=keyed(alice, key)),
+        422,
+        "idempotency_mismatch",
+    )
+    assert_error(
+        await stack.client.post(URL, json=ORDER, headers=keyed(alice, key)),
+        422,
+        "idempotency_mismatch",
+    )
+
+    lost = str(uuid.uuid4())
+    applied = await stack.client.post(CLOSE, json=part, headers=keyed(alice, lost))
+    assert applied.status_code == 200, applied.text
+    await forget_answer(stack, alice, lost)
+    retried = await stack.client.post(CLOSE, json=part, headers=keyed(alice, lost))
+    body = assert_error(retried, 409, "duplicate_request")
+    assert applied.json()["tradeId"] in body["message"]
+
+    (position,) = await stack.open_orders(alice)
+    assert position["qty"] == "0.02000"  # two parts closed, not five
+    trades = (await stack.closed_orders(alice))["orders"]
+    assert sorted(t["tradeId"] for t in trades) == sorted(
+        [first.json()["tradeId"], applied.json()["tradeId"]]
+    )

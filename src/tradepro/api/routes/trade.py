@@ -173,18 +173,55 @@ def engine_order(order: CreateOrderIn, user_id: str, context: Context) -> dict[s
 
 
 @router.post("/close-order", response_model=CloseOrderOut, responses=ERRORS)
-async def close_order(body: CloseOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
+async def close_order(
+    body: CloseOrderIn,
+    user: CurrentUser,
+    context: Context,
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)] = None,
+) -> dict[str, Any]:
     """Close one of your open positions at the live price; with ``qty``, only that much
     (a multiple of the instrument's step, below the open qty): the rest stays open as if
-    opened with the remaining qty. Each close is its own closed trade (``tradeId``)."""
-    await order_limit(context, user.limit_key)
+    opened with the remaining qty. Each close is its own closed trade (``tradeId``).
+
+    With an ``Idempotency-Key`` header, a retry with the same key and close returns the
+    first answer and closes nothing more (a partial close retried after a lost answer
+    would otherwise close a second part)."""
     request: dict[str, Any] = {"userId": user.id, "orderId": body.orderId}
     if body.qty is not None:
         # The position's asset scales the qty: ask for the position first (one lookup).
         position = await own_position(context, user.id, body.orderId)
         instrument = context.settings.instruments[position["asset"]]
         request |= {"asset": position["asset"], "qty": qty_text(body.qty, instrument)}
-    closed = await context.ask_engine(Kind.CLOSE_ORDER, request, Closed)
+
+    async def send(request_id: str | None) -> dict[str, Any]:
+        await order_limit(context, user.limit_key)
+        closed = await context.ask_engine(Kind.CLOSE_ORDER, request, Closed, request_id=request_id)
+        return _close_answer(closed)
+
+    if idempotency_key is None:
+        return await send(None)
+
+    async def resolve(request_id: str, duplicate: ApiError) -> dict[str, Any]:
+        # Applied before, its answer never stored (the API stopped in between).
+        message = (
+            "this Idempotency-Key's close was applied; its trade is "
+            f"{request_id} in get-close-orders"
+        )
+        raise ApiError(duplicate.status, duplicate.error, message)
+
+    return await create_once(
+        context.idempotency,
+        user.id,
+        idempotency_key,
+        {"kind": "close", **request},
+        retention_s=context.settings.idempotency_retention_s,
+        new_id=new_request_id,
+        send=send,
+        resolve=resolve,
+    )
+
+
+def _close_answer(closed: Closed) -> dict[str, Any]:
     order = closed.order
     remaining = closed.remaining
     return {
