@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 
 from tests.support.api import API, Session, Stack, assert_error
+from tests.support.desk import Desk, rejected
 from tests.support.frozen_clock import HOUR_START, FrozenClock
 from tests.support.stack import CallbackCollector, eventually
+from tradepro.domain.events import PositionClosed
 from tradepro.domain.order_ids import new_order_id
+from tradepro.domain.orders import RejectReason, Side
+from tradepro.engine import EngineConfig
 
 pytestmark = pytest.mark.integration
 
@@ -168,3 +172,19 @@ async def test_closes_and_changes_share_the_order_limit(stack: Stack, clock: Fro
     clock.now = HOUR_START + 1  # the next second's window
     assert (await post(stack, alice, "close-all", {})).status_code == 200
     assert await stack.open_orders(alice) == []
+
+
+def test_an_account_opens_a_bounded_number_of_positions() -> None:
+    # Thousands of tiny positions (a cent of margin each) would make one close-all or
+    # reset a command that holds the engine's loop and one reply of megabytes.
+    desk = Desk(EngineConfig(max_open_per_account=3))
+    desk.tick(999_990, 1_000_010)
+    first = desk.opened(qty=1).position.order_id
+    desk.opened(qty=1)
+    desk.opened(Side.SELL, qty=1)
+    refused = desk.order(qty=1)
+    rejected(refused, RejectReason.INVALID_ORDER)
+    assert refused.message == "at most 3 open positions per account: close some first"  # type: ignore[union-attr]
+    desk.opened(qty=1, user="bob")  # another account is not limited by alice's
+    assert isinstance(desk.close(first), PositionClosed)
+    desk.opened(qty=1)  # room again

@@ -217,6 +217,13 @@ class Engine:
                 events += pending.fill(self, filled, command)
         return events
 
+    def _full(self, account: Account) -> str | None:
+        """Why ``account`` may open no more positions, or None."""
+        limit = self.config.max_open_per_account
+        if len(account.positions) < limit:
+            return None
+        return f"at most {limit:,} open positions per account: close some first"
+
     def _create(self, command: CreateOrder) -> list[Event]:
         request_id, user_id = command.request_id, command.user_id
         id_problem = self.admit_request_id(command)
@@ -229,7 +236,11 @@ class Engine:
         contract = self.contracts.get(asset)
         if command.order_type is not _MARKET and contract is not None:
             return self._place(command, account, contract)
-        problem = order_shape_problem(command, contract) or market_shape_problem(command)
+        problem = (
+            order_shape_problem(command, contract)
+            or market_shape_problem(command)
+            or self._full(account)
+        )
         if problem is not None:
             return [_reject(request_id, user_id, RejectReason.INVALID_ORDER, problem)]
         quote = self.quotes.get(asset)

@@ -35,6 +35,10 @@ class EngineConfig:
     """Order ids made further ahead of the entry's time than this are refused."""
     max_pending_per_account: int = 500
     """The most pending orders one account may hold (get-pending-orders lists them all)."""
+    max_open_per_account: int = 10_000
+    """The most open positions a market order may add to (pending orders that fill may
+    take an account up to this plus ``max_pending_per_account``). Closing all, or a reset,
+    is one command over all of them: this bounds what one command costs the loop."""
     max_paper_balance_cents: int = 100_000_000
     """The most an account may hold after a deposit (free balance and margin) or be
     reset to: 1,000,000.00 by default."""
