@@ -153,7 +153,7 @@ async def test_an_up_beside_a_running_up_waits_says_for_whom_and_gives_up(
             await eventually(lambda: first.healthy(client), SLOW_START_S, "/health 200")
         await eventually(lambda: all(first.pids(name) for name in SERVICES), 10, "all four")
 
-        second = Up(tmp_path, args=("--stop-timeout", "1"))  # gives up after 1 + 15 s
+        second = Up(tmp_path, args=("--wait-previous", "3"))  # gives up after 3 s
         code = second.wait(SLOW_START_S)
         assert code == 1, second.output
         assert second.all_pids() == [], second.output  # it started nothing
@@ -161,7 +161,7 @@ async def test_an_up_beside_a_running_up_waits_says_for_whom_and_gives_up(
         assert waiting, second.output
         assert f"up (pid {first.process.pid})" in waiting[0], second.output
         assert any(f"engine (pid {first.pids('engine')[0]})" in line for line in waiting)
-        assert "is still in use after 16 s" in "\n".join(second.stderr), second.output
+        assert "is still in use after 3 s" in "\n".join(second.stderr), second.output
 
         assert first.process.poll() is None, first.output  # the first one is untouched
         first.process.send_signal(signal.SIGINT)

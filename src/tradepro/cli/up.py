@@ -40,6 +40,14 @@ def add_up(commands: Commands) -> None:
         help="on stop, kill a service still running after this long (default: 30)",
     )
     up.add_argument(
+        "--wait-previous",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="wait this long for a previous instance on the data folder to be gone, then "
+        "give up (default: --stop-timeout + 15)",
+    )
+    up.add_argument(
         "--standby",
         action="store_true",
         help="also run a standby engine that takes over within about 3 s when the engine "
@@ -67,6 +75,7 @@ def _run_up(args: argparse.Namespace) -> int:
         seed=args.seed,
         start_timeout_s=args.start_timeout,
         stop_timeout_s=args.stop_timeout,
+        wait_previous_s=args.wait_previous,
         standby=args.standby,
         shards=args.shards,
     )

@@ -49,7 +49,10 @@ def run_up(settings: Settings, options: UpOptions, console: Console | None = Non
     data_dir = settings.tradepro_data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     console.note(f"data folder: {data_dir}")
-    lock = claim_data_folder(data_dir, previous_timeout_s(options.stop_timeout_s), console)
+    wait_s = options.wait_previous_s
+    if wait_s is None:
+        wait_s = previous_timeout_s(options.stop_timeout_s)
+    lock = claim_data_folder(data_dir, wait_s, console)
     if lock is None:
         return EXIT_FAILED
     try:

@@ -26,6 +26,9 @@ class UpOptions:
     start_timeout_s: float = 120.0
     """Give up when the services are not healthy after this long."""
     stop_timeout_s: float = 30.0
+    wait_previous_s: float | None = None
+    """How long to wait for a previous instance's processes to release the data folder
+    (None: ``stop_timeout_s`` plus a margin, ``instance.previous_timeout_s``)."""
     """How long each stop wave may take before the rest is killed."""
     standby: bool = False
     """``--standby``: a second engine, a hot standby that takes over when the first stops
