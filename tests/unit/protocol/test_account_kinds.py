@@ -15,7 +15,7 @@ from tradepro.domain.order_ids import new_order_id
 from tradepro.protocol.decode import decode_entry
 from tradepro.protocol.render import callback_body
 from tradepro.protocol.replies import LedgerReply
-from tradepro.services.ws.messages import account_message, order_message
+from tradepro.services.ws.messages import order_message
 
 USER = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 REQUEST = new_order_id(1_780_000_000_000, 7)
@@ -68,14 +68,13 @@ def test_bodies_round_trip_to_the_api_view_and_the_ws_message() -> None:
     assert body["status"] == "deposit" and body["userId"] == "alice"
     view = LedgerReply.from_body(body)
     assert (view.amount, view.deposit_allowance, view.closed_orders) == ("25.00", "99975.00", None)
-    user, message, seq = account_message(body)  # type: ignore[misc]
+    user, message, seq = order_message(body)  # type: ignore[misc]
     assert (user, seq) == ("alice", None)
     expected = {
         "type": "account", "event": "deposit", "balance": view.balance, "amount": "25.00",
         "at": view.at, "depositAllowance": "99975.00",
     }  # fmt: skip
     assert orjson.loads(message) == expected
-    assert order_message(body) is None
     # Numbered by the engine (as the engine service sends it), it is an account event in
     # the same shape, with its seq: what the ws sends, the log keeps and the REST lists.
     user, message, seq = order_message(body | {"seq": 7})  # type: ignore[misc]
@@ -88,8 +87,8 @@ def test_bodies_round_trip_to_the_api_view_and_the_ws_message() -> None:
     assert view.balance == "0.00" and view.canceled_orders == []
     [closed] = view.closed_orders or []
     assert (closed["orderId"], closed["reason"]) == (opened.position.order_id, "reset")
-    _, message, _ = account_message(body)  # type: ignore[misc]
+    _, message, _ = order_message(body)  # type: ignore[misc]
     assert orjson.loads(message)["closed"] == 1
     # anything else, or a body without its owner, is not an account message
-    assert account_message({"status": "closed", "userId": "alice"}) is None
-    assert account_message({"status": "deposit", "userId": None}) is None
+    assert order_message({"status": "closed", "userId": "alice"}) is None
+    assert order_message({"status": "deposit", "userId": None}) is None

@@ -83,7 +83,7 @@ async def test_the_hub_lets_a_held_event_go_when_the_bound_is_over() -> None:
     try:
         harness.hub.publish_order("alice", b'{"type":"order"}', "99")  # no reader progress
         await eventually(lambda: mine.messages() == [{"type": "order"}], 10, "the late event")
-        assert harness.hub.causal.released_late == 1
+        assert harness.hub.gates[0].released_late == 1
     finally:
         await harness.stop()
 

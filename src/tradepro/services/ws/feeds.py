@@ -21,7 +21,7 @@ from tradepro.runtime.backoff import Backoff
 from tradepro.runtime.retry import RetryPause, retry
 from tradepro.services.ws.feed_status import FeedRelay
 from tradepro.services.ws.hub import Hub
-from tradepro.services.ws.messages import account_message, order_message, price_message
+from tradepro.services.ws.messages import order_message, price_message
 
 log = logging.getLogger("tradepro.ws")
 
@@ -135,7 +135,7 @@ class OrderFeed:
                 await self.requester.stop()
 
     def _on_callback(self, body: dict[str, Any]) -> None:
-        rendered = order_message(body) or account_message(body)
+        rendered = order_message(body)
         if rendered is not None:
             user_id, message, seq = rendered
             caused_by = body.get("entryId")

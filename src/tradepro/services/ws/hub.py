@@ -80,7 +80,6 @@ class Hub:
         ]
         """Per engine shard: its order events waiting for the quote that caused them (an
         event names an entry of its own shard's ``engine-stream``)."""
-        self.causal = self.gates[0]
         self._expiry: asyncio.TimerHandle | None = None
         self.clients: set[Client] = set()
         self.latest_prices: dict[str, Outgoing] = {}

@@ -177,7 +177,8 @@ def price_message(entry: Entry, instruments: Mapping[str, Instrument]) -> tuple[
 def order_message(body: Mapping[str, Any]) -> tuple[str, bytes, int | None] | None:
     """``(owner's user id, message, seq)`` for an order event's callback (``created``,
     ``closed``, ``placed``, ``filled``, ``canceled``, ``expired``, ``amended``,
-    ``modified``, and any other numbered account event), else ``None``.
+    ``modified``), an account event's (``reset``, ``deposit``) and any other numbered
+    account event, else ``None``.
 
     ``order`` is passed on as the engine rendered it: the REST shapes (docs/architecture.md
     "HTTP API"). A numbered event (``seq``) is the message ``account_events`` keeps.
@@ -187,7 +188,7 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes, int | None] | No
         return numbered.user_id, orjson.dumps(numbered.message), numbered.seq
     event = order_event(body)
     if event is None:
-        return None
+        return _unnumbered_account_event(body)
     message = {"type": "order", "event": event.status, "order": event.order}
     if event.position is not None:  # filled: the position it opened
         message["position"] = event.position
@@ -196,9 +197,9 @@ def order_message(body: Mapping[str, Any]) -> tuple[str, bytes, int | None] | No
     return event.user_id, orjson.dumps(message), None
 
 
-def account_message(body: Mapping[str, Any]) -> tuple[str, bytes, None] | None:
-    """``(owner's user id, message, None)`` for an unnumbered ``reset`` or ``deposit`` callback,
-    else ``None`` (a numbered one is an account event: ``order_message``)."""
+def _unnumbered_account_event(body: Mapping[str, Any]) -> tuple[str, bytes, None] | None:
+    """``(owner's user id, message, None)`` for a ``reset`` or ``deposit`` callback without
+    a ``seq`` (an engine from before account events were numbered), else ``None``."""
     status, user_id = body.get("status"), body.get("userId")
     if status not in ACCOUNT_EVENTS or not isinstance(user_id, str):
         return None
