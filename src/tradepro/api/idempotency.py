@@ -16,16 +16,20 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Header
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradepro.api.errors import ApiError
 from tradepro.db.idempotency import IdempotencyStore, KeyRecord
+from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
 
 log = logging.getLogger("tradepro.api")
 
+IdempotencyKey = Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)]
+"""The optional ``Idempotency-Key`` header of a write route."""
 FINAL_STATUSES = frozenset({400, 404, 409, 422})
 """Engine answers that are the order's outcome and are stored; others (503: no fresh price
 or the bus is down, 504: unknown outcome) leave the key open, so a retry sends it again."""

@@ -3,16 +3,16 @@ or out: reset the account, deposit (engine commands, ``tradepro.engine.account_o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser, SessionOnlyUser
 from tradepro.api.errors import ApiError
 from tradepro.api.history import micros
-from tradepro.api.idempotency import create_once
+from tradepro.api.idempotency import IdempotencyKey, create_once
 from tradepro.api.routes.trade import order_limit
 from tradepro.api.schemas import (
     AccountLimitsOut,
@@ -23,7 +23,6 @@ from tradepro.api.schemas import (
     StatsOut,
 )
 from tradepro.bus.requests import new_request_id
-from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
 from tradepro.db.queries.ledger import ledger_entry
 from tradepro.db.queries.stats import TradeStats, trade_stats
 from tradepro.domain.fixed import (
@@ -93,7 +92,6 @@ def _ratio(numerator: int, denominator: int) -> str | None:
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 422, 429, 503, 504)
 }
-IdempotencyKey = Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)]
 
 
 @router.get(

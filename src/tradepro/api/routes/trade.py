@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from tradepro.api.decimal_json import DecimalJsonRoute
 from tradepro.api.deps import Context, CurrentUser
@@ -24,7 +24,7 @@ from tradepro.api.history import (
     micros,
     trade_filter,
 )
-from tradepro.api.idempotency import create_once
+from tradepro.api.idempotency import IdempotencyKey, create_once
 from tradepro.api.pending_input import pending_fields, qty_text
 from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
@@ -38,7 +38,6 @@ from tradepro.api.schemas import (
     PendingOrderOut,
 )
 from tradepro.bus.requests import new_request_id
-from tradepro.db.models import IDEMPOTENCY_KEY_LENGTH
 from tradepro.db.queries.orders import ended_order
 from tradepro.db.queries.trades import TradeRow, closed_trade, closed_trades_page
 from tradepro.domain.fixed import InvalidNumberError, format_scaled, parse_scaled
@@ -60,7 +59,7 @@ async def create_order(
     order: CreateOrderIn,
     user: CurrentUser,
     context: Context,
-    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Open a position at the live price (buy at the ask, sell at the bid), or with
     ``type`` ``limit`` or ``stop`` place a pending order that waits for its price (its
@@ -177,7 +176,7 @@ async def close_order(
     body: CloseOrderIn,
     user: CurrentUser,
     context: Context,
-    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_LENGTH)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Close one of your open positions at the live price; with ``qty``, only that much
     (a multiple of the instrument's step, below the open qty): the rest stays open as if
