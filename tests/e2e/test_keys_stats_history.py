@@ -54,7 +54,14 @@ def test_keys_stats_and_the_csv_download(
     expect(page.get_by_test_id("stat-total-pnl")).to_have_text("-$0.20")
     expect(page.get_by_test_id("stat-average-loss")).to_have_text("-$0.10")
     expect(page.get_by_test_id("stat-max-drawdown")).to_have_text("$0.20")
+    expect(page.get_by_test_id("stat-commission")).to_have_text("$0.00")  # none configured
     expect(page.get_by_test_id("stat-profit-factor")).to_have_text("0.00")
+    for device in (DESKTOP, PHONE):
+        page.set_viewport_size({"width": device.width, "height": device.height})
+        page.get_by_test_id("stats").scroll_into_view_if_needed()
+        assert_fits(page, device)
+        shot(f"statistics-{device.width}x{device.height}")
+    page.set_viewport_size({"width": DESKTOP.width, "height": DESKTOP.height})
 
     # The history downloads as CSV: a header and both trades.
     expect(page.get_by_test_id("closed-order")).to_have_count(2)

@@ -322,6 +322,10 @@ def test_a_trailing_stop_follows_the_bid_then_fires_and_close_all_takes_one_mark
         page.get_by_test_id("toast").filter(has_text="Trailing stop: BTC/USDC long closed")
     ).to_have_count(1)
     shot("closed-by-the-trailing-stop")
+    # The statistics count the commission the trade paid beside its price PnL.
+    stats = api(page, stack, "account/stats")
+    assert stats["commission"] != "0.00", stats
+    expect(page.get_by_test_id("stat-commission")).to_have_text(f"${stats['commission']}")
 
     # Close all: of every market, or only the chart's.
     stack.quote("ETH_USDC", "3500.00", "3500.50")

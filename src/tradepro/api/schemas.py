@@ -364,6 +364,12 @@ class StatsOut(BaseModel):
         description="The largest fall of the realized equity (the running sum of the PnL, in "
         "close order, from 0) below an earlier peak; 0 or positive."
     )
+    commission: str = Field(
+        description="The commission the trades paid (0 or positive; PnL is price PnL)."
+    )
+    netPnl: str = Field(  # noqa: N815
+        description="totalPnl - commission: what the trades moved the balance by."
+    )
 
 
 class EquityPointOut(BaseModel):

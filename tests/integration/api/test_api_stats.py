@@ -51,6 +51,8 @@ def model(trades: list[ClosedTrade]) -> dict[str, Any]:
         "averageLoss": usd(div_round_half_even(sum(losses), len(losses))) if losses else None,
         "profitFactor": ratio(sum(wins), -sum(losses)),
         "maxDrawdown": usd(drawdown),
+        "commission": usd(sum(t.commission for t in trades)),
+        "netPnl": usd(sum(pnls) - sum(t.commission for t in trades)),
     }
 
 
@@ -71,11 +73,13 @@ async def test_stats_match_the_model_of_the_trades(stack: Stack) -> None:
         for _ in range(300)
     ]
     mine.append(trade(me.user_id, T0_US + 5000, rng, pnl=0))  # neither a win nor a loss
+    mine = [t._replace(commission=rng.randrange(0, 60)) for t in mine]  # PnL stays price PnL
     theirs = [trade(other.user_id, T0_US + 1, rng, pnl=-(10**9))]
     await record(stack.context.database, mine + theirs)
     got = await stats(stack, me)
     assert got == model(mine)
     assert Decimal(got["maxDrawdown"]) > 0
+    assert Decimal(got["commission"]) > 0
 
 
 async def test_a_fall_from_the_start_counts_and_all_wins_have_no_profit_factor(

@@ -44,8 +44,9 @@ RATIO_DECIMALS = 4
 
 @router.get("/stats", response_model=StatsOut, responses=ERRORS)
 async def account_stats(user: CurrentUser, context: Context) -> dict[str, Any]:
-    """Trades, win rate, total PnL, average win and loss, profit factor and the largest
-    drawdown of your realized equity, from every trade you closed."""
+    """Trades, win rate, total PnL, average win and loss, profit factor, the largest
+    drawdown of your realized equity, and the commission paid, from every trade you
+    closed."""
     context.reads.enforce(user.limit_key)
     try:
         stats = await trade_stats(context.database, user.id)
@@ -71,6 +72,8 @@ def public_stats(stats: TradeStats) -> dict[str, Any]:
         "averageLoss": _average(stats.gross_loss, stats.losses),
         "profitFactor": _ratio(stats.gross_profit, -stats.gross_loss),
         "maxDrawdown": _usd(stats.max_drawdown),
+        "commission": _usd(stats.commission),
+        "netPnl": _usd(stats.total_pnl - stats.commission),
     }
 
 

@@ -31,6 +31,9 @@ class TradeStats(NamedTuple):
     """The sum of the losing trades' PnL (zero or negative)."""
     max_drawdown: int
     """The largest fall of the realized equity from a previous peak (zero or positive)."""
+    commission: int = 0
+    """The commission the trades paid (zero or positive): the balance moved by
+    ``total_pnl - commission``."""
 
 
 async def trade_stats(database: AsyncEngine, user_id: str) -> TradeStats:
@@ -43,6 +46,7 @@ async def trade_stats(database: AsyncEngine, user_id: str) -> TradeStats:
         func.coalesce(func.sum(pnl), 0),
         func.coalesce(func.sum(case((pnl > 0, pnl), else_=0)), 0),
         func.coalesce(func.sum(case((pnl < 0, pnl), else_=0)), 0),
+        func.coalesce(func.sum(ExistingTrade.commission), 0),
     ).where(mine)
     in_order = (ExistingTrade.closed_at, ExistingTrade.id)
     running = (
@@ -69,5 +73,5 @@ async def trade_stats(database: AsyncEngine, user_id: str) -> TradeStats:
     async with database.connect() as connection:
         row = (await connection.execute(totals)).one()
         fall = (await connection.execute(drawdown)).scalar_one()
-    trades, wins, losses, total, profit, loss = (int(value) for value in row)
-    return TradeStats(trades, wins, losses, total, profit, loss, max(0, int(fall)))
+    trades, wins, losses, total, profit, loss, commission = (int(value) for value in row)
+    return TradeStats(trades, wins, losses, total, profit, loss, max(0, int(fall)), commission)

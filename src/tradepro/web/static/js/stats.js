@@ -41,6 +41,7 @@ export class Stats {
     money(byId("stat-average-loss"), stats.averageLoss, true);
     setText(byId("stat-profit-factor"), profitFactor(stats));
     money(byId("stat-drawdown"), stats.maxDrawdown, false);
+    money(byId("stat-commission"), stats.commission, false);
     show(byId("stats-empty"), stats.trades === 0);
   }
 }
