@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.api.errors import ENGINE_STATUSES, ApiError
@@ -18,11 +18,11 @@ from tradepro.api.recent import RecentCloses
 from tradepro.bus.base import Bus
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings
-from tradepro.db.api_keys import key_by_digest, touch_key
+from tradepro.db.api_keys import key_by_digest, record_use
 from tradepro.db.idempotency import IdempotencyStore
 from tradepro.protocol.kinds import Kind, Status
 from tradepro.protocol.replies import ReplyView, rejection_in
-from tradepro.security.api_keys import ApiKeyVerifier, KeyClaims
+from tradepro.security.api_keys import ApiKeyVerifier
 from tradepro.security.tokens import SessionVerifier
 
 log = logging.getLogger("tradepro.api")
@@ -61,17 +61,11 @@ class ApiContext:
         self.reads = ReadLimiter(self.settings.read_limit_per_s, self.settings.read_burst)
         self.requester.subscribe(self.recent_closes.see, {Status.CLOSED})
         self.requester.subscribe(self.sessions.revoked.see, {Status.SESSION_ENDED})
-        self.api_keys = ApiKeyVerifier(self._key_by_digest, self._touch_key, self.sessions.revoked)
-
-    async def _key_by_digest(self, key_digest: str) -> KeyClaims | None:
-        key = await key_by_digest(self.database, key_digest)
-        return None if key is None else KeyClaims(*key)
-
-    async def _touch_key(self, key_id: str) -> None:
-        try:
-            await touch_key(self.database, key_id)
-        except (SQLAlchemyError, OSError) as error:  # only "last used" is late
-            log.warning("api: could not record the use of API key %s: %s", key_id, error)
+        self.api_keys = ApiKeyVerifier(
+            partial(key_by_digest, self.database),
+            partial(record_use, self.database),
+            self.sessions.revoked,
+        )
 
     async def ask_engine(
         self,

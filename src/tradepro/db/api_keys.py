@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.db.models import ApiKey, User
+
+log = logging.getLogger("tradepro.db")
 
 
 class KeyRow(NamedTuple):
@@ -123,3 +127,12 @@ async def touch_key(database: AsyncEngine, key_id: str) -> None:
         await connection.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=datetime.now(UTC))
         )
+
+
+async def record_use(database: AsyncEngine, key_id: str) -> None:
+    """``touch_key``, where a failure only makes "last used" late: logged, not raised
+    (the request the key came with goes on)."""
+    try:
+        await touch_key(database, key_id)
+    except (SQLAlchemyError, OSError) as error:
+        log.warning("could not record the use of API key %s: %s", key_id, error)

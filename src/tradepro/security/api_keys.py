@@ -67,8 +67,9 @@ def revocation_id(key_id: str) -> str:
     return REVOCATION_PREFIX + key_id
 
 
-Lookup = Callable[[str], Awaitable[KeyClaims | None]]
-"""The live (not revoked) key with this digest, from the database."""
+Lookup = Callable[[str], Awaitable[tuple[str, str, str, frozenset[str]] | None]]
+"""The live (not revoked) key with this digest, from the database: the fields of
+``KeyClaims`` in their order."""
 Touch = Callable[[str], Awaitable[None]]
 """Record that the key with this id was used now."""
 
@@ -108,7 +109,8 @@ class ApiKeyVerifier:
         now = self._clock()
         known = self._known.get(key_digest)
         if known is None or known[1] <= now:
-            claims = await self._lookup(key_digest)
+            found = await self._lookup(key_digest)
+            claims = None if found is None else KeyClaims(*found)
             if len(self._known) >= self._max_keys:
                 del self._known[next(iter(self._known))]
             self._known[key_digest] = (claims, now + self.ttl_s)

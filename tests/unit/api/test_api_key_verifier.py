@@ -20,9 +20,11 @@ class Table:
         self.lookups = 0
         self.touched: list[str] = []
 
-    async def lookup(self, key_digest: str) -> KeyClaims | None:
+    async def lookup(self, key_digest: str) -> tuple[str, str, str, frozenset[str]] | None:
+        """A row's fields, as ``db.api_keys.key_by_digest`` gives them."""
         self.lookups += 1
-        return self.keys.get(key_digest)
+        key = self.keys.get(key_digest)
+        return None if key is None else (key.key_id, key.user_id, key.email, key.scopes)
 
     async def touch(self, key_id: str) -> None:
         self.touched.append(key_id)

@@ -26,10 +26,10 @@ from tradepro.bus.factory import open_bus
 from tradepro.bus.shards import shard_buses
 from tradepro.config import Settings
 from tradepro.db.account_events import read_events
-from tradepro.db.api_keys import key_by_digest, touch_key
+from tradepro.db.api_keys import key_by_digest, record_use
 from tradepro.db.session import open_database
 from tradepro.runtime.heap import settle_heap
-from tradepro.security.api_keys import ApiKeyVerifier, KeyClaims, is_api_key
+from tradepro.security.api_keys import ApiKeyVerifier, is_api_key
 from tradepro.services.ws.auth import (
     BAD_TOKEN_CLOSE_CODE,
     InvalidTokenError,
@@ -126,7 +126,11 @@ class Gateway:
         self.orders = OrderFeed(bus, self.hub)
         self.sessions = SessionGuard(self.hub)
         self.orders.requester.subscribe(self.sessions.on_callback)
-        self.api_keys = ApiKeyVerifier(self._key_by_digest, self._touch_key, self.sessions.revoked)
+        self.api_keys = ApiKeyVerifier(
+            partial(key_by_digest, self.database),
+            partial(record_use, self.database),
+            self.sessions.revoked,
+        )
         self.collector = GatewayCollector(self.hub, self.prices, self.orders, self.assets)
         self.limits = ConnectionLimits(
             settings.ws_max_connections_per_address,
@@ -359,16 +363,6 @@ class Gateway:
         except InvalidTokenError:
             return None
         return Identity(claims.user_id, claims.token_id, claims.expires_at)
-
-    async def _key_by_digest(self, key_digest: str) -> KeyClaims | None:
-        key = await key_by_digest(self.database, key_digest)
-        return None if key is None else KeyClaims(*key)
-
-    async def _touch_key(self, key_id: str) -> None:
-        try:
-            await touch_key(self.database, key_id)
-        except (SQLAlchemyError, OSError) as error:  # only "last used" is late
-            log.warning("ws: could not record the use of API key %s: %s", key_id, error)
 
     async def _log_forever(self) -> None:
         while True:
