@@ -15,13 +15,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from tests.support.e2e_pages import DESKTOP, PHONE, Device
 from tests.support.e2e_stack import ARTIFACTS, Stack
 from tests.support.servers import services_required
 from tradepro.web.serve import CHART_LIBRARY, STATIC_DIR
 
+HERE = Path(__file__).resolve().parent
 CHROMIUM = os.environ.get("TRADEPRO_TEST_CHROMIUM", "/usr/bin/chromium")
 MODULES_ORIGIN = "http://tradepro.test"
 """Where ``module_page`` serves the static files (routed by the test: never on the network)."""
@@ -40,20 +49,56 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what}; set TRADEPRO_REQUIRE_SERVICES=1 to make this a failure")
 
 
+class SharedBrowser:
+    """One headless Chromium for the browser tests, launched by the first (a launch costs
+    about a second) and closed after the last: each test still gets a new context (no
+    cookies, no storage). Playwright's sync API keeps an event loop for as long as it runs,
+    so it must stop before any asyncio test outside this folder starts its own loop."""
+
+    def __init__(self) -> None:
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+
+    def get(self) -> Browser:
+        if self.browser is not None and self.browser.is_connected():
+            return self.browser
+        self.close()  # a browser that crashed is launched again
+        self.playwright = sync_playwright().start()
+        self.browser = self.playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        return self.browser
+
+    def close(self) -> None:
+        browser, playwright = self.browser, self.playwright
+        self.browser = self.playwright = None
+        try:
+            if browser is not None and browser.is_connected():
+                browser.close()
+        finally:
+            if playwright is not None:
+                playwright.stop()
+
+
+SHARED = SharedBrowser()
+
+
 @pytest.fixture
-def browser() -> Iterator[Browser]:
-    """A fresh headless Chromium per test (Playwright's sync API keeps an event loop for
-    as long as it runs: it stops before the next test's own loop starts)."""
+def browser() -> Browser:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         _missing(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)")
     if not CHART_LIBRARY.is_file():
         _missing("the chart library is not installed (run `make install`; it needs npm)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    return SHARED.get()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a browser test's fixtures are gone: stop the shared browser when the next
+    test is not a browser test (or there is none)."""
+    try:
+        return (yield)
+    finally:
+        if nextitem is None or HERE not in nextitem.path.parents:
+            SHARED.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
