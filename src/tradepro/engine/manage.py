@@ -5,7 +5,7 @@ Each function takes the engine and returns events, rejections included, like the
 own handlers (``engine.core``). A position that changes is re-indexed under a new ``seq``:
 its keys in the trigger books die (the books tell a live key by its seq being open) and
 new ones are pushed, O(log n) each; a trailing stop keeps its running extreme across a
-re-index (``TrailingBook.move``) unless its distance is set anew.
+re-index (``_reindex`` reads it before the old key dies) unless its distance is set anew.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tradepro.domain.events import (
     PositionModified,
 )
 from tradepro.domain.orders import CloseReason, RejectReason, Side
-from tradepro.domain.positions import Position, stop_level
+from tradepro.domain.positions import Position
 from tradepro.engine.state import Account, Quote
 
 if TYPE_CHECKING:
@@ -141,9 +141,7 @@ def close_part(
     # old margin) until ``settle`` moves the part's margin out.
     _reindex(engine, account, position, remaining, False)
     trade = engine.settle(part, price, _USER, ts_us, account=account, trade_id=request_id)
-    changes = engine.changes
-    changes.closed(trade)
-    changes.opened(remaining)
+    engine.changes.closed_part(trade, remaining)
     return [_new_tuple(PositionClosed, (request_id, trade, account.balance, remaining))]
 
 
@@ -249,19 +247,28 @@ def _reindex(
         profit.removed(is_open)
     else:
         profit.replaced(take_profit, seq, is_open)
-    stop.replaced(stop_level(new), seq, is_open)
-    old_distance, distance = old.trailing_stop, new.trailing_stop
-    if old_distance is not None or distance is not None:
-        book = engine.trailing[asset][side is not _BUY]
-        extreme = None
-        if old_distance is not None:
-            if not restart_trailing:
-                extreme = book.extreme_of(old_seq)
-            book.remove(old_seq)
-        if distance is not None:
-            if extreme is None:
-                extreme = trailing_x(side, engine.quotes[asset])
-            book.add(seq, distance, extreme)
+    stop_loss, level = new.stop_loss, new.liquidation_price
+    if stop_loss is not None:  # ``stop_level``, written out
+        level = max(stop_loss, level) if side is _BUY else min(stop_loss, level)
+    stop.replaced(level, seq, is_open)
+    if old.trailing_stop is not None or new.trailing_stop is not None:
+        _retrail(engine, old, new, restart_trailing)
+
+
+def _retrail(engine: Engine, old: Position, new: Position, restart_trailing: bool) -> None:
+    """The trailing book's part of ``_reindex``."""
+    side = old.side
+    book = engine.trailing[old.asset][side is not _BUY]
+    extreme = None
+    if old.trailing_stop is not None:
+        if not restart_trailing:
+            extreme = book.extreme_of(old.seq)
+        book.remove(old.seq)
+    distance = new.trailing_stop
+    if distance is not None:
+        if extreme is None:
+            extreme = trailing_x(side, engine.quotes[old.asset])
+        book.add(new.seq, distance, extreme)
 
 
 def _seq(position: Position) -> int:
