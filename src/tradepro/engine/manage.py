@@ -65,8 +65,10 @@ def modify(engine: Engine, command: ModifyOrder) -> list[Event]:
     if not given:
         message = "nothing to modify: give takeProfit, stopLoss or trailingStop"
         return [CommandRejected(request_id, user_id, _INVALID, message)]
-    (_, _, owner, asset, side, qty, leverage, open_price, margin, old_take_profit, old_stop_loss,
-     liquidation, slippage, opened_us, old_trailing, commission) = position  # fmt: skip
+    # The position's own order id string from here on: the one the id window shares.
+    (_, order_id, owner, asset, side, qty, leverage, open_price, margin, old_take_profit,
+     old_stop_loss, liquidation, slippage, opened_us, old_trailing,
+     commission) = position  # fmt: skip
     if named_asset is not None and named_asset != asset:
         message = f"asset: the order is for {asset}, not {named_asset}"
         return [CommandRejected(request_id, user_id, _INVALID, message)]
