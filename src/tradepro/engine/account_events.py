@@ -33,13 +33,14 @@ _OWNER_PATHS = ("user_id", "order.user_id", "ended.order.user_id", "trade.positi
                 "position.user_id")  # fmt: skip
 """Where an event keeps its owner's id, tried in this order on its fields."""
 
-_owner_of: dict[type, Callable[[object], object] | None] = {}
+owner_getters: dict[type, Callable[[object], object] | None] = {}
+"""The getters ``owner_getter`` has made, by event class (the engine reads it first)."""
 
 
 def owner_getter(kind: type) -> Callable[[object], object] | None:
     """How to read the owner of an account event of class ``kind``; None for the others."""
     try:
-        return _owner_of[kind]
+        return owner_getters[kind]
     except KeyError:
         pass
     getter: Callable[[object], object] | None = None
@@ -49,5 +50,5 @@ def owner_getter(kind: type) -> Callable[[object], object] | None:
             if path.split(".", 1)[0] in fields:
                 getter = attrgetter(path)
                 break
-    _owner_of[kind] = getter
+    owner_getters[kind] = getter
     return getter

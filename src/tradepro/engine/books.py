@@ -97,6 +97,18 @@ class TriggerHeap:
                 if is_open(seq):
                     yield seq
 
+    def replaced(self, level: int, seq: int, is_open: Callable[[int], bool]) -> None:
+        """One live entry's key changed (its position was re-indexed under ``seq``): push
+        the new key; the old one is dead. ``add`` then ``removed`` in one call."""
+        key = (level << SEQ_BITS) | seq
+        keys = self.keys
+        heappush(keys, -key if self.maximum else key)
+        if not self.retiring:
+            if len(keys) <= 2 * self.live + COMPACT_MIN_SLACK:
+                return
+            self.retiring, self.keys = keys, []
+        self.compact_slice(is_open)
+
     def removed(self, is_open: Callable[[int], bool]) -> None:
         """Note that one live entry was closed; compact a slice while dead keys dominate."""
         self.live -= 1

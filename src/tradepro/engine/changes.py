@@ -64,6 +64,15 @@ class ChangeLog:
         self._opened.pop(position.order_id, None)
         self._closed.append(trade)
 
+    def closed_part(self, trade: ClosedTrade, remaining: Position) -> None:
+        """``closed(trade)`` then ``opened(remaining)`` (a partial close) in one call."""
+        self._accounts[remaining.user_id] = None
+        opened = self._opened
+        order_id = remaining.order_id
+        opened.pop(order_id, None)
+        opened[order_id] = remaining  # last, as ``opened`` would put it
+        self._closed.append(trade)
+
     def placed(self, order: PendingOrder) -> None:
         self._accounts[order.user_id] = None
         self._placed[order.order_id] = order

@@ -44,7 +44,7 @@ from tradepro.domain.positions import (
     trigger_reason,
 )
 from tradepro.engine import account_ops, manage, pending
-from tradepro.engine.account_events import owner_getter
+from tradepro.engine.account_events import owner_getter, owner_getters
 from tradepro.engine.books import MAX_SEQ, AssetBooks
 from tradepro.engine.changes import ChangeLog, ChangeSet
 from tradepro.engine.order_window import OrderIdWindow, time_prefix
@@ -152,8 +152,10 @@ class Engine:
         engine hands out passes here."""
         accounts, changes = self.accounts, self.changes
         seqs: list[int | None] = []
+        getters = owner_getters
         for event in events:
-            owner_of = owner_getter(type(event))
+            kind = type(event)
+            owner_of = getters[kind] if kind in getters else owner_getter(kind)
             owner = None if owner_of is None else owner_of(event)
             if not isinstance(owner, str) or (account := accounts.get(owner)) is None:
                 seqs.append(None)  # a reply, or no account to number it in
@@ -369,21 +371,21 @@ class Engine:
         return _reject(request_id, user_id, RejectReason.STALE_PRICE, message)
 
     def _close_by_user(self, command: CloseOrder) -> list[Event]:
-        request_id, user_id = command.request_id, command.user_id
+        request_id, ts_us, user_id, order_id, qty, named_asset = command
         account = self.accounts.get(user_id)
-        position = account.positions.get(command.order_id) if account is not None else None
-        if position is None:
+        position = account.positions.get(order_id) if account is not None else None
+        if account is None or position is None:
             # Never hint that the order exists for someone else.
-            message = f"no open order {command.order_id!r}"
+            message = f"no open order {order_id!r}"
             return [_reject(request_id, user_id, RejectReason.ORDER_NOT_FOUND, message)]
         asset = position.asset
         quote = self.quotes.get(asset)
-        if quote is None or command.ts_us - quote.ts_us > self.config.max_price_age_us:
-            return [self.quote_problem(request_id, user_id, asset, command.ts_us)]
+        if quote is None or ts_us - quote.ts_us > self.config.max_price_age_us:
+            return [self.quote_problem(request_id, user_id, asset, ts_us)]
         price = quote.bid if position.side is _BUY else quote.ask
-        if command.qty is not None or command.asset is not None:
-            return manage.close_part(self, command, position, price)
-        return [self.close(position, price, _USER, request_id, command.ts_us)]
+        if qty is not None or named_asset is not None:
+            return manage.close_part(self, command, account, position, price)
+        return [self.close(position, price, _USER, request_id, ts_us)]
 
     # -- state changes --------------------------------------------------------------------
 

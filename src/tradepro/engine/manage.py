@@ -5,7 +5,7 @@ Each function takes the engine and returns events, rejections included, like the
 own handlers (``engine.core``). A position that changes is re-indexed under a new ``seq``:
 its keys in the trigger books die (the books tell a live key by its seq being open) and
 new ones are pushed, O(log n) each; a trailing stop keeps its running extreme across a
-re-index (``TrailingBook.move``) unless its distance is set anew.
+re-index (``_reindex`` reads it before the old key dies) unless its distance is set anew.
 """
 
 from __future__ import annotations
@@ -54,56 +54,66 @@ def trailing_level(engine: Engine, position: Position) -> int | None:
 def modify(engine: Engine, command: ModifyOrder) -> list[Event]:
     """Set or clear take-profit, stop-loss and trailing stop; a level that the current
     price has already reached is refused (it would fire at once)."""
-    request_id, user_id = command.request_id, command.user_id
-    found = _own_position(engine, command.user_id, command.order_id, command.request_id)
-    if isinstance(found, CommandRejected):
-        return [found]
-    account, position = found
-    given = command.given
+    # Tuples are unpacked whole: one step instead of a field lookup per value (this and
+    # ``close_part`` run once per command, and a lookup costs as much as the arithmetic).
+    (request_id, ts_us, user_id, order_id, given, take_profit, stop_loss, trailing,
+     named_asset) = command  # fmt: skip
+    account = engine.accounts.get(user_id)
+    position = account.positions.get(order_id) if account is not None else None
+    if account is None or position is None:
+        return [_not_found(request_id, user_id, order_id)]
     if not given:
         message = "nothing to modify: give takeProfit, stopLoss or trailingStop"
         return [CommandRejected(request_id, user_id, _INVALID, message)]
-    if command.asset is not None and command.asset != position.asset:
-        message = f"asset: the order is for {position.asset}, not {command.asset}"
+    # The position's own order id string from here on: the one the id window shares.
+    (_, order_id, owner, asset, side, qty, leverage, open_price, margin, old_take_profit,
+     old_stop_loss, liquidation, slippage, opened_us, old_trailing,
+     commission) = position  # fmt: skip
+    if named_asset is not None and named_asset != asset:
+        message = f"asset: the order is for {asset}, not {named_asset}"
         return [CommandRejected(request_id, user_id, _INVALID, message)]
-    quote = engine.quotes.get(position.asset)
-    if quote is None or command.ts_us - quote.ts_us > engine.config.max_price_age_us:
-        return [engine.quote_problem(request_id, user_id, position.asset, command.ts_us)]
-    take_profit = command.take_profit if "take_profit" in given else position.take_profit
-    stop_loss = command.stop_loss if "stop_loss" in given else position.stop_loss
-    trailing = command.trailing_stop if "trailing_stop" in given else position.trailing_stop
-    problem = _levels_problem(position.side, quote, take_profit, stop_loss, trailing)
+    quote = engine.quotes.get(asset)
+    if quote is None or ts_us - quote.ts_us > engine.config.max_price_age_us:
+        return [engine.quote_problem(request_id, user_id, asset, ts_us)]
+    if "take_profit" not in given:
+        take_profit = old_take_profit
+    if "stop_loss" not in given:
+        stop_loss = old_stop_loss
+    restart_trailing = "trailing_stop" in given
+    if not restart_trailing:
+        trailing = old_trailing
+    problem = _levels_problem(side, quote, take_profit, stop_loss, trailing)
     if problem is not None:
         return [CommandRejected(request_id, user_id, _INVALID, problem)]
     # Built field by field (NamedTuple._replace costs a Python-level pass over the fields).
-    (_, order_id, owner, asset, side, qty, leverage, open_price, margin, _, _, liquidation,
-     slippage, opened_us, _, commission) = position  # fmt: skip
     modified: Position = _new_tuple(
         Position,
         (engine.take_seq(), order_id, owner, asset, side, qty, leverage, open_price, margin,
          take_profit, stop_loss, liquidation, slippage, opened_us, trailing, commission),
     )  # fmt: skip
-    _reindex(engine, account, position, modified, restart_trailing="trailing_stop" in given)
+    _reindex(engine, account, position, modified, restart_trailing)
     engine.changes.opened(modified)
-    level = trailing_level(engine, modified)
-    return [PositionModified(request_id, modified, account.balance, level)]
+    level = None if trailing is None else trailing_level(engine, modified)
+    return [_new_tuple(PositionModified, (request_id, modified, account.balance, level))]
 
 
-def close_part(engine: Engine, command: CloseOrder, position: Position, price: int) -> list[Event]:
+def close_part(
+    engine: Engine, command: CloseOrder, account: Account, position: Position, price: int
+) -> list[Event]:
     """Close ``command.qty`` of a position at ``price``: the rest stays open exactly as if
     opened with the remaining qty at the same price and leverage. The closed part's trade
     id is the request's id, which (like an order id) is used once."""
-    request_id, user_id = command.request_id, command.user_id
-    contract = engine.contracts[position.asset]
-    if command.asset is not None and command.asset != position.asset:
-        message = f"asset: the order is for {position.asset}, not {command.asset}"
+    request_id, ts_us, user_id, _, qty, named_asset = command
+    (seq, order_id, owner, asset, side, open_qty, leverage, open_price, old_margin, take_profit,
+     stop_loss, liquidation, slippage, opened_us, trailing, old_commission) = position  # fmt: skip
+    if named_asset is not None and named_asset != asset:
+        message = f"asset: the order is for {asset}, not {named_asset}"
         return [CommandRejected(request_id, user_id, _INVALID, message)]
-    qty = command.qty
     if qty is None:
-        return [engine.close(position, price, _USER, request_id, command.ts_us)]
+        return [engine.close(position, price, _USER, request_id, ts_us)]
     if qty <= 0:
         return [CommandRejected(request_id, user_id, _INVALID, "qty must be positive")]
-    if qty >= position.qty:
+    if qty >= open_qty:
         message = "qty must be below the open qty (leave qty out to close all of it)"
         return [CommandRejected(request_id, user_id, _INVALID, message)]
     id_problem = engine.admit_request_id(command)
@@ -112,32 +122,29 @@ def close_part(engine: Engine, command: CloseOrder, position: Position, price: i
             message = "this close request was applied before (a request id is used once)"
             id_problem = id_problem._replace(message=message)
         return [id_problem]
-    account = engine.accounts[user_id]
-    left = position.qty - qty
-    margin = contract.margin(position.open_price, left, position.leverage)
-    commission = min(contract.commission(position.open_price, left), position.commission)
-    (seq, order_id, owner, asset, side, _, leverage, open_price, old_margin, take_profit,
-     stop_loss, liquidation, slippage, opened_us, trailing, old_commission) = position  # fmt: skip
+    contract = engine.contracts[asset]
+    left = open_qty - qty
+    margin = contract.margin(open_price, left, leverage)
+    commission = min(contract.commission(open_price, left), old_commission)
     part: Position = _new_tuple(
         Position,
         (seq, order_id, owner, asset, side, qty, leverage, open_price, old_margin - margin,
          take_profit, stop_loss, liquidation, slippage, opened_us, trailing,
          old_commission - commission),
     )  # fmt: skip
-    liquidation = contract.liquidation_price(side, open_price, left, margin)
     remaining: Position = _new_tuple(
         Position,
         (engine.take_seq(), order_id, owner, asset, side, left, leverage, open_price, margin,
-         take_profit, stop_loss, liquidation, slippage, opened_us, trailing, commission),
+         take_profit, stop_loss, contract.liquidation_price(side, open_price, left, margin),
+         slippage, opened_us, trailing, commission),
     )  # fmt: skip
     engine.order_ids.add(request_id)
-    _reindex(engine, account, position, remaining, restart_trailing=False)
-    # The part's margin is still counted as locked: ``settle`` moves it out.
-    account.locked += part.margin
-    trade = engine.settle(part, price, _USER, command.ts_us, account=account, trade_id=request_id)
-    engine.changes.closed(trade)
-    engine.changes.opened(remaining)
-    return [PositionClosed(request_id, trade, account.balance, remaining)]
+    # Locked margin stays as it was (the remainder's margin and the part's add up to the
+    # old margin) until ``settle`` moves the part's margin out.
+    _reindex(engine, account, position, remaining, False)
+    trade = engine.settle(part, price, _USER, ts_us, account=account, trade_id=request_id)
+    engine.changes.closed_part(trade, remaining)
+    return [_new_tuple(PositionClosed, (request_id, trade, account.balance, remaining))]
 
 
 def close_all(engine: Engine, command: CloseAll) -> list[Event]:
@@ -174,16 +181,10 @@ def close_all(engine: Engine, command: CloseAll) -> list[Event]:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _own_position(
-    engine: Engine, user_id: str, order_id: str, request_id: str
-) -> tuple[Account, Position] | CommandRejected:
-    account = engine.accounts.get(user_id)
-    position = account.positions.get(order_id) if account is not None else None
-    if account is None or position is None:
-        # Never hint that the order exists for someone else.
-        message = f"no open order {order_id!r}"
-        return CommandRejected(request_id, user_id, RejectReason.ORDER_NOT_FOUND, message)
-    return account, position
+def _not_found(request_id: str, user_id: str, order_id: str) -> CommandRejected:
+    # Never hint that the order exists for someone else.
+    message = f"no open order {order_id!r}"
+    return CommandRejected(request_id, user_id, RejectReason.ORDER_NOT_FOUND, message)
 
 
 def _levels_problem(
@@ -194,14 +195,14 @@ def _levels_problem(
     trailing: int | None,
 ) -> str | None:
     """Levels must be positive and not yet reached by the price the position closes at
-    (a buy's bid, a sell's ask): a level already reached would fire at once."""
-    for name, value in (
-        ("takeProfit", take_profit),
-        ("stopLoss", stop_loss),
-        ("trailingStop", trailing),
-    ):
-        if value is not None and value <= 0:
-            return f"{name} must be positive"
+    (a buy's bid, a sell's ask): a level already reached would fire at once. (Written out
+    level by level: it runs on every modify.)"""
+    if take_profit is not None and take_profit <= 0:
+        return "takeProfit must be positive"
+    if stop_loss is not None and stop_loss <= 0:
+        return "stopLoss must be positive"
+    if trailing is not None and trailing <= 0:
+        return "trailingStop must be positive"
     if side is _BUY:
         bid = quote.bid
         if take_profit is not None and take_profit <= bid:
@@ -218,22 +219,58 @@ def _levels_problem(
 
 
 def _reindex(
-    engine: Engine,
-    account: Account,
-    old: Position,
-    new: Position,
-    *,
-    restart_trailing: bool,
+    engine: Engine, account: Account, old: Position, new: Position, restart_trailing: bool
 ) -> None:
-    """Replace ``old`` by ``new`` (a new seq) in the account and every book. Locked margin
-    follows the change of margin; the trailing extreme carries over unless restarted. (The
-    caller notes the change: ``engine.changes.opened``.)"""
+    """Replace ``old`` by ``new`` (same order id, asset and side; a new seq) in the account
+    and every book: what ``unindex_position(old)`` then ``index_position(new)`` do, in one
+    pass (it runs on every modify and partial close). The trailing extreme carries over
+    unless restarted. Locked margin is the caller's: a modify leaves it, a partial close
+    moves the closed part's out when it settles. (The caller notes the change:
+    ``engine.changes.opened``.)"""
+    asset, side, order_id, old_seq = old.asset, old.side, old.order_id, old.seq
+    positions = account.positions
+    del positions[order_id]
+    positions[order_id] = new  # last, like its new seq
+    reads = account.reads
+    if reads is not None:
+        reads.closed(old)
+        reads.opened(new)
+    open_by_seq = engine.open_by_seq
+    del open_by_seq[old_seq]
+    seq = new.seq
+    open_by_seq[seq] = new
+    is_open = open_by_seq.__contains__
+    profit, stop = engine.books[asset].by_side[side]
+    take_profit = new.take_profit
+    if old.take_profit is None:
+        if take_profit is not None:
+            profit.add(take_profit, seq)
+    elif take_profit is None:
+        profit.removed(is_open)
+    else:
+        profit.replaced(take_profit, seq, is_open)
+    stop_loss, level = new.stop_loss, new.liquidation_price
+    if stop_loss is not None:  # ``stop_level``, written out
+        level = max(stop_loss, level) if side is _BUY else min(stop_loss, level)
+    stop.replaced(level, seq, is_open)
+    if old.trailing_stop is not None or new.trailing_stop is not None:
+        _retrail(engine, old, new, restart_trailing)
+
+
+def _retrail(engine: Engine, old: Position, new: Position, restart_trailing: bool) -> None:
+    """The trailing book's part of ``_reindex``."""
+    side = old.side
+    book = engine.trailing[old.asset][side is not _BUY]
     extreme = None
-    if old.trailing_stop is not None and not restart_trailing:
-        extreme = engine.trailing[old.asset][old.side is not _BUY].extreme_of(old.seq)
-    engine.unindex_position(old, account)
-    account.locked += new.margin - old.margin
-    engine.index_position(new, account, extreme)
+    if old.trailing_stop is not None:
+        if not restart_trailing:
+            extreme = book.extreme_of(old.seq)
+        book.remove(old.seq)
+    distance = new.trailing_stop
+    if distance is not None:
+        if extreme is None:
+            extreme = trailing_x(side, engine.quotes[old.asset])
+        book.add(new.seq, distance, extreme)
 
 
 def _seq(position: Position) -> int:

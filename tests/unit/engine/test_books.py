@@ -1,8 +1,10 @@
 """A trigger book stays exact while it is compacted a slice at a time.
 
-Random interleavings of adds, removals (positions closed by the user), pops (ticks that
-cross levels, whose fired positions the engine then closes), peeks (ticks that stop just
-short of the best live level and must fire nothing) and explicit compaction slices are
+Random interleavings of adds, removals (positions closed by the user), replacements (a
+position modified or partly closed: re-indexed under a new seq, at a new level or the same),
+pops (ticks that cross levels, whose fired positions the engine then closes), peeks (ticks
+that stop just short of the best live level and must fire nothing) and explicit compaction
+slices are
 applied to a ``TriggerHeap`` and to a reference model (a plain dict of the live entries),
 with tiny slack and slices so that compactions start often and span many operations.
 """
@@ -23,7 +25,7 @@ from tradepro.engine.books import SEQ_BITS, SEQ_MASK, TriggerHeap
 
 LEVELS = 24
 """Levels 0..23: few enough that ties and crossings are common."""
-OPERATIONS = ("add",) * 4 + ("remove",) * 6 + ("pop", "pop", "peek", "slice")
+OPERATIONS = ("add",) * 4 + ("remove",) * 6 + ("replace",) * 3 + ("pop", "pop", "peek", "slice")
 
 
 class Book:
@@ -58,6 +60,20 @@ class Book:
         compacting = bool(self.heap.retiring)
         del self.live[seq]
         self.heap.removed(self.is_open)
+        self.key_died(compacting)
+
+    def replace(self, seq: int, level: int) -> None:
+        """What a modify or a partial close does (``engine.manage``): the position takes
+        a new seq, open before the book hears of it; its old key dies."""
+        compacting = bool(self.heap.retiring)
+        del self.live[seq]
+        self.live[self.next_seq] = level
+        self.heap.replaced(level, self.next_seq, self.is_open)
+        self.next_seq += 1
+        self.key_died(compacting)
+
+    def key_died(self, compacting: bool) -> None:
+        """Follow the compaction a dying key may have started or advanced."""
         if not compacting and self.heap.retiring:
             slice_size = books.COMPACT_SLICE
             self.removals_left = -(-(len(self.heap.retiring) + slice_size) // slice_size)
@@ -117,6 +133,10 @@ def run(book: Book, operations: list[tuple[str, int]]) -> None:
         elif kind == "remove":
             for _ in range(min(rng.randint(1, 4), len(book.live))):
                 book.remove(rng.choice(sorted(book.live)))
+        elif kind == "replace":
+            for _ in range(min(rng.randint(1, 3), len(book.live))):
+                seq = rng.choice(sorted(book.live))
+                book.replace(seq, book.live[seq] if rng.random() < 0.3 else rng.randrange(LEVELS))
         elif kind == "pop":  # mostly near the edge the book fires from: a few at a time
             edge = rng.randrange(4) if rng.random() < 0.8 else rng.randrange(-1, LEVELS + 1)
             book.pop(LEVELS - 1 - edge if book.maximum else edge)
