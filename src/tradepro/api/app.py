@@ -31,6 +31,7 @@ from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
+from tradepro.api.readlimit import ReadLimiter, ReadLimits, SharedReadLimiter
 from tradepro.api.routes import (
     account,
     account_events,
@@ -47,7 +48,8 @@ from tradepro.api.routes import (
 )
 from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
-from tradepro.bus.ratelimit import RedisRateLimiter
+from tradepro.bus.ratelimit import LeasedRateLimiter, RedisRateLimiter
+from tradepro.bus.readlimit import LeasedTokenBuckets
 from tradepro.bus.requests import Requester, RequestTimeoutError
 from tradepro.config import Settings
 from tradepro.db.revocations import load_revocations
@@ -119,16 +121,10 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     )
     requester = Requester(bus)
     await requester.start()
-    limiter: RateLimiter = (
-        RedisRateLimiter(
-            settings.redis_url, settings.tradepro_bus_namespace, cluster=settings.redis_cluster
-        )
-        if settings.redis_url
-        else MemoryRateLimiter()
-    )
+    limiter, order_limiter, reads = _limits(settings)
     database = open_database(settings.effective_database_url)
     app.state.context = context = ApiContext(
-        settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
+        settings, bus, requester, database, limiter, Mailer(settings.smtp_url), order_limiter, reads
     )
     collecting: asyncio.Task[None] | None = None
     purging = asyncio.create_task(
@@ -150,8 +146,29 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
             collecting.cancel()
         await requester.stop()
         await limiter.close()
+        await order_limiter.close()
+        await reads.close()
         await bus.close()
         await database.dispose()
+
+
+def _limits(settings: Settings) -> tuple[RateLimiter, RateLimiter, ReadLimits]:
+    """Sign-up, order and read limits: in Redis when Redis is the bus (every API process
+    counts against the same limits, on one server or a cluster), else in this process."""
+    if not settings.redis_url:
+        reads = ReadLimiter(settings.read_limit_per_s, settings.read_burst)
+        return MemoryRateLimiter(), MemoryRateLimiter(), reads
+    url, namespace, cluster = (
+        settings.redis_url, settings.tradepro_bus_namespace, settings.redis_cluster
+    )  # fmt: skip
+    buckets = LeasedTokenBuckets(
+        url, namespace, settings.read_limit_per_s, settings.read_burst, cluster=cluster
+    )
+    return (
+        RedisRateLimiter(url, namespace, cluster=cluster),
+        LeasedRateLimiter(url, namespace, cluster=cluster),
+        SharedReadLimiter(buckets),
+    )
 
 
 def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
