@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -27,6 +26,7 @@ from tradepro.api.context import ApiContext
 from tradepro.api.docs_pages import install_docs
 from tradepro.api.errors import install_error_handlers
 from tradepro.api.fastpath import FastPath
+from tradepro.api.health import health as shard_health
 from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.proxies import ForwardedFor
@@ -46,20 +46,16 @@ from tradepro.api.routes import (
     trade,
     ui,
 )
-from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
 from tradepro.bus.ratelimit import LeasedRateLimiter, RedisRateLimiter
 from tradepro.bus.readlimit import LeasedTokenBuckets
-from tradepro.bus.requests import Requester, RequestTimeoutError
+from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.db.revocations import load_revocations
 from tradepro.db.session import open_database
-from tradepro.domain.orders import RejectReason
-from tradepro.protocol.kinds import Kind, Status
 from tradepro.runtime.heap import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
-HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
 MAX_BODY_BYTES = 64 * 1024
 """Larger request bodies are refused with 413 before they are read whole (the largest
 real body, a create-order, is a few hundred bytes)."""
@@ -217,17 +213,10 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:
-        """Liveness, and whether the engine answers within a second."""
+        """Liveness, and whether every engine shard answers within a second (each named)."""
         context: ApiContext = request.app.state.context
-        try:
-            reply = await context.requester.send_request_and_wait(
-                Kind.GET_ACCOUNT, {"userId": HEALTH_PROBE_USER}, timeout_s=1.0
-            )
-            engine_ok = reply.get("status") in (RejectReason.UNKNOWN_USER, Status.ACCOUNT)
-        except (BusUnavailableError, RequestTimeoutError):
-            engine_ok = False
-        body: dict[str, Any] = {"status": "ok" if engine_ok else "degraded", "engine": engine_ok}
-        return JSONResponse(body, 200 if engine_ok else 503)
+        body, status = await shard_health(context.requester, settings.engine_shards)
+        return JSONResponse(body, status)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
