@@ -107,7 +107,10 @@ class Stack:
         if len(engines) > 1:  # and each shard's engine apart: which one is the bottleneck
             each = {f"engine{k}": e for k, e in enumerate(engines)}
         processes: dict[str, Processes] = {"engine": group or None}
-        return CpuMeter(processes | each | {"bench": bench, "redis": self.redis_process})
+        # PostgreSQL (shared with whatever else runs here): the engines' writes land there.
+        postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        tail = {"bench": bench, "redis": self.redis_process, "postgres": postgres or None}
+        return CpuMeter(processes | each | tail)
 
     # -- prices --
 
