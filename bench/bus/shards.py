@@ -6,7 +6,11 @@ shard, prices to every shard, replies read from every shard). Each of the 64 cor
 has a user of its own, so the load spreads over the shards by the shard hash. Reported:
 ``rt_per_s_c64``, ``rt_p99_ms_c64`` (and ``_c1``), and ``cpu_ms_per_rt``: the CPU time of
 the engines, this process (the API's part: publishing and reading replies) and Redis,
-divided by the round trips completed (what one round trip costs the machine).
+divided by the round trips completed (what one round trip costs the machine). Printed
+too, to find the bottleneck: each engine's CPU apart and PostgreSQL's (shared with any
+other work here), the round trips per database commit (``rt_per_commit_c64``: the
+engines' writes of account events) and how many times each process was put on a CPU per
+round trip (``slices_per_rt_c64``: its wake-ups, each a wait when the cores are busy).
 """
 
 from __future__ import annotations
