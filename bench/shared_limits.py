@@ -5,9 +5,11 @@ each one-second window (a fake clock steps the windows, so no wall time is waite
 through the in-memory limiter (one process, the embedded default) and through the leased
 Redis one (``LeasedRateLimiter``: a script call per lease). Reported per scenario: the
 process's CPU per order (``*_cpu_us``; the client side of the round trips included, as an
-API process pays it) and the script calls per order. Scenarios: a user placing one order
-a second (a round trip for each: the worst case), a bot at ``ORDER_LIMIT_PER_S`` (20, a
-lease of 2), and the API benchmark's users (``bench/api_load.py`` sets the limit to
+API process pays it) and the script calls per order. Scenarios: users placing one order
+a second (a lease each second: the most round trips), arriving together (one script call
+for all the users asking in an event-loop turn) or one at a time (one call each: the
+worst case), a bot at ``ORDER_LIMIT_PER_S`` (20, a lease of 2), and the API benchmark's
+users (``bench/api_load.py`` sets the limit to
 100,000: a lease of 100, about 100 orders each a second). Last line: JSON.
 """
 
@@ -28,8 +30,15 @@ from tradepro.api import ratelimit as memory_module
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
 from tradepro.bus import ratelimit
 
-SCENARIOS = {"one_a_second": (20, 1), "bot_at_limit": (20, 20), "api_bench": (100_000, 100)}
-"""name -> (limit per second, orders each user places per window)."""
+SCENARIOS = {
+    "one_a_second": (20, 1, True),
+    "one_a_second_alone": (20, 1, False),
+    "bot_at_limit": (20, 20, True),
+    "api_bench": (100_000, 100, True),
+}
+"""name -> (limit per second, orders each user places per window, whether the users' orders
+of a step arrive together, in one event-loop turn, or one after the other: then each
+script call serves one user, the cost when requests come in one at a time)."""
 
 
 class SteppedClock:
@@ -41,17 +50,24 @@ class SteppedClock:
 
 
 async def drive(
-    limiter: RateLimiter, clock: SteppedClock, users: int, scenario: tuple[int, int], windows: int
+    limiter: RateLimiter,
+    clock: SteppedClock,
+    users: int,
+    scenario: tuple[int, int, bool],
+    windows: int,
 ) -> tuple[int, float]:
     """Orders placed (all must pass) and the CPU seconds they took."""
-    limit, hits = scenario
+    limit, hits, together = scenario
     names = [str(uuid.uuid4()) for _ in range(users)]
     started = time.process_time()
     placed = 0
     for _ in range(windows):
         clock.now += 1
         for _ in range(hits):  # each user's orders of this window, all users at once
-            waits = await asyncio.gather(*(limiter.hit(name, limit, 1) for name in names))
+            if together:
+                waits = await asyncio.gather(*(limiter.hit(name, limit, 1) for name in names))
+            else:
+                waits = [await limiter.hit(name, limit, 1) for name in names]
             if any(waits):
                 raise RuntimeError(f"an order under the limit was refused: {waits}")
             placed += len(waits)

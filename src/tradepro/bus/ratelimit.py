@@ -8,7 +8,8 @@ Redis never grants more than the limit in a window, so N processes together neve
 more than one would; what a process holds unspent is lost to the others for the rest of
 the window, so a user whose requests are spread over N processes may be refused up to
 (N - 1) x (lease - 1) hits before the limit. A lease is a tenth of the limit (at most
-``MAX_LEASE``): with ``ORDER_LIMIT_PER_S=20``, 2 hits, one round trip per two orders.
+``MAX_LEASE``): with ``ORDER_LIMIT_PER_S=20``, 2 hits, one grant per two orders, and the
+grants asked for in one event-loop turn share one script call.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from redis import exceptions as redis_errors
+from redis.crc import key_slot
 
 from tradepro.bus.base import BusFullError, BusUnavailableError
 from tradepro.bus.clients import redis_client
@@ -84,17 +86,21 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-_LEASE = """
-local count = tonumber(redis.call('GET', KEYS[1]) or '0')
-local grant = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - count)
-if grant <= 0 then return 0 end
-if redis.call('INCRBY', KEYS[1], grant) == grant then
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
+_LEASES = """
+local granted = {}
+for i, key in ipairs(KEYS) do
+  local size, limit = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+  local count = tonumber(redis.call('GET', key) or '0')
+  local grant = math.max(0, math.min(size, limit - count))
+  if grant > 0 and redis.call('INCRBY', key, grant) == grant then
+    redis.call('EXPIRE', key, ARGV[3 * i])
+  end
+  granted[i] = grant
 end
-return grant
+return granted
 """
-"""Grant up to ARGV[1] hits of the window whose count is KEYS[1], never past the limit
-ARGV[2]; a new window's counter lives ARGV[3] seconds. Returns the hits granted."""
+"""For each window counter KEYS[i], grant up to ARGV[3i-2] hits, never past the limit
+ARGV[3i-1]; a new window's counter lives ARGV[3i] seconds. Returns the hits granted."""
 
 
 @dataclass
@@ -107,17 +113,34 @@ class _Lease:
     last: bool = False
     """Redis granted less than was asked: the window is used up once these are spent."""
     taking: asyncio.Future[None] | None = None
-    """A script call in flight for this key: the others wait for it rather than ask too."""
+    """A grant asked for and not answered yet: the key's other hits wait for it."""
+
+
+@dataclass(frozen=True)
+class _Ask:
+    lease: _Lease
+    name: str
+    size: int
+    limit: int
+    ttl_s: int
 
 
 class LeasedRateLimiter:
-    """Fixed windows counted in Redis, taken a lease at a time (the module says why)."""
+    """Fixed windows counted in Redis, taken a lease at a time (the module says why).
+
+    The grants asked for in one event-loop turn (many users' first order of a second, say)
+    go to Redis as one script call: a user placing one order a second still costs a
+    round trip, but one shared with every other user asking in that turn. On a Redis
+    Cluster a script touches one slot, so the asks are grouped by their key's slot."""
 
     def __init__(self, url: str, namespace: str = "", *, cluster: bool = False) -> None:
         self._redis = redis_client(url, cluster=cluster)
+        self._cluster = cluster
         self._prefix = f"{namespace}{ORDER_LIMIT_KEY}:"
         self._leases: dict[str, _Lease] = {}
         self._prune_at = PRUNE_AT
+        self._asks: list[_Ask] = []
+        self._sending: set[asyncio.Task[None]] = set()
         self.script_calls = 0
         """Round trips to Redis so far (the benchmark and the tests read it)."""
 
@@ -130,28 +153,62 @@ class LeasedRateLimiter:
             if len(self._leases) > self._prune_at:
                 self._prune(now)
         while not lease.tokens and not lease.last:
-            await self._take(lease, key, limit, window_s)
+            if lease.taking is None:
+                name = f"{self._prefix}{key}:{window}"
+                self._ask(_Ask(lease, name, lease_size(limit), limit, window_s + 1))
+            assert lease.taking is not None
+            await asyncio.shield(lease.taking)  # a caller cancelled leaves it to the others
         if lease.tokens:
             lease.tokens -= 1
             return 0
         return lease.ends - now  # refused here, with no round trip, until the window ends
 
-    async def _take(self, lease: _Lease, key: str, limit: int, window_s: int) -> None:
-        if lease.taking is not None:  # shielded: a caller cancelled leaves it to the others
-            await asyncio.shield(lease.taking)
-            return
-        size = lease_size(limit)
-        taking = lease.taking = asyncio.get_running_loop().create_future()
+    def _ask(self, ask: _Ask) -> None:
+        """Queue a grant for the next batch; the first of a turn schedules the sending."""
+        loop = asyncio.get_running_loop()
+        ask.lease.taking = loop.create_future()
+        ask.lease.taking.add_done_callback(_retrieved)
+        self._asks.append(ask)
+        if len(self._asks) == 1:
+            loop.call_soon(self._send_asks)
+
+    def _send_asks(self) -> None:
+        asks, self._asks = self._asks, []
+        groups: dict[int, list[_Ask]] = {}
+        for ask in asks:
+            slot = key_slot(ask.name.encode()) if self._cluster else 0
+            groups.setdefault(slot, []).append(ask)
+        for group in groups.values():
+            task = asyncio.create_task(self._grant(group))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _grant(self, asks: list[_Ask]) -> None:
+        """One script call for ``asks``; each lease gets its hits, or every waiter the
+        error (then nothing is granted: the next hit asks again)."""
         self.script_calls += 1
-        name = f"{self._prefix}{key}:{lease.window}"
+        args = [value for ask in asks for value in (ask.size, ask.limit, ask.ttl_s)]
         try:
-            call = self._redis.eval(_LEASE, 1, name, size, limit, window_s + 1)
-            granted = int(await limit_call("order limit", call))
-        finally:
-            lease.taking = None
-            taking.set_result(None)
-        lease.tokens += granted
-        lease.last = granted < size
+            call = self._redis.eval(_LEASES, len(asks), *(ask.name for ask in asks), *args)
+            granted = await limit_call("order limit", call)
+        except BaseException as error:
+            for ask in asks:
+                taking, ask.lease.taking = ask.lease.taking, None
+                if taking is None or taking.done():
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    taking.cancel()
+                else:
+                    taking.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for ask, hits in zip(asks, granted, strict=True):
+            ask.lease.tokens += int(hits)
+            ask.lease.last = int(hits) < ask.size
+            taking, ask.lease.taking = ask.lease.taking, None
+            if taking is not None and not taking.done():
+                taking.set_result(None)
 
     def _prune(self, now: int) -> None:
         self._leases = {key: lease for key, lease in self._leases.items() if lease.ends > now}
@@ -159,3 +216,9 @@ class LeasedRateLimiter:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a grant's error as seen, though every hit waiting for it was cancelled."""
+    if not future.cancelled():
+        future.exception()

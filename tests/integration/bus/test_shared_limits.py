@@ -71,6 +71,18 @@ async def test_concurrent_hits_on_every_process_never_pass_the_limit(
     assert await processes[0].hit("bot", limit, 1) == 0  # a new window
 
 
+async def test_the_users_asking_in_one_turn_share_one_round_trip(
+    processes: list[LeasedRateLimiter], clock: FrozenClock
+) -> None:
+    limiter = processes[0]
+    users = [f"user-{number}" for number in range(64)]  # each one's first order this second
+    assert await asyncio.gather(*(limiter.hit(user, 20, 1) for user in users)) == [0] * 64
+    assert limiter.script_calls == 1
+    # Each took a lease of 2: their second orders need no round trip at all.
+    assert await asyncio.gather(*(limiter.hit(user, 20, 1) for user in users)) == [0] * 64
+    assert limiter.script_calls == 1
+
+
 async def test_each_key_is_counted_apart(
     processes: list[LeasedRateLimiter], clock: FrozenClock
 ) -> None:
