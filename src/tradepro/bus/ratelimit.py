@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
+from functools import partial
+from typing import Any
 
-from redis import exceptions as redis_errors
-from redis.crc import key_slot
-
-from tradepro.bus.base import BusFullError, BusUnavailableError
+from tradepro.bus.batches import ScriptBatches, limit_call
 from tradepro.bus.clients import redis_client
 from tradepro.bus.names import ORDER_LIMIT_KEY, RATE_LIMIT_KEY
-
-_T = TypeVar("_T")
 
 LEASE_PARTS = 10
 """A lease is this fraction of the limit (at least 1): the bound on how early a user spread
@@ -43,20 +38,6 @@ PRUNE_AT = 100_000
 def lease_size(limit: int) -> int:
     """How many hits one script call takes for a process: a tenth of ``limit``, 1..100."""
     return max(1, min(MAX_LEASE, limit // LEASE_PARTS))
-
-
-async def limit_call(what: str, call: Awaitable[_T]) -> _T:
-    """One limit script call: Redis unreachable becomes ``BusUnavailableError``, Redis out
-    of memory ``BusFullError`` (both answered 503: a limit that cannot count refuses,
-    never lets everything through)."""
-    try:
-        return await call
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as error:
-        raise BusUnavailableError(f"Redis {what} failed: {error}") from error
-    except redis_errors.ResponseError as error:
-        if not isinstance(error, redis_errors.OutOfMemoryError) and "OOM" not in str(error):
-            raise
-        raise BusFullError(f"Redis refused {what}: out of memory: {error}") from error
 
 
 _HIT = """
@@ -113,36 +94,33 @@ class _Lease:
     last: bool = False
     """Redis granted less than was asked: the window is used up once these are spent."""
     taking: asyncio.Future[None] | None = None
-    """A grant asked for and not answered yet: the key's other hits wait for it."""
+    """The last grant asked for: while not done, the key's other hits wait for it."""
 
 
-@dataclass(frozen=True)
-class _Ask:
-    lease: _Lease
-    name: str
-    size: int
-    limit: int
-    ttl_s: int
+def _granted(lease: _Lease, size: int, hits: Any) -> None:
+    lease.tokens += int(hits)
+    lease.last = int(hits) < size
 
 
 class LeasedRateLimiter:
     """Fixed windows counted in Redis, taken a lease at a time (the module says why).
 
     The grants asked for in one event-loop turn (many users' first order of a second, say)
-    go to Redis as one script call: a user placing one order a second still costs a
-    round trip, but one shared with every other user asking in that turn. On a Redis
-    Cluster a script touches one slot, so the asks are grouped by their key's slot."""
+    go to Redis as one script call (``tradepro.bus.batches``): a user placing one order a
+    second still needs a grant each second, but shares its round trip with every other
+    user asking in that turn."""
 
     def __init__(self, url: str, namespace: str = "", *, cluster: bool = False) -> None:
         self._redis = redis_client(url, cluster=cluster)
-        self._cluster = cluster
+        self._batches = ScriptBatches(self._redis, _LEASES, "order limit", cluster=cluster)
         self._prefix = f"{namespace}{ORDER_LIMIT_KEY}:"
         self._leases: dict[str, _Lease] = {}
         self._prune_at = PRUNE_AT
-        self._asks: list[_Ask] = []
-        self._sending: set[asyncio.Task[None]] = set()
-        self.script_calls = 0
+
+    @property
+    def script_calls(self) -> int:
         """Round trips to Redis so far (the benchmark and the tests read it)."""
+        return self._batches.calls
 
     async def hit(self, key: str, limit: int, window_s: int) -> int:
         now = int(time.time())
@@ -153,62 +131,16 @@ class LeasedRateLimiter:
             if len(self._leases) > self._prune_at:
                 self._prune(now)
         while not lease.tokens and not lease.last:
-            if lease.taking is None:
+            if lease.taking is None or lease.taking.done():  # one grant asked at a time
+                size = lease_size(limit)
                 name = f"{self._prefix}{key}:{window}"
-                self._ask(_Ask(lease, name, lease_size(limit), limit, window_s + 1))
-            assert lease.taking is not None
+                grant = partial(_granted, lease, size)
+                lease.taking = self._batches.ask(name, (size, limit, window_s + 1), grant)
             await asyncio.shield(lease.taking)  # a caller cancelled leaves it to the others
         if lease.tokens:
             lease.tokens -= 1
             return 0
         return lease.ends - now  # refused here, with no round trip, until the window ends
-
-    def _ask(self, ask: _Ask) -> None:
-        """Queue a grant for the next batch; the first of a turn schedules the sending."""
-        loop = asyncio.get_running_loop()
-        ask.lease.taking = loop.create_future()
-        ask.lease.taking.add_done_callback(_retrieved)
-        self._asks.append(ask)
-        if len(self._asks) == 1:
-            loop.call_soon(self._send_asks)
-
-    def _send_asks(self) -> None:
-        asks, self._asks = self._asks, []
-        groups: dict[int, list[_Ask]] = {}
-        for ask in asks:
-            slot = key_slot(ask.name.encode()) if self._cluster else 0
-            groups.setdefault(slot, []).append(ask)
-        for group in groups.values():
-            task = asyncio.create_task(self._grant(group))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-
-    async def _grant(self, asks: list[_Ask]) -> None:
-        """One script call for ``asks``; each lease gets its hits, or every waiter the
-        error (then nothing is granted: the next hit asks again)."""
-        self.script_calls += 1
-        args = [value for ask in asks for value in (ask.size, ask.limit, ask.ttl_s)]
-        try:
-            call = self._redis.eval(_LEASES, len(asks), *(ask.name for ask in asks), *args)
-            granted = await limit_call("order limit", call)
-        except BaseException as error:
-            for ask in asks:
-                taking, ask.lease.taking = ask.lease.taking, None
-                if taking is None or taking.done():
-                    continue
-                if isinstance(error, asyncio.CancelledError):
-                    taking.cancel()
-                else:
-                    taking.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
-            return
-        for ask, hits in zip(asks, granted, strict=True):
-            ask.lease.tokens += int(hits)
-            ask.lease.last = int(hits) < ask.size
-            taking, ask.lease.taking = ask.lease.taking, None
-            if taking is not None and not taking.done():
-                taking.set_result(None)
 
     def _prune(self, now: int) -> None:
         self._leases = {key: lease for key, lease in self._leases.items() if lease.ends > now}
@@ -216,9 +148,3 @@ class LeasedRateLimiter:
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-def _retrieved(future: asyncio.Future[None]) -> None:
-    """Mark a grant's error as seen, though every hit waiting for it was cancelled."""
-    if not future.cancelled():
-        future.exception()

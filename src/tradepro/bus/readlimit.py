@@ -15,34 +15,41 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
+from tradepro.bus.batches import ScriptBatches
 from tradepro.bus.clients import redis_client
 from tradepro.bus.names import READ_LIMIT_KEY
-from tradepro.bus.ratelimit import PRUNE_AT, lease_size, limit_call
+from tradepro.bus.ratelimit import PRUNE_AT, lease_size
 
 HOLD_S = 1.0
 """How long a process may keep tokens it took and has not spent."""
 
 _TAKE = """
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local want, now = tonumber(ARGV[3]), tonumber(ARGV[4])
-local saved = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(saved[1]), tonumber(saved[2])
-if tokens == nil or at == nil then tokens, at = burst, now end
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate)
-  at = now
+local results = {}
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[4 * i - 3]), tonumber(ARGV[4 * i - 2])
+  local want, now = tonumber(ARGV[4 * i - 1]), tonumber(ARGV[4 * i])
+  local saved = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens, at = tonumber(saved[1]), tonumber(saved[2])
+  if tokens == nil or at == nil then tokens, at = burst, now end
+  if now > at then
+    tokens = math.min(burst, tokens + (now - at) * rate)
+    at = now
+  end
+  local grant = math.max(0, math.min(want, math.floor(tokens)))
+  tokens = tokens - grant
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(at))
+  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+  results[i] = {grant, tostring((1 - tokens) / rate)}
 end
-local grant = math.max(0, math.min(want, math.floor(tokens)))
-tokens = tokens - grant
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return {grant, tostring((1 - tokens) / rate)}
+return results
 """
-"""Refill the bucket KEYS[1] (``rate`` tokens a second up to ``burst``, from the time it
-was last counted to ``now``), take up to ``want`` whole tokens. Returns the tokens taken
-and, as text (a script's numbers come back as integers), the seconds until the next one.
-An idle bucket expires once it would be full anyway."""
+"""For each bucket KEYS[i] (``rate`` tokens a second up to ``burst``, refilled from the time
+it was last counted to ``now``), take up to ``want`` whole tokens. Returns per key the
+tokens taken and, as text (a script's numbers come back as integers), the seconds until
+the next one. An idle bucket expires once it would be full anyway."""
 
 
 @dataclass
@@ -54,10 +61,19 @@ class _Held:
     refused_until: float = 0.0
     """The bucket had no token: refused here, with no round trip, until then."""
     taking: asyncio.Future[None] | None = None
+    """The last take asked for: while not done, the key's other reads wait for it."""
+
+
+def _taken(held: _Held, now: float, result: Any) -> None:
+    granted, wait_s = result
+    held.tokens, held.expires = int(granted), now + HOLD_S
+    if not held.tokens:
+        held.refused_until = now + max(float(wait_s), 0.001)
 
 
 class LeasedTokenBuckets:
-    """``rate_per_s`` tokens a second per key, at most ``burst`` saved, kept in Redis."""
+    """``rate_per_s`` tokens a second per key, at most ``burst`` saved, kept in Redis; the
+    takes asked for in one event-loop turn share one script call (``bus.batches``)."""
 
     def __init__(
         self,
@@ -72,11 +88,15 @@ class LeasedTokenBuckets:
         self.burst = burst
         self.lease = lease_size(burst)
         self._redis = redis_client(url, cluster=cluster)
+        self._batches = ScriptBatches(self._redis, _TAKE, "read limit", cluster=cluster)
         self._prefix = f"{namespace}{READ_LIMIT_KEY}:"
         self._held: dict[str, _Held] = {}
         self._prune_at = PRUNE_AT
-        self.script_calls = 0
+
+    @property
+    def script_calls(self) -> int:
         """Round trips to Redis so far (the tests read it)."""
+        return self._batches.calls
 
     async def take(self, key: str) -> float:
         """Take one token: 0 when there was one, else the seconds until there is."""
@@ -94,37 +114,19 @@ class LeasedTokenBuckets:
                 return 0.0
             if now < held.refused_until:
                 return held.refused_until - now
-            await self._take(held, key, now)
-
-    async def _take(self, held: _Held, key: str, now: float) -> None:
-        if held.taking is not None:  # one script call per key at a time
-            await asyncio.shield(held.taking)
-            return
-        taking = held.taking = asyncio.get_running_loop().create_future()
-        self.script_calls += 1
-        try:
-            call = self._redis.eval(
-                _TAKE,
-                1,
-                self._prefix + key,
-                repr(self.rate_per_s),
-                self.burst,
-                self.lease,
-                repr(now),
-            )
-            granted, wait_s = await limit_call("read limit", call)
-        finally:
-            held.taking = None
-            taking.set_result(None)
-        held.tokens, held.expires = int(granted), now + HOLD_S
-        if not held.tokens:
-            held.refused_until = now + max(float(wait_s), 0.001)
+            if held.taking is None or held.taking.done():  # one take asked at a time
+                args = (repr(self.rate_per_s), self.burst, self.lease, repr(now))
+                take = partial(_taken, held, now)
+                held.taking = self._batches.ask(self._prefix + key, args, take)
+            await asyncio.shield(held.taking)  # a caller cancelled leaves it to the others
 
     def _prune(self, now: float) -> None:
         self._held = {
             key: held
             for key, held in self._held.items()
-            if (held.tokens and held.expires > now) or held.refused_until > now or held.taking
+            if (held.tokens and held.expires > now)
+            or held.refused_until > now
+            or (held.taking is not None and not held.taking.done())
         }
         self._prune_at = max(PRUNE_AT, 2 * len(self._held))
 

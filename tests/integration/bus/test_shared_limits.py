@@ -123,6 +123,18 @@ async def test_token_buckets_are_shared_and_leased(
         await second.close()
 
 
+async def test_the_reads_asking_in_one_turn_share_one_round_trip(
+    redis_url: str, bus_namespace: str, clock: FrozenClock
+) -> None:
+    buckets = LeasedTokenBuckets(redis_url, bus_namespace, 20.0, 40)
+    try:
+        users = [f"user-{number}" for number in range(64)]
+        assert await asyncio.gather(*(buckets.take(user) for user in users)) == [0.0] * 64
+        assert buckets.script_calls == 1
+    finally:
+        await buckets.close()
+
+
 async def test_redis_unreachable_refuses_with_the_bus_error(clock: FrozenClock) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     orders = LeasedRateLimiter(url)
