@@ -147,5 +147,5 @@ async def test_an_api_keys_limits_are_shared_by_every_process(
         assert split(orders)[0] == ORDERS_PER_S
         reads = await alternate(clients, 8, "GET", "/trade/get-open-orders", key)
         assert split(reads)[0] == 4
-        # The owner's session is counted apart from the key (as in one process).
+        # The owner's own sign-in is counted apart from the key (as in one process).
         assert (await second.get(f"{API}/balance/me", headers=owner.auth)).status_code == 200
