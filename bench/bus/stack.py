@@ -13,7 +13,7 @@ import asyncpg
 import psutil
 from redis.asyncio import Redis
 
-from _common import CpuMeter, percentile
+from _common import CpuMeter, Processes, percentile
 from bus.engine import EngineProcess
 from bus.options import ASSETS, STALL_S, Options
 from tradepro.bus.base import entry_order
@@ -103,7 +103,14 @@ class Stack:
         bench = psutil.Process()
         engines = [e.psutil_process() for e in (self.engine, *self.shard_engines)]
         group = [engine for engine in engines if engine is not None]
-        return CpuMeter({"engine": group or None, "bench": bench, "redis": self.redis_process})
+        each: dict[str, Processes] = {}
+        if len(engines) > 1:  # and each shard's engine apart: which one is the bottleneck
+            each = {f"engine{k}": e for k, e in enumerate(engines)}
+        processes: dict[str, Processes] = {"engine": group or None}
+        # PostgreSQL (shared with whatever else runs here): the engines' writes land there.
+        postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+        tail = {"bench": bench, "redis": self.redis_process, "postgres": postgres or None}
+        return CpuMeter(processes | each | tail)
 
     # -- prices --
 

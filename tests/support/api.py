@@ -204,6 +204,14 @@ class Stack:
         self._engine_bus = self._engine_buses[0]
         self._engine_task = self._engine_tasks[0]
 
+    async def stop_shard(self, shard: int) -> None:
+        """Stop one shard's engine at once, as a crash would; the other shards run on."""
+        task = self._engine_tasks[shard]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._engine_tasks[shard] = asyncio.create_task(asyncio.sleep(0))  # stopped already
+
     async def stop_engine(self) -> None:
         if self._engine_task is None:
             return

@@ -26,4 +26,5 @@ def freeze_limiters(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     fake_time = SimpleNamespace(time=frozen.time)
     monkeypatch.setattr("tradepro.api.ratelimit.time", fake_time)
     monkeypatch.setattr("tradepro.bus.ratelimit.time", fake_time)
+    monkeypatch.setattr("tradepro.bus.readlimit.time", fake_time)
     return frozen

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -27,10 +26,12 @@ from tradepro.api.context import ApiContext
 from tradepro.api.docs_pages import install_docs
 from tradepro.api.errors import install_error_handlers
 from tradepro.api.fastpath import FastPath
+from tradepro.api.health import health as shard_health
 from tradepro.api.idempotency import purge_forever
 from tradepro.api.mail import Mailer
 from tradepro.api.proxies import ForwardedFor
 from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
+from tradepro.api.readlimit import ReadLimiter, ReadLimits, SharedReadLimiter
 from tradepro.api.routes import (
     account,
     account_events,
@@ -45,19 +46,16 @@ from tradepro.api.routes import (
     trade,
     ui,
 )
-from tradepro.bus.base import BusUnavailableError
 from tradepro.bus.factory import open_bus
-from tradepro.bus.ratelimit import RedisRateLimiter
-from tradepro.bus.requests import Requester, RequestTimeoutError
+from tradepro.bus.ratelimit import LeasedRateLimiter, RedisRateLimiter
+from tradepro.bus.readlimit import LeasedTokenBuckets
+from tradepro.bus.requests import Requester
 from tradepro.config import Settings
 from tradepro.db.revocations import load_revocations
 from tradepro.db.session import open_database
-from tradepro.domain.orders import RejectReason
-from tradepro.protocol.kinds import Kind, Status
 from tradepro.runtime.heap import collect_on_schedule, settle_heap
 from tradepro.web.serve import install_ui
 
-HEALTH_PROBE_USER = "00000000-0000-4000-8000-000000000000"
 MAX_BODY_BYTES = 64 * 1024
 """Larger request bodies are refused with 413 before they are read whole (the largest
 real body, a create-order, is a few hundred bytes)."""
@@ -119,16 +117,10 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     )
     requester = Requester(bus)
     await requester.start()
-    limiter: RateLimiter = (
-        RedisRateLimiter(
-            settings.redis_url, settings.tradepro_bus_namespace, cluster=settings.redis_cluster
-        )
-        if settings.redis_url
-        else MemoryRateLimiter()
-    )
+    limiter, order_limiter, reads = _limits(settings)
     database = open_database(settings.effective_database_url)
     app.state.context = context = ApiContext(
-        settings, bus, requester, database, limiter, Mailer(settings.smtp_url)
+        settings, bus, requester, database, limiter, Mailer(settings.smtp_url), order_limiter, reads
     )
     collecting: asyncio.Task[None] | None = None
     purging = asyncio.create_task(
@@ -150,8 +142,29 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
             collecting.cancel()
         await requester.stop()
         await limiter.close()
+        await order_limiter.close()
+        await reads.close()
         await bus.close()
         await database.dispose()
+
+
+def _limits(settings: Settings) -> tuple[RateLimiter, RateLimiter, ReadLimits]:
+    """Sign-up, order and read limits: in Redis when Redis is the bus (every API process
+    counts against the same limits, on one server or a cluster), else in this process."""
+    if not settings.redis_url:
+        reads = ReadLimiter(settings.read_limit_per_s, settings.read_burst)
+        return MemoryRateLimiter(), MemoryRateLimiter(), reads
+    url, namespace, cluster = (
+        settings.redis_url, settings.tradepro_bus_namespace, settings.redis_cluster
+    )  # fmt: skip
+    buckets = LeasedTokenBuckets(
+        url, namespace, settings.read_limit_per_s, settings.read_burst, cluster=cluster
+    )
+    return (
+        RedisRateLimiter(url, namespace, cluster=cluster),
+        LeasedRateLimiter(url, namespace, cluster=cluster),
+        SharedReadLimiter(buckets),
+    )
 
 
 def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
@@ -200,17 +213,10 @@ def create_app(settings: Settings, *, fast_path: bool = True) -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     async def health(request: Request) -> JSONResponse:
-        """Liveness, and whether the engine answers within a second."""
+        """Liveness, and whether every engine shard answers within a second (each named)."""
         context: ApiContext = request.app.state.context
-        try:
-            reply = await context.requester.send_request_and_wait(
-                Kind.GET_ACCOUNT, {"userId": HEALTH_PROBE_USER}, timeout_s=1.0
-            )
-            engine_ok = reply.get("status") in (RejectReason.UNKNOWN_USER, Status.ACCOUNT)
-        except (BusUnavailableError, RequestTimeoutError):
-            engine_ok = False
-        body: dict[str, Any] = {"status": "ok" if engine_ok else "degraded", "engine": engine_ok}
-        return JSONResponse(body, 200 if engine_ok else 503)
+        body, status = await shard_health(context.requester, settings.engine_shards)
+        return JSONResponse(body, status)
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:

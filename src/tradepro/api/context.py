@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradepro.api.errors import ENGINE_STATUSES, ApiError
 from tradepro.api.mail import Mailer
-from tradepro.api.ratelimit import MemoryRateLimiter, RateLimiter
-from tradepro.api.readlimit import ReadLimiter
+from tradepro.api.ratelimit import RateLimiter
+from tradepro.api.readlimit import ReadLimits
 from tradepro.api.recent import RecentCloses
 from tradepro.bus.base import Bus
 from tradepro.bus.requests import Requester
@@ -39,16 +39,18 @@ class ApiContext:
     limiter: RateLimiter
     """Sign-ups: shared by every API process when Redis is used."""
     mailer: Mailer
-    order_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
-    """Order placement: per API process (see ``tradepro.api.ratelimit``)."""
+    order_limiter: RateLimiter
+    """Order placement: shared by every API process when Redis is used
+    (``tradepro.api.ratelimit``)."""
+    reads: ReadLimits
+    """Reads per user: shared by every API process when Redis is used
+    (``tradepro.api.readlimit``)."""
     idempotency: IdempotencyStore = field(init=False)
     """Create-order's ``Idempotency-Key``s, in the database (shared by every API process)."""
     sessions: SessionVerifier = field(init=False)
     """Session tokens checked once per process, and the signed-out ones refused."""
     public_origins: frozenset[str] = field(init=False)
     """Where our own pages come from: cookie-authenticated writes must (``security.origin``)."""
-    reads: ReadLimiter = field(init=False)
-    """Reads per user: per API process (see ``tradepro.api.readlimit``)."""
     recent_closes: RecentCloses = field(default_factory=RecentCloses)
     """Trades closed moments ago (their rows may be a few milliseconds behind)."""
     api_keys: ApiKeyVerifier = field(init=False)
@@ -58,7 +60,6 @@ class ApiContext:
         self.sessions = SessionVerifier(self.settings.jwt_secret)
         self.idempotency = IdempotencyStore(self.database)
         self.public_origins = self.settings.public_origins
-        self.reads = ReadLimiter(self.settings.read_limit_per_s, self.settings.read_burst)
         self.requester.subscribe(self.recent_closes.see, {Status.CLOSED})
         self.requester.subscribe(self.sessions.revoked.see, {Status.SESSION_ENDED})
         self.api_keys = ApiKeyVerifier(

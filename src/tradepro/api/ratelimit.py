@@ -1,10 +1,10 @@
 """Fixed-window rate limits: Redis-backed when Redis is used, in memory otherwise.
 
-Sign-ups are counted in Redis (when it is used) so every API process shares the count.
-Order placement is counted in each API process's memory: it is checked on every order, a
-Redis round trip there cost about 15 % of the API's CPU per create-order, and the engine
-behind it is the real bottleneck it protects. A deployment with N API processes therefore
-lets a user place up to N x ``ORDER_LIMIT_PER_S`` (a user's requests spread over them).
+With Redis, every API process shares the counts: sign-ups one script call each
+(``tradepro.bus.ratelimit.RedisRateLimiter``), orders a lease of a tenth of the limit at a
+time (``LeasedRateLimiter``: checked on every order, where a Redis round trip each had cost
+about 15 % of the API's CPU per create-order), so N processes allow what one does. The
+embedded default has one API process and counts in its memory (``MemoryRateLimiter``).
 """
 
 from __future__ import annotations

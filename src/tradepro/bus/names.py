@@ -28,6 +28,13 @@ EPOCH_KEY = "engine-epoch"
 FOLLOWER_KEY = "engine-follower"
 """The shard lease's keys (``tradepro.bus.lease``)."""
 
+RATE_LIMIT_KEY = "ratelimit"
+ORDER_LIMIT_KEY = "orderlimit"
+READ_LIMIT_KEY = "readlimit"
+"""The API's limits shared by its processes (``tradepro.bus.ratelimit``): sign-ups, orders
+and reads, each key followed by ``:<what is counted>``. One key per script call, so each
+lives in a slot of its own on a Redis Cluster."""
+
 
 def shard_of(user_id: str, shards: int) -> int:
     """The engine shard that holds ``user_id``: the first 8 bytes of the SHA-256 of the id's

@@ -132,6 +132,8 @@ class Requester:
         self._shards = shard_buses(bus)
         self.last_seen_ids: list[str | None] = [None] * len(self._shards)
         """Per shard: the id of the last callback read from its queue."""
+        self.reading: list[bool] = [False] * len(self._shards)
+        """Per shard: whether its queue's last read succeeded (False before ``start``)."""
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._subscribers: list[tuple[Subscriber, frozenset[str] | None]] = []
         self._wanted: frozenset[str] = frozenset()
@@ -155,6 +157,7 @@ class Requester:
             return
         starts = await asyncio.gather(*(shard.last_callback_id() for shard in self._shards))
         self.last_seen_ids = list(starts)
+        self.reading = [True] * len(self._shards)
         self._readers = [
             asyncio.create_task(self._read_forever(number), name=f"callback-reader-{number}")
             for number in range(len(self._shards))
@@ -255,8 +258,10 @@ class Requester:
                     self.last_seen_ids[shard] or START_ID, self.read_count, self.block_ms
                 )
             except Exception as error:  # noqa: BLE001 - the reader must outlive any failure
+                self.reading[shard] = False
                 await pause.after(error)
                 continue
+            self.reading[shard] = True
             pause.succeeded()
             for callback in callbacks:
                 self.last_seen_ids[shard] = callback.entry_id

@@ -10,6 +10,13 @@ from tests.support.api import API, Stack
 pytestmark = pytest.mark.integration
 
 
+HEALTHY = {"status": "ok", "engine": True, "shards": [{"shard": 0, "engine": "ok"}]}
+NO_ENGINE = {
+    "status": "degraded",
+    "engine": False,
+    "shards": [{"shard": 0, "engine": "not answering"}],
+    "message": "the engine does not answer within 1 s: nobody can trade or read",
+}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -24,20 +31,20 @@ def samples(text: str) -> Samples:
 async def test_health_follows_the_engine(stack: Stack) -> None:
     healthy = await stack.client.get("/health")
     assert healthy.status_code == 200
-    assert healthy.json() == {"status": "ok", "engine": True}
+    assert healthy.json() == HEALTHY
     await stack.stop_engine()
     degraded = await stack.client.get("/health")
     assert degraded.status_code == 503
-    assert degraded.json() == {"status": "degraded", "engine": False}
+    assert degraded.json() == NO_ENGINE
     await stack.start_engine()
-    assert (await stack.client.get("/health")).json() == {"status": "ok", "engine": True}
+    assert (await stack.client.get("/health")).json() == HEALTHY
 
 
 @pytest.mark.engine_running(False)
 async def test_health_is_degraded_when_no_engine_ever_ran(embedded: Stack) -> None:
     response = await embedded.client.get("/health")
     assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "engine": False}
+    assert response.json() == NO_ENGINE
 
 
 async def metrics_after_some_requests(stack: Stack) -> tuple[str, Samples]:

@@ -115,3 +115,33 @@ async def test_every_shard_saves_and_restores_its_own_users(sharded: Stack) -> N
             assert held == (shard == home), (session.user_id, shard, home)
             if held:
                 assert len(worker.engine.accounts[session.user_id].positions) == 1
+
+
+@pytest.mark.stack_settings(engine_shards=SHARDS)
+async def test_health_names_the_shard_whose_engine_does_not_answer(sharded: Stack) -> None:
+    stack = sharded
+    sessions = await users_on_every_shard(stack)  # signed up while both engines answer
+    await stack.publish_price("BTC_USDC", "50000.00", "50010.00")
+    healthy = await stack.client.get("/health")
+    assert healthy.status_code == 200, healthy.text
+    assert healthy.json() == {
+        "status": "ok",
+        "engine": True,
+        "shards": [{"shard": 0, "engine": "ok"}, {"shard": 1, "engine": "ok"}],
+    }
+    await stack.stop_shard(1)
+    degraded = await stack.client.get("/health")
+    assert degraded.status_code == 503
+    body = degraded.json()
+    assert body["status"] == "degraded" and body["engine"] is False
+    assert body["shards"] == [
+        {"shard": 0, "engine": "ok"},
+        {"shard": 1, "engine": "not answering"},
+    ]
+    assert body["message"] == (
+        "shard 1 of 2: its engine does not answer within 1 s. The users of that shard can "
+        "neither trade nor read; the other shards' users trade on"
+    )
+    # The other shard's users trade on.
+    on_zero = next(s for s in sessions if shard_of(s.user_id, SHARDS) == 0)
+    assert (await stack.create_order(on_zero)).status_code == 200

@@ -40,11 +40,11 @@ def test_refused_reads_do_not_dig_the_hole_deeper() -> None:
     assert limiter.take("alice") == 0.0
 
 
-def test_enforce_is_a_429_with_retry_after_in_whole_seconds() -> None:
+async def test_enforce_is_a_429_with_retry_after_in_whole_seconds() -> None:
     limiter = ReadLimiter(rate_per_s=0.25, burst=1, clock=Clock())
-    limiter.enforce("alice")
+    await limiter.enforce("alice")
     with pytest.raises(ApiError) as refused:
-        limiter.enforce("alice")
+        await limiter.enforce("alice")
     error = refused.value
     assert (error.status, error.error, error.headers) == (429, "rate_limited", {"Retry-After": "4"})
 

@@ -47,7 +47,7 @@ async def account_stats(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Trades, win rate, total PnL, average win and loss, profit factor, the largest
     drawdown of your realized equity, and the commission paid, from every trade you
     closed."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     try:
         stats = await trade_stats(context.database, user.id)
     except (SQLAlchemyError, OSError):
@@ -105,7 +105,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 async def account_limits(user: CurrentUser, context: Context) -> dict[str, Any]:
     """What may still be deposited today (UTC day of the engine's clock), the limits, and
     the balance a reset sets by default."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     request = {"userId": user.id, "orders": False}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     settings = context.settings

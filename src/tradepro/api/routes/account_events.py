@@ -44,7 +44,7 @@ async def account_events(
     """Your order events after the seq ``since`` (0: every event still kept), oldest first,
     at most ``limit`` (1-500). 410 ``events_expired`` if some after ``since`` are no longer
     kept: read your orders again from the other routes and follow from the newest seq."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     try:
         rows = await read_events(context.database, user.id, since, limit)
     except EventsExpiredError as error:

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Free balance, locked margin, order margin (reserved by pending orders) and equity
     (balance + locked margin + order margin + unrealized PnL)."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     request = {"userId": user.id, "orders": False}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {

@@ -41,7 +41,7 @@ async def export_trades(  # noqa: PLR0917 (the query's parameters)
 ) -> StreamingResponse:
     """Every closed trade of yours that the filters keep (those of get-close-orders), newest
     first, as CSV with the get-close-orders fields as columns; streamed as it is read."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     kept = trade_filter(
         context.settings.instruments,
         asset=asset,

@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1/trade", tags=["pending orders"], route_class=
 @router.get("/get-pending-orders", response_model=PendingOrdersOut, responses=ERRORS)
 async def get_pending_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Your pending (limit and stop) orders, oldest first (by order id)."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     request = {"userId": user.id, "pending": True}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {"orders": account.pending_orders or []}
@@ -103,7 +103,7 @@ async def get_order_history(
 ) -> dict[str, Any]:
     """Your pending orders that ended (filled, canceled, expired, or rejected at their fill
     for balance), newest first; pass ``nextCursor`` back as ``cursor`` for more."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     before = parse_cursor(cursor) if cursor is not None else None
     rows = await order_history_page(context.database, user.id, before, limit + 1)
     instruments = context.settings.instruments

@@ -60,7 +60,7 @@ async def portfolio_history(
     """Your equity (cash plus the unrealized PnL of the positions open then, at the
     recorded price) at every multiple of the interval from ``from`` to ``to``, and at
     ``to``'s minute: 1m over at most 1 day, 1h over 90 days, 1d over 3660 days."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     first_s, last_s = _span(interval, query_time("from", start), query_time("to", end))
     try:
         signed_up = await recorded.signed_up_at(context.database, user.id)
@@ -222,7 +222,7 @@ async def _add_open_positions(
     after: str | None = None
     for page in range(MAX_OPEN_PAGES):
         if page:
-            context.reads.enforce(limit_key)
+            await context.reads.enforce(limit_key)
         request: dict[str, Any] = {"userId": user_id, "limit": PAGE_MAX}
         if after is not None:
             request["after"] = after

@@ -260,7 +260,7 @@ async def get_open_orders(
 ) -> Response:
     """Your open positions with their unrealized PnL at the live price, oldest first (by
     order id); pass ``nextCursor`` back as ``cursor`` for the next page."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     request: dict[str, Any] = {"userId": user.id, "limit": limit}
     if cursor is not None:
         request["after"] = _open_cursor(cursor)
@@ -297,7 +297,7 @@ async def get_close_orders(  # noqa: PLR0917 (the query's parameters)
 ) -> dict[str, Any]:
     """Your closed trades, newest first, optionally filtered; pass ``nextCursor`` back as
     ``cursor`` (with the same filters) for more."""
-    context.reads.enforce(user.limit_key)
+    await context.reads.enforce(user.limit_key)
     instruments = context.settings.instruments
     kept = trade_filter(
         instruments,

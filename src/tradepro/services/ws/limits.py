@@ -33,6 +33,8 @@ from typing import Any, cast
 
 from websockets.asyncio.server import ServerConnection
 
+from tradepro.runtime.token_bucket import refilled
+
 TOO_MANY_FROM_ADDRESS_CLOSE_CODE = 4429
 TOO_MANY_WITHOUT_SESSION_CLOSE_CODE = 4503
 MESSAGE_FLOOD_CLOSE_CODE = 1008
@@ -73,8 +75,8 @@ def message_flood(messages_per_s: float) -> Refusal:
 
 
 class MessageBudget:
-    """A token bucket of one connection's messages: ``per_s`` a second, ``burst`` at most
-    saved (a new connection starts full). Rates, not money: floats are fine here."""
+    """A token bucket (``runtime/token_bucket.py``) of one connection's messages: ``per_s``
+    a second, ``burst`` at most saved (a new connection starts full)."""
 
     __slots__ = ("_at", "_burst", "_clock", "_per_s", "_tokens")
 
@@ -90,7 +92,7 @@ class MessageBudget:
     def take(self) -> bool:
         """Spend one message; False when the budget is spent (the connection floods)."""
         now = self._clock()
-        tokens = min(self._burst, self._tokens + (now - self._at) * self._per_s)
+        tokens = refilled(self._tokens, self._at, now, self._per_s, self._burst)
         self._at = now
         if tokens < 1.0:
             self._tokens = tokens

@@ -87,20 +87,44 @@ class GatewayCollector:
 
     @property
     def bus_up(self) -> bool:
-        return self.prices.connected and self.orders.started
+        """The prices are read, and every shard's callback queue (the order events)."""
+        reading = self.orders.requester.reading
+        return self.prices.connected and self.orders.started and all(reading)
 
     def health(self) -> dict[str, Any]:
-        """The ``/health`` body: ``ok`` while the bus answers, with connection counts. With
-        several processes on the port (``WS_PROCESSES``), ``pid`` says which one answered."""
+        """The ``/health`` body: ``ok`` while the bus answers, with connection counts; per
+        engine shard, whether its callback queue (its users' order events) is being read.
+        With several processes on the port (``WS_PROCESSES``), ``pid`` says which one
+        answered."""
         hub = self.hub
-        return {
-            "status": "ok" if self.bus_up else "degraded",
-            "bus": self.bus_up,
+        reading = self.orders.requester.reading
+        up = self.bus_up
+        body: dict[str, Any] = {
+            "status": "ok" if up else "degraded",
+            "bus": up,
+            "shards": [
+                {"shard": shard, "events": "reading" if now else "not reading"}
+                for shard, now in enumerate(reading)
+            ],
+        }
+        if not up:
+            body["message"] = self._trouble(reading)
+        return body | {
             "pid": os.getpid(),
             "connections": len(hub.clients),
             "authenticated": sum(1 for client in hub.clients if client.user_id is not None),
             "closedByServer": dict(hub.closed_by_server),
         }
+
+    def _trouble(self, reading: list[bool]) -> str:
+        if not self.prices.connected or not self.orders.started:
+            return "the message bus (Redis) cannot be read: no prices and no order events"
+        stuck = [shard for shard, now in enumerate(reading) if not now]
+        named = ", ".join(map(str, stuck))
+        return (
+            f"the order events of shard{'s' if len(stuck) > 1 else ''} {named} of "
+            f"{len(reading)} cannot be read: their users get no order events"
+        )
 
 
 def metrics_registry(collector: GatewayCollector) -> CollectorRegistry:
