@@ -10,15 +10,11 @@ Redis Cluster. The limit clocks are frozen so a burst never straddles a window's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from tests.security.test_api_keys import bearer, make_key
-from tests.support.api import API, Mailbox, Stack, assert_error
-from tests.support.api_fixtures import forget_namespace, open_stack
+from tests.support.api import API, Stack, assert_error
 from tests.support.frozen_clock import HOUR_START, FrozenClock
 from tradepro.bus.ratelimit import lease_size
 
@@ -35,20 +31,6 @@ def clock(clock: FrozenClock) -> FrozenClock:
     """The limiters' clock (tests/conftest.py), at the start of a second."""
     clock.now = SECOND
     return clock
-
-
-@pytest.fixture(params=["redis-postgres", "cluster-postgres"], ids=["redis", "cluster"])
-async def shared(
-    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
-) -> AsyncIterator[Stack]:
-    running = await open_stack(request, request.param, tmp_path, smtp)
-    try:
-        yield running
-    finally:
-        try:
-            await running.close()
-        finally:
-            await forget_namespace(running)
 
 
 async def alternate(
@@ -78,9 +60,9 @@ def split(answers: list[httpx.Response]) -> tuple[int, list[httpx.Response]]:
 
 @pytest.mark.stack_settings(order_limit_per_s=ORDERS_PER_S)
 async def test_orders_spread_over_two_processes_get_one_processs_limit(
-    shared: Stack, clock: FrozenClock
+    redis_or_cluster: Stack, clock: FrozenClock
 ) -> None:
-    stack = shared
+    stack = redis_or_cluster
     assert lease_size(ORDERS_PER_S) > 1  # each process takes several orders at a time
     bot = await stack.sign_in()
     await stack.publish_price("BTC_USDC", "100000.0", "100001.0")
@@ -101,9 +83,9 @@ async def test_orders_spread_over_two_processes_get_one_processs_limit(
 
 @pytest.mark.stack_settings(read_limit_per_s=1, read_burst=READ_BURST)
 async def test_reads_spread_over_two_processes_get_one_processs_burst(
-    shared: Stack, clock: FrozenClock
+    redis_or_cluster: Stack, clock: FrozenClock
 ) -> None:
-    stack = shared
+    stack = redis_or_cluster
     assert lease_size(READ_BURST) > 1
     bot, other = await stack.sign_in(), await stack.sign_in()
     async with stack.another_api() as second:
@@ -123,9 +105,9 @@ async def test_reads_spread_over_two_processes_get_one_processs_burst(
 
 @pytest.mark.stack_settings(order_limit_per_s=ORDERS_PER_S, read_limit_per_s=1, read_burst=4)
 async def test_an_api_keys_limits_are_shared_by_every_process(
-    shared: Stack, clock: FrozenClock
+    redis_or_cluster: Stack, clock: FrozenClock
 ) -> None:
-    stack = shared
+    stack = redis_or_cluster
     owner = await stack.sign_in()
     key = bearer((await make_key(stack, owner, ["read", "trade"]))["key"])
     await stack.publish_price("BTC_USDC", "100000.0", "100001.0")

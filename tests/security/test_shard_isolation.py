@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import API, Mailbox, Session, Stack
-from tests.support.api_fixtures import forget_namespace, open_stack
+from tests.support.api_fixtures import running_stack
 from tradepro.bus.names import shard_of
 from tradepro.bus.requests import Requester
 from tradepro.config import Settings, SettingsError, load_settings
@@ -27,14 +27,8 @@ SHARDS = 2
 async def sharded(
     request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
 ) -> AsyncIterator[Stack]:
-    running = await open_stack(request, "redis-postgres", tmp_path, smtp)
-    try:
+    async with running_stack(request, "redis-postgres", tmp_path, smtp) as running:
         yield running
-    finally:
-        try:
-            await running.close()
-        finally:
-            await forget_namespace(running)
 
 
 async def one_user_per_shard(stack: Stack) -> list[Session]:

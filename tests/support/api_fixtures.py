@@ -3,6 +3,7 @@ pytest plugin registered in ``tests/conftest.py``: the API and security suites u
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -69,12 +70,13 @@ async def forget_namespace(stack: Stack) -> None:
         await client.aclose()
 
 
-@pytest.fixture(params=STACKS)
-async def stack(
-    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
+@contextlib.asynccontextmanager
+async def running_stack(
+    request: pytest.FixtureRequest, kind: str, tmp_path: Path, smtp: tuple[Mailbox, int]
 ) -> AsyncIterator[Stack]:
-    """Engine + API on Redis + PostgreSQL, or on the embedded default."""
-    running = await open_stack(request, request.param, tmp_path, smtp)
+    """A stack of ``kind`` (``STACKS``, or ``cluster-postgres``), closed and its Redis keys
+    deleted afterwards."""
+    running = await open_stack(request, kind, tmp_path, smtp)
     try:
         yield running
     finally:
@@ -82,6 +84,24 @@ async def stack(
             await running.close()
         finally:
             await forget_namespace(running)
+
+
+@pytest.fixture(params=STACKS)
+async def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[Stack]:
+    """Engine + API on Redis + PostgreSQL, or on the embedded default."""
+    async with running_stack(request, request.param, tmp_path, smtp) as running:
+        yield running
+
+
+@pytest.fixture(params=["redis-postgres", "cluster-postgres"], ids=["redis", "cluster"])
+async def redis_or_cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
+) -> AsyncIterator[Stack]:
+    """Engine + API on one Redis server, or on a Redis Cluster of three masters."""
+    async with running_stack(request, request.param, tmp_path, smtp) as running:
+        yield running
 
 
 @pytest.fixture

@@ -6,33 +6,14 @@ answers any user (each reads every shard's replies)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from tests.support.api import API, Mailbox, Session, Stack
-from tests.support.api_fixtures import forget_namespace, open_stack
+from tests.support.api import API, Session, Stack
 from tests.support.stack import eventually
 from tradepro.bus.names import shard_of
 from tradepro.bus.shards import ShardedBus
 
 SHARDS = 2
-
-
-@pytest.fixture(params=["redis-postgres", "cluster-postgres"], ids=["redis", "cluster"])
-async def sharded(
-    request: pytest.FixtureRequest, tmp_path: Path, smtp: tuple[Mailbox, int]
-) -> AsyncIterator[Stack]:
-    """Two engine shards on one Redis server, or on a Redis Cluster of three masters."""
-    running = await open_stack(request, request.param, tmp_path, smtp)
-    try:
-        yield running
-    finally:
-        try:
-            await running.close()
-        finally:
-            await forget_namespace(running)
 
 
 async def users_on_every_shard(stack: Stack) -> list[Session]:
@@ -48,9 +29,9 @@ async def users_on_every_shard(stack: Stack) -> list[Session]:
 
 @pytest.mark.stack_settings(engine_shards=SHARDS)
 async def test_each_users_orders_reach_their_own_shard_and_prices_reach_both(
-    sharded: Stack,
+    redis_or_cluster: Stack,
 ) -> None:
-    stack = sharded
+    stack = redis_or_cluster
     assert isinstance(stack.context.bus, ShardedBus)
     assert len(stack.workers) == SHARDS
     sessions = await users_on_every_shard(stack)
@@ -98,8 +79,8 @@ async def test_each_users_orders_reach_their_own_shard_and_prices_reach_both(
 
 
 @pytest.mark.stack_settings(engine_shards=SHARDS)
-async def test_every_shard_saves_and_restores_its_own_users(sharded: Stack) -> None:
-    stack = sharded
+async def test_every_shard_saves_and_restores_its_own_users(redis_or_cluster: Stack) -> None:
+    stack = redis_or_cluster
     sessions = await users_on_every_shard(stack)
     await stack.publish_price("BTC_USDC", "50000.00", "50010.00")
     for session in sessions:
@@ -118,8 +99,8 @@ async def test_every_shard_saves_and_restores_its_own_users(sharded: Stack) -> N
 
 
 @pytest.mark.stack_settings(engine_shards=SHARDS)
-async def test_health_names_the_shard_whose_engine_does_not_answer(sharded: Stack) -> None:
-    stack = sharded
+async def test_health_names_the_shard_whose_engine_does_not_answer(redis_or_cluster: Stack) -> None:
+    stack = redis_or_cluster
     sessions = await users_on_every_shard(stack)  # signed up while both engines answer
     await stack.publish_price("BTC_USDC", "50000.00", "50010.00")
     healthy = await stack.client.get("/health")
