@@ -11,6 +11,9 @@ from _common import cpu_text, say
 from bus.engine import command_text, command_use, redis_commands
 from bus.stack import Stack, new_id, percentile_ms, rt_payload
 
+USER_POSITIONS = 5_000
+"""Round trips (positions opened) per user before a coroutine goes on with a new user."""
+
 
 async def round_trips(stack: Stack, concurrency: int, duration_s: float) -> dict[str, Any]:
     """``concurrency`` coroutines loop create-order round trips for ``duration_s``."""
@@ -22,7 +25,13 @@ async def round_trips(stack: Stack, concurrency: int, duration_s: float) -> dict
 
     async def loop(user: str) -> None:
         payload = rt_payload(user)
+        opened = 0
         while time.perf_counter() < deadline:
+            if opened == USER_POSITIONS:  # the engine's cap per account is 10,000
+                user, opened = new_id(), 0
+                await stack.register([user])
+                payload = rt_payload(user)
+            opened += 1
             order_id = new_id()
             started = time.perf_counter()
             reply = await stack.request("create-order", payload, request_id=order_id)
