@@ -237,3 +237,22 @@ async def test_a_partial_close_retried_with_its_key_closes_one_part(stack: Stack
     assert sorted(t["tradeId"] for t in trades) == sorted(
         [first.json()["tradeId"], applied.json()["tradeId"]]
     )
+
+
+async def test_a_partial_close_retried_after_the_position_closed_gets_its_first_answer(
+    stack: Stack,
+) -> None:
+    alice = await stack.sign_in()
+    await stack.publish_price("BTC_USDC", "100000.0", "100001.0")
+    opened = await stack.client.post(URL, json=ORDER | {"qty": "0.04"}, headers=alice.auth)
+    assert opened.status_code == 200, opened.text
+    order_id = opened.json()["orderId"]
+    key = str(uuid.uuid4())
+    part = {"orderId": order_id, "qty": "0.01"}
+    first = await stack.client.post(CLOSE, json=part, headers=keyed(alice, key))
+    assert first.status_code == 200, first.text
+    assert (await stack.close_order(alice, order_id)).status_code == 200  # the rest, by hand
+    # The retry (its qty spelled another way) is the same close: the first answer, not 404.
+    spelled = {"orderId": order_id, "qty": 0.010}
+    again = await stack.client.post(CLOSE, json=spelled, headers=keyed(alice, key))
+    assert (again.status_code, again.json()) == (200, first.json())

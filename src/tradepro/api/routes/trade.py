@@ -186,15 +186,16 @@ async def close_order(
     first answer and closes nothing more (a partial close retried after a lost answer
     would otherwise close a second part)."""
     request: dict[str, Any] = {"userId": user.id, "orderId": body.orderId}
-    if body.qty is not None:
-        # The position's asset scales the qty: ask for the position first (one lookup).
-        position = await own_position(context, user.id, body.orderId)
-        instrument = context.settings.instruments[position["asset"]]
-        request |= {"asset": position["asset"], "qty": qty_text(body.qty, instrument)}
 
     async def send(request_id: str | None) -> dict[str, Any]:
         await order_limit(context, user.limit_key)
-        closed = await context.ask_engine(Kind.CLOSE_ORDER, request, Closed, request_id=request_id)
+        command = request
+        if body.qty is not None:
+            # The position's asset scales the qty: ask for the position first (one lookup).
+            position = await own_position(context, user.id, body.orderId)
+            instrument = context.settings.instruments[position["asset"]]
+            command = request | {"asset": position["asset"], "qty": qty_text(body.qty, instrument)}
+        closed = await context.ask_engine(Kind.CLOSE_ORDER, command, Closed, request_id=request_id)
         return _close_answer(closed)
 
     if idempotency_key is None:
@@ -212,12 +213,23 @@ async def close_order(
         context.idempotency,
         user.id,
         idempotency_key,
-        {"kind": "close", **request},
+        # Without looking the position up: a retry finds the first answer even once the
+        # position is gone. The qty in one canonical spelling ("0.01" is "0.010").
+        {"kind": "close", **request}
+        | ({} if body.qty is None else {"qty": _canonical_qty(body.qty)}),
         retention_s=context.settings.idempotency_retention_s,
         new_id=new_request_id,
         send=send,
         resolve=resolve,
     )
+
+
+def _canonical_qty(value: object) -> str:
+    """A qty in one spelling whatever the instrument ("0.01" and 0.010 are the same)."""
+    try:
+        return format_scaled(parse_scaled(value, 18, "qty"), 18)
+    except InvalidNumberError as error:
+        raise ApiError(422, "validation_error", str(error)) from None
 
 
 def _close_answer(closed: Closed) -> dict[str, Any]:
