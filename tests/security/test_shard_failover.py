@@ -4,11 +4,10 @@ no callback is published twice with different content, and shard 0 never stops."
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import orjson
 import pytest
 
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
-from tests.support.ws import Trader, create_order, publish_price
+from tests.support.ws import OrderLoad, Trader, publish_price
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.bus.names import shard_of
@@ -88,36 +87,6 @@ async def answers(requester: Requester, engine: EngineProcess, shard: int) -> bo
     return bool(reply["status"] == "unknown_user")
 
 
-@dataclass
-class Load:
-    """Clients creating orders for one trader without pause; acknowledged ones are kept."""
-
-    requester: Requester
-    trader: Trader
-    acknowledged: list[tuple[float, str]] = field(default_factory=list)
-    failures: int = 0
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def start(self, clients: int = 3) -> None:
-        self._tasks = [asyncio.create_task(self._client()) for _ in range(clients)]
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-    async def _client(self) -> None:
-        while not self._stop.is_set():
-            try:
-                order = await create_order(self.requester, self.trader, asset="SOL_USDC",
-                                           qty="0.01")  # fmt: skip
-            except (TimeoutError, AssertionError):
-                self.failures += 1
-                continue
-            self.acknowledged.append((time.monotonic(), order["orderId"]))
-            await asyncio.sleep(0.01)
-
-
 async def open_ids(requester: Requester, trader: Trader) -> set[str]:
     ids: set[str] = set()
     after: str | None = None
@@ -148,7 +117,7 @@ async def test_sigkill_of_one_shards_primary_never_stops_the_other_shard(
     shard0 = EngineProcess(cluster.env | {"ENGINE_SHARD": "0"}, tmp_path / "shard0.log")
     primary = EngineProcess(cluster.env | {"ENGINE_SHARD": "1"}, tmp_path / "primary1.log")
     standby = EngineProcess(cluster.env | {"ENGINE_SHARD": "1"}, tmp_path / "standby1.log")
-    loads: list[Load] = []
+    loads: list[OrderLoad] = []
     try:
         shard0.start()
         await eventually(lambda: answers(requester, shard0, 0), 60, "shard 0 to answer")
@@ -164,7 +133,7 @@ async def test_sigkill_of_one_shards_primary_never_stops_the_other_shard(
             )
             assert reply["status"] == "registered", reply
         await publish_price(cluster.bus, "SOL_USDC", "180.00", "180.02")  # both shards
-        loads = [Load(requester, trader) for trader in traders]
+        loads = [OrderLoad(requester, trader) for trader in traders]
         for load in loads:
             load.start()
         await eventually(lambda: all(len(x.acknowledged) >= 30 for x in loads), 30, "orders")

@@ -10,7 +10,7 @@ import os
 import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,14 @@ import redis.asyncio as redis
 from sqlalchemy import select
 
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
-from tests.support.ws import Trader, create_order, engine_answers, publish_price, register
+from tests.support.ws import (
+    OrderLoad,
+    Trader,
+    create_order,
+    engine_answers,
+    publish_price,
+    register,
+)
 from tradepro.bus.base import entry_order
 from tradepro.bus.lease import ShardLease
 from tradepro.bus.redis_bus import RedisBus
@@ -126,46 +133,16 @@ async def open_order_ids(requester: Requester, trader: Trader) -> set[str]:
         after = page[-1]
 
 
-@dataclass
-class Load:
-    """Clients creating orders without pause; what was acknowledged is kept."""
-
-    requester: Requester
-    trader: Trader
-    acknowledged: list[str] = field(default_factory=list)
-    failures: int = 0
-    _stop: asyncio.Event = field(default_factory=asyncio.Event)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    def start(self, clients: int = 4) -> None:
-        self._tasks = [asyncio.create_task(self._client()) for _ in range(clients)]
-
-    async def stop(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks)
-
-    async def _client(self) -> None:
-        while not self._stop.is_set():
-            try:
-                order = await create_order(self.requester, self.trader, asset="SOL_USDC",
-                                           qty="0.01")  # fmt: skip
-            except (TimeoutError, AssertionError):
-                self.failures += 1
-                continue
-            self.acknowledged.append(order["orderId"])
-            await asyncio.sleep(0.01)
-
-
 async def test_sigkill_of_the_primary_under_load_the_standby_takes_over_and_keeps_every_order(
     shared: Shared, tmp_path: Path
 ) -> None:
     first, second = await start_pair(shared, tmp_path)
-    load: Load | None = None
+    load: OrderLoad | None = None
     try:
         trader = await register(shared.requester)
         await publish_price(shared.bus, "SOL_USDC", "180.00", "180.02")
-        load = Load(shared.requester, trader)
-        load.start()
+        load = OrderLoad(shared.requester, trader)
+        load.start(clients=4)
         await eventually(lambda: len(load.acknowledged) >= 50, 30, "orders before the kill")
         first.kill()
         answered_at_kill = len(load.acknowledged)
@@ -175,7 +152,7 @@ async def test_sigkill_of_the_primary_under_load_the_standby_takes_over_and_keep
         await load.stop()
 
         open_ids = await open_order_ids(shared.requester, trader)
-        missing = set(load.acknowledged) - open_ids
+        missing = set(load.order_ids) - open_ids
         assert missing == set(), (
             f"{len(missing)} acknowledged orders lost in the failover: "
             f"{[shared.replies.bodies.get(i) for i in sorted(missing)][:3]}"

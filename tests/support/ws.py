@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +243,38 @@ async def engine_answers(requester: Requester, engine: EngineProcess) -> None:
         return True
 
     await eventually(answers, 60, "the engine to answer")
+
+
+@dataclass
+class OrderLoad:
+    """Clients creating orders for one trader without pause (under a failover: a timeout
+    or a refusal is counted and retried); each acknowledged order with when it was."""
+
+    requester: Requester
+    trader: Trader
+    acknowledged: list[tuple[float, str]] = field(default_factory=list)
+    failures: int = 0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self, clients: int = 3) -> None:
+        self._tasks = [asyncio.create_task(self._client()) for _ in range(clients)]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+    async def _client(self) -> None:
+        while not self._stop.is_set():
+            try:
+                order = await create_order(self.requester, self.trader, asset="SOL_USDC",
+                                           qty="0.01")  # fmt: skip
+            except (TimeoutError, AssertionError):
+                self.failures += 1
+                continue
+            self.acknowledged.append((time.monotonic(), order["orderId"]))
+            await asyncio.sleep(0.01)
+
+    @property
+    def order_ids(self) -> list[str]:
+        return [order_id for _, order_id in self.acknowledged]
