@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.servers import free_port
@@ -278,3 +278,34 @@ class OrderLoad:
     @property
     def order_ids(self) -> list[str]:
         return [order_id for _, order_id in self.acknowledged]
+
+
+@dataclass
+class TwoListening:
+    """Alice and Bob, each following ``orders`` on the ws server with BTC_USDC quoted;
+    ``ask`` sends one of Alice's commands and checks its reply's status."""
+
+    requester: Requester
+    alice: Trader
+    bob: Trader
+    alice_in: Inbox
+    bob_in: Inbox
+
+    async def ask(self, kind: str, status: str, **fields: object) -> dict[str, Any]:
+        payload = {"userId": self.alice.user_id} | fields
+        reply = await self.requester.send_request_and_wait(kind, payload)
+        assert reply["status"] == status, reply
+        return reply
+
+
+async def two_listening(
+    ws_server: WsProcess, engine: EngineProcess, requester: Requester, bus: Bus
+) -> TwoListening:
+    await engine_answers(requester, engine)
+    alice, bob = [await register(requester) for _ in range(2)]
+    alice_in = Inbox(await connect(f"{ws_server.url}?token={alice.token}"))
+    bob_in = Inbox(await connect(f"{ws_server.url}?token={bob.token}"))
+    for inbox in (alice_in, bob_in):
+        await inbox.subscribe("orders")
+    await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
+    return TwoListening(requester, alice, bob, alice_in, bob_in)

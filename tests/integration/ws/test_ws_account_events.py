@@ -4,13 +4,10 @@ Redis and PostgreSQL): the owner gets an ``account`` message for each, after the
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from websockets.asyncio.client import connect
 
 from tests.support.stack import EngineProcess
-from tests.support.ws import Inbox, WsProcess, create_order, engine_answers, publish_price, register
+from tests.support.ws import WsProcess, create_order, two_listening
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
 
@@ -20,18 +17,8 @@ pytestmark = pytest.mark.integration
 async def test_account_events_reach_their_owner_after_what_the_reset_closed(
     ws_server: WsProcess, engine: EngineProcess, requester: Requester, bus: RedisBus
 ) -> None:
-    await engine_answers(requester, engine)
-    alice, bob = [await register(requester) for _ in range(2)]
-    alice_in = Inbox(await connect(f"{ws_server.url}?token={alice.token}"))
-    bob_in = Inbox(await connect(f"{ws_server.url}?token={bob.token}"))
-    for inbox in (alice_in, bob_in):
-        await inbox.subscribe("orders")
-    await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
-
-    async def ask(kind: str, status: str, **fields: object) -> dict[str, Any]:
-        reply = await requester.send_request_and_wait(kind, {"userId": alice.user_id} | fields)
-        assert reply["status"] == status, reply
-        return reply
+    two = await two_listening(ws_server, engine, requester, bus)
+    alice, bob, alice_in, bob_in, ask = two.alice, two.bob, two.alice_in, two.bob_in, two.ask
 
     opened = await create_order(requester, alice)
     order = {"asset": "BTC_USDC", "side": "buy", "qty": "0.01000", "leverage": 10}

@@ -29,6 +29,7 @@ from tests.support.ws import (
     engine_answers,
     publish_price,
     register,
+    two_listening,
 )
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
@@ -286,18 +287,8 @@ async def test_the_embedded_default_serves_prices_and_own_order_events(tmp_path:
 async def test_pending_order_events_reach_their_owner_only(
     ws_server: WsProcess, engine: EngineProcess, requester: Requester, bus: RedisBus
 ) -> None:
-    await engine_answers(requester, engine)
-    alice, bob = [await register(requester) for _ in range(2)]
-    alice_in = Inbox(await connect(f"{ws_server.url}?token={alice.token}"))
-    bob_in = Inbox(await connect(f"{ws_server.url}?token={bob.token}"))
-    for inbox in (alice_in, bob_in):
-        await inbox.subscribe("orders")
-    await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
-
-    async def ask(kind: str, status: str, **fields: object) -> dict[str, Any]:
-        reply = await requester.send_request_and_wait(kind, {"userId": alice.user_id} | fields)
-        assert reply["status"] == status, reply
-        return reply
+    two = await two_listening(ws_server, engine, requester, bus)
+    alice, bob, alice_in, bob_in, ask = two.alice, two.bob, two.alice_in, two.bob_in, two.ask
 
     order = {"asset": "BTC_USDC", "side": "buy", "qty": "0.01000", "leverage": 10}
     limit = await ask("create-order", "placed", **order, type="limit", limitPrice="99000.0")
