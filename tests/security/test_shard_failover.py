@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
-from tests.support.ws import OrderLoad, Trader, publish_price
+from tests.support.ws import OrderLoad, Trader, open_order_ids, publish_price
 from tradepro.bus.base import Bus
 from tradepro.bus.factory import open_bus
 from tradepro.bus.names import shard_of
@@ -87,21 +87,6 @@ async def answers(requester: Requester, engine: EngineProcess, shard: int) -> bo
     return bool(reply["status"] == "unknown_user")
 
 
-async def open_ids(requester: Requester, trader: Trader) -> set[str]:
-    ids: set[str] = set()
-    after: str | None = None
-    while True:
-        payload: dict[str, Any] = {"userId": trader.user_id, "limit": 500}
-        if after is not None:
-            payload["after"] = after
-        account = await requester.send_request_and_wait("get-account", payload)
-        page = [order["orderId"] for order in account["orders"]]
-        ids.update(page)
-        if len(page) < 500:
-            return ids
-        after = page[-1]
-
-
 def differing(replies: CallbackCollector) -> dict[str, Any]:
     return {
         rid: bodies
@@ -156,7 +141,7 @@ async def test_sigkill_of_one_shards_primary_never_stops_the_other_shard(
         )
         assert loads[0].failures == 0
         for load, trader in zip(loads, traders, strict=True):
-            missing = {order for _, order in load.acknowledged} - await open_ids(requester, trader)
+            missing = set(load.order_ids) - await open_order_ids(requester, trader)
             assert missing == set(), f"{len(missing)} acknowledged orders lost"
         assert [differing(collector) for collector in cluster.replies] == [{}, {}]
         assert shard0.alive(), shard0.log_tail()

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from tests.support.stack import CallbackCollector, EngineProcess, eventually
 from tests.support.ws import (
     OrderLoad,
-    Trader,
     create_order,
     engine_answers,
+    open_order_ids,
     publish_price,
     register,
 )
@@ -115,22 +115,6 @@ async def test_two_engines_for_one_shard_only_one_applies(shared: Shared, tmp_pa
     finally:
         first.close()
         second.close()
-
-
-async def open_order_ids(requester: Requester, trader: Trader) -> set[str]:
-    """Every open position of ``trader`` (the engine lists them page by page)."""
-    ids: set[str] = set()
-    after: str | None = None
-    while True:
-        payload: dict[str, Any] = {"userId": trader.user_id, "limit": 500}
-        if after is not None:
-            payload["after"] = after
-        account = await requester.send_request_and_wait("get-account", payload)
-        page = [order["orderId"] for order in account["orders"]]
-        ids.update(page)
-        if len(page) < 500:
-            return ids
-        after = page[-1]
 
 
 async def test_sigkill_of_the_primary_under_load_the_standby_takes_over_and_keeps_every_order(

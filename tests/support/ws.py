@@ -309,3 +309,19 @@ async def two_listening(
         await inbox.subscribe("orders")
     await publish_price(bus, "BTC_USDC", "100000.0", "100000.5")
     return TwoListening(requester, alice, bob, alice_in, bob_in)
+
+
+async def open_order_ids(requester: Requester, trader: Trader) -> set[str]:
+    """Every open position of ``trader`` (the engine lists them page by page)."""
+    ids: set[str] = set()
+    after: str | None = None
+    while True:
+        payload: dict[str, Any] = {"userId": trader.user_id, "limit": 500}
+        if after is not None:
+            payload["after"] = after
+        account = await requester.send_request_and_wait("get-account", payload)
+        page = [order["orderId"] for order in account["orders"]]
+        ids.update(page)
+        if len(page) < 500:
+            return ids
+        after = page[-1]
