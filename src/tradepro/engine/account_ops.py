@@ -35,6 +35,7 @@ from tradepro.engine.validation import dollars
 
 if TYPE_CHECKING:
     from tradepro.engine.core import Engine
+    from tradepro.engine.state import Account
 
 DAY_US = 86_400 * 1_000_000
 _BUY = Side.BUY
@@ -48,12 +49,9 @@ def reset(engine: Engine, command: ResetAccount) -> list[Event]:
     """Close, cancel, set the balance; refused whole (nothing changes) when an open
     position's asset has no fresh price, or the balance is out of bounds."""
     request_id, user_id = command.request_id, command.user_id
-    account = engine.accounts.get(user_id)
-    if account is None:
-        return [CommandRejected(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
-    id_problem = _admit(engine, command)
-    if id_problem is not None:
-        return [id_problem]
+    account = _admitted(engine, command)
+    if isinstance(account, CommandRejected):
+        return [account]
     config = engine.config
     balance = config.starting_balance_cents if command.balance is None else command.balance
     if balance < 0:
@@ -93,12 +91,9 @@ def reset(engine: Engine, command: ResetAccount) -> list[Event]:
 def deposit(engine: Engine, command: Deposit) -> list[Event]:
     """Add paper money within the day's allowance and the largest balance."""
     request_id, user_id, amount = command.request_id, command.user_id, command.amount
-    account = engine.accounts.get(user_id)
-    if account is None:
-        return [CommandRejected(request_id, user_id, RejectReason.UNKNOWN_USER, "unknown user")]
-    id_problem = _admit(engine, command)
-    if id_problem is not None:
-        return [id_problem]
+    account = _admitted(engine, command)
+    if isinstance(account, CommandRejected):
+        return [account]
     if amount <= 0:
         message = "amount must be positive"
         return [CommandRejected(request_id, user_id, RejectReason.INVALID_REQUEST, message)]
@@ -135,13 +130,19 @@ def deposit_allowance(engine: Engine, user_id: str, ts_us: int) -> int:
     return max(cap - engine.deposited_today.get(user_id, 0), 0)
 
 
-def _admit(engine: Engine, command: ResetAccount | Deposit) -> CommandRejected | None:
-    """A request id used once (a version 7 UUID within the window, never seen before)."""
+def _admitted(engine: Engine, command: ResetAccount | Deposit) -> Account | CommandRejected:
+    """The command's account, if it exists and the request id is used once (a version 7
+    UUID within the window, never seen before)."""
+    account = engine.accounts.get(command.user_id)
+    if account is None:
+        return CommandRejected(
+            command.request_id, command.user_id, RejectReason.UNKNOWN_USER, "unknown user"
+        )
     problem = engine.admit_request_id(command)
     if problem is not None and problem.reason is RejectReason.DUPLICATE_REQUEST:
         message = "this request was applied before (a request id is used once)"
         return problem._replace(message=message)
-    return problem
+    return account if problem is None else problem
 
 
 def _move(engine: Engine, command: ResetAccount | Deposit, kind: str, amount: int) -> LedgerEntry:
