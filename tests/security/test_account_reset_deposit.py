@@ -28,15 +28,6 @@ RESET = f"{API}/account/reset"
 DEPOSIT = f"{API}/account/deposit"
 
 
-async def allowance(stack: Stack, session: Session) -> str:
-    response = await stack.client.get(f"{API}/account/limits", headers=session.auth)
-    assert response.status_code == 200, response.text
-    limits = response.json()
-    assert (limits["dailyDepositCap"], limits["maxPaperBalance"]) == ("100000.00", "1000000.00")
-    assert limits["startingBalance"] == "5000.00"
-    return str(limits["depositAllowance"])
-
-
 async def balance(stack: Stack, session: Session) -> str:
     return (await stack.balance(session))["balance"]
 
@@ -172,7 +163,7 @@ async def test_many_deposits_at_once_never_pass_the_days_allowance(stack: Stack)
             message = assert_error(response, 409, "deposit_limit")["message"]
             assert "$2,000.00 may still be deposited today" in message
     assert await balance(stack, session) == "103000.00"
-    assert (await allowance(stack, session)) == "2000.00"
+    assert (await stack.deposit_allowance(session)) == "2000.00"
 
 
 async def test_huge_negative_and_nested_numbers_are_refused(embedded: Stack) -> None:

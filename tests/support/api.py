@@ -297,6 +297,19 @@ class Stack:
         body: dict[str, Any] = response.json()
         return body
 
+    async def deposit_allowance(self, session: Session) -> str:
+        """What ``session`` may still deposit today, from ``/account/limits`` (whose limits
+        are checked to be the defaults)."""
+        response = await self.client.get(f"{API}/account/limits", headers=session.auth)
+        assert response.status_code == 200, response.text
+        limits = response.json()
+        assert (limits["dailyDepositCap"], limits["maxPaperBalance"]) == (
+            "100000.00",
+            "1000000.00",
+        )
+        assert limits["startingBalance"] == "5000.00"
+        return str(limits["depositAllowance"])
+
     async def balance(self, session: Session) -> dict[str, str]:
         response = await self.client.get(f"{API}/balance/me", headers=session.auth)
         assert response.status_code == 200, response.text

@@ -26,15 +26,6 @@ async def account(stack: Stack, session: Session, route: str, body: Any) -> http
     return await stack.client.post(f"{API}/account/{route}", json=body, headers=session.auth)
 
 
-async def allowance(stack: Stack, session: Session) -> str:
-    response = await stack.client.get(f"{API}/account/limits", headers=session.auth)
-    assert response.status_code == 200, response.text
-    limits = response.json()
-    assert (limits["dailyDepositCap"], limits["maxPaperBalance"]) == ("100000.00", "1000000.00")
-    assert limits["startingBalance"] == "5000.00"
-    return str(limits["depositAllowance"])
-
-
 async def ledger_rows(stack: Stack, user_id: str) -> list[tuple[Any, ...]]:
     database = open_database(stack.settings.effective_database_url)
     try:
@@ -70,14 +61,14 @@ async def test_deposit_then_reset_with_positions_and_orders(stack: Stack) -> Non
     others = await stack.create_order(other)
     assert others.status_code == 200, others.text
 
-    assert (await allowance(stack, session)) == "100000.00"
+    assert (await stack.deposit_allowance(session)) == "100000.00"
     deposited = await account(stack, session, "deposit", {"amount": "1000.00"})
     assert deposited.status_code == 200, deposited.text
     body = deposited.json()
     assert (body["kind"], body["amount"], body["balance"], body["depositAllowance"]) == (
         "deposit", "1000.00", "5800.99", "99000.00",
     )  # fmt: skip
-    assert (await allowance(stack, session)) == "99000.00"
+    assert (await stack.deposit_allowance(session)) == "99000.00"
 
     await stack.publish_price("BTC_USDC", "100101.0", "100111.0")
     reset = await account(stack, session, "reset", {})
@@ -131,7 +122,7 @@ async def test_deposit_then_reset_with_positions_and_orders(stack: Stack) -> Non
     assert await stored_balance(stack, session.user_id) == 12_345_678
     await stack.start_engine()
     assert (await stack.balance(session))["balance"] == "123456.78"
-    assert (await allowance(stack, session)) == "99000.00"
+    assert (await stack.deposit_allowance(session)) == "99000.00"
     assert sorted(await ledger_rows(stack, session.user_id)) == sorted(expected)
 
 
