@@ -32,7 +32,10 @@ Then, with all users signed in at once:
    get-open-orders (500, walking the pages by ``nextCursor``) and balance/me
    (``heavy_create_p99_ms``; ``heavy_reads_per_s`` counts both). ``heavy_ratio`` = heavy
    p99 / quiet p99 (target <= 2).
-   ``--only-heavy`` runs this phase alone.
+   ``--only-heavy`` runs this phase alone. ``--heavy-read-limit`` (with ``--only-heavy``)
+   keeps the API's default read limits (``READ_LIMIT_PER_S`` per account) instead of
+   lifting them, and the reader goes on past its 429s as an abuser would: what the limit
+   leaves of a flat-out reader (``heavy_refused_per_s`` counts the refused reads).
 
 ``ratio_to_bare`` = ``create_per_s`` / ``bare_per_s`` (both at saturation). Both servers
 are single processes; the load generator runs in this process (so it shares the 2 cores
@@ -218,9 +221,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
         "SIGNUP_LIMIT_PER_ADDRESS_PER_HOUR": "100000",
         "ORDER_LIMIT_PER_S": "100000",
-        "READ_LIMIT_PER_S": "100000",
-        "READ_BURST": "100000",
     }
+    if not args.heavy_read_limit:
+        env |= {"READ_LIMIT_PER_S": "100000", "READ_BURST": "100000"}
     cli = [sys.executable, "-m", "tradepro.cli"]
     bus = RedisBus(args.redis, namespace=namespace)
     result: dict[str, Any] = {}
@@ -352,10 +355,22 @@ async def heavy_reader(
     print(f"heavy reader: {args.heavy_positions} positions open", flush=True)
     window_s, rate = args.duration_s / args.rounds, args.heavy_rate
     await drive_on_schedule(measured, 2, rate, create, base)  # warm up
-    reads, polling_s = 0, 0.0
+    reads, refused, polling_s = 0, 0, 0.0
+
+    async def read(client: aiohttp.ClientSession, path: str) -> Any:
+        """One read; None when refused by the read limit (only with --heavy-read-limit)."""
+        nonlocal reads, refused
+        async with client.get(path, headers=headers) as response:
+            payload = orjson.loads(await response.read())
+        if response.status == 429 and args.heavy_read_limit:
+            refused += 1
+            return None
+        if response.status >= 400:
+            raise RuntimeError(f"GET {path}: {response.status} {payload}")
+        reads += 1
+        return payload
 
     async def poll(stop: asyncio.Event) -> None:
-        nonlocal reads
         async with aiohttp.ClientSession(base) as client:
             cursor: str | None = None
             due = time.perf_counter()
@@ -364,10 +379,10 @@ async def heavy_reader(
                     due += 1 / args.heavy_polls
                     await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 query = "?limit=500" + (f"&cursor={cursor}" if cursor else "")
-                page = await call(client, "GET", f"/api/v1/trade/get-open-orders{query}", headers)
-                cursor = page["nextCursor"]
-                await call(client, "GET", "/api/v1/balance/me", headers)
-                reads += 2
+                page = await read(client, f"/api/v1/trade/get-open-orders{query}")
+                if page is not None:
+                    cursor = page["nextCursor"]
+                await read(client, "/api/v1/balance/me")
 
     # Quiet and heavy windows alternate, so a noisy spell of the machine weighs on both.
     quiet: list[float] = []
@@ -387,6 +402,8 @@ async def heavy_reader(
         "heavy_positions": args.heavy_positions,
         "heavy_polls_per_s": args.heavy_polls,
         "heavy_reads_per_s": round(reads_per_s, 1),
+        "heavy_refused_per_s": round(refused / polling_s, 1),
+        "heavy_read_limit": "default" if args.heavy_read_limit else "lifted",
         "quiet_create_p50_ms": ms(statistics.median(quiet)),
         "heavy_create_p50_ms": ms(statistics.median(loaded)),
         "quiet_create_p99_ms": ms(percentile(quiet, 0.99)),
@@ -513,7 +530,15 @@ if __name__ == "__main__":
         help="the heavy reader's polls a second (0: flat out)",
     )
     parser.add_argument("--only-heavy", action="store_true", help="run the heavy-reader phase only")
+    parser.add_argument(
+        "--heavy-read-limit",
+        action="store_true",
+        help="keep the API's default read limits (with --only-heavy; see the module)",
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    outcome = asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    if arguments.heavy_read_limit and not arguments.only_heavy:
+        parser.error("--heavy-read-limit needs --only-heavy (the other phases read flat out)")
+    outcome = asyncio.run(main(arguments))
     print(json.dumps(outcome))

@@ -72,8 +72,13 @@ class Settings(BaseSettings):
     signup_limit_per_email_per_hour: int = Field(5, ge=1)
     signup_limit_per_address_per_hour: int = Field(30, ge=1)
     order_limit_per_s: int = Field(20, ge=1)
-    """Order actions each user (or API key) may take per second: placing, closing (partly
-    or all), modifying, cancelling, amending and depositing share it."""
+    """Order actions one account may take per second, the web terminal and every API key
+    together: placing, closing (partly or all), modifying, cancelling, amending, resetting
+    and depositing share it."""
+    key_order_limit_per_s: int = Field(10, ge=1)
+    """Order actions one API key may take per second, counted in ``order_limit_per_s``
+    too: a program running flat out leaves the rest of its account's limit to the terminal
+    (and an account's twenty keys never add up to twenty limits)."""
     snapshot_interval_s: float = Field(10.0, gt=0)
     account_events_keep_days: int = Field(7, ge=1, le=3650)
     """How long the account events log keeps an event (each user's latest stays for good)."""
@@ -95,9 +100,15 @@ class Settings(BaseSettings):
     api_max_connections: int = Field(2048, ge=1)
     """Open connections per API process; the longest idle one makes room for a new one."""
     read_limit_per_s: int = Field(20, ge=1)
-    """Reads (open orders, history, balance) each user may make per second, sustained."""
+    """Reads (open orders, history, balance) one account may make per second, sustained,
+    the web terminal and every API key together."""
     read_burst: int = Field(40, ge=1)
-    """Reads a user may make at once after a quiet spell (the bucket's size)."""
+    """Reads an account may make at once after a quiet spell (the bucket's size)."""
+    key_read_limit_per_s: int = Field(10, ge=1)
+    """Reads one API key may make per second, sustained, counted in ``read_limit_per_s``
+    too."""
+    key_read_burst: int = Field(20, ge=1)
+    """Reads one API key may make at once after a quiet spell."""
     ws_max_connections_per_address: int = Field(50, ge=1)
     """WebSocket connections one client address may hold; more are closed with 4429."""
     ws_max_unauthenticated: int = Field(5000, ge=1)

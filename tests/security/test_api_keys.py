@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 
 from tests.security.test_sessions import another_api, ws_process
 from tests.support.api import API, PUBLIC_URL, Session, Stack, assert_error
+from tests.support.frozen_clock import HOUR_START, FrozenClock
 from tests.support.stack import eventually
 from tests.support.ws import Inbox
 from tradepro.api.readlimit import ReadLimiter
@@ -253,18 +254,51 @@ async def test_keys_are_managed_by_cookie_only_from_our_own_pages(embedded: Stac
     assert (await embedded.client.get(WHO, headers=bearer(made["key"]))).status_code == 200
 
 
-async def test_rate_limits_count_per_key(embedded: Stack) -> None:
+async def test_reads_count_per_key_and_per_account(embedded: Stack) -> None:
+    # Twenty keys must not be twenty read limits: every key's reads also count in its
+    # account's, and a key has a smaller one of its own, so a bot polling flat out leaves
+    # the terminal some of the account's reads.
     session = await embedded.sign_in()
     first = (await make_key(embedded, session, ["read"]))["key"]
     second = (await make_key(embedded, session, ["read"], "second"))["key"]
-    embedded.context.reads = ReadLimiter(rate_per_s=1, burst=2, clock=lambda: 0.0)
+    embedded.context.key_reads = ReadLimiter(rate_per_s=1, burst=2, clock=lambda: 0.0)
+    embedded.context.reads = ReadLimiter(rate_per_s=1, burst=4, clock=lambda: 0.0)
 
     async def read(headers: dict[str, str]) -> httpx.Response:
         return await embedded.client.get(f"{API}/balance/me", headers=headers)
 
     for _ in range(2):
         assert (await read(bearer(first))).status_code == 200
-    assert_error(await read(bearer(first)), 429, "rate_limited")
-    # The same user's other key and session have their own counts.
+    refused = assert_error(await read(bearer(first)), 429, "rate_limited")
+    assert "with this API key" in refused["message"], refused
+    # The other key has its own count, but the account's is shared by all its callers.
     assert (await read(bearer(second))).status_code == 200
-    assert (await read(session.auth)).status_code == 200
+    assert (await read(session.auth)).status_code == 200  # the account's fourth read
+    for headers in (bearer(second), session.auth):
+        refused = assert_error(await read(headers), 429, "rate_limited")
+        assert "on this account" in refused["message"], refused
+
+
+@pytest.mark.stack_settings(order_limit_per_s=4, key_order_limit_per_s=2)
+async def test_an_accounts_keys_share_its_order_limit(embedded: Stack, clock: FrozenClock) -> None:
+    clock.now = HOUR_START  # the start of a one-second window
+    session = await embedded.sign_in()
+    keys = [
+        bearer((await make_key(embedded, session, ["read", "trade"], f"bot {n}"))["key"])
+        for n in range(3)
+    ]
+    await embedded.publish_price("BTC_USDC", "100000.0", "100001.0")
+
+    async def place(headers: dict[str, str]) -> httpx.Response:
+        return await embedded.client.post(f"{API}/trade/create-order", json=ORDER, headers=headers)
+
+    assert [(await place(keys[0])).status_code for _ in range(3)] == [200, 200, 429]
+    assert [(await place(keys[1])).status_code for _ in range(2)] == [200, 200]
+    # The account has placed its four this second: the third key and the terminal wait.
+    for headers in (keys[2], session.auth):
+        refused = assert_error(await place(headers), 429, "rate_limited")
+        assert "on this account" in refused["message"], refused
+    assert len(await embedded.open_orders(session)) == 4
+
+    clock.now = HOUR_START + 1  # the next second's window
+    assert (await place(keys[2])).status_code == 200

@@ -117,10 +117,18 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     )
     requester = Requester(bus)
     await requester.start()
-    limiter, order_limiter, reads = _limits(settings)
+    limiter, order_limiter, reads, key_reads = _limits(settings)
     database = open_database(settings.effective_database_url)
     app.state.context = context = ApiContext(
-        settings, bus, requester, database, limiter, Mailer(settings.smtp_url), order_limiter, reads
+        settings,
+        bus,
+        requester,
+        database,
+        limiter,
+        Mailer(settings.smtp_url),
+        order_limiter,
+        reads,
+        key_reads,
     )
     collecting: asyncio.Task[None] | None = None
     purging = asyncio.create_task(
@@ -144,26 +152,34 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
         await limiter.close()
         await order_limiter.close()
         await reads.close()
+        await key_reads.close()
         await bus.close()
         await database.dispose()
 
 
-def _limits(settings: Settings) -> tuple[RateLimiter, RateLimiter, ReadLimits]:
-    """Sign-up, order and read limits: in Redis when Redis is the bus (every API process
-    counts against the same limits, on one server or a cluster), else in this process."""
+def _limits(settings: Settings) -> tuple[RateLimiter, RateLimiter, ReadLimits, ReadLimits]:
+    """Sign-up, order and read limits (reads per account, then per API key): in Redis when
+    Redis is the bus (every API process counts against the same limits, on one server or a
+    cluster), else in this process."""
+    rates = (
+        (settings.read_limit_per_s, settings.read_burst),
+        (settings.key_read_limit_per_s, settings.key_read_burst),
+    )
     if not settings.redis_url:
-        reads = ReadLimiter(settings.read_limit_per_s, settings.read_burst)
-        return MemoryRateLimiter(), MemoryRateLimiter(), reads
+        in_memory = [ReadLimiter(rate, burst) for rate, burst in rates]
+        return MemoryRateLimiter(), MemoryRateLimiter(), in_memory[0], in_memory[1]
     url, namespace, cluster = (
         settings.redis_url, settings.tradepro_bus_namespace, settings.redis_cluster
     )  # fmt: skip
-    buckets = LeasedTokenBuckets(
-        url, namespace, settings.read_limit_per_s, settings.read_burst, cluster=cluster
-    )
+    reads, key_reads = (
+        SharedReadLimiter(LeasedTokenBuckets(url, namespace, rate, burst, cluster=cluster))
+        for rate, burst in rates
+    )  # their keys differ: a user id, or "key:" and the key's id
     return (
         RedisRateLimiter(url, namespace, cluster=cluster),
         LeasedRateLimiter(url, namespace, cluster=cluster),
-        SharedReadLimiter(buckets),
+        reads,
+        key_reads,
     )
 
 

@@ -43,8 +43,10 @@ class ApiContext:
     """Order placement: shared by every API process when Redis is used
     (``tradepro.api.ratelimit``)."""
     reads: ReadLimits
-    """Reads per user: shared by every API process when Redis is used
+    """Reads per account: shared by every API process when Redis is used
     (``tradepro.api.readlimit``)."""
+    key_reads: ReadLimits
+    """Reads per API key, counted in ``reads`` too."""
     idempotency: IdempotencyStore = field(init=False)
     """Create-order's ``Idempotency-Key``s, in the database (shared by every API process)."""
     sessions: SessionVerifier = field(init=False)

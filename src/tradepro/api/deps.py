@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from tradepro.api.context import ApiContext
 from tradepro.api.errors import ApiError
+from tradepro.api.ratelimit import enforce
 from tradepro.security.api_keys import TRADE, is_api_key
 from tradepro.security.origin import CROSS_SITE, CROSS_SITE_MESSAGE, UNSAFE_METHODS, from_own_page
 from tradepro.security.tokens import InvalidTokenError
@@ -32,10 +33,24 @@ class SessionUser:
     key_id: str | None = None
     """The API key the request came with; None for a session."""
 
-    @property
-    def limit_key(self) -> str:
-        """What the rate limits count: the key when a key is used, else the user."""
-        return self.id if self.key_id is None else f"key:{self.key_id}"
+
+async def limit_orders(context: ApiContext, user: SessionUser) -> None:
+    """Count an order action (placing, closing, modifying, cancelling, amending, resetting,
+    depositing): ``ORDER_LIMIT_PER_S`` per account, the terminal and every API key
+    together, and ``KEY_ORDER_LIMIT_PER_S`` per key; 429 ``rate_limited`` beyond either."""
+    settings, limiter = context.settings, context.order_limiter
+    if user.key_id is not None:
+        limit = settings.key_order_limit_per_s
+        await enforce(limiter, f"key:{user.key_id}", limit, 1, "orders with this API key")
+    await enforce(limiter, user.id, settings.order_limit_per_s, 1, "orders on this account")
+
+
+async def limit_reads(context: ApiContext, user: SessionUser) -> None:
+    """Count a read served by the engine or the database: ``READ_LIMIT_PER_S`` per
+    account (all its callers together) and ``KEY_READ_LIMIT_PER_S`` per API key."""
+    if user.key_id is not None:
+        await context.key_reads.enforce(f"key:{user.key_id}", "with this API key")
+    await context.reads.enforce(user.id, "on this account")
 
 
 class SessionAuth(HTTPBearer):

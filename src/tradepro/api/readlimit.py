@@ -1,4 +1,5 @@
-"""Reads per user: a token bucket, shared by every API process when Redis is used.
+"""Reads per account and per API key: token buckets, shared by every API process when
+Redis is used.
 
 One user polling get-open-orders 95 times a second over 600 positions once pushed another
 user's balance/me from 5 ms to 682 ms at the median: every read is a round trip through the
@@ -27,21 +28,23 @@ from tradepro.runtime.token_bucket import refilled, wait_for_token
 
 
 class ReadLimits(Protocol):
-    async def enforce(self, key: str) -> None:
-        """Raise ``ApiError`` 429 ``rate_limited`` when ``key`` has no read left now."""
+    async def enforce(self, key: str, whose: str = "") -> None:
+        """Raise ``ApiError`` 429 ``rate_limited`` when ``key`` has no read left now
+        (``whose`` names what is counted in the message, e.g. "this API key's")."""
         ...
 
     async def close(self) -> None: ...
 
 
-def refuse_read(wait_s: float) -> None:
+def refuse_read(wait_s: float, whose: str = "") -> None:
     """Raise the 429 for a read that may be made again in ``wait_s`` (when above 0)."""
     if wait_s:
         retry_after = max(1, math.ceil(wait_s))
+        counted = f" {whose}" if whose else ""
         raise ApiError(
             429,
             "rate_limited",
-            f"too many reads; try again in {retry_after} s",
+            f"too many reads{counted}; try again in {retry_after} s",
             {"Retry-After": str(retry_after)},
         )
 
@@ -83,9 +86,9 @@ class ReadLimiter:
         }
         self._prune_at = max(self.PRUNE_AT, 2 * len(self._buckets))
 
-    async def enforce(self, key: str) -> None:
+    async def enforce(self, key: str, whose: str = "") -> None:
         """Raise ``ApiError`` 429 ``rate_limited`` when ``key`` has no read left now."""
-        refuse_read(self.take(key))
+        refuse_read(self.take(key), whose)
 
     async def close(self) -> None:
         return None
@@ -97,9 +100,9 @@ class SharedReadLimiter:
     def __init__(self, buckets: LeasedTokenBuckets) -> None:
         self.buckets = buckets
 
-    async def enforce(self, key: str) -> None:
+    async def enforce(self, key: str, whose: str = "") -> None:
         """Raise ``ApiError`` 429 ``rate_limited`` when ``key`` has no read left now."""
-        refuse_read(await self.buckets.take(key))
+        refuse_read(await self.buckets.take(key), whose)
 
     async def close(self) -> None:
         await self.buckets.close()

@@ -9,11 +9,17 @@ from fastapi import APIRouter
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradepro.api.decimal_json import DecimalJsonRoute
-from tradepro.api.deps import Context, CurrentUser, SessionOnlyUser
+from tradepro.api.deps import (
+    Context,
+    CurrentUser,
+    SessionOnlyUser,
+    SessionUser,
+    limit_orders,
+    limit_reads,
+)
 from tradepro.api.errors import ApiError
 from tradepro.api.history import micros
 from tradepro.api.idempotency import IdempotencyKey, create_once
-from tradepro.api.routes.trade import order_limit
 from tradepro.api.schemas import (
     AccountLimitsOut,
     DepositIn,
@@ -47,7 +53,7 @@ async def account_stats(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Trades, win rate, total PnL, average win and loss, profit factor, the largest
     drawdown of your realized equity, and the commission paid, from every trade you
     closed."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     try:
         stats = await trade_stats(context.database, user.id)
     except (SQLAlchemyError, OSError):
@@ -105,7 +111,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 async def account_limits(user: CurrentUser, context: Context) -> dict[str, Any]:
     """What may still be deposited today (UTC day of the engine's clock), the limits, and
     the balance a reset sets by default."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     request = {"userId": user.id, "orders": False}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     settings = context.settings
@@ -134,8 +140,7 @@ async def reset_account(
         payload["balance"] = _usd_text(body.balance, "balance", allow_zero=True)
     return await _ledger_command(
         context,
-        user.id,
-        user.limit_key,
+        user,
         Kind.RESET_ACCOUNT,
         payload,
         idempotency_key=idempotency_key,
@@ -154,14 +159,13 @@ async def deposit(
     ``MAX_PAPER_BALANCE`` (409 ``balance_limit``). With an API key: scope ``trade``."""
     payload = {"userId": user.id, "amount": _usd_text(body.amount, "amount")}
     return await _ledger_command(
-        context, user.id, user.limit_key, Kind.DEPOSIT, payload, idempotency_key=idempotency_key
+        context, user, Kind.DEPOSIT, payload, idempotency_key=idempotency_key
     )
 
 
 async def _ledger_command(
     context: Context,
-    user_id: str,
-    limit_key: str,
+    user: SessionUser,
     kind: Kind,
     payload: dict[str, Any],
     *,
@@ -172,7 +176,7 @@ async def _ledger_command(
     name = "reset" if kind is Kind.RESET_ACCOUNT else "deposit"
 
     async def send(request_id: str) -> dict[str, Any]:
-        await order_limit(context, limit_key)
+        await limit_orders(context, user)
         reply = await context.ask_engine(kind, payload, LedgerReply, request_id=request_id)
         return _ledger_out(request_id, name, reply)
 
@@ -180,7 +184,7 @@ async def _ledger_command(
         return await send(new_request_id())
 
     async def resolve(request_id: str, duplicate: ApiError) -> dict[str, Any]:
-        row = await ledger_entry(context.database, user_id, request_id)
+        row = await ledger_entry(context.database, user.id, request_id)
         if row is None:
             raise duplicate
         return {
@@ -193,7 +197,7 @@ async def _ledger_command(
 
     return await create_once(
         context.idempotency,
-        user_id,
+        user.id,
         idempotency_key,
         {"kind": name, **payload},
         retention_s=context.settings.idempotency_retention_s,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, limit_reads
 from tradepro.api.errors import ApiError
 from tradepro.api.schemas import ErrorOut
 from tradepro.db.account_events import EventsExpiredError, read_events
@@ -44,7 +44,7 @@ async def account_events(
     """Your order events after the seq ``since`` (0: every event still kept), oldest first,
     at most ``limit`` (1-500). 410 ``events_expired`` if some after ``since`` are no longer
     kept: read your orders again from the other routes and follow from the newest seq."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     try:
         rows = await read_events(context.database, user.id, since, limit)
     except EventsExpiredError as error:

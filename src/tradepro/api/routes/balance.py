@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, limit_reads
 from tradepro.api.schemas import BalanceOut, ErrorOut
 from tradepro.protocol.kinds import Kind
 from tradepro.protocol.replies import Account
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/balance", tags=["balance"])
 async def balance_me(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Free balance, locked margin, order margin (reserved by pending orders) and equity
     (balance + locked margin + order margin + unrealized PnL)."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     request = {"userId": user.id, "orders": False}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, limit_reads
 from tradepro.api.history import (
     AssetFilter,
     FromFilter,
@@ -41,7 +41,7 @@ async def export_trades(  # noqa: PLR0917 (the query's parameters)
 ) -> StreamingResponse:
     """Every closed trade of yours that the filters keep (those of get-close-orders), newest
     first, as CSV with the get-close-orders fields as columns; streamed as it is read."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     kept = trade_filter(
         context.settings.instruments,
         asset=asset,

@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from tradepro.api.decimal_json import DecimalJsonRoute
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, limit_orders
 from tradepro.api.errors import ApiError
 from tradepro.api.pending_input import price_text
-from tradepro.api.routes.trade import ERRORS, order_limit, own_position
+from tradepro.api.routes.trade import ERRORS, own_position
 from tradepro.api.schemas import CloseAllIn, CloseAllOut, ModifyOrderIn, OpenOrderNowOut
 from tradepro.protocol.kinds import Kind
 from tradepro.protocol.replies import AllClosedReply, Modified
@@ -32,7 +32,7 @@ async def modify_order(body: ModifyOrderIn, user: CurrentUser, context: Context)
     given = [name for name in _LEVELS if name in body.model_fields_set]
     if not given:
         raise ApiError(422, "validation_error", "give takeProfit, stopLoss or trailingStop")
-    await order_limit(context, user.limit_key)
+    await limit_orders(context, user)
     position = await own_position(context, user.id, body.orderId)
     instrument = context.settings.instruments[position["asset"]]
     payload: dict[str, Any] = {
@@ -51,7 +51,7 @@ async def modify_order(body: ModifyOrderIn, user: CurrentUser, context: Context)
 async def close_all(body: CloseAllIn, user: CurrentUser, context: Context) -> dict[str, Any]:
     """Close every one of your open positions (of ``asset`` only, when given) at the live
     prices, in one engine command; refused whole when a needed price is missing or old."""
-    await order_limit(context, user.limit_key)
+    await limit_orders(context, user)
     payload: dict[str, Any] = {"userId": user.id}
     if body.asset is not None:
         if body.asset not in context.settings.instruments:

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from tradepro.api.decimal_json import DecimalJsonRoute
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, limit_orders, limit_reads
 from tradepro.api.errors import ApiError
 from tradepro.api.pending_input import expires_us, price_text, qty_text
-from tradepro.api.routes.trade import ERRORS, order_limit, parse_cursor
+from tradepro.api.routes.trade import ERRORS, parse_cursor
 from tradepro.api.schemas import (
     AmendOrderIn,
     CancelOrderIn,
@@ -35,7 +35,7 @@ router = APIRouter(prefix="/api/v1/trade", tags=["pending orders"], route_class=
 @router.get("/get-pending-orders", response_model=PendingOrdersOut, responses=ERRORS)
 async def get_pending_orders(user: CurrentUser, context: Context) -> dict[str, Any]:
     """Your pending (limit and stop) orders, oldest first (by order id)."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     request = {"userId": user.id, "pending": True}
     account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)
     return {"orders": account.pending_orders or []}
@@ -44,7 +44,7 @@ async def get_pending_orders(user: CurrentUser, context: Context) -> dict[str, A
 @router.post("/cancel-order", response_model=CancelOrderOut, responses=ERRORS)
 async def cancel_order(body: CancelOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
     """Cancel one of your pending orders: its reserved margin returns to your balance."""
-    await order_limit(context, user.limit_key)
+    await limit_orders(context, user)
     request = {"userId": user.id, "orderId": body.orderId}
     ended = await context.ask_engine(Kind.CANCEL_ORDER, request, Ended)
     return {"orderId": ended.order["orderId"], "status": "canceled", "balance": ended.balance}
@@ -54,7 +54,7 @@ async def cancel_order(body: CancelOrderIn, user: CurrentUser, context: Context)
 async def amend_order(body: AmendOrderIn, user: CurrentUser, context: Context) -> dict[str, Any]:
     """Change a pending order's price, qty, take-profit, stop-loss, trailing stop or expiry
     (``null`` clears the last four): checked and reserved again as if placed now, same id."""
-    await order_limit(context, user.limit_key)
+    await limit_orders(context, user)
     given = body.model_fields_set - {"orderId"}
     if not given:
         message = (
@@ -103,7 +103,7 @@ async def get_order_history(
 ) -> dict[str, Any]:
     """Your pending orders that ended (filled, canceled, expired, or rejected at their fill
     for balance), newest first; pass ``nextCursor`` back as ``cursor`` for more."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     before = parse_cursor(cursor) if cursor is not None else None
     rows = await order_history_page(context.database, user.id, before, limit + 1)
     instruments = context.settings.instruments

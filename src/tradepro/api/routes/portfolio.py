@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.exc import SQLAlchemyError
 
 from tradepro.api.context import ApiContext
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, SessionUser, limit_reads
 from tradepro.api.errors import ApiError
 from tradepro.api.history import EPOCH, FromFilter, ToFilter, micros, query_time
 from tradepro.api.recent import KEEP_S
@@ -60,7 +60,7 @@ async def portfolio_history(
     """Your equity (cash plus the unrealized PnL of the positions open then, at the
     recorded price) at every multiple of the interval from ``from`` to ``to``, and at
     ``to``'s minute: 1m over at most 1 day, 1h over 90 days, 1d over 3660 days."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     first_s, last_s = _span(interval, query_time("from", start), query_time("to", end))
     try:
         signed_up = await recorded.signed_up_at(context.database, user.id)
@@ -84,7 +84,7 @@ async def portfolio_history(
         # meanwhile; a trade closed between two reads is found by the later one.
         written = await _add_trades(context, user.id, walk, contracts, points_s)
         await _add_deposits(context, user.id, walk, points_s)
-        await _add_open_positions(context, user.limit_key, user.id, walk, instruments)
+        await _add_open_positions(context, user, walk, instruments)
         _add_recent_closes(context, user.id, walk, contracts, written)
         prices = {
             asset: await recorded.closes_at(context.database, asset, points_s, STEP_S[interval])
@@ -212,8 +212,7 @@ async def _add_trades(
 
 async def _add_open_positions(
     context: ApiContext,
-    limit_key: str,
-    user_id: str,
+    user: SessionUser,
     walk: EquityWalk,
     instruments: Mapping[str, Instrument],
 ) -> None:
@@ -222,8 +221,8 @@ async def _add_open_positions(
     after: str | None = None
     for page in range(MAX_OPEN_PAGES):
         if page:
-            await context.reads.enforce(limit_key)
-        request: dict[str, Any] = {"userId": user_id, "limit": PAGE_MAX}
+            await limit_reads(context, user)
+        request: dict[str, Any] = {"userId": user.id, "limit": PAGE_MAX}
         if after is not None:
             request["after"] = after
         account = await context.ask_engine(Kind.GET_ACCOUNT, request, Account)

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Query, Response
 
 from tradepro.api.decimal_json import DecimalJsonRoute
-from tradepro.api.deps import Context, CurrentUser
+from tradepro.api.deps import Context, CurrentUser, limit_orders, limit_reads
 from tradepro.api.errors import ApiError
 from tradepro.api.history import (
     CLOSED_FIELDS,
@@ -26,7 +26,6 @@ from tradepro.api.history import (
 )
 from tradepro.api.idempotency import IdempotencyKey, create_once
 from tradepro.api.pending_input import pending_fields, qty_text
-from tradepro.api.ratelimit import enforce
 from tradepro.api.schemas import (
     ClosedOrdersOut,
     CloseOrderIn,
@@ -69,14 +68,14 @@ async def create_order(
     first answer (for 24 h by default, from any API process) and opens nothing new; the
     same key with a different order is refused with 422 ``idempotency_mismatch``."""
     if idempotency_key is None:
-        await order_limit(context, user.limit_key)
+        await limit_orders(context, user)
         payload = engine_order(order, user.id, context)
         created = await context.ask_engine(Kind.CREATE_ORDER, payload, Created)  # a fresh id
         return created.order
     payload = engine_order(order, user.id, context)
 
     async def send(order_id: str) -> dict[str, Any]:
-        await order_limit(context, user.limit_key)
+        await limit_orders(context, user)
         opened = await context.ask_engine(Kind.CREATE_ORDER, payload, Created, request_id=order_id)
         return opened.order
 
@@ -93,11 +92,6 @@ async def create_order(
         send=send,
         resolve=resolve,
     )
-
-
-async def order_limit(context: Context, user_id: str) -> None:
-    """Placing, closing, cancelling and amending share one per-second limit (per key)."""
-    await enforce(context.order_limiter, user_id, context.settings.order_limit_per_s, 1, "orders")
 
 
 async def _earlier_order(
@@ -188,7 +182,7 @@ async def close_order(
     request: dict[str, Any] = {"userId": user.id, "orderId": body.orderId}
 
     async def send(request_id: str | None) -> dict[str, Any]:
-        await order_limit(context, user.limit_key)
+        await limit_orders(context, user)
         command = request
         if body.qty is not None:
             # The position's asset scales the qty: ask for the position first (one lookup).
@@ -272,7 +266,7 @@ async def get_open_orders(
 ) -> Response:
     """Your open positions with their unrealized PnL at the live price, oldest first (by
     order id); pass ``nextCursor`` back as ``cursor`` for the next page."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     request: dict[str, Any] = {"userId": user.id, "limit": limit}
     if cursor is not None:
         request["after"] = _open_cursor(cursor)
@@ -309,7 +303,7 @@ async def get_close_orders(  # noqa: PLR0917 (the query's parameters)
 ) -> dict[str, Any]:
     """Your closed trades, newest first, optionally filtered; pass ``nextCursor`` back as
     ``cursor`` (with the same filters) for more."""
-    await context.reads.enforce(user.limit_key)
+    await limit_reads(context, user)
     instruments = context.settings.instruments
     kept = trade_filter(
         instruments,
