@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 
 from tests.security.test_sessions import another_api, ws_process
 from tests.support.api import API, PUBLIC_URL, Session, Stack, assert_error
+from tests.support.frozen_clock import HOUR_START, FrozenClock
 from tests.support.stack import eventually
 from tests.support.ws import Inbox
 from tradepro.api.readlimit import ReadLimiter
@@ -268,3 +269,25 @@ async def test_rate_limits_count_per_key(embedded: Stack) -> None:
     # The same user's other key and session have their own counts.
     assert (await read(bearer(second))).status_code == 200
     assert (await read(session.auth)).status_code == 200
+
+
+@pytest.mark.stack_settings(order_limit_per_s=2)
+async def test_order_limits_count_per_key(stack: Stack, clock: FrozenClock) -> None:
+    clock.now = HOUR_START  # one one-second window for the whole test
+    session = await stack.sign_in()
+    first = (await make_key(stack, session, ["read", "trade"]))["key"]
+    second = (await make_key(stack, session, ["read", "trade"], "second"))["key"]
+    await stack.publish_price("BTC_USDC", "50000.0", "50010.0")
+
+    async def order(headers: dict[str, str]) -> httpx.Response:
+        return await stack.client.post(f"{API}/trade/create-order", json=ORDER, headers=headers)
+
+    for _ in range(2):
+        opened = await order(bearer(first))
+        assert opened.status_code == 200, opened.text
+    assert_error(await order(bearer(first)), 429, "rate_limited")
+    # The same user's other key and session have their own counts.
+    for headers in (bearer(second), session.auth):
+        opened = await order(headers)
+        assert opened.status_code == 200, opened.text
+    assert len(await stack.open_orders(session)) == 4  # the one refused never ran
