@@ -9,6 +9,7 @@ the WebSocket server (its live connections closed) at once, and for good.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,10 @@ async def test_a_key_is_shown_once_stored_as_a_digest_and_listed_without_it(
     listed = (await stack.client.get(KEYS, headers=session.auth)).json()["keys"]
     assert [k["id"] for k in listed] == [made["id"]]
     assert "key" not in listed[0] and key not in str(listed)
+    # name, prefix, scopes, created, last used: as when it was made, less the key
+    assert listed[0] == {name: value for name, value in made.items() if name != "key"}
+    assert made["name"] == "my bot"
+    assert datetime.fromisoformat(made["createdAt"]).utcoffset() == timedelta(0)
 
     database = open_database(stack.settings.effective_database_url)
     try:
