@@ -77,13 +77,16 @@ class EventStream:
             if kind == "error":
                 log.error("server error: %s: %s", message["error"], message["message"])
                 continue
-            if kind != "order":
+            if kind not in ("order", "account"):  # account: a deposit or a reset
                 continue
             seq = message["seq"]
             if seq != self.last_seq + 1:
                 self.gaps += 1
                 log.error("seq %d after %d: an event is missing or repeated", seq, self.last_seq)
             self.last_seq = seq
+            if kind == "account":
+                log.info("event seq %d: %s, balance %s", seq, message["event"], message["balance"])
+                continue
             order_id = message["order"]["orderId"]
             self.seen.setdefault(order_id, set()).add(message["event"])
             if order_id in self.missed:
