@@ -77,13 +77,16 @@ class EventStream:
             if kind == "error":
                 log.error("server error: %s: %s", message["error"], message["message"])
                 continue
-            if kind != "order":
+            if kind not in ("order", "account"):  # account: a deposit or a reset
                 continue
             seq = message["seq"]
             if seq != self.last_seq + 1:
                 self.gaps += 1
                 log.error("seq %d after %d: an event is missing or repeated", seq, self.last_seq)
             self.last_seq = seq
+            if kind == "account":
+                log.info("event seq %d: %s, balance %s", seq, message["event"], message["balance"])
+                continue
             order_id = message["order"]["orderId"]
             self.seen.setdefault(order_id, set()).add(message["event"])
             if order_id in self.missed:
@@ -113,15 +116,27 @@ class Bot:
         self.timeout_s = float(os.environ.get("BOT_TIMEOUT_S", "30"))
         self.orders: list[str] = []
 
+    async def post(
+        self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """POST, and when the key's order limit is reached (429 ``rate_limited``: nothing
+        was done, so sending it again is safe) wait as long as ``Retry-After`` says."""
+        async with asyncio.timeout(self.timeout_s):
+            while True:
+                response = await self.http.post(path, json=body, headers=headers)
+                if response.status_code != 429:
+                    return response
+                wait_s = float(response.headers.get("Retry-After", "1"))
+                log.info("%s; waiting %g s", response.json()["message"], wait_s)
+                await asyncio.sleep(wait_s)
+
     async def open(self) -> str:
         """A market buy; retried while the engine has no fresh price yet (``no_price``)."""
         order = {"asset": self.asset, "side": "buy", "qty": self.qty, "leverage": 5}
         async with asyncio.timeout(self.timeout_s):
             while True:
                 retry_safe = {"Idempotency-Key": str(uuid.uuid4())}
-                response = await self.http.post(
-                    "/trade/create-order", json=order, headers=retry_safe
-                )
+                response = await self.post("/trade/create-order", order, retry_safe)
                 if response.status_code == 503 and response.json()["error"] in (
                     "no_price",
                     "stale_price",
@@ -135,7 +150,7 @@ class Bot:
                 return str(body["orderId"])
 
     async def close(self, order_id: str) -> None:
-        response = await self.http.post("/trade/close-order", json={"orderId": order_id})
+        response = await self.post("/trade/close-order", {"orderId": order_id})
         response.raise_for_status()
         body = response.json()
         log.info("closed %s at %s (pnl %s)", order_id, body["closePrice"], body["pnl"])

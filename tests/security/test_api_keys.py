@@ -9,6 +9,7 @@ the WebSocket server (its live connections closed) at once, and for good.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,10 @@ async def test_a_key_is_shown_once_stored_as_a_digest_and_listed_without_it(
     listed = (await stack.client.get(KEYS, headers=session.auth)).json()["keys"]
     assert [k["id"] for k in listed] == [made["id"]]
     assert "key" not in listed[0] and key not in str(listed)
+    # name, prefix, scopes, created, last used: as when it was made, less the key
+    assert listed[0] == {name: value for name, value in made.items() if name != "key"}
+    assert made["name"] == "my bot"
+    assert datetime.fromisoformat(made["createdAt"]).utcoffset() == timedelta(0)
 
     database = open_database(stack.settings.effective_database_url)
     try:
@@ -280,17 +285,17 @@ async def test_reads_count_per_key_and_per_account(embedded: Stack) -> None:
 
 
 @pytest.mark.stack_settings(order_limit_per_s=4, key_order_limit_per_s=2)
-async def test_an_accounts_keys_share_its_order_limit(embedded: Stack, clock: FrozenClock) -> None:
+async def test_an_accounts_keys_share_its_order_limit(stack: Stack, clock: FrozenClock) -> None:
     clock.now = HOUR_START  # the start of a one-second window
-    session = await embedded.sign_in()
+    session = await stack.sign_in()
     keys = [
-        bearer((await make_key(embedded, session, ["read", "trade"], f"bot {n}"))["key"])
+        bearer((await make_key(stack, session, ["read", "trade"], f"bot {n}"))["key"])
         for n in range(3)
     ]
-    await embedded.publish_price("BTC_USDC", "100000.0", "100001.0")
+    await stack.publish_price("BTC_USDC", "100000.0", "100001.0")
 
     async def place(headers: dict[str, str]) -> httpx.Response:
-        return await embedded.client.post(f"{API}/trade/create-order", json=ORDER, headers=headers)
+        return await stack.client.post(f"{API}/trade/create-order", json=ORDER, headers=headers)
 
     assert [(await place(keys[0])).status_code for _ in range(3)] == [200, 200, 429]
     assert [(await place(keys[1])).status_code for _ in range(2)] == [200, 200]
@@ -298,7 +303,7 @@ async def test_an_accounts_keys_share_its_order_limit(embedded: Stack, clock: Fr
     for headers in (keys[2], session.auth):
         refused = assert_error(await place(headers), 429, "rate_limited")
         assert "on this account" in refused["message"], refused
-    assert len(await embedded.open_orders(session)) == 4
+    assert len(await stack.open_orders(session)) == 4
 
     clock.now = HOUR_START + 1  # the next second's window
     assert (await place(keys[2])).status_code == 200

@@ -199,6 +199,39 @@ def test_the_units_import_each_other_without_cycles() -> None:
     assert cycles(unit_graph(all_imports())) == []
 
 
+EQUITY_CODE = frozenset(
+    {"tradepro.domain.equity", "tradepro.db.queries.equity", "tradepro.db.queries.stats"}
+)
+"""What computes equity over time and the statistics (docs/accounts.md "Equity over
+time"): in the API's request, never in the engine's process."""
+
+
+def loaded_by(imports: list[Import], units: frozenset[str], known: Mapping[str, Path]) -> set[str]:
+    """Every module a process made of ``units`` can load: their modules, what they import
+    (lazy ones too), transitively, with the packages each import runs on the way."""
+    graph: dict[str, set[str]] = {}
+    for found in imports:
+        graph.setdefault(found.module, set()).add(found.target)
+    todo = [module for module in known if unit_of(module) in units]
+    seen: set[str] = set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for target in graph.get(module, ()):
+            parts = target.split(".")
+            todo += [".".join(parts[:n]) for n in range(2, len(parts) + 1)]
+    return seen & set(known)
+
+
+def test_the_engine_process_never_loads_the_equity_and_statistics_code() -> None:
+    loaded = loaded_by(all_imports(), frozenset({"engine", "services.engine"}), source_modules())
+    assert "tradepro.engine.core" in loaded and "tradepro.services.engine.main" in loaded
+    assert sorted(loaded & EQUITY_CODE) == []
+    assert loaded_by(all_imports(), frozenset({"api"}), source_modules()) >= EQUITY_CODE
+
+
 # -- the checker itself, on a planted tree ------------------------------------------------
 
 
@@ -272,3 +305,21 @@ def test_an_import_cycle_between_units_is_found(tmp_path: Path) -> None:
         },
     )
     assert cycles(unit_graph(all_imports(root))) == [["api", "web"]]
+
+
+def test_a_planted_import_of_the_equity_code_by_the_engine_is_found(tmp_path: Path) -> None:
+    root = plant(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "engine/__init__.py": "",
+            "engine/core.py": "def later():\n    from tradepro.db.queries import helpers\n",
+            "db/__init__.py": "",
+            "db/queries/__init__.py": "from tradepro.db.queries import equity\n",
+            "db/queries/helpers.py": "",
+            "db/queries/equity.py": "",
+        },
+    )
+    known = source_modules(root)
+    loaded = loaded_by(all_imports(root), frozenset({"engine"}), known)
+    assert "tradepro.db.queries.equity" in loaded  # through the package's __init__

@@ -30,7 +30,7 @@ a registration, a signed-out session, and a close-all's summary (each position i
 its own numbered ``closed`` event)."""
 
 _OWNER_PATHS = ("user_id", "order.user_id", "ended.order.user_id", "trade.position.user_id",
-                "position.user_id")  # fmt: skip
+                "position.user_id", "entry.user_id")  # fmt: skip
 """Where an event keeps its owner's id, tried in this order on its fields."""
 
 owner_getters: dict[type, Callable[[object], object] | None] = {}

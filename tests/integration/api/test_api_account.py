@@ -183,3 +183,30 @@ async def test_reset_without_a_fresh_price_changes_nothing(stack: Stack) -> None
     done = await account(stack, session, "reset", {})
     assert done.status_code == 200, done.text
     assert done.json()["closedOrders"][0]["closePrice"] == "201.00"
+
+
+@pytest.mark.stack_settings(max_paper_balance="5100.00", daily_deposit_cap="250.00")
+async def test_the_limits_are_the_ones_the_settings_give(stack: Stack) -> None:
+    """``MAX_PAPER_BALANCE`` and ``DAILY_DEPOSIT_CAP`` reach the engine and the API: other
+    values than the defaults refuse other amounts, and the refusals name them."""
+    session = await stack.sign_in()
+    limits = await stack.client.get(f"{API}/account/limits", headers=session.auth)
+    assert limits.json() == {
+        "depositAllowance": "250.00", "dailyDepositCap": "250.00",
+        "maxPaperBalance": "5100.00", "startingBalance": "5000.00",
+    }  # fmt: skip
+    over = await account(stack, session, "deposit", {"amount": "100.01"})
+    message = assert_error(over, 409, "balance_limit")["message"]
+    assert "at most $5,100.00" in message and "$100.00 may still be deposited" in message
+    made = await account(stack, session, "deposit", {"amount": "100.00"})
+    assert made.status_code == 200, made.text
+    assert (made.json()["balance"], made.json()["depositAllowance"]) == ("5100.00", "150.00")
+    over = await account(stack, session, "deposit", {"amount": "150.01"})
+    message = assert_error(over, 409, "deposit_limit")["message"]
+    assert "$250.00 per day" in message and "$150.00 may still be deposited today" in message
+    assert_error(await account(stack, session, "deposit", {"amount": "0.01"}), 409, "balance_limit")
+    over = await account(stack, session, "reset", {"balance": "5100.01"})
+    assert "at most $5,100.00" in assert_error(over, 409, "balance_limit")["message"]
+    assert (await stack.balance(session))["balance"] == "5100.00"
+    done = await account(stack, session, "reset", {"balance": "5100.00"})
+    assert done.status_code == 200, done.text

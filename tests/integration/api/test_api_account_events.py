@@ -122,3 +122,27 @@ async def test_retention_drops_old_events_but_keeps_each_users_latest(stack: Sta
         assert await prune_events(connection, new - 7 * DAY_US) == 3
     assert await read_events(database, me.user_id, 2, 10) == [(3, '{"seq":3}')]
     assert await read_events(database, other.user_id, 1, 10) == [(2, '{"seq":2}')]
+
+
+async def test_deposits_and_resets_are_numbered_events_too(stack: Stack) -> None:
+    me = await stack.sign_in()
+    await stack.publish_price("BTC_USDC", "100000.0", "100000.5")
+    opened = await stack.create_order(me)
+    assert opened.status_code == 200, opened.text
+    order_id = opened.json()["orderId"]
+    for route, body in (("deposit", {"amount": "100.00"}), ("reset", {"balance": "2500.00"})):
+        response = await stack.client.post(f"{API}/account/{route}", json=body, headers=me.auth)
+        assert response.status_code == 200, response.text
+    await all_written(stack, me, 4)
+    got = (await events(stack, me))["events"]
+    assert [(e["seq"], e["type"], e["event"]) for e in got] == [
+        (1, "order", "created"),
+        (2, "account", "deposit"),
+        (3, "order", "closed"),
+        (4, "account", "reset"),
+    ]
+    assert got[2]["order"]["orderId"] == order_id and got[2]["order"]["reason"] == "reset"
+    deposit, reset = got[1], got[3]
+    assert (deposit["amount"], deposit["depositAllowance"]) == ("100.00", "99900.00")
+    assert (reset["balance"], reset["closed"], reset["canceled"]) == ("2500.00", 1, 0)
+    assert (await events(stack, me, since=2))["events"] == got[2:]

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 HISTORY = f"{API}/account/portfolio-history"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR_S = 3600
+DAY_S = 24 * HOUR_S
 MINUTE_US = 60_000_000
 
 
@@ -288,4 +289,53 @@ async def test_deposits_and_resets_count_in_the_cash_at_their_time(stack: Stack)
     )
     assert [point["equity"] for point in got["points"]] == [
         "5100.00", "5150.25", "5162.59", "1000.00"
+    ]  # fmt: skip
+
+
+async def test_daily_points_are_exact_across_days(stack: Stack) -> None:
+    """``1d``: a point at every UTC midnight, each valued with the latest one-minute close
+    that ended by it (hours earlier if need be, never one that starts at the point)."""
+    me, other = await stack.sign_in(), await stack.sign_in()
+    database = stack.context.database
+    day = int(time.time()) // DAY_S * DAY_S - 3 * DAY_S  # D: three midnights ago
+    at = lambda seconds: (day + seconds) * 1_000_000  # noqa: E731 (µs since D)
+    await signed_up(database, me.user_id, day - HOUR_S)
+    await signed_up(database, other.user_id, day - HOUR_S)
+    trades = [
+        # Before D: +2.50.
+        closed(me.user_id, "SOL_USDC", Side.BUY, 100, (18000, 18250), (at(-2400), at(-1800)),
+               (1800, 250, 0)),
+        # A: buy 0.01 BTC at 95,000.0 from D+10h to D+1d+5h at 96,000.0: +10.00.
+        closed(me.user_id, "BTC_USDC", Side.BUY, 1000, (950_000, 960_000),
+               (at(10 * HOUR_S), at(DAY_S + 5 * HOUR_S)), (9500, 1000, 0)),
+        # B: sell 1 ETH at 3,500.00 from D+1d+20h to D+2d+1h at 3,510.00: -10.00.
+        closed(me.user_id, "ETH_USDC", Side.SELL, 10_000, (350_000, 351_000),
+               (at(DAY_S + 20 * HOUR_S), at(2 * DAY_S + HOUR_S)), (35_000, -1000, 0)),
+        # Someone else's, at the same times: never in my curve.
+        closed(other.user_id, "BTC_USDC", Side.BUY, 1000, (950_000, 960_000),
+               (at(10 * HOUR_S), at(DAY_S + 5 * HOUR_S)), (9500, 99_999, 0)),
+    ]  # fmt: skip
+    await record(database, trades)
+    await ledger(database, me.user_id, "deposit", day + 2 * DAY_S + 12 * HOUR_S, 5000)
+    await ledger(database, other.user_id, "deposit", day + HOUR_S, 77_777)
+    await candle(database, "BTC_USDC", day + DAY_S - 5 * HOUR_S, 955_000)  # for D+1d: 95,500.0
+    await candle(database, "BTC_USDC", day + DAY_S, 999_000)  # starts at D+1d: not for it
+    await candle(database, "ETH_USDC", day + 2 * DAY_S - 60, 350_800)  # for D+2d: 3,508.00
+    got = await history(stack, me, interval="1d", **{"from": iso(day), "to": iso(day + 3 * DAY_S)})
+    assert got["interval"] == "1d"
+    assert [(p["time"], p["equity"], p["unrealizedPnl"]) for p in got["points"]] == [
+        (iso(day).replace("Z", ".000Z"), "5002.50", "0.00"),
+        # A at 95,500.0: +5.00.
+        (iso(day + DAY_S).replace("Z", ".000Z"), "5007.50", "5.00"),
+        # A closed (+10.00); B at 3,508.00: -8.00.
+        (iso(day + 2 * DAY_S).replace("Z", ".000Z"), "5004.50", "-8.00"),
+        # B closed (-10.00); +50.00 deposited.
+        (iso(day + 3 * DAY_S).replace("Z", ".000Z"), "5052.50", "0.00"),
+    ]
+    theirs = await history(
+        stack, other, interval="1d", **{"from": iso(day), "to": iso(day + 3 * DAY_S)}
+    )
+    # Theirs: +777.77 deposited, +5.00 open at D+1d, then +999.99 closed.
+    assert [point["equity"] for point in theirs["points"]] == [
+        "5000.00", "5782.77", "6777.76", "6777.76"
     ]  # fmt: skip

@@ -1,13 +1,18 @@
 """Reset and deposit on the ws ``orders`` channel (real ws server and engine processes,
 Redis and PostgreSQL): the owner gets an ``account`` message for each, after the
-``closed`` and ``canceled`` order messages of what a reset closed; nobody else does."""
+``closed`` and ``canceled`` order messages of what a reset closed; nobody else does.
+Each is numbered in the owner's ``seq`` like the order events, so a client that comes
+back with ``since`` gets the same messages again."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.support.stack import EngineProcess
-from tests.support.ws import WsProcess, create_order, two_listening
+from tests.support.ws import Inbox, WsProcess, create_order, two_listening
 from tradepro.bus.redis_bus import RedisBus
 from tradepro.bus.requests import Requester
 
@@ -46,7 +51,17 @@ async def test_account_events_reach_their_owner_after_what_the_reset_closed(
     ]
     [deposit] = [m for m in alice_in.messages if m.get("event") == "deposit"]
     assert (deposit["amount"], deposit["depositAllowance"]) == ("1234.56", "98765.44")
-    assert set(deposit) == {"type", "event", "balance", "amount", "at", "depositAllowance"}
+    assert set(deposit) == {"type", "event", "seq", "balance", "amount", "at", "depositAllowance"}
     closed = next(m for m in alice_in.messages if m.get("event") == "closed")
     assert closed["order"]["reason"] == "reset"
     assert not [m for m in bob_in.messages if m["type"] == "account"]
+    live = [m for m in alice_in.messages if m["type"] in ("order", "account")]
+    assert [m["seq"] for m in live] == [1, 2, 3, 4, 5, 6]  # the deposit and reset too
+
+    # Back with since=2: the deposit, the closes and the reset again, exactly as sent live.
+    again = Inbox(await connect(f"{ws_server.url}?token={alice.token}"))
+    await again.send({"type": "subscribe", "channels": ["orders"], "since": 2})
+    await again.first(lambda m: m.get("event") == "reset", "the replayed reset")
+    await asyncio.sleep(0.3)  # nothing more comes (no duplicate)
+    assert [m for m in again.messages if m["type"] in ("order", "account")] == live[2:]
+    await again.close()

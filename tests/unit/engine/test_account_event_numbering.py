@@ -12,8 +12,10 @@ from tradepro.domain.commands import (
     CloseAll,
     CloseOrder,
     CreateOrder,
+    Deposit,
     RegisterUser,
     ReportAccount,
+    ResetAccount,
     UpdatePrice,
 )
 from tradepro.domain.events import Event
@@ -82,6 +84,42 @@ def test_account_events_are_numbered_per_user_and_replies_are_not() -> None:
     ]
     assert engine.accounts["alice"].event_seq == 6
     assert engine.accounts["bob"].event_seq == 2
+
+
+LIMIT = OrderType.LIMIT
+
+
+def test_deposits_and_resets_are_numbered_in_their_owners_sequence() -> None:
+    """docs/accounts.md "Account events": ``reset`` and ``deposit`` have a seq too, the
+    reset's after the closes and cancels it made; a refused one has none."""
+    engine = Engine()
+    commands = [
+        RegisterUser("r1", 1, "alice"),
+        RegisterUser("r2", 1, "bob"),
+        UpdatePrice("p1", 2, BTC, 1_000_000, 1_000_005),
+        CreateOrder(IDS[0], 3, "alice", BTC, Side.BUY, 1_000, 10),
+        CreateOrder(
+            IDS[1], 4, "alice", BTC, Side.BUY, 1_000, 10, order_type=LIMIT, trigger_price=990_000
+        ),
+        Deposit(IDS[2], 5, "alice", 10_000),
+        Deposit(IDS[3], 6, "bob", 10_000),
+        Deposit(IDS[2], 7, "alice", 10_000),  # the same request again: refused
+        ResetAccount(IDS[4], 8, "alice", None),
+        ResetAccount(IDS[5], 9, "bob", 10**12),  # above the largest balance: refused
+    ]
+    assert [numbered(engine, command) for command in commands] == [
+        [("registered", None)],
+        [("registered", None)],
+        [],
+        [("created", 1)],
+        [("placed", 2)],
+        [("deposit", 3)],
+        [("deposit", 1)],  # bob's own sequence
+        [("duplicate_request", None)],
+        [("closed", 4), ("canceled", 5), ("reset", 6)],
+        [("balance_limit", None)],
+    ]
+    assert (engine.accounts["alice"].event_seq, engine.accounts["bob"].event_seq) == (6, 1)
 
 
 def test_a_restored_engine_numbers_the_rest_alike() -> None:
