@@ -183,8 +183,10 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 
 @lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def bus_time_ms(ts: bytes) -> float:
-    """``b"2024-01-01T00:00:00.123Z"`` in milliseconds since the epoch (one parse per ts)."""
+    """``b"2024-01-01T00:00:00.123Z"`` in milliseconds since the epoch: parsed once per
+    quote and client process, not once per client (every client gets the same ``ts``)."""
     return datetime.fromisoformat(ts.decode()).timestamp() * 1000.0
 
 
