@@ -1,6 +1,8 @@
 // The Account dialog: deposit paper money (within the day's allowance) and reset the
-// account, after a confirmation that says what will happen to the open positions and the
-// pending orders. Amounts are checked here as the API checks them, then sent as typed.
+// account, each after a confirmation in words: a deposit's names the amount, the free
+// balance it makes and what may still be deposited today; a reset's says what will happen
+// to the open positions and the pending orders. Amounts are checked here as the API checks
+// them, then sent as typed.
 
 import { newKey } from "./api.js";
 import { byId, setText, show } from "./dom.js";
@@ -9,6 +11,32 @@ import { USD_DECIMALS, parseScaled } from "./money.js";
 
 function plural(count, one, many) {
   return `${count} ${count === 1 ? one : many}`;
+}
+
+/**
+ * The sentences a deposit asks to confirm. `balance` (the free balance) and `allowance`
+ * (what may still be deposited today) are cents, or null when not known yet: their
+ * sentence is then left out.
+ */
+export function depositWords(amount, balance, allowance) {
+  const words = [`Add ${usd(amount)} of paper money to your free balance?`];
+  if (allowance !== null && amount > allowance) {
+    words.push(
+      allowance === 0n
+        ? "You have used today's deposit allowance, so it will be refused."
+        : `Only ${usd(allowance)} more can be deposited today, so it will be refused.`,
+    );
+    return words.join(" ");
+  }
+  if (balance !== null) words.push(`It becomes ${usd(balance + amount)}.`);
+  if (allowance !== null) {
+    words.push(
+      allowance === amount
+        ? "That uses the rest of today's deposit allowance."
+        : `You can deposit ${usd(allowance - amount)} more today.`,
+    );
+  }
+  return words.join(" ");
 }
 
 /** The sentence the reset asks to confirm. */
@@ -27,20 +55,30 @@ export class AccountMenu {
   /**
    * @param call      the API call that handles a 401
    * @param context   { counts: () => ({positions, pending}),
+   *                    balance: () => the free balance in cents, or null before it loads,
    *                    changed: () => Promise (reload balance, positions, history) }
    */
   constructor(call, context) {
     this.call = call;
     this.context = context;
     this.dialog = byId("account-dialog");
-    this.resetBalance = null; // the balance the open confirmation names
+    this.depositAmount = null; // the amount the open deposit confirmation names
+    this.resetBalance = null; // the balance the open reset confirmation names
     this.startingBalance = null; // a reset's default (from the API's limits)
+    this.allowance = null; // what may still be deposited today, as last shown
     byId("account-open").addEventListener("click", () => this.open());
     byId("account-close").addEventListener("click", () => this.dialog.close());
     byId("deposit-form").addEventListener("submit", (event) => {
       event.preventDefault();
-      this.deposit();
+      this.askDeposit();
     });
+    // A changed amount is not the one the confirmation names: it is asked again.
+    byId("deposit-amount").addEventListener("input", () => this.hideDepositConfirm());
+    byId("deposit-cancel").addEventListener("click", () => {
+      this.hideDepositConfirm();
+      byId("deposit-amount").focus();
+    });
+    byId("deposit-yes").addEventListener("click", () => this.deposit());
     byId("reset-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.askReset();
@@ -52,6 +90,7 @@ export class AccountMenu {
   async open() {
     this.message(null, null);
     this.hideConfirm();
+    this.hideDepositConfirm();
     this.dialog.showModal();
     byId("deposit-amount").focus();
     await this.loadAllowance();
@@ -71,6 +110,7 @@ export class AccountMenu {
   showAllowance(text) {
     if (text == null) return;
     const cents = parseScaled(text, USD_DECIMALS, "depositAllowance", { allowZero: true });
+    this.allowance = cents;
     setText(
       byId("deposit-allowance"),
       cents === 0n
@@ -103,24 +143,43 @@ export class AccountMenu {
     }
   }
 
-  async deposit() {
+  askDeposit() {
     const cents = this.amount("deposit-amount", "amount");
     if (cents === null) return;
-    const button = byId("deposit-submit");
-    button.disabled = true;
     this.message(null, null);
+    this.hideConfirm();
+    this.depositAmount = cents;
+    setText(byId("deposit-confirm-text"), depositWords(cents, this.context.balance(), this.allowance));
+    show(byId("deposit-confirm"), true);
+    byId("deposit-cancel").focus();
+  }
+
+  hideDepositConfirm() {
+    show(byId("deposit-confirm"), false);
+    this.depositAmount = null;
+  }
+
+  async deposit() {
+    // Taken at once: a second click (a double click) finds nothing to send.
+    const cents = this.depositAmount;
+    if (cents === null) return;
+    this.depositAmount = null;
+    const button = byId("deposit-yes");
+    button.disabled = true;
     try {
       const done = await this.call("/api/v1/account/deposit", {
         method: "POST",
         body: { amount: centsText(cents) },
         headers: { "Idempotency-Key": newKey() },
       });
+      this.hideDepositConfirm();
       byId("deposit-amount").value = "";
       this.message(`${usd(cents)} added. Your balance is now ${usd(parseMoney(done.balance))}.`, null);
       this.showAllowance(done.depositAllowance);
       button.disabled = false;
       await this.context.changed();
     } catch (error) {
+      this.hideDepositConfirm();
       if (error.status !== 401) this.message(null, `The deposit was not made: ${error.message}`);
     } finally {
       button.disabled = false;
@@ -131,6 +190,7 @@ export class AccountMenu {
     const cents = this.amount("reset-balance", "new balance", { allowZero: true, optional: true });
     if (cents === null) return;
     this.message(null, null);
+    this.hideDepositConfirm();
     if (cents === undefined && this.startingBalance === null) {
       this.message(null, "Enter the new balance (the starting balance could not be loaded).");
       return;

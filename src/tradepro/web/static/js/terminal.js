@@ -60,6 +60,7 @@ export class Terminal {
     this.apiKeys = new ApiKeys(call);
     this.accountMenu = new AccountMenu(call, {
       counts: () => ({ positions: this.knownOpen.size, pending: this.pending.known.size }),
+      balance: () => this.account?.balance ?? null,
       changed: () => this.accountChanged(),
     });
     this.connection = "connecting";
