@@ -8,6 +8,7 @@ the WebSocket server (its live connections closed) at once, and for good.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -242,6 +243,24 @@ async def test_a_bad_key_id_is_422_and_too_many_keys_409(embedded: Stack) -> Non
         KEYS, json={"name": "one more", "scopes": ["read"]}, headers=session.auth
     )
     assert_error(refused, 409, "too_many_keys")
+
+
+async def test_keys_made_at_once_never_pass_the_limit(stack: Stack) -> None:
+    # Counting the keys, then adding one, in two steps let many requests sent together
+    # each count 19 and each add one.
+    session = await stack.sign_in()
+    for number in range(15):
+        await make_key(stack, session, ["read"], f"key {number}")
+    body = {"name": "at once", "scopes": ["read"]}
+    answers = await asyncio.gather(
+        *(stack.client.post(KEYS, json=body, headers=session.auth) for _ in range(20))
+    )
+    assert sorted(answer.status_code for answer in answers) == [201] * 5 + [409] * 15
+    for answer in answers:
+        if answer.status_code == 409:
+            assert_error(answer, 409, "too_many_keys")
+    listed = await stack.client.get(KEYS, headers=session.auth)
+    assert len(listed.json()["keys"]) == 20
 
 
 async def test_keys_are_managed_by_cookie_only_from_our_own_pages(embedded: Stack) -> None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,10 +40,8 @@ def _scopes(text: str) -> tuple[str, ...]:
     return tuple(text.split(","))
 
 
-async def live_key_count(database: AsyncEngine, user_id: str) -> int:
-    query = select(func.count()).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-    async with database.connect() as connection:
-        return int((await connection.execute(query)).scalar_one())
+class TooManyKeysError(Exception):
+    """The user has ``max_live`` keys already: none was made."""
 
 
 async def create_key(
@@ -54,7 +52,13 @@ async def create_key(
     prefix: str,
     key_digest: str,
     scopes: tuple[str, ...],
+    max_live: int,
 ) -> KeyRow:
+    """Make a key, unless the user would then hold more than ``max_live`` live keys
+    (``TooManyKeysError``). The count is taken after the insert, in its transaction, and
+    one user's key creations take turns, so requests sent together cannot each count one
+    less than the limit: on PostgreSQL by a transaction lock on the user, on SQLite because
+    the insert, coming first, takes the database's write lock."""
     row = KeyRow(str(uuid.uuid4()), name, prefix, scopes, datetime.now(UTC), None)
     async with database.begin() as connection:
         await connection.execute(
@@ -68,6 +72,14 @@ async def create_key(
                 created_at=row.created_at,
             )
         )
+        if connection.dialect.name == "postgresql":
+            lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+            await connection.execute(lock, {"key": f"api-keys:{user_id}"})
+        live = await connection.scalar(
+            select(func.count()).where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+        )
+        if live is None or live > max_live:
+            raise TooManyKeysError(user_id)  # the transaction is rolled back
     return row
 
 

@@ -25,7 +25,7 @@ from tradepro.api.schemas import (
     ErrorOut,
 )
 from tradepro.api.sessions import revoke_api_key
-from tradepro.db.api_keys import KeyRow, create_key, live_key_count, live_keys
+from tradepro.db.api_keys import KeyRow, TooManyKeysError, create_key, live_keys
 from tradepro.security.api_keys import READ, SCOPES, SHOWN_PREFIX_CHARS, digest, new_key
 
 router = APIRouter(prefix="/api/v1/auth/api-keys", tags=["auth"])
@@ -43,14 +43,8 @@ async def create_api_key(
     """Make a key for a program; the answer holds the key itself, shown this once."""
     name = _name(body.name)
     scopes = _scopes(body.scopes)
+    key = new_key()
     try:
-        if await live_key_count(context.database, user.id) >= MAX_LIVE_KEYS:
-            raise ApiError(
-                409,
-                "too_many_keys",
-                f"you have {MAX_LIVE_KEYS} API keys already: revoke one you no longer use first",
-            )
-        key = new_key()
         row = await create_key(
             context.database,
             user.id,
@@ -58,7 +52,14 @@ async def create_api_key(
             prefix=key[:SHOWN_PREFIX_CHARS],
             key_digest=digest(key),
             scopes=scopes,
+            max_live=MAX_LIVE_KEYS,
         )
+    except TooManyKeysError:
+        raise ApiError(
+            409,
+            "too_many_keys",
+            f"you have {MAX_LIVE_KEYS} API keys already: revoke one you no longer use first",
+        ) from None
     except (SQLAlchemyError, OSError):
         raise ApiError(503, "unavailable", UNAVAILABLE) from None
     return _public(row) | {"key": key}
