@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.support.e2e_pages import DESKTOP, PHONE, Device, assert_fits, new_email, sign_in
+from tests.support.e2e_pages import (
+    DESKTOP,
+    PHONE,
+    Device,
+    assert_fits,
+    new_email,
+    on_both_devices,
+    sign_in,
+)
 from tests.support.e2e_stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -46,14 +54,7 @@ def deposit_requests(page: Page) -> list[Request]:
     return sent
 
 
-@pytest.mark.parametrize(
-    ("device", "page"),
-    [
-        pytest.param(DESKTOP, DESKTOP, id="desktop-1440x900"),
-        pytest.param(PHONE, PHONE, id="phone-390x844"),
-    ],
-    indirect=["page"],
-)
+@on_both_devices
 def test_a_deposit_is_confirmed_in_words_and_sent_once(
     device: Device, page: Page, stack: Stack, shot: Callable[[str], Path]
 ) -> None:

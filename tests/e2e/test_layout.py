@@ -15,12 +15,11 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.support.e2e_pages import (
-    DESKTOP,
-    PHONE,
     Device,
     assert_fits,
     covered_controls,
     new_email,
+    on_both_devices,
 )
 from tests.support.e2e_stack import Stack, wait_until
 
@@ -76,14 +75,7 @@ def within_width(device: Device, *parts: Locator) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= device.width
 
 
-@pytest.mark.parametrize(
-    ("device", "page"),
-    [
-        pytest.param(PHONE, PHONE, id="phone-390x844"),
-        pytest.param(DESKTOP, DESKTOP, id="desktop-1440x900"),
-    ],
-    indirect=["page"],
-)
+@on_both_devices
 def test_every_screen_fits_orders_go_by_touch_and_notices_cover_nothing(
     device: Device, page: Page, stack: Stack, shot: Callable[[str], Path]
 ) -> None:

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.support.e2e_stack import Stack
@@ -41,6 +42,17 @@ class Device:
 
 PHONE = Device("phone", 390, 844, touch=True)
 DESKTOP = Device("desktop", 1440, 900)
+
+on_both_devices = pytest.mark.parametrize(
+    ("device", "page"),
+    [
+        pytest.param(DESKTOP, DESKTOP, id="desktop-1440x900"),
+        pytest.param(PHONE, PHONE, id="phone-390x844"),
+    ],
+    indirect=["page"],
+)
+"""A test run as a 1440x900 desktop and as a 390x844 phone with touch (``device`` and a
+``page`` made for it)."""
 
 _COVERED = """() => {
   const drawn = (node) => {
